@@ -1,0 +1,414 @@
+"""Registry: every operation the CLI offers, as plain functions returning dataclasses. Never prints."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import gitops, lifecycle, runmeta
+from .errors import MlregError, NotFound
+from .records import PRESETS, Base, Model, Settings, StageChange, Version
+from .store import MODEL_FILE, REGISTRY_DIR, SETTINGS_FILE, Store, check_name, dumps_yaml, version_dirname
+
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Outcome:
+    """What a mutating operation did."""
+
+    action: str
+    model: str
+    version: int | None
+    paths: list[str]
+    commit: str | None = None
+    branch: str | None = None
+    record: Version | None = None
+    demoted: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action, "model": self.model, "version": self.version, "commit": self.commit,
+            "branch": self.branch, "paths": self.paths, "demoted": self.demoted,
+        }
+
+
+@dataclass
+class VersionView:
+    """A version record plus what is derived from the registry around it."""
+
+    record: Version
+    version_type: str
+    folder: Path
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.record.to_dict() | {"version_type": self.version_type, "path": str(self.folder)}
+
+
+@dataclass
+class ModelView:
+    """A registered model with its versions."""
+
+    model: Model
+    versions: list[VersionView]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model.to_dict() | {"versions": [v.to_dict() for v in self.versions]}
+
+
+@dataclass
+class ModelSummary:
+    """One row of `list`: a model without reading its versions."""
+
+    name: str
+    description: str
+    versions: int
+    latest: int | None
+    aliases: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class ArtifactCheck:
+    """One artifact re-hashed by verify."""
+
+    model: str
+    version: int
+    location: str
+    status: str  # ok | mismatch | missing | unreachable
+    expected: str
+    actual: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Registry:
+    """A git-native model registry rooted at a repository work tree."""
+
+    def __init__(self, root: Path | str, clock: Clock = utc_now):
+        self.root = Path(root).resolve()
+        self.store = Store(self.root)
+        self.clock = clock
+        self._settings: Settings | None = None
+
+    @classmethod
+    def open(cls, path: Path | str | None = None, clock: Clock = utc_now) -> Registry:
+        """The registry of the git work tree containing `path` (default: the current folder)."""
+        from .store import find_root
+
+        return cls(find_root(Path(path) if path else None), clock=clock)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = self.store.settings()
+        return self._settings
+
+    # -- reads ------------------------------------------------------------------------------
+    def models(self) -> list[ModelSummary]:
+        """Every model, from model.yaml and folder names only (cheap)."""
+        out = []
+        for name in self.store.model_names():
+            m, nums = self.store.model(name), self.store.version_numbers(name)
+            out.append(ModelSummary(name, m.description, len(nums), nums[-1] if nums else None, m.aliases))
+        return out
+
+    def versions(self, model: str | None = None, stage: str | None = None) -> list[VersionView]:
+        """Every version (of one model, in one stage), ordered by model then version."""
+        names = [check_name(model)] if model else self.store.model_names()
+        if model and not self.store.has_model(model):
+            raise NotFound(f"model {model!r} not found in {REGISTRY_DIR}/")
+        records = [v for n in names for v in self.store.versions(n)]
+        views = self._views(records, records)
+        return [v for v in views if stage is None or v.record.stage == stage]
+
+    def _views(self, records: list[Version], pool: list[Version]) -> list[VersionView]:
+        bases = {(c.lineage.base.model, c.lineage.base.version) for c in pool if c.lineage.base}
+        return [VersionView(v, "old" if (v.name, v.version) in bases else "latest",
+                            self.store.version_dir(v.name, v.version)) for v in records]
+
+    def resolve_number(self, name: str, ref: str) -> int:
+        """The version number a ref names in one model."""
+        model = self.store.model(check_name(name))
+        nums = self.store.version_numbers(name)
+
+        def holder(stage: str) -> int | None:
+            held = [n for n in nums if self.store.version(name, n).stage == stage]
+            return held[-1] if held else None
+
+        return lifecycle.resolve_ref(model, nums, self.settings, ref, holder)
+
+    def get(self, name: str, ref: str = "latest") -> VersionView:
+        """One version by ref, with its derived fields; reads only the models its lineage touches."""
+        n = self.resolve_number(name, ref)
+        record = self.store.version(name, n)
+        return self._views([record], self._lineage_pool(name))[0]
+
+    def _lineage_pool(self, name: str) -> list[Version]:
+        """Versions that could name a version of `name` as their base: its own and its derived models'."""
+        model = self.store.model(name)
+        names = [name, *model.derived_models]
+        return [v for n in dict.fromkeys(names) if self.store.has_model(n) for v in self.store.versions(n)]
+
+    def show(self, name: str) -> ModelView:
+        """One model with every version."""
+        model = self.store.model(check_name(name))
+        pool = self._lineage_pool(name)
+        return ModelView(model, self._views([v for v in pool if v.name == name], pool))
+
+    # -- init ------------------------------------------------------------------------------
+    def init(self, preset: str = "default", commit: bool = True, branch: str | None = None) -> Outcome:
+        """Write mlreg.yaml, registry/ and the .mlreg/ ignore line."""
+        if preset not in PRESETS:
+            raise MlregError(f"unknown preset {preset!r}: expected one of {', '.join(PRESETS)}")
+        if (self.root / SETTINGS_FILE).exists():
+            raise MlregError(f"{SETTINGS_FILE} already exists in {self.root}")
+        files: dict[str, gitops.Content] = {
+            SETTINGS_FILE: dumps_yaml(PRESETS[preset]),
+            f"{REGISTRY_DIR}/.gitkeep": b"",
+        }
+        ignore = self.root / ".gitignore"
+        old = ignore.read_text() if ignore.exists() else ""
+        if ".mlreg/" not in old.split():
+            files[".gitignore"] = (old + ("" if not old or old.endswith("\n") else "\n") + ".mlreg/\n").encode()
+        change = gitops.ChangeSet("init", "", None, f"init registry (preset {preset})", files)
+        return self._apply(change, commit, branch)
+
+    # -- register ----------------------------------------------------------------------------
+    def register(
+        self,
+        name: str,
+        from_dir: Path | str,
+        *,
+        external: bool = False,
+        params: dict[str, str] | None = None,
+        metrics: dict[str, float] | None = None,
+        tags: dict[str, str] | None = None,
+        description: str | None = None,
+        experiment: str | None = None,
+        base: str | None = None,
+        enhancement_type: str | None = None,
+        commit: bool = True,
+        branch: str | None = None,
+    ) -> Outcome:
+        """A new version from a training output folder, committed as one commit."""
+        check_name(name)
+        folder = Path(from_dir)
+        out = runmeta.read_training_dir(folder)
+        if enhancement_type and not base:
+            raise MlregError("--enhancement-type needs --base NAME@REF")
+        with gitops.lock(self.root):
+            nums = self.store.version_numbers(name)
+            number = (nums[-1] if nums else 0) + 1
+            now = iso(self.clock())
+            by = gitops.Git(self.root).user()
+            record = Version(
+                name=name, version=number, created_at=now, created_by=by, stage=self.settings.initial,
+                description=description if description is not None else out.description,
+                run=out.run, params=out.params | (params or {}), metrics=out.metrics | (metrics or {}),
+                tags=out.tags | (tags or {}), lineage=out.lineage,
+                stage_history=[StageChange(to=self.settings.initial, at=now, by=by, action="register",
+                                           reason="registered")],
+            )
+            if experiment:
+                record.run.experiment = experiment
+            files: dict[str, gitops.Content] = {}
+            if base:
+                self._enhance(record, base, enhancement_type or "continued", now, files)
+            vdir = f"{REGISTRY_DIR}/{name}/{version_dirname(number)}"
+            for path in out.files:
+                art = runmeta.artifact_for(path, folder, external)
+                record.artifacts.append(art)
+                if not external:
+                    files[f"{vdir}/{art.path}"] = path
+            if external and (main := runmeta.main_model_file(out.files)):
+                record.params.setdefault("external_model_path", str(main.resolve()))
+            rel, data = self.store.version_file(record)
+            files[rel] = data
+            if not (self.store.model_dir(name) / MODEL_FILE).exists():
+                files.update([self.store.model_file(Model(name=name))])
+            change = gitops.ChangeSet("register", name, number, f"register {name} v{number}", files, vdir,
+                                      body=_register_body(record))
+            done = self._apply(change, commit, branch)
+        done.record = record
+        return done
+
+    def _enhance(self, record: Version, base_ref: str, etype: str, now: str, files: dict) -> None:
+        base_name, ref = lifecycle.split_ref(base_ref)
+        base = self.get(base_name, ref or "latest").record
+        record.lineage.model_type = etype
+        record.lineage.enhancement_type = etype
+        record.lineage.base = Base(model=base.name, version=base.version)
+        record.lineage.enhancement_timestamp = now
+        if record.lineage.previous_timesteps is None and base.lineage.total_timesteps is not None:
+            record.lineage.previous_timesteps = base.lineage.total_timesteps
+        record.metrics |= lifecycle.improvements(record.metrics, base.metrics)
+        if base.name != record.name:  # let reads of the base model find the versions that make it `old`
+            m = self.store.model(base.name)
+            if record.name not in m.derived_models:
+                m.derived_models.append(record.name)
+                files.update([self.store.model_file(m)])
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def promote(self, name: str, ref: str, stage: str, reason: str | None = None, *,
+                commit: bool = True, branch: str | None = None) -> Outcome:
+        """Move a version to a stage along an allowed transition; an exclusive stage demotes its holder."""
+        s = self.settings
+        if stage not in s.stages:
+            raise MlregError(f"unknown stage {stage!r}: expected one of {', '.join(s.stages)}")
+        if s.require_reason and not (reason or "").strip():
+            raise MlregError("--reason is required by mlreg.yaml (lifecycle.require_reason)")
+        with gitops.lock(self.root):
+            v = self.store.version(name, self.resolve_number(name, ref))
+            if v.stage == stage:
+                raise MlregError(f"{name} v{v.version} is already in stage {stage!r}")
+            allowed = s.stages[v.stage].to if v.stage in s.stages else []
+            if stage not in allowed:
+                raise MlregError(
+                    f"{name} v{v.version}: {v.stage} -> {stage} is not an allowed transition; "
+                    f"from {v.stage} a version may move to: {', '.join(allowed) or 'nowhere'}"
+                )
+            now, by = iso(self.clock()), gitops.Git(self.root).user()
+            files: dict[str, gitops.Content] = {}
+            demoted = []
+            spec = s.stages[stage]
+            if spec.exclusive:
+                for other in self.store.versions(name):
+                    if other.stage == stage and other.version != v.version:
+                        _move(other, spec.demote_to, now, by, "New champion promoted" if stage == "champion"
+                              else f"New {stage} promoted", "demote")
+                        files.update([self.store.version_file(other)])
+                        demoted.append(other.version)
+            _move(v, stage, now, by, reason, "promote")
+            files.update([self.store.version_file(v)])
+            subject = f"promote {name} v{v.version} to {stage}"
+            body = f"{reason or ''}" + "".join(f"\nDemoted v{d} to {spec.demote_to}." for d in demoted)
+            change = gitops.ChangeSet("promote", name, v.version, subject, files, body=body)
+            done = self._apply(change, commit, branch)
+        done.record, done.demoted = v, demoted
+        return done
+
+    def alias_set(self, name: str, alias: str, ref: str, *, commit: bool = True,
+                  branch: str | None = None) -> Outcome:
+        """Point an alias at a version (moving it if it pointed elsewhere)."""
+        _check_alias(alias, self.settings)
+        with gitops.lock(self.root):
+            n = self.resolve_number(name, ref)
+            model = self.store.model(name)
+            old = model.aliases.get(alias)
+            if old == n:
+                raise MlregError(f"{name}: alias {alias!r} already points at v{n}")
+            model.aliases[alias] = n
+            subject = f"alias {name} {alias} -> v{n}" + (f" (was v{old})" if old else "")
+            change = gitops.ChangeSet("alias", name, n, subject, dict([self.store.model_file(model)]))
+            return self._apply(change, commit, branch)
+
+    def alias_rm(self, name: str, alias: str, *, commit: bool = True, branch: str | None = None) -> Outcome:
+        """Remove an alias."""
+        with gitops.lock(self.root):
+            model = self.store.model(check_name(name))
+            if alias not in model.aliases:
+                raise NotFound(f"{name}: no alias {alias!r} (aliases: {', '.join(model.aliases) or 'none'})")
+            n = model.aliases.pop(alias)
+            change = gitops.ChangeSet("alias-rm", name, n, f"alias rm {name} {alias} (was v{n})",
+                                      dict([self.store.model_file(model)]))
+            return self._apply(change, commit, branch)
+
+    def tag_set(self, name: str, ref: str | None, key: str, value: str | None, *, commit: bool = True,
+                branch: str | None = None) -> Outcome:
+        """Set (value given) or remove (value None) a human tag on a model (ref None) or a version."""
+        if not key or key.startswith("mlreg."):
+            raise MlregError(f"invalid tag key {key!r}: expected a non-empty key not starting with 'mlreg.'")
+        with gitops.lock(self.root):
+            if ref is None:
+                target: Model | Version = self.store.model(check_name(name))
+                number = None
+            else:
+                target = self.store.version(name, self.resolve_number(name, ref))
+                number = target.version
+            what = f"{name}" + (f" v{number}" if number else "")
+            if value is None:
+                if key not in target.tags:
+                    raise NotFound(f"{what}: no tag {key!r}")
+                del target.tags[key]
+                subject, action = f"tag rm {what} {key}", "tag-rm"
+            else:
+                target.tags[key] = value
+                subject, action = f"tag set {what} {key}={value}", "tag"
+            rel_data = self.store.model_file(target) if number is None else self.store.version_file(target)
+            change = gitops.ChangeSet(action, name, number, subject, dict([rel_data]))
+            return self._apply(change, commit, branch)
+
+    # -- checks ------------------------------------------------------------------------------
+    def validate(self) -> list[str]:
+        """Every schema and invariant problem of the work tree's registry (empty when valid)."""
+        from .checks import registry_problems
+
+        return registry_problems(self.store)
+
+    def verify(self, name: str, ref: str | None = None) -> list[ArtifactCheck]:
+        """Re-hash every artifact (of one version, or of every version) against its recorded digest."""
+        records = [self.get(name, ref).record] if ref else self.store.versions(check_name(name))
+        if not records:
+            raise NotFound(f"model {name!r} has no versions")
+        return [_check_artifact(self.store, v, a) for v in records for a in v.artifacts]
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def _apply(self, change: gitops.ChangeSet, commit: bool, branch: str | None) -> Outcome:
+        applied = gitops.apply(self.root, change, commit=commit, branch=branch)
+        return Outcome(change.action, change.model, change.version, applied.paths, applied.commit, applied.branch)
+
+
+def _move(v: Version, to: str, at: str, by: str, reason: str | None, action: str) -> None:
+    v.stage_history.append(StageChange(to=to, at=at, by=by, action=action, from_=v.stage, reason=reason))
+    v.stage = to
+
+
+def _check_alias(alias: str, settings: Settings) -> None:
+    import re
+
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_-]{0,254}$", alias) or alias == "latest" or alias.isdigit():
+        raise MlregError(f"invalid alias {alias!r}: expected a name starting with a letter or '_' "
+                         "(not 'latest' or a number)")
+    if settings.aliases is not None and alias not in settings.aliases:
+        raise MlregError(f"alias {alias!r} is not allowed by mlreg.yaml: expected one of {', '.join(settings.aliases)}")
+
+
+def _register_body(v: Version) -> str:
+    lines = [v.description] if v.description else []
+    if v.metrics:
+        lines.append("Metrics: " + ", ".join(f"{k}={v.metrics[k]:g}" for k in sorted(v.metrics)))
+    if v.lineage.base:
+        lines.append(f"Enhances {v.lineage.base.model} v{v.lineage.base.version} ({v.lineage.enhancement_type}).")
+    return "\n".join(lines)
+
+
+def _check_artifact(store: Store, v: Version, a) -> ArtifactCheck:
+    from .runmeta import digest
+
+    if a.path is not None:
+        path, location = store.version_dir(v.name, v.version) / a.path, a.path
+    else:
+        location = a.uri
+        path = Path(a.uri[len("file://"):] if a.uri.startswith("file://") else a.uri)
+        if "://" in a.uri and not a.uri.startswith("file://"):
+            return ArtifactCheck(v.name, v.version, location, "unreachable", a.sha256)
+    if not path.is_file():
+        status = "missing" if a.path is not None else "unreachable"
+        return ArtifactCheck(v.name, v.version, location, status, a.sha256)
+    actual = digest(path)
+    return ArtifactCheck(v.name, v.version, location, "ok" if actual == a.sha256 else "mismatch", a.sha256, actual)

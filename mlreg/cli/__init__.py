@@ -1,0 +1,42 @@
+"""The `mlreg` command line: parse, call the library, render. One place turns errors into exit codes."""
+
+from __future__ import annotations
+
+import sys
+
+from . import core, lifecycle  # noqa: F401  (importing registers the commands)
+from .common import _state, app
+
+__all__ = ["app", "main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; MlregError -> `Error: ...` exit 1, usage errors exit 2, no traceback."""
+    import click
+
+    from ..errors import MlregError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        app(args=args, prog_name="mlreg", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except click.exceptions.Abort:
+        print("Aborted.", file=sys.stderr)
+        return 1
+    except MlregError as e:
+        for line in str(e).splitlines() or [type(e).__name__]:
+            print(f"Error: {line}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if _state.get("traceback"):
+            raise
+        print(f"Error: unexpected {type(e).__name__}: {e} (run with --traceback for details)", file=sys.stderr)
+        return 1
+    return 0

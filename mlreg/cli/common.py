@@ -1,0 +1,72 @@
+"""What every command shares: the app, option aliases, opening the registry, output helpers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+app = typer.Typer(
+    name="mlreg",
+    help="A Git-native model registry: versions are folders in git, promotions are commits, "
+    "MLflow is a mirror.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of a table.")]
+NoCommit = Annotated[bool, typer.Option("--no-commit", help="Write the files only; make no git commit.")]
+Branch = Annotated[
+    Optional[str],
+    typer.Option("--branch", metavar="NAME",
+                 help="Make the commit on a new branch NAME (for a pull request); the checkout is left untouched."),
+]
+
+_state: dict[str, Any] = {"repo": None}
+
+
+@app.callback()
+def _root(
+    repo: Annotated[Optional[Path], typer.Option("--repo", "-C", help="Registry repository (default: the current folder).")] = None,
+    traceback: Annotated[bool, typer.Option("--traceback", hidden=True, help="Show a Python traceback on unexpected errors.")] = False,
+) -> None:
+    """mlreg: a Git-native model registry."""
+    _state["repo"] = repo
+    _state["traceback"] = traceback
+
+
+def registry():
+    """The Registry the command works on."""
+    from ..api import Registry
+
+    return Registry.open(_state["repo"])
+
+
+def print_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+def report_mutation(outcome, json_out: bool = False) -> None:
+    """One line on what a mutating command did (or its JSON)."""
+    if json_out:
+        print_json(outcome.to_dict())
+        return
+    what = (outcome.model or "registry") + (f" v{outcome.version}" if outcome.version else "")
+    if outcome.branch:
+        print(f"{outcome.action}: {what}: committed {outcome.commit[:10]} on new branch {outcome.branch}")
+        print(f"Next: git push -u origin {outcome.branch}   # then open a pull request from {outcome.branch}")
+    elif outcome.commit:
+        print(f"{outcome.action}: {what}: committed {outcome.commit[:10]}")
+    else:
+        print(f"{outcome.action}: {what}: wrote {len(outcome.paths)} file(s), no commit (--no-commit)")

@@ -1,0 +1,145 @@
+"""init, register, list, show, validate, verify."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .common import Branch, JsonOpt, NoCommit, app, console, print_json, registry, report_mutation
+
+
+@app.command()
+def init(
+    preset: Annotated[str, typer.Option(help="Lifecycle preset: default (development/beta/champion/archived), "
+                                        "candidate (none/candidate/production/archived) or aliases "
+                                        "(Staging/Production aliases, no stages).")] = "default",
+    no_commit: NoCommit = False,
+    branch: Branch = None,
+) -> None:
+    """Write mlreg.yaml and registry/ in the current git repository."""
+    from ..api import Registry
+    from ..store import find_root
+    from .common import _state
+
+    reg = Registry(find_root(_state["repo"]))
+    report_mutation(reg.init(preset, commit=not no_commit, branch=branch))
+
+
+@app.command()
+def register(
+    name: Annotated[str, typer.Argument(help="Model name (letters, digits, '.', '_', '-').")],
+    from_dir: Annotated[Path, typer.Option("--from-dir", help="Training output folder (reads run_metadata.json there).")],
+    external: Annotated[bool, typer.Option("--external", help="Record files by absolute path and digest; do not copy them.")] = False,
+    param: Annotated[Optional[list[str]], typer.Option("--param", metavar="K=V", help="Extra param (repeatable).")] = None,
+    metric: Annotated[Optional[list[str]], typer.Option("--metric", metavar="K=NUMBER", help="Extra metric (repeatable).")] = None,
+    tag: Annotated[Optional[list[str]], typer.Option("--tag", metavar="K=V", help="Tag (repeatable).")] = None,
+    description: Annotated[Optional[str], typer.Option(help="Human summary of the version.")] = None,
+    experiment: Annotated[Optional[str], typer.Option(help="MLflow experiment name (overrides run_metadata.json).")] = None,
+    base: Annotated[Optional[str], typer.Option(metavar="NAME@REF", help="The version this one enhances.")] = None,
+    enhancement_type: Annotated[Optional[str], typer.Option(help="How it was enhanced: continued, replay, curriculum, adaptive, ...")] = None,
+    no_commit: NoCommit = False,
+    branch: Branch = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Register a new version from a training output folder (one commit)."""
+    from ..runmeta import parse_metrics, parse_pairs
+
+    outcome = registry().register(
+        name, from_dir, external=external, params=parse_pairs(param or [], "param"),
+        metrics=parse_metrics(metric or []), tags=parse_pairs(tag or [], "tag"), description=description,
+        experiment=experiment, base=base, enhancement_type=enhancement_type,
+        commit=not no_commit, branch=branch,
+    )
+    report_mutation(outcome, json_out)
+
+
+@app.command("list")
+def list_(
+    versions: Annotated[bool, typer.Option("--versions", help="One row per version instead of per model.")] = False,
+    stage: Annotated[Optional[str], typer.Option(help="Only versions in this stage (implies --versions).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Only this model's versions (implies --versions).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List models, or versions with --versions."""
+    from .. import render
+
+    reg = registry()
+    if versions or stage or model:
+        views = reg.versions(model=model, stage=stage)
+        if json_out:
+            return print_json([v.to_dict() for v in views])
+        return console().print(render.versions_table(views))
+    summaries = reg.models()
+    if json_out:
+        return print_json([m.to_dict() for m in summaries])
+    console().print(render.models_table(summaries))
+
+
+@app.command()
+def show(
+    ref: Annotated[str, typer.Argument(metavar="NAME[@REF]", help="A model, or one version: NAME@3, NAME@champion, NAME@latest.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Show one model with its versions, or one version in full."""
+    from .. import render
+    from ..lifecycle import split_ref
+
+    name, vref = split_ref(ref)
+    reg = registry()
+    if vref is None:
+        view = reg.show(name)
+        if json_out:
+            return print_json(view.to_dict())
+        c = console()
+        c.print(f"[bold]{view.model.name}[/bold]  {view.model.description}")
+        for k, v in sorted(view.model.tags.items()):
+            c.print(f"  tag {k} = {v}")
+        for k, v in sorted(view.model.aliases.items()):
+            c.print(f"  alias {k} -> v{v}")
+        return c.print(render.versions_table(view.versions))
+    version = reg.get(name, vref)
+    if json_out:
+        return print_json(version.to_dict())
+    c = console()
+    for t in render.version_detail(version):
+        c.print(t)
+
+
+@app.command()
+def validate(json_out: JsonOpt = False) -> None:
+    """Check every registry file against its schema and the registry's invariants."""
+    found = registry().validate()
+    if json_out:
+        print_json({"valid": not found, "problems": found})
+    else:
+        import sys
+
+        for p in found:
+            print(f"Error: {p}", file=sys.stderr)
+        if not found:
+            print("registry is valid")
+    if found:
+        raise typer.Exit(1)
+
+
+@app.command()
+def verify(
+    ref: Annotated[str, typer.Argument(metavar="NAME[@REF]", help="A model (every version) or one version.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Re-hash artifacts against their recorded digests (external files when reachable)."""
+    from .. import render
+    from ..lifecycle import split_ref
+
+    name, vref = split_ref(ref)
+    checks = registry().verify(name, vref)
+    bad = [c for c in checks if c.status in ("mismatch", "missing")]
+    if json_out:
+        print_json({"ok": not bad, "artifacts": [c.to_dict() for c in checks]})
+    else:
+        rows = [[f"{c.model} v{c.version}", c.location, c.status] for c in checks]
+        console().print(render.table(None, ["version", "artifact", "status"], rows))
+    if bad:
+        raise typer.Exit(1)

@@ -1,0 +1,87 @@
+"""promote, alias, tag."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from ..lifecycle import split_ref
+from .common import Branch, JsonOpt, NoCommit, app, registry, report_mutation
+
+alias_app = typer.Typer(help="Named pointers to versions (unique per model).", no_args_is_help=True)
+tag_app = typer.Typer(help="Human tags on a model (NAME) or a version (NAME@REF).", no_args_is_help=True)
+app.add_typer(alias_app, name="alias")
+app.add_typer(tag_app, name="tag")
+
+Target = Annotated[str, typer.Argument(metavar="NAME[@REF]", help="A model, or a version: NAME@3, NAME@champion.")]
+
+
+@app.command()
+def promote(
+    ref: Annotated[str, typer.Argument(metavar="NAME@REF", help="The version to move: NAME@3, NAME@latest, ...")],
+    stage: Annotated[str, typer.Argument(help="Target stage (see mlreg.yaml).")],
+    reason: Annotated[Optional[str], typer.Option("--reason", "-r", help="Why; recorded in stage_history and the commit.")] = None,
+    no_commit: NoCommit = False,
+    branch: Branch = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Move a version to a stage along an allowed transition (one commit)."""
+    name, vref = split_ref(ref)
+    outcome = registry().promote(name, vref or "latest", stage, reason, commit=not no_commit, branch=branch)
+    report_mutation(outcome, json_out)
+    if not json_out:
+        for d in outcome.demoted:
+            print(f"demoted {name} v{d} (new {stage} promoted)")
+
+
+@alias_app.command("set")
+def alias_set(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias: Annotated[str, typer.Argument(help="Alias, e.g. Staging.")],
+    ref: Annotated[str, typer.Argument(help="Version ref: 3, v3, latest, another alias, an exclusive stage.")],
+    no_commit: NoCommit = False,
+    branch: Branch = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Point ALIAS at a version (moves it if set)."""
+    report_mutation(registry().alias_set(name, alias, ref, commit=not no_commit, branch=branch), json_out)
+
+
+@alias_app.command("rm")
+def alias_rm(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias: Annotated[str, typer.Argument(help="Alias to remove.")],
+    no_commit: NoCommit = False,
+    branch: Branch = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Remove an alias."""
+    report_mutation(registry().alias_rm(name, alias, commit=not no_commit, branch=branch), json_out)
+
+
+@tag_app.command("set")
+def tag_set(
+    target: Target,
+    key: Annotated[str, typer.Argument(help="Tag key.")],
+    value: Annotated[str, typer.Argument(help="Tag value.")],
+    no_commit: NoCommit = False,
+    branch: Branch = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Set a tag on a model or a version."""
+    name, vref = split_ref(target)
+    report_mutation(registry().tag_set(name, vref, key, value, commit=not no_commit, branch=branch), json_out)
+
+
+@tag_app.command("rm")
+def tag_rm(
+    target: Target,
+    key: Annotated[str, typer.Argument(help="Tag key.")],
+    no_commit: NoCommit = False,
+    branch: Branch = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Remove a tag from a model or a version."""
+    name, vref = split_ref(target)
+    report_mutation(registry().tag_set(name, vref, key, None, commit=not no_commit, branch=branch), json_out)

@@ -1,0 +1,23 @@
+"""One error family: every foreseeable failure is a MlregError with a user-facing message."""
+
+from __future__ import annotations
+
+
+class MlregError(Exception):
+    """A failure the user can act on; the CLI prints it as one `Error:` line and exits 1."""
+
+
+class InvalidRegistry(MlregError):
+    """One or more files break their schema or an invariant; carries every problem found."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class NotFound(MlregError):
+    """A model, version, alias or ref that does not exist."""
+
+
+class GitError(MlregError):
+    """A git operation failed or was refused (dirty paths, no repository, branch exists)."""

@@ -1,0 +1,255 @@
+"""Every git call mlreg makes: commit exactly these paths, branch, lock, read trees at a ref."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import GitError
+
+Content = bytes | Path | None  # new bytes, a file to copy in, or None to delete
+
+
+@dataclass
+class ChangeSet:
+    """What one mutating operation writes: files (relative to the repo root) and the commit it makes."""
+
+    action: str
+    model: str
+    version: int | None
+    subject: str
+    files: dict[str, Content] = field(default_factory=dict)
+    new_folder: str | None = None  # a folder created whole (written to a temp folder, then renamed)
+    body: str = ""
+
+    def message(self) -> str:
+        trailers = [f"Mlreg-Action: {self.action}"] + ([f"Mlreg-Model: {self.model}"] if self.model else [])
+        if self.version is not None:
+            trailers.append(f"Mlreg-Version: {self.version}")
+        body = f"{self.body.strip()}\n\n" if self.body.strip() else ""
+        return f"mlreg: {self.subject}\n\n{body}" + "\n".join(trailers) + "\n"
+
+
+@dataclass
+class Applied:
+    """What apply() did: the paths written and the commit made (None with --no-commit)."""
+
+    paths: list[str]
+    commit: str | None = None
+    branch: str | None = None
+
+
+class Git:
+    """A git work tree, driven through GitPython's command runner."""
+
+    def __init__(self, root: Path):
+        import git  # GitPython; deferred so read commands never pay for it
+
+        self.root = Path(root)
+        self._git = git.Git(str(root))
+        self._exc = git.exc.GitCommandError
+
+    def run(self, *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None,
+            strip: bool = True) -> str:
+        """Run one git command; a failure becomes a GitError with git's own words."""
+        full_env = {**os.environ, **env} if env else None
+        try:
+            if stdin is None:
+                return self._git.execute(["git", *args], env=full_env, strip_newline_in_stdout=strip)
+            with tempfile.TemporaryFile() as f:
+                f.write(stdin)
+                f.seek(0)
+                return self._git.execute(["git", *args], env=full_env, istream=f,
+                                         strip_newline_in_stdout=strip)
+        except self._exc as e:
+            err = (e.stderr or "").strip().replace("stderr: ", "").strip("'\n ")
+            raise GitError(f"git {args[0]} failed: {err or e}") from None
+
+    def head(self) -> str | None:
+        """The commit HEAD points at, or None on an unborn branch."""
+        try:
+            return self.run("rev-parse", "-q", "--verify", "HEAD^{commit}")
+        except GitError:
+            return None
+
+    def git_dir(self) -> Path:
+        return (self.root / self.run("rev-parse", "--git-dir")).resolve()
+
+    def dirty(self, paths: list[str]) -> list[str]:
+        """Which of these paths (or files below them) differ from HEAD in the index or work tree."""
+        if not paths:
+            return []
+        out = self.run("status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *paths, strip=False)
+        return sorted({entry[3:] for entry in out.split("\0") if len(entry) > 3})
+
+    def user(self) -> str:
+        """`Name <email>` from git config, as commits will carry it."""
+        ident = self.run("var", "GIT_AUTHOR_IDENT")
+        return ident.rsplit(" ", 2)[0]
+
+    def ref_exists(self, ref: str) -> bool:
+        try:
+            self.run("rev-parse", "-q", "--verify", ref)
+            return True
+        except GitError:
+            return False
+
+
+@contextmanager
+def lock(root: Path) -> Iterator[None]:
+    """An exclusive lock under .git/ held for a whole mutating operation (serialises registers)."""
+    git_dir = Path(root) / ".git"
+    if git_dir.is_file():  # a linked worktree: .git is a `gitdir: <path>` file
+        git_dir = Path(git_dir.read_text().split(":", 1)[1].strip())
+    with open(git_dir / "mlreg.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def touched(root: Path, change: ChangeSet) -> list[str]:
+    """Every file path the change writes, with a new folder's files listed one by one."""
+    return sorted(change.files)
+
+
+def apply(root: Path, change: ChangeSet, commit: bool = True, branch: str | None = None) -> Applied:
+    """Write the change to the work tree and commit exactly its files; or commit it on a new branch only."""
+    paths = touched(root, change)
+    if branch:
+        return Applied(paths, _commit_to_branch(Git(root), change, branch), branch)
+    if not commit:
+        _write_files(root, change)
+        return Applied(paths)
+    g = Git(root)
+    _refuse_dirty(g, paths)
+    undo = _write_files(root, change)
+    try:
+        sha = _commit_on_head(g, change, paths)
+    except BaseException:
+        undo()
+        raise
+    return Applied(paths, sha)
+
+
+def _refuse_dirty(g: Git, paths: list[str]) -> None:
+    dirty = g.dirty(paths)
+    if dirty:
+        shown = ", ".join(dirty[:3]) + (f" and {len(dirty) - 3} more" if len(dirty) > 3 else "")
+        raise GitError(
+            f"{shown}: uncommitted changes in files this command writes; commit or stash them first, "
+            "or pass --no-commit"
+        )
+
+
+def _write_files(root: Path, change: ChangeSet):
+    """Write every file (a new folder via temp folder + rename); return a function that undoes it."""
+    from .store import write_atomic
+
+    root = Path(root)
+    before = {rel: (root / rel).read_bytes() if (root / rel).is_file() else None for rel in change.files
+              if not _inside(rel, change.new_folder)}
+    new_dir = root / change.new_folder if change.new_folder else None
+    if new_dir is not None:
+        if new_dir.exists():
+            raise GitError(f"{change.new_folder}: already exists")
+        tmp = Path(tempfile.mkdtemp(dir=new_dir.parent if new_dir.parent.exists() else _mk(new_dir.parent),
+                                    prefix=f".{new_dir.name}.tmp-"))
+        try:
+            for rel, content in change.files.items():
+                if _inside(rel, change.new_folder):
+                    _put(tmp / Path(rel).relative_to(change.new_folder), content)
+            os.rename(tmp, new_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    for rel in before:
+        _put(root / rel, change.files[rel], write_atomic)
+
+    def undo() -> None:
+        if new_dir is not None:
+            shutil.rmtree(new_dir, ignore_errors=True)
+        for rel, old in before.items():
+            if old is None:
+                (root / rel).unlink(missing_ok=True)
+            else:
+                write_atomic(root / rel, old)
+
+    return undo
+
+
+def _mk(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _inside(rel: str, folder: str | None) -> bool:
+    return folder is not None and (rel == folder or rel.startswith(folder.rstrip("/") + "/"))
+
+
+def _put(path: Path, content: Content, writer=None) -> None:
+    if content is None:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, Path):
+        shutil.copyfile(content, path)
+    elif writer:
+        writer(path, content)
+    else:
+        path.write_bytes(content)
+
+
+def _commit_on_head(g: Git, change: ChangeSet, paths: list[str]) -> str:
+    head = g.head()
+    blobs = _hash_worktree(g, [p for p in paths if change.files[p] is not None])
+    sha = _commit_tree(g, head, change, blobs)
+    args = ["update-ref", "-m", f"mlreg: {change.subject}", "HEAD", sha]
+    g.run(*args, *([head] if head else []))
+    # keep the user's index in step for exactly these paths, so they show as committed
+    g.run("update-index", "--add", "--remove", "--", *paths)
+    return sha
+
+
+def _hash_worktree(g: Git, paths: list[str]) -> dict[str, str]:
+    if not paths:
+        return {}
+    out = g.run("hash-object", "-w", "--stdin-paths", stdin="\n".join(paths).encode() + b"\n")
+    return dict(zip(paths, out.split()))
+
+
+def _commit_tree(g: Git, parent: str | None, change: ChangeSet, blobs: dict[str, str]) -> str:
+    """Build a commit of `parent` plus the change, using a private index (the user's is untouched)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        g.run("read-tree", *([parent] if parent else ["--empty"]), env=env)
+        lines = [f"100644 {blobs[p]}\t{p}" if p in blobs else f"0 {'0' * 40}\t{p}" for p in sorted(change.files)]
+        g.run("update-index", "--index-info", env=env, stdin=("\n".join(lines) + "\n").encode())
+        tree = g.run("write-tree", env=env)
+    return g.run("commit-tree", tree, *(["-p", parent] if parent else []), stdin=change.message().encode())
+
+
+def _commit_to_branch(g: Git, change: ChangeSet, branch: str) -> str:
+    g.run("check-ref-format", "--branch", branch)
+    if g.ref_exists(f"refs/heads/{branch}"):
+        raise GitError(f"branch {branch!r} already exists; choose another --branch name")
+    head = g.head()
+    blobs: dict[str, str] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (rel, content) in enumerate(sorted(change.files.items())):
+            if content is None:
+                continue
+            src = content if isinstance(content, Path) else Path(tmp) / str(i)
+            if not isinstance(content, Path):
+                src.write_bytes(content)
+            blobs[rel] = g.run("hash-object", "-w", "--no-filters", str(src))
+    sha = _commit_tree(g, head, change, blobs)
+    g.run("branch", branch, sha)
+    return sha

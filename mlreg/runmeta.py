@@ -1,0 +1,147 @@
+"""Turn a training output folder (run_metadata.json + files) into the parts of a version record."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import MlregError
+from .records import Artifact, Lineage, Run
+
+RUN_METADATA = "run_metadata.json"
+SEED_PARAMS = ("model_type", "target", "objective", "primary_metric", "dataset_slug", "feature_list_id",
+               "prepared_data_dir", "timeframe")
+NOT_PARAMS = {"schema_version", "run_name", "experiment", "training_timestamp", "mlflow_run_id", "description",
+              "source_data_version", "hyperparameters_config_path", "total_timesteps", "previous_timesteps",
+              "params", "metrics", "tags", "dataset", "notes"}
+
+
+@dataclass
+class TrainingOutput:
+    """What register takes from a training folder."""
+
+    run: Run = field(default_factory=Run)
+    description: str = ""
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    lineage: Lineage = field(default_factory=Lineage)
+    files: list[Path] = field(default_factory=list)
+
+
+def slugify_dataset(raw: str) -> str:
+    """`BINANCE_BTCUSDT.P, 60` -> `BINANCE_BTCUSDT.P_60`: each run of spaces and commas becomes one `_`."""
+    return re.sub(r"[ ,]+", "_", raw.strip())
+
+
+def param_text(value: Any) -> str:
+    """Params are strings: JSON-ish rendering for numbers and booleans."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def read_training_dir(folder: Path) -> TrainingOutput:
+    """Read `folder/run_metadata.json` (if present) and list the folder's files."""
+    from . import schemas
+
+    if not folder.is_dir():
+        raise MlregError(f"{folder}: --from-dir is not a folder")
+    out = TrainingOutput(files=list_files(folder))
+    path = folder / RUN_METADATA
+    if not path.exists():
+        out.params["output_dir"] = str(folder.resolve())
+        return out
+    from .store import load_json
+
+    doc = load_json(path)
+    found = schemas.problems("run_metadata", doc, str(path))
+    if found:
+        raise MlregError("\n".join(found))
+    _fill(out, doc)
+    out.params["output_dir"] = str(folder.resolve())
+    return out
+
+
+def _fill(out: TrainingOutput, doc: dict[str, Any]) -> None:
+    out.run = Run(experiment=doc.get("experiment"), name=doc.get("run_name"),
+                  mlflow_run_id=doc.get("mlflow_run_id"), training_timestamp=doc.get("training_timestamp"))
+    out.description = doc.get("description", "")
+    for k, v in (doc.get("params") or {}).items():
+        if v is not None:
+            out.params[k] = param_text(v)
+    for k, v in doc.items():
+        if k not in NOT_PARAMS and v is not None and not isinstance(v, (dict, list)):
+            out.params[k] = param_text(v)
+    if "dataset" in doc and "dataset_slug" not in doc:
+        out.params["dataset_slug"] = slugify_dataset(doc["dataset"])
+    elif "dataset_slug" in doc:
+        out.params["dataset_slug"] = slugify_dataset(doc["dataset_slug"])
+    out.metrics = {k: float(v) for k, v in (doc.get("metrics") or {}).items()}
+    out.tags = dict(doc.get("tags") or {})
+    out.lineage = Lineage(
+        source_data_version=doc.get("source_data_version"),
+        hyperparameters_config_path=doc.get("hyperparameters_config_path"),
+        total_timesteps=doc.get("total_timesteps"),
+        previous_timesteps=doc.get("previous_timesteps"),
+    )
+
+
+def list_files(folder: Path) -> list[Path]:
+    """Every regular file below `folder`, sorted by relative path."""
+    return sorted((p for p in folder.rglob("*") if p.is_file()), key=lambda p: p.relative_to(folder).as_posix())
+
+
+def digest(path: Path) -> str:
+    """sha256 of a file, streamed."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def artifact_for(path: Path, folder: Path, external: bool) -> Artifact:
+    """Record one file: relative path when copied into the registry, absolute path when external."""
+    size, sha = path.stat().st_size, digest(path)
+    if external:
+        return Artifact(sha256=sha, size=size, uri=str(path.resolve()))
+    return Artifact(sha256=sha, size=size, path=path.relative_to(folder).as_posix())
+
+
+def main_model_file(files: list[Path]) -> Path | None:
+    """The file that is `the model` for external_model_path: a `model*` file, else the largest one."""
+    candidates = [p for p in files if p.name != RUN_METADATA]
+    named = [p for p in candidates if p.name.lower().startswith("model")]
+    pool = named or candidates
+    return max(pool, key=lambda p: p.stat().st_size) if pool else None
+
+
+def parse_pairs(pairs: list[str], what: str) -> dict[str, str]:
+    """`k=v` flags into a dict; a pair without `=` or with an empty key is an error."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise MlregError(f"--{what} {pair!r}: expected KEY=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+def parse_metrics(pairs: list[str]) -> dict[str, float]:
+    """`--metric k=0.5` flags; values must be finite numbers."""
+    out = {}
+    for key, value in parse_pairs(pairs, "metric").items():
+        try:
+            number = float(value)
+        except ValueError:
+            raise MlregError(f"--metric {key}={value}: expected a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise MlregError(f"--metric {key}={value}: expected a finite number")
+        out[key] = number
+    return out

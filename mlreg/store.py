@@ -1,0 +1,196 @@
+"""Read and write registry files (atomically). Knows paths and formats, not git."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .errors import MlregError, NotFound
+from .records import NAME_RE, Model, Settings, Version
+
+SETTINGS_FILE = "mlreg.yaml"
+REGISTRY_DIR = "registry"
+MODEL_FILE = "model.yaml"
+VERSION_FILE = "metadata.json"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The git work tree containing `start` (found by walking up, without running git)."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists():
+            return folder
+    raise MlregError(f"{here}: not inside a git repository (run `git init` first)")
+
+
+def check_name(name: str, what: str = "model name") -> str:
+    """Refuse any name that is not a plain registry name (so it can never escape registry/)."""
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise MlregError(
+            f"invalid {what} {name!r}: expected 1-128 characters of letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    if name in (".", ".."):
+        raise MlregError(f"invalid {what} {name!r}")
+    return name
+
+
+def version_dirname(version: int) -> str:
+    return f"v{version}"
+
+
+def parse_version_dirname(name: str) -> int | None:
+    """`v12` -> 12; anything else -> None."""
+    if name.startswith("v") and name[1:].isdigit() and not name[1:].startswith("0"):
+        return int(name[1:])
+    return None
+
+
+def dumps_json(doc: Any) -> bytes:
+    """Stable JSON: given key order, 2-space indent, trailing newline."""
+    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def dumps_yaml(doc: Any) -> bytes:
+    import yaml
+
+    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False).encode()
+
+
+def load_json(path: Path, rel: str | None = None) -> Any:
+    """Parse a JSON file, naming the file and position on failure."""
+    where = rel or str(path)
+    try:
+        return json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise NotFound(f"{where}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise MlregError(f"{where}: malformed JSON: {e}") from None
+
+
+def load_yaml(path: Path, rel: str | None = None) -> Any:
+    """Parse a YAML file, naming the file and position on failure."""
+    import yaml
+
+    where = rel or str(path)
+    try:
+        return yaml.safe_load(path.read_bytes())
+    except FileNotFoundError:
+        raise NotFound(f"{where}: file not found") from None
+    except yaml.YAMLError as e:
+        raise MlregError(f"{where}: malformed YAML: {' '.join(str(e).split())}") from None
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a file via a temp file in the same folder and os.replace; never leaves a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Store:
+    """The registry files of one repository work tree (or of a tree read from git)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    # -- paths ---------------------------------------------------------------
+    @property
+    def registry_dir(self) -> Path:
+        return self.root / REGISTRY_DIR
+
+    def model_dir(self, name: str) -> Path:
+        return self.registry_dir / check_name(name)
+
+    def version_dir(self, name: str, version: int) -> Path:
+        return self.model_dir(name) / version_dirname(version)
+
+    def rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    # -- reads ---------------------------------------------------------------
+    def read_settings_doc(self) -> dict[str, Any]:
+        path = self.root / SETTINGS_FILE
+        if not path.exists():
+            return {}
+        doc = load_yaml(path, SETTINGS_FILE)
+        return doc if doc is not None else {}
+
+    def settings(self) -> Settings:
+        """Settings from mlreg.yaml, or the defaults when there is none."""
+        from . import schemas
+
+        doc = self.read_settings_doc()
+        if doc:
+            found = schemas.problems("registry", doc, SETTINGS_FILE)
+            if found:
+                raise MlregError(found[0] if len(found) == 1 else "\n".join(found))
+        return Settings.from_dict(doc)
+
+    def model_names(self) -> list[str]:
+        """Names of every model folder, sorted."""
+        if not self.registry_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.registry_dir.iterdir() if p.is_dir() and NAME_RE.match(p.name))
+
+    def version_numbers(self, name: str) -> list[int]:
+        """Version numbers present for a model, ascending."""
+        folder = self.model_dir(name)
+        if not folder.is_dir():
+            return []
+        nums = (parse_version_dirname(p.name) for p in folder.iterdir() if p.is_dir())
+        return sorted(n for n in nums if n is not None)
+
+    def has_model(self, name: str) -> bool:
+        return self.model_dir(name).is_dir()
+
+    def model(self, name: str) -> Model:
+        """model.yaml of one model (a model folder without one reads as an empty model)."""
+        folder = self.model_dir(name)
+        if not folder.is_dir():
+            raise NotFound(f"model {name!r} not found in {REGISTRY_DIR}/")
+        path = folder / MODEL_FILE
+        if not path.exists():
+            return Model(name=name)
+        doc = self.checked("model", load_yaml(path, self.rel(path)), self.rel(path))
+        return Model.from_dict(doc)
+
+    def version(self, name: str, version: int) -> Version:
+        """metadata.json of one version, schema-checked."""
+        path = self.version_dir(name, version) / VERSION_FILE
+        if not path.exists():
+            raise NotFound(f"{name} v{version} not found ({self.rel(path)} does not exist)")
+        doc = self.checked("model_version", load_json(path, self.rel(path)), self.rel(path))
+        return Version.from_dict(doc)
+
+    def versions(self, name: str) -> list[Version]:
+        """Every version of a model, ascending."""
+        return [self.version(name, n) for n in self.version_numbers(name)]
+
+    def checked(self, kind: str, doc: Any, where: str) -> Any:
+        from . import schemas
+
+        found = schemas.problems(kind, doc, where)
+        if found:
+            raise MlregError("\n".join(found))
+        return doc
+
+    # -- documents to write ---------------------------------------------------
+    def model_file(self, model: Model) -> tuple[str, bytes]:
+        return f"{REGISTRY_DIR}/{model.name}/{MODEL_FILE}", dumps_yaml(model.to_dict())
+
+    def version_file(self, version: Version) -> tuple[str, bytes]:
+        rel = f"{REGISTRY_DIR}/{version.name}/{version_dirname(version.version)}/{VERSION_FILE}"
+        return rel, dumps_json(version.to_dict())

@@ -1,0 +1,126 @@
+"""Shared fixtures: isolated git, throwaway registries, training folders, an in-process CLI runner."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mlreg.api import Registry
+from mlreg.cli import main
+
+
+@pytest.fixture(autouse=True)
+def isolated_git(tmp_path_factory, monkeypatch):
+    """No user or system git config leaks in; commits carry a fixed test identity."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
+    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(var, raising=False)
+    (home / ".gitconfig").write_text(
+        "[user]\n\tname = Test User\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n"
+    )
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git in `cwd` and return its stdout."""
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+class Clock:
+    """An injectable clock that moves one minute per reading: ordering from data, never sleeps."""
+
+    def __init__(self, start: dt.datetime = dt.datetime(2025, 6, 10, 14, 17, tzinfo=dt.timezone.utc)):
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        self.now += dt.timedelta(minutes=1)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def repo_dir(tmp_path: Path) -> Path:
+    """An empty git repository with one unrelated commit."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q")
+    (root / "README.md").write_text("hello\n")
+    git(root, "add", "README.md")
+    git(root, "commit", "-q", "-m", "initial")
+    return root
+
+
+@pytest.fixture
+def reg(repo_dir: Path, clock: Clock) -> Registry:
+    """A registry initialised with the default preset (committed)."""
+    r = Registry(repo_dir, clock=clock)
+    r.init()
+    return r
+
+
+@dataclass
+class Training:
+    """Builds training output folders like a training script would."""
+
+    base: Path
+    count: int = 0
+
+    def __call__(self, metrics: dict | None = None, files: dict[str, str] | None = None, **meta) -> Path:
+        self.count += 1
+        folder = self.base / "BINANCE_BTCUSDT.P, 60" / f"run_{self.count:03d}"
+        folder.mkdir(parents=True)
+        doc = {
+            "run_name": f"run_2025100{self.count}_145809_lgbm_y_logret_168h_huber",
+            "experiment": "binance-btcusdt-perp-1h-7d-logret",
+            "training_timestamp": "2025-10-08T14:58:09Z",
+            "model_type": "lgbm", "target": "y_logret_168h", "objective": "huber",
+            "primary_metric": "rmse", "dataset": "BINANCE_BTCUSDT.P, 60",
+            "feature_list_id": "binance_btcusdt_p60_default",
+            "params": {"learning_rate": 0.03, "num_leaves": 63},
+            "metrics": metrics if metrics is not None else {"rmse_train": 0.0548, "rmse_val": 0.0669, "rmse_test": 0.0448},
+        } | meta
+        (folder / "run_metadata.json").write_text(json.dumps(doc))
+        for name, text in (files or {"model.txt": f"tree model {self.count}\n"}).items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text)
+        return folder
+
+
+@pytest.fixture
+def training(tmp_path: Path) -> Training:
+    return Training(tmp_path / "models")
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self):
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """Run `mlreg ARGS` in-process in a folder; returns exit code, stdout and stderr."""
+
+    def run(cwd: Path, *args: str) -> Result:
+        monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return run
