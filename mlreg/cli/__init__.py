@@ -12,21 +12,14 @@ __all__ = ["app", "main"]
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; MlregError -> `Error: ...` exit 1, usage errors exit 2, no traceback."""
-    import click
-
     from ..errors import MlregError
 
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        app(args=args, prog_name="mlreg", standalone_mode=False)
-    except click.exceptions.Exit as e:
-        return e.exit_code
-    except click.ClickException as e:
-        e.show()
-        return e.exit_code
-    except click.exceptions.Abort:
-        print("Aborted.", file=sys.stderr)
-        return 1
+        # standalone: Typer/Click render usage errors themselves and exit 2
+        app(args=args, prog_name="mlreg", standalone_mode=True)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except MlregError as e:
         for line in str(e).splitlines() or [type(e).__name__]:
             print(f"Error: {line}", file=sys.stderr)
