@@ -353,6 +353,14 @@ class Registry:
             change = gitops.ChangeSet(action, name, number, subject, dict([rel_data]))
             return self._apply(change, commit, branch)
 
+    def history(self, name: str, ref: str | None = None) -> list:
+        """Every registration, promotion, demotion, alias move and tag change of a model (or version), oldest first."""
+        from .history import weave
+
+        only = self.resolve_number(name, ref) if ref else None
+        versions = self.store.versions(check_name(name))
+        return weave(gitops.log(self.root, f"{REGISTRY_DIR}/{name}"), versions, only)
+
     # -- checks ------------------------------------------------------------------------------
     def validate(self) -> list[str]:
         """Every schema and invariant problem of the work tree's registry (empty when valid)."""

@@ -253,3 +253,35 @@ def _commit_to_branch(g: Git, change: ChangeSet, branch: str) -> str:
     sha = _commit_tree(g, head, change, blobs)
     g.run("branch", branch, sha)
     return sha
+
+
+@dataclass
+class CommitInfo:
+    """One commit as history needs it."""
+
+    sha: str
+    at: str  # UTC ISO-8601
+    author: str
+    subject: str
+    trailers: dict[str, str]
+
+
+def log(root: Path, path: str) -> list[CommitInfo]:
+    """Commits touching `path`, oldest first, with their Mlreg-* trailers (one git call)."""
+    import datetime as dt
+
+    g = Git(root)
+    if g.head() is None:
+        return []
+    fmt = "%H%x1f%aI%x1f%an <%ae>%x1f%s%x1f%(trailers:only,unfold)%x1e"
+    out = g.run("log", "--reverse", "--no-renames", f"--format={fmt}", "--", path, strip=False)
+    commits = []
+    for rec in out.split("\x1e"):
+        parts = rec.strip("\n").split("\x1f")
+        if len(parts) != 5:
+            continue
+        sha, at, author, subject, trailer_text = parts
+        when = dt.datetime.fromisoformat(at).astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        trailers = dict(line.split(": ", 1) for line in trailer_text.splitlines() if ": " in line)
+        commits.append(CommitInfo(sha, when, author, subject, trailers))
+    return commits

@@ -85,3 +85,21 @@ def tag_rm(
     """Remove a tag from a model or a version."""
     name, vref = split_ref(target)
     report_mutation(registry().tag_set(name, vref, key, None, commit=not no_commit, branch=branch), json_out)
+
+
+@app.command()
+def history(
+    target: Target,
+    json_out: JsonOpt = False,
+) -> None:
+    """Who did what when and why: registrations, promotions, demotions, alias moves, tag changes."""
+    from .. import render
+    from .common import console, print_json
+
+    name, vref = split_ref(target)
+    events = registry().history(name, vref)
+    if json_out:
+        return print_json([e.to_dict() for e in events])
+    rows = [[e.at, e.by, e.action, e.version and f"v{e.version}", e.detail, e.reason, (e.commit or "")[:10]]
+            for e in events]
+    console().print(render.table(None, ["at", "by", "action", "version", "what", "reason", "commit"], rows))
