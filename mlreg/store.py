@@ -167,17 +167,19 @@ class Store:
         doc = self.checked("model", load_yaml(path, self.rel(path)), self.rel(path))
         return Model.from_dict(doc)
 
-    def version(self, name: str, version: int) -> Version:
-        """metadata.json of one version, schema-checked."""
+    def version(self, name: str, version: int, validate: bool = True) -> Version:
+        """metadata.json of one version, schema-checked (validate=False: the fast path for bulk reads)."""
         path = self.version_dir(name, version) / VERSION_FILE
         if not path.exists():
             raise NotFound(f"{name} v{version} not found ({self.rel(path)} does not exist)")
+        if not validate:
+            return _unchecked_version(load_json(path, self.rel(path)), self.rel(path))
         doc = self.checked("model_version", load_json(path, self.rel(path)), self.rel(path))
         return Version.from_dict(doc)
 
-    def versions(self, name: str) -> list[Version]:
+    def versions(self, name: str, validate: bool = True) -> list[Version]:
         """Every version of a model, ascending."""
-        return [self.version(name, n) for n in self.version_numbers(name)]
+        return [self.version(name, n, validate) for n in self.version_numbers(name)]
 
     def checked(self, kind: str, doc: Any, where: str) -> Any:
         from . import schemas
@@ -194,3 +196,14 @@ class Store:
     def version_file(self, version: Version) -> tuple[str, bytes]:
         rel = f"{REGISTRY_DIR}/{version.name}/{version_dirname(version.version)}/{VERSION_FILE}"
         return rel, dumps_json(version.to_dict())
+
+
+def _unchecked_version(doc: Any, where: str) -> Version:
+    """A version record without schema validation; a document it cannot read is still a clear error."""
+    try:
+        if not isinstance(doc, dict):
+            raise TypeError("not an object")
+        return Version.from_dict(doc)
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        what = f"missing field {e}" if isinstance(e, KeyError) else str(e)
+        raise MlregError(f"{where}: malformed version record ({what}); run `mlreg validate` for details") from None
