@@ -285,3 +285,93 @@ def log(root: Path, path: str) -> list[CommitInfo]:
         trailers = dict(line.split(": ", 1) for line in trailer_text.splitlines() if ": " in line)
         commits.append(CommitInfo(sha, when, author, subject, trailers))
     return commits
+
+
+# -- registry trees at a ref (for diff and validate --base) ----------------------------------------
+
+_METADATA_NAMES = ("model.yaml", "metadata.json")
+
+
+def registry_at(root: Path, ref: str, dest: Path) -> dict[str, str]:
+    """Write the registry at REF into `dest`: metadata files with content, other files as empty
+    placeholders (artifacts are never read); return {path: blob id} of every file (two git calls)."""
+    g = Git(root)
+    try:
+        listing = g.run("ls-tree", "-r", "-z", "--full-tree", f"{ref}^{{tree}}", "--", "mlreg.yaml",
+                        "registry", strip=False)
+    except GitError:
+        raise GitError(f"unknown git ref {ref!r}: expected a branch, tag or commit (fetch it first?)") from None
+    entries = [_tree_entry(e) for e in listing.split("\0") if e]
+    files = {path: (mode, oid) for mode, kind, oid, path in entries if kind == "blob" and _safe(path)}
+    wanted = sorted({oid for path, (mode, oid) in files.items() if _is_metadata(path) or mode == "120000"})
+    contents = _cat_blobs(g, wanted)
+    for path, (mode, oid) in files.items():
+        target = Path(dest) / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if mode == "120000":
+            os.symlink(contents[oid].decode("utf-8", "replace"), target)
+        else:
+            target.write_bytes(contents[oid] if _is_metadata(path) else b"")
+    return {path: oid for path, (mode, oid) in files.items()}
+
+
+def _tree_entry(entry: str) -> tuple[str, str, str, str]:
+    meta, path = entry.split("\t", 1)
+    mode, kind, oid = meta.split()
+    return mode, kind, oid, path
+
+
+def _safe(path: str) -> bool:
+    return not path.startswith("/") and ".." not in path.split("/")
+
+
+def _is_metadata(path: str) -> bool:
+    return path == "mlreg.yaml" or (path.startswith("registry/") and path.rsplit("/", 1)[-1] in _METADATA_NAMES)
+
+
+def _cat_blobs(g: Git, oids: list[str]) -> dict[str, bytes]:
+    """Every blob's bytes, read in one `git cat-file --batch`."""
+    if not oids:
+        return {}
+    from git.compat import defenc
+
+    raw = g.run("cat-file", "--batch", stdin=("\n".join(oids) + "\n").encode(), strip=False)
+    data = raw.encode(defenc, "surrogateescape")  # GitPython decoded with surrogateescape: this is lossless
+    out, pos = {}, 0
+    while pos < len(data):
+        eol = data.index(b"\n", pos)
+        oid, _kind, size = data[pos:eol].decode().split()
+        start = eol + 1
+        out[oid] = data[start:start + int(size)]
+        pos = start + int(size) + 1
+    return out
+
+
+def resolve_commit(root: Path, ref: str) -> str:
+    """The commit a ref names, or a GitError naming the ref."""
+    try:
+        return Git(root).run("rev-parse", "-q", "--verify", f"{ref}^{{commit}}")
+    except GitError:
+        raise GitError(f"unknown git ref {ref!r}: expected a branch, tag or commit (fetch it first?)") from None
+
+
+def merge_base(root: Path, a: str, b: str) -> str:
+    """The best common ancestor of two refs."""
+    try:
+        return Git(root).run("merge-base", a, b)
+    except GitError:
+        raise GitError(f"{a} and {b} have no common history (git merge-base found none)") from None
+
+
+def default_branch(root: Path) -> str:
+    """The branch pull requests merge into: origin/HEAD, else origin/main, origin/master, main, master."""
+    g = Git(root)
+    try:
+        return g.run("symbolic-ref", "-q", "--short", "refs/remotes/origin/HEAD")
+    except GitError:
+        pass
+    for ref in ("origin/main", "origin/master", "main", "master"):
+        if g.ref_exists(f"{ref}^{{commit}}"):
+            return ref
+    raise GitError("no default branch found (origin/HEAD, origin/main, origin/master, main or master); "
+                   "name the base ref explicitly")
