@@ -54,7 +54,9 @@ def print_json(doc: Any) -> None:
 def console():
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    # piped output is for grep and logs, not an 80-column terminal: don't fold cells
+    wide = None if sys.stdout.isatty() else 200
+    return Console(highlight=False, soft_wrap=False, width=wide)
 
 
 def report_mutation(outcome, json_out: bool = False) -> None:
