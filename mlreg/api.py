@@ -328,6 +328,15 @@ class Registry:
                                       dict([self.store.model_file(model)]))
             return self._apply(change, commit, branch)
 
+    def describe(self, name: str, description: str, *, commit: bool = True, branch: str | None = None) -> Outcome:
+        """Set a model's description (model.yaml)."""
+        with gitops.lock(self.root):
+            model = self.store.model(check_name(name))
+            model.description = description
+            change = gitops.ChangeSet("describe", name, None, f"describe {name}", dict([self.store.model_file(model)]),
+                                      body=description)
+            return self._apply(change, commit, branch)
+
     def tag_set(self, name: str, ref: str | None, key: str, value: str | None, *, commit: bool = True,
                 branch: str | None = None) -> Outcome:
         """Set (value given) or remove (value None) a human tag on a model (ref None) or a version."""

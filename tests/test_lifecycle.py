@@ -299,3 +299,10 @@ def test_every_command_leaves_unrelated_changes_alone(reg, training, command):
     assert git(reg.root, "status", "--porcelain") == status
     changed = git(reg.root, "show", "--name-only", "--format=", "HEAD").split()
     assert changed and all(p.startswith("registry/m/") for p in changed)
+
+
+def test_describe_sets_model_description(reg, training, cli):
+    reg.register("m", training())
+    assert cli(reg.root, "describe", "m", "Predicts the 7-day log return").code == 0
+    assert yaml.safe_load((reg.root / "registry/m/model.yaml").read_text())["description"] == "Predicts the 7-day log return"
+    assert git(reg.root, "log", "-1", "--format=%s").strip() == "mlreg: describe m"

@@ -1,4 +1,4 @@
-"""promote, alias, tag."""
+"""promote, alias, tag, describe, history."""
 
 from __future__ import annotations
 
@@ -58,6 +58,18 @@ def alias_rm(
 ) -> None:
     """Remove an alias."""
     report_mutation(registry().alias_rm(name, alias, commit=not no_commit, branch=branch), json_out)
+
+
+@app.command()
+def describe(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    description: Annotated[str, typer.Argument(help="What the model is for (shown in list, show and MLflow).")],
+    no_commit: NoCommit = False,
+    branch: Branch = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Set a model's description (versions keep their own, immutable, descriptions)."""
+    report_mutation(registry().describe(name, description, commit=not no_commit, branch=branch), json_out)
 
 
 @tag_app.command("set")
