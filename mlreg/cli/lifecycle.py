@@ -112,6 +112,6 @@ def history(
     events = registry().history(name, vref)
     if json_out:
         return print_json([e.to_dict() for e in events])
-    rows = [[e.at, e.by, e.action, e.version and f"v{e.version}", e.detail, e.reason, (e.commit or "")[:10]]
+    rows = [[e.at, e.by.split(" <")[0], e.action, e.version and f"v{e.version}", e.detail, e.reason, (e.commit or "")[:10]]
             for e in events]
     console().print(render.table(None, ["at", "by", "action", "version", "what", "reason", "commit"], rows))
