@@ -116,15 +116,17 @@ def lock(root: Path) -> Iterator[None]:
 
 
 def touched(root: Path, change: ChangeSet) -> list[str]:
-    """Every file path the change writes, with a new folder's files listed one by one."""
+    """Every file path the change writes (a new folder's files one by one)."""
     return sorted(change.files)
 
 
 def apply(root: Path, change: ChangeSet, commit: bool = True, branch: str | None = None) -> Applied:
     """Write the change to the work tree and commit exactly its files; or commit it on a new branch only."""
     paths = touched(root, change)
-    if branch:
-        return Applied(paths, _commit_to_branch(Git(root), change, branch), branch)
+    if branch:  # the change was computed from the work tree, so its files must match HEAD
+        g = Git(root)
+        _refuse_dirty(g, paths)
+        return Applied(paths, _commit_to_branch(g, change, branch), branch)
     if not commit:
         _write_files(root, change)
         return Applied(paths)
