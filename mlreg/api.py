@@ -370,6 +370,62 @@ class Registry:
         versions = self.store.versions(check_name(name))
         return weave(gitops.log(self.root, f"{REGISTRY_DIR}/{name}"), versions, only)
 
+    # -- queries: find, search, resolve (bulk reads skip per-file schema checks: `validate` does those) --
+    def find_latest(self, model: str | None = None, model_type: str | None = None,
+                    version_type: str | None = None, fallback_model_type: str | None = None) -> query.FindResult:
+        """The newest version (created_at, then number) of a lineage model type and version type."""
+        from . import query
+
+        return query.find_latest(self._query_views(model), model=model, model_type=model_type,
+                                 version_type=version_type, fallback_model_type=fallback_model_type)
+
+    def find_best(self, metric: str, model: str | None = None, model_type: str | None = None,
+                  higher_is_better: bool | None = None, fallback_model_type: str | None = None) -> query.FindResult:
+        """The version with the best `metric` (direction from its name unless given); ties go to the newest."""
+        from . import query
+
+        return query.find_best(self._query_views(model), metric, model=model, model_type=model_type,
+                               higher_is_better=higher_is_better, fallback_model_type=fallback_model_type)
+
+    def find_by_stage(self, stage: str, params: dict[str, str] | None = None,
+                      model: str | None = None) -> list[VersionView]:
+        """Every version in `stage` (of one model) whose params equal all of `params`."""
+        from . import query
+
+        if stage not in self.settings.stages:
+            raise MlregError(f"unknown stage {stage!r}: expected one of {', '.join(self.settings.stages)}")
+        return query.find_by_stage(self._query_views(model), stage, params or {})
+
+    def search(self, expr: str = "", order_by: str | list[str] | None = None,
+               max_results: int | None = None) -> list[VersionView]:
+        """Versions matching an MLflow-style filter expression, sorted by the order-by keys."""
+        from . import query
+
+        flt, order = query.parse_filter(expr), query.parse_order_by(order_by)
+        pinned = flt.model_names()  # `name = 'x'` reads only that model's folder
+        names = None if pinned is None else sorted(set(pinned) & set(self.store.model_names()))
+        return query.search(self._query_views(names), flt, order, max_results)
+
+    def resolve(self, ref: str) -> query.Resolved:
+        """`NAME@alias`, `NAME@stage`, `NAME/3`, `NAME@latest`, `models:/NAME@alias` -> version and paths."""
+        from . import query
+
+        name, vref = query.split_model_uri(ref)
+        return query.resolved(ref, self.get(name, vref))
+
+    def _query_views(self, model: str | list[str] | None = None) -> list[VersionView]:
+        """Views of every version, or of some models' (version_type from them and their derived models)."""
+        if model is None:
+            records = [v for n in self.store.model_names() for v in self.store.versions(n, validate=False)]
+            return self._views(records, records)
+        names = [check_name(model)] if isinstance(model, str) else model
+        for n in names:
+            if not self.store.has_model(n):
+                raise NotFound(f"model {n!r} not found in {REGISTRY_DIR}/")
+        derived = [d for n in names for d in self.store.model(n).derived_models if self.store.has_model(d)]
+        pool = {n: self.store.versions(n, validate=False) for n in dict.fromkeys([*names, *derived])}
+        return self._views([v for n in names for v in pool[n]], [v for vs in pool.values() for v in vs])
+
     # -- checks ------------------------------------------------------------------------------
     def validate(self) -> list[str]:
         """Every schema and invariant problem of the work tree's registry (empty when valid)."""

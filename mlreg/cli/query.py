@@ -1,0 +1,128 @@
+"""find latest/best/stage, search, resolve: thin shells over Registry.find_*, search and resolve."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import click
+import typer
+
+from .common import JsonOpt, app, console, print_json, registry
+
+find_app = typer.Typer(help="Find versions: the newest, the best by a metric, or every version in a stage.",
+                       no_args_is_help=True)
+app.add_typer(find_app, name="find")
+
+ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", metavar="NAME",
+                                                 help="Only versions of this model.")]
+ModelTypeOpt = Annotated[Optional[str], typer.Option(
+    "--model-type", metavar="T", help="Only versions whose lineage.model_type is T (base, continued, curriculum, ...).")]
+FallbackOpt = Annotated[Optional[str], typer.Option(
+    "--fallback-model-type", metavar="T",
+    help="When no version of --model-type matches, retry with model type T (e.g. base) and say so.")]
+
+
+@find_app.command("latest")
+def find_latest(
+    model: ModelOpt = None,
+    model_type: ModelTypeOpt = None,
+    version_type: Annotated[Optional[str], typer.Option(
+        "--version-type", click_type=click.Choice(["latest", "old"]),
+        help="latest: no other version enhances it; old: some version names it as its base.")] = None,
+    fallback_model_type: FallbackOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The newest matching version (by created_at, then version number)."""
+    found = registry().find_latest(model, model_type, version_type, fallback_model_type)
+    _report(found, json_out, "newest")
+
+
+@find_app.command("best")
+def find_best(
+    metric: Annotated[str, typer.Option("--metric", metavar="M", help="Metric to rank by, e.g. rmse_val or "
+                                        "evaluation/best_mean_reward.")],
+    model: ModelOpt = None,
+    model_type: ModelTypeOpt = None,
+    higher_is_better: Annotated[Optional[bool], typer.Option(
+        "--higher-is-better/--lower-is-better",
+        help="Direction of the metric; by default taken from its name (rmse, mae, loss: lower; auc, accuracy, "
+             "f1, corr, sharpe, reward, win_rate: higher).", show_default=False)] = None,
+    fallback_model_type: FallbackOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The version with the best value of a metric (ties go to the newest)."""
+    found = registry().find_best(metric, model, model_type, higher_is_better, fallback_model_type)
+    word = "higher" if found.higher_is_better else "lower"
+    _report(found, json_out, f"best {found.metric} = {found.value:g} ({word} is better)")
+
+
+@find_app.command("stage")
+def find_stage(
+    stage: Annotated[str, typer.Argument(help="Stage name from mlreg.yaml, e.g. beta.")],
+    param: Annotated[Optional[list[str]], typer.Option(
+        "--param", metavar="K=V", help="Only versions whose params.K equals V (repeatable).")] = None,
+    model: ModelOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Every version in a stage, optionally filtered by params."""
+    from ..runmeta import parse_pairs
+
+    views = registry().find_by_stage(stage, parse_pairs(param or [], "param"), model)
+    _versions(views, json_out, f"no version is in stage {stage!r}" + (" with those params" if param else ""))
+
+
+@app.command()
+def search(
+    expr: Annotated[str, typer.Argument(
+        metavar="EXPR", help="MLflow-style filter, e.g. \"metrics.rmse_val < 0.07 and params.model_type = 'lgbm'\"; "
+        "'' matches every version.")],
+    order_by: Annotated[Optional[list[str]], typer.Option(
+        "--order-by", metavar="KEY [ASC|DESC]",
+        help="Sort key, e.g. 'metrics.rmse_val ASC' (repeatable; default: name, then version).")] = None,
+    max_results: Annotated[Optional[int], typer.Option("--max-results", metavar="N", help="At most N versions.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Versions matching a filter expression over metrics, params, tags and attributes."""
+    views = registry().search(expr, order_by, max_results)
+    _versions(views, json_out, "no version matches")
+
+
+@app.command()
+def resolve(
+    ref: Annotated[str, typer.Argument(
+        metavar="REF", help="NAME@ALIAS, NAME@STAGE, NAME/3, NAME@latest, models:/NAME@ALIAS or models:/NAME/3.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Print the version folder's absolute path (--json: the record and absolute artifact paths)."""
+    found = registry().resolve(ref)
+    if json_out:
+        return print_json(found.to_dict())
+    print(found.path)
+
+
+def _report(found, json_out: bool, what: str) -> None:
+    """A find latest/best answer: JSON, or one line and the version row; a fallback is said on stderr."""
+    from .. import render
+
+    if found.fallback:
+        print(f"Note: no version of model_type {found.requested_model_type!r} matches; "
+              f"fell back to model_type {found.model_type!r}", file=sys.stderr)
+    if json_out:
+        return print_json(found.to_dict())
+    r = found.record
+    ties = f"; tied with {', '.join(found.tied_with)}" if found.tied_with else ""
+    print(f"{r.name} v{r.version}: {what} of {found.candidates} candidate(s){ties}")
+    print(f"path: {found.view.folder}")
+    console().print(render.versions_table([found.view]))
+
+
+def _versions(views, json_out: bool, empty: str) -> None:
+    from .. import render
+
+    if json_out:
+        return print_json([v.to_dict() for v in views])
+    if not views:
+        print(empty)
+        return
+    console().print(render.versions_table(views))
