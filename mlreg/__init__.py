@@ -8,8 +8,9 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .api import Registry
+    from .query import load_model
 
-__all__ = ["Registry", "__version__"]
+__all__ = ["Registry", "__version__", "load_model"]
 
 
 def __getattr__(name: str) -> Any:
@@ -18,4 +19,8 @@ def __getattr__(name: str) -> Any:
         from .api import Registry
 
         return Registry
+    if name == "load_model":
+        from .query import load_model
+
+        return load_model
     raise AttributeError(name)
