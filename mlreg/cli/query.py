@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from typing import Annotated, Optional
 
-import click
 import typer
 
 from .common import JsonOpt, app, console, print_json, registry
@@ -18,6 +18,15 @@ ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", metavar="NAME"
                                                  help="Only versions of this model.")]
 ModelTypeOpt = Annotated[Optional[str], typer.Option(
     "--model-type", metavar="T", help="Only versions whose lineage.model_type is T (base, continued, curriculum, ...).")]
+
+
+class VersionType(str, Enum):
+    """Derived version type: `old` once another version names it as its base."""
+
+    latest = "latest"
+    old = "old"
+
+
 FallbackOpt = Annotated[Optional[str], typer.Option(
     "--fallback-model-type", metavar="T",
     help="When no version of --model-type matches, retry with model type T (e.g. base) and say so.")]
@@ -27,14 +36,15 @@ FallbackOpt = Annotated[Optional[str], typer.Option(
 def find_latest(
     model: ModelOpt = None,
     model_type: ModelTypeOpt = None,
-    version_type: Annotated[Optional[str], typer.Option(
-        "--version-type", click_type=click.Choice(["latest", "old"]),
+    version_type: Annotated[Optional[VersionType], typer.Option(
+        "--version-type",
         help="latest: no other version enhances it; old: some version names it as its base.")] = None,
     fallback_model_type: FallbackOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """The newest matching version (by created_at, then version number)."""
-    found = registry().find_latest(model, model_type, version_type, fallback_model_type)
+    vtype = version_type.value if version_type else None
+    found = registry().find_latest(model, model_type, vtype, fallback_model_type)
     _report(found, json_out, "newest")
 
 
