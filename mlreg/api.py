@@ -440,6 +440,21 @@ class Registry:
             raise NotFound(f"model {name!r} has no versions")
         return [_check_artifact(self.store, v, a) for v in records for a in v.artifacts]
 
+    # -- pull-request review (changes.py) -------------------------------------------------------
+    def diff(self, base: str | None = None, head: str | None = None):
+        """The registry change from BASE (default: merge-base with the default branch) to HEAD (default: work tree)."""
+        from .changes import compare
+
+        return compare(self.root, base, head)
+
+    def validate_change(self, base: str, head: str | None = None) -> list[str]:
+        """validate() on HEAD (a ref, or the work tree) plus every change from BASE that a PR may not make."""
+        from .changes import between, trees
+        from .checks import registry_problems
+
+        with trees(self.root, base, head) as (old, new, store):
+            return registry_problems(store, digests=head is None) + between(old, new).problems()
+
     # -- plumbing ----------------------------------------------------------------------------
     def _apply(self, change: gitops.ChangeSet, commit: bool, branch: str | None) -> Outcome:
         applied = gitops.apply(self.root, change, commit=commit, branch=branch)

@@ -108,9 +108,19 @@ def show(
 
 
 @app.command()
-def validate(json_out: JsonOpt = False) -> None:
+def validate(
+    base: Annotated[Optional[str], typer.Option("--base", metavar="REF", help="Also refuse what a pull request "
+                                                "may not change since REF: altered, deleted or renumbered "
+                                                "versions, illegal stage moves.")] = None,
+    head: Annotated[Optional[str], typer.Option("--head", metavar="REF", help="With --base: check the registry "
+                                                "at REF instead of the working tree (artifact digests are "
+                                                "not re-hashed).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
     """Check every registry file against its schema and the registry's invariants."""
-    found = registry().validate()
+    if head and not base:
+        raise typer.BadParameter("--head needs --base", param_hint="--head")
+    found = registry().validate_change(base, head) if base else registry().validate()
     if json_out:
         print_json({"valid": not found, "problems": found})
     else:

@@ -1,0 +1,543 @@
+"""What differs between two registry states: the one computation behind `diff` and `validate --base`.
+
+States are read leniently as raw documents (a broken file reads as None; plain validate reports it),
+so hand-edited files are compared exactly as written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from . import gitops, schemas
+from .errors import MlregError
+from .records import MUTABLE_VERSION_FIELDS, Settings
+from .store import MODEL_FILE, REGISTRY_DIR, SETTINGS_FILE, VERSION_FILE, Store, load_json, load_yaml
+
+_ABSENT = object()
+_MUTABLE_RULE = "only stage, stage_history (appended) and tags may change"
+
+
+# -- registry states -------------------------------------------------------------------------------
+@dataclass
+class State:
+    """One registry state as raw documents; `blobs` (path -> git blob id) when read from a commit."""
+
+    label: str
+    commit: str | None
+    settings_doc: dict[str, Any]
+    models: dict[str, dict[str, Any] | None]
+    versions: dict[str, dict[int, dict[str, Any] | None]]
+    blobs: dict[str, str] | None = None
+
+    def settings(self) -> Settings:
+        """The lifecycle in force (the defaults when mlreg.yaml is absent or invalid)."""
+        doc = self.settings_doc
+        if doc and schemas.problems("registry", doc, SETTINGS_FILE):
+            doc = {}
+        return Settings.from_dict(doc)
+
+
+def read_state(store: Store, label: str, commit: str | None = None,
+               blobs: dict[str, str] | None = None) -> State:
+    """Every registry document of a tree, read without schema checks."""
+    settings = _read(load_yaml, store.root / SETTINGS_FILE)
+    models, versions = {}, {}
+    for name in store.model_names():
+        models[name] = _read(load_yaml, store.model_dir(name) / MODEL_FILE)
+        versions[name] = {n: _read(load_json, store.version_dir(name, n) / VERSION_FILE)
+                          for n in store.version_numbers(name)}
+    return State(label, commit, settings or {}, models, versions, blobs)
+
+
+def _read(loader, path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        doc = loader(path)
+    except MlregError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+@contextmanager
+def trees(root: Path, base: str, head: str | None = None) -> Iterator[tuple[State, State, Store]]:
+    """The base state at a ref, the head state (a ref, or the work tree) and a Store over the head."""
+    with tempfile.TemporaryDirectory(prefix="mlreg-trees-") as tmp:
+        old = _state_at(root, base, Path(tmp) / "base")
+        if head is None:
+            store = Store(root)
+            new = read_state(store, "working tree")
+        else:
+            new = _state_at(root, head, Path(tmp) / "head")
+            store = Store(Path(tmp) / "head")
+        yield old, new, store
+
+
+def _state_at(root: Path, ref: str, dest: Path) -> State:
+    commit = gitops.resolve_commit(root, ref)
+    dest.mkdir(parents=True)
+    blobs = gitops.registry_at(root, commit, dest)
+    return read_state(Store(dest), ref, commit, blobs)
+
+
+def default_base(root: Path) -> str:
+    """The merge-base of HEAD with the default branch: what a pull request from here would change."""
+    return gitops.merge_base(root, gitops.default_branch(root), "HEAD")
+
+
+def compare(root: Path, base: str | None = None, head: str | None = None) -> ChangeSet:
+    """What changes from BASE (default: merge-base with the default branch) to HEAD (default: work tree)."""
+    label = None
+    if base is None:
+        base, label = default_base(root), f"merge-base with {gitops.default_branch(root)}"
+    with trees(root, base, head) as (old, new, _store):
+        if label:
+            old.label = label
+        return between(old, new)
+
+
+# -- the changes -----------------------------------------------------------------------------------
+@dataclass
+class Change:
+    """One difference between two registry states; `problem()` says why validate --base refuses it."""
+
+    kind: ClassVar[str] = "change"
+    model: str
+
+    def problem(self) -> str | None:
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind} | asdict(self)
+
+
+@dataclass
+class ModelAdded(Change):
+    kind: ClassVar[str] = "model_added"
+    description: str = ""
+    versions: list[int] = field(default_factory=list)
+
+
+@dataclass
+class ModelRemoved(Change):
+    kind: ClassVar[str] = "model_removed"
+    versions: list[int] = field(default_factory=list)
+
+    def problem(self) -> str | None:
+        if not self.versions:
+            return None
+        held = ", ".join(f"v{n}" for n in self.versions)
+        return f"{REGISTRY_DIR}/{self.model}/: model {self.model} was deleted with its committed versions {held}; " \
+               "committed versions are never removed"
+
+
+@dataclass
+class VersionAdded(Change):
+    kind: ClassVar[str] = "version_added"
+    version: int = 0
+    file: str = ""
+    stage: str = ""
+    description: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    model_type: str | None = None
+    base: str | None = None
+    run: str | None = None
+    after: int | None = None  # the highest version number the base already had
+    arrival: str | None = None  # why its stage is not a legal arrival (None when it is)
+
+    def problem(self) -> str | None:
+        if self.after is not None and self.version <= self.after:
+            return f"{self.file}: $.version: new version v{self.version} must be numbered after the existing v{self.after}"
+        if self.arrival:
+            return f"{self.file}: $.stage: {self.arrival}"
+        return None
+
+
+@dataclass
+class VersionRemoved(Change):
+    kind: ClassVar[str] = "version_removed"
+    version: int = 0
+    file: str = ""
+
+    def problem(self) -> str | None:
+        return f"{self.file}: committed version {self.model} v{self.version} was deleted; " \
+               "versions are never removed or reused"
+
+
+@dataclass
+class VersionRenumbered(Change):
+    kind: ClassVar[str] = "version_renumbered"
+    before: int = 0
+    after: int = 0
+    file: str = ""
+
+    def problem(self) -> str | None:
+        return f"{self.file}: {self.model} v{self.before} was renumbered to v{self.after}; " \
+               "committed version numbers never change"
+
+
+@dataclass
+class FieldChanged(Change):
+    """An immutable field of a committed version was edited (file and JSON path)."""
+
+    kind: ClassVar[str] = "field_changed"
+    version: int = 0
+    file: str = ""
+    path: str = "$"
+    before: Any = None
+    after: Any = None
+    absent: str | None = None  # "before" (field added) or "after" (field removed)
+
+    def problem(self) -> str | None:
+        old = "absent" if self.absent == "before" else _show(self.before)
+        new = "absent" if self.absent == "after" else _show(self.after)
+        return f"{self.file}: {self.path}: immutable field of committed version {self.model} v{self.version} " \
+               f"changed ({old} -> {new}); {_MUTABLE_RULE}"
+
+
+@dataclass
+class ArtifactFileChanged(Change):
+    """A file in a committed version's folder was replaced, added or removed (seen when HEAD is a ref)."""
+
+    kind: ClassVar[str] = "artifact_file_changed"
+    version: int = 0
+    file: str = ""
+    change: str = "changed"  # changed | added | removed
+
+    def problem(self) -> str | None:
+        return f"{self.file}: file {self.change} in committed version {self.model} v{self.version}; " \
+               "committed artifacts are immutable"
+
+
+@dataclass
+class StageChanged(Change):
+    kind: ClassVar[str] = "stage_changed"
+    version: int = 0
+    file: str = ""
+    before: str = ""
+    after: str = ""
+    direction: str = "moved"  # promoted | demoted | restored | moved
+    reason: str | None = None
+    by: str | None = None
+    at: str | None = None
+    legal: bool = True
+    note: str | None = None  # why it is refused
+
+    def problem(self) -> str | None:
+        return None if self.legal else f"{self.file}: {self.note}"
+
+
+@dataclass
+class HistoryRewritten(Change):
+    kind: ClassVar[str] = "history_rewritten"
+    version: int = 0
+    file: str = ""
+    path: str = "$.stage_history"
+
+    def problem(self) -> str | None:
+        return f"{self.file}: {self.path}: stage_history of {self.model} v{self.version} was rewritten; " \
+               "expected the committed entries unchanged and new entries appended"
+
+
+@dataclass
+class AliasChanged(Change):
+    kind: ClassVar[str] = "alias_changed"
+    alias: str = ""
+    before: int | None = None
+    after: int | None = None
+
+
+@dataclass
+class TagChanged(Change):
+    kind: ClassVar[str] = "tag_changed"
+    version: int | None = None
+    key: str = ""
+    before: str | None = None
+    after: str | None = None
+
+
+@dataclass
+class DescriptionChanged(Change):
+    kind: ClassVar[str] = "description_changed"
+    before: str = ""
+    after: str = ""
+
+
+@dataclass
+class SettingsChanged(Change):
+    kind: ClassVar[str] = "settings_changed"
+    keys: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ChangeSet:
+    """Every change from one registry state to another, in a stable order."""
+
+    base: str
+    head: str
+    base_commit: str | None
+    head_commit: str | None
+    changes: list[Change] = field(default_factory=list)
+
+    def problems(self) -> list[str]:
+        """Why `validate --base` refuses this change (empty when every change is allowed)."""
+        return [p for c in self.changes if (p := c.problem())]
+
+    def of(self, *types: type) -> list:
+        return [c for c in self.changes if isinstance(c, types)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"base": self.base, "base_commit": self.base_commit, "head": self.head,
+                "head_commit": self.head_commit, "changes": [c.to_dict() for c in self.changes],
+                "problems": self.problems()}
+
+
+# -- computing them --------------------------------------------------------------------------------
+def between(old: State, new: State) -> ChangeSet:
+    """The change set from `old` to `new`; transitions are judged by the old state's lifecycle."""
+    out = ChangeSet(old.label, new.label, old.commit, new.commit)
+    settings = old.settings()
+    if old.settings_doc != new.settings_doc:
+        keys = sorted(k for k in {*old.settings_doc, *new.settings_doc}
+                      if old.settings_doc.get(k) != new.settings_doc.get(k))
+        out.changes.append(SettingsChanged("", keys))
+    for name in sorted({*old.models, *new.models}):
+        if name not in new.models:
+            out.changes.append(ModelRemoved(name, sorted(old.versions[name])))
+        elif name not in old.models:
+            doc = new.models[name] or {}
+            out.changes.append(ModelAdded(name, str(doc.get("description") or ""), sorted(new.versions[name])))
+        out.changes += _model_doc_changes(name, old.models.get(name), new.models.get(name))
+        if name in new.models:
+            out.changes += _version_changes(name, old, new, settings)
+    return out
+
+
+def _model_doc_changes(name: str, old: dict | None, new: dict | None) -> list[Change]:
+    if new is None:
+        return []
+    old = old or {}
+    out: list[Change] = []
+    if old and old.get("description", "") != new.get("description", ""):
+        out.append(DescriptionChanged(name, str(old.get("description") or ""), str(new.get("description") or "")))
+    before, after = _mapping(old.get("aliases")), _mapping(new.get("aliases"))
+    out += [AliasChanged(name, a, before.get(a), after.get(a)) for a in sorted({*before, *after})
+            if before.get(a) != after.get(a)]
+    if old:
+        out += _tag_changes(name, None, old.get("tags"), new.get("tags"))
+    return out
+
+
+def _tag_changes(name: str, version: int | None, old: Any, new: Any) -> list[Change]:
+    before, after = _mapping(old), _mapping(new)
+    return [TagChanged(name, version, k, before.get(k), after.get(k)) for k in sorted({*before, *after})
+            if before.get(k) != after.get(k)]
+
+
+def _mapping(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _version_changes(name: str, old: State, new: State, settings: Settings) -> list[Change]:
+    before, after = old.versions.get(name, {}), new.versions[name]
+    removed = [n for n in before if n not in after]
+    added = [n for n in after if n not in before]
+    out: list[Change] = []
+    for n_old, n_new in _renumbered(before, after, removed, added):
+        out.append(VersionRenumbered(name, n_old, n_new, _vfile(name, n_new)))
+        removed.remove(n_old)
+        added.remove(n_new)
+    out += [VersionRemoved(name, n, _vfile(name, n)) for n in removed]
+    for n in sorted(before.keys() & after.keys()):
+        out += _committed_version_changes(name, n, before[n], after[n], settings)
+        out += _artifact_file_changes(name, n, old.blobs, new.blobs)
+    highest = max(before) if before else None
+    out += [_added(name, n, after[n], highest, settings) for n in sorted(added)]
+    return out
+
+
+def _vfile(name: str, n: int) -> str:
+    return f"{REGISTRY_DIR}/{name}/v{n}/{VERSION_FILE}"
+
+
+def _renumbered(before: dict, after: dict, removed: list[int], added: list[int]) -> list[tuple[int, int]]:
+    """Pairs (old number, new number) of a removed and an added version that are the same record."""
+    prints = {n: _fingerprint(before[n]) for n in removed if before[n]}
+    pairs = []
+    for m in added:
+        match = next((n for n, p in prints.items() if after[m] and p == _fingerprint(after[m])), None)
+        if match is not None:
+            pairs.append((match, m))
+            del prints[match]
+    return pairs
+
+
+def _fingerprint(doc: dict) -> str:
+    ignored = {"version", *MUTABLE_VERSION_FIELDS}
+    return json.dumps({k: v for k, v in doc.items() if k not in ignored}, sort_keys=True)
+
+
+def _committed_version_changes(name: str, n: int, old: dict | None, new: dict | None,
+                               settings: Settings) -> list[Change]:
+    if old is None or new is None:  # unreadable: plain validate names the broken file
+        return []
+    file = _vfile(name, n)
+    out: list[Change] = []
+    for key in sorted({*old, *new} - set(MUTABLE_VERSION_FIELDS)):
+        for path, a, b in _leaf_diffs(old.get(key, _ABSENT), new.get(key, _ABSENT), f"$.{key}"):
+            absent = "before" if a is _ABSENT else "after" if b is _ABSENT else None
+            out.append(FieldChanged(name, n, file, path, _plain(a), _plain(b), absent))
+    old_hist, new_hist = _list(old.get("stage_history")), _list(new.get("stage_history"))
+    if new_hist[:len(old_hist)] != old_hist:
+        at = next((i for i, (a, b) in enumerate(zip(old_hist, new_hist)) if a != b), len(new_hist))
+        out.append(HistoryRewritten(name, n, file, f"$.stage_history[{at}]"))
+        appended = []
+    else:
+        appended = new_hist[len(old_hist):]
+    if old.get("stage") != new.get("stage"):
+        out.append(_stage_change(name, n, file, str(old.get("stage")), str(new.get("stage")), appended,
+                                 len(old_hist), settings))
+    out += _tag_changes(name, n, old.get("tags"), new.get("tags"))
+    return out
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _stage_change(name: str, n: int, file: str, before: str, after: str, appended: list, first: int,
+                  settings: Settings) -> StageChanged:
+    entry = next((e for e in reversed(appended) if isinstance(e, dict) and e.get("to") == after), None)
+    change = StageChanged(name, n, file, before, after, _direction(settings, before, after, entry))
+    if entry:
+        change.reason, change.by, change.at = entry.get("reason"), entry.get("by"), entry.get("at")
+    change.note = _transition_problem(settings, before, after, entry) or _history_problem(
+        settings, before, after, appended, first)
+    change.legal = change.note is None
+    return change
+
+
+def _transition_problem(settings: Settings, before: str, after: str, entry: dict | None) -> str | None:
+    spec = settings.stages.get(before)
+    allowed = spec.to if spec else []
+    if after in allowed:
+        return None
+    if spec and spec.exclusive and after == spec.demote_to and entry and entry.get("action") == "demote":
+        return None  # the demotion an exclusive stage makes when a new holder is promoted
+    return (f"$.stage: {before} -> {after} is not an allowed transition; from {before} a version may move to: "
+            f"{', '.join(allowed) or 'nowhere'} (one step per change)")
+
+
+def _history_problem(settings: Settings, before: str, after: str, appended: list, first: int) -> str | None:
+    """The appended stage_history entries must record the move: from `before`, chained, ending at `after`."""
+    if not appended:
+        return (f"$.stage_history: stage changed {before} -> {after} but no new stage_history entry records it; "
+                "expected an appended entry with from, to, at, by and reason")
+    current = before
+    for i, e in enumerate(appended, start=first):
+        e = e if isinstance(e, dict) else {}
+        if e.get("from") != current:
+            return f"$.stage_history[{i}].from: expected {current!r} (the stage before it), got {e.get('from')!r}"
+        if settings.require_reason and not str(e.get("reason") or "").strip():
+            return f"$.stage_history[{i}].reason: expected a reason (mlreg.yaml lifecycle.require_reason)"
+        current = e.get("to")
+    if current != after:
+        return f"$.stage_history[{first + len(appended) - 1}].to: expected {after!r} (the new stage), got {current!r}"
+    return None
+
+
+def _direction(settings: Settings, before: str, after: str, entry: dict | None) -> str:
+    floors = {s.demote_to for s in settings.stages.values() if s.demote_to}
+    order = list(settings.stages)
+    if (entry and entry.get("action") == "demote") or after in floors:
+        return "demoted"
+    if before in floors:
+        return "restored"
+    if before in order and after in order:
+        return "promoted" if order.index(after) > order.index(before) else "demoted"
+    return "moved"
+
+
+def _artifact_file_changes(name: str, n: int, old: dict[str, str] | None,
+                           new: dict[str, str] | None) -> list[Change]:
+    if old is None or new is None:  # the work tree: plain validate re-hashes artifacts instead
+        return []
+    prefix, meta = f"{REGISTRY_DIR}/{name}/v{n}/", _vfile(name, n)
+    a = {p: o for p, o in old.items() if p.startswith(prefix) and p != meta}
+    b = {p: o for p, o in new.items() if p.startswith(prefix) and p != meta}
+    out: list[Change] = []
+    for p in sorted({*a, *b}):
+        if a.get(p) != b.get(p):
+            what = "added" if p not in a else "removed" if p not in b else "changed"
+            out.append(ArtifactFileChanged(name, n, p, what))
+    return out
+
+
+def _added(name: str, n: int, doc: dict | None, highest: int | None, settings: Settings) -> VersionAdded:
+    doc = doc or {}
+    params, lineage = _mapping(doc.get("params")), _mapping(doc.get("lineage"))
+    base = _mapping(lineage.get("base"))
+    return VersionAdded(
+        name, n, _vfile(name, n), str(doc.get("stage", "")), str(doc.get("description") or ""),
+        key_metrics(_mapping(doc.get("metrics")), params.get("primary_metric")),
+        lineage.get("model_type"), f"{base.get('model')} v{base.get('version')}" if base else None,
+        _mapping(doc.get("run")).get("name"), highest, _arrival_problem(doc, settings),
+    )
+
+
+def _arrival_problem(doc: dict, settings: Settings) -> str | None:
+    """A new version arrives in the initial stage, or one allowed step from it (imports excepted)."""
+    stage, initial = doc.get("stage"), settings.initial
+    history = _list(doc.get("stage_history"))
+    if stage == initial or (history and _mapping(history[0]).get("action") == "import"):
+        return None
+    spec = settings.stages.get(initial)
+    if spec and stage in spec.to:
+        return None
+    return (f"new version arrives in stage {stage!r}: {initial} -> {stage} is not an allowed transition "
+            "(one step per change); register it, then promote it step by step")
+
+
+def key_metrics(metrics: dict[str, Any], primary: str | None = None, most: int = 4) -> dict[str, Any]:
+    """The metrics a reviewer wants first: the primary metric's family, else the first few by name."""
+    plain = sorted(k for k in metrics if not k.startswith("improvement_"))
+    chosen = [k for k in plain if primary and k.startswith(str(primary))] or plain
+    chosen = chosen[:most]
+    chosen += [f"improvement_{k}" for k in chosen if f"improvement_{k}" in metrics]
+    return {k: metrics[k] for k in chosen}
+
+
+# -- JSON leaf diff --------------------------------------------------------------------------------
+def _leaf_diffs(a: Any, b: Any, path: str) -> Iterator[tuple[str, Any, Any]]:
+    """Every (JSON path, before, after) where two documents differ, down to the leaves."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted({*a, *b}, key=str):
+            yield from _leaf_diffs(a.get(k, _ABSENT), b.get(k, _ABSENT), _key_path(path, k))
+    elif isinstance(a, list) and isinstance(b, list):
+        for i in range(max(len(a), len(b))):
+            yield from _leaf_diffs(a[i] if i < len(a) else _ABSENT, b[i] if i < len(b) else _ABSENT, f"{path}[{i}]")
+    elif a != b or isinstance(a, bool) != isinstance(b, bool):
+        yield path, a, b
+
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_/-]*$")
+
+
+def _key_path(path: str, key: Any) -> str:
+    return f"{path}.{key}" if _PLAIN_KEY.match(str(key)) else f"{path}[{json.dumps(str(key))}]"
+
+
+def _plain(value: Any) -> Any:
+    return None if value is _ABSENT else value
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
