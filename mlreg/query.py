@@ -241,7 +241,7 @@ class Token:
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _KEY_WORD = re.compile(r"[A-Za-z0-9_]+")  # after a dot: metrics.1h_return
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMBER = re.compile(r"[+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?")  # 0.5, not .5 (a dot starts a key part)
 _OPS = ("<=", ">=", "!=", "<>", "==", "=", "<", ">")
 _QUOTES = {"'": "string", '"': "string", "`": "key"}
 
