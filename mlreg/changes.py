@@ -151,6 +151,7 @@ class VersionAdded(Change):
     run: str | None = None
     after: int | None = None  # the highest version number the base already had
     arrival: str | None = None  # why its stage is not a legal arrival (None when it is)
+    path: list[str] = field(default_factory=list)  # the stages its stage_history went through
 
     def problem(self) -> str | None:
         if self.after is not None and self.version <= self.after:
@@ -229,6 +230,7 @@ class StageChanged(Change):
     at: str | None = None
     legal: bool = True
     note: str | None = None  # why it is refused
+    path: list[str] = field(default_factory=list)  # every stage on the way, from the appended entries
 
     def problem(self) -> str | None:
         return None if self.legal else f"{self.file}: {self.note}"
@@ -416,6 +418,7 @@ def _stage_change(name: str, n: int, file: str, before: str, after: str, appende
                   settings: Settings) -> StageChanged:
     entry = next((e for e in reversed(appended) if isinstance(e, dict) and e.get("to") == after), None)
     change = StageChanged(name, n, file, before, after, _direction(settings, before, after, entry))
+    change.path = [before, *(e.get("to") for e in appended if isinstance(e, dict))]
     if entry:
         change.reason, change.by, change.at = entry.get("reason"), entry.get("by"), entry.get("at")
     change.note = _transition_problem(settings, before, after, entry) or _history_problem(
@@ -489,6 +492,7 @@ def _added(name: str, n: int, doc: dict | None, highest: int | None, settings: S
         key_metrics(_mapping(doc.get("metrics")), params.get("primary_metric")),
         lineage.get("model_type"), f"{base.get('model')} v{base.get('version')}" if base else None,
         _mapping(doc.get("run")).get("name"), highest, _arrival_problem(doc, settings),
+        [str(e.get("to")) for e in _list(doc.get("stage_history")) if isinstance(e, dict)],
     )
 
 

@@ -266,3 +266,18 @@ def test_diff_reads_no_artifacts(story, monkeypatch):
     artifacts = {line.split()[2] for line in git(story, "ls-tree", "-r", "HEAD", "registry").splitlines()
                  if re.search(r"/v\d+/(?!metadata\.json$)[^/]+$", line)}
     assert asked and not artifacts & set(asked)
+
+
+def test_several_moves_in_one_range_show_the_way(reg, training, cli):
+    reg.register("m", training())
+    git(reg.root, "tag", "base")
+    reg.promote("m", "1", "beta", "shadow run")
+    reg.promote("m", "1", "champion", "ship it")
+    reg.register("m", training())
+    reg.promote("m", "2", "beta", "next candidate")
+    out = cli(reg.root, "diff", "base").out
+    assert '  - m v1 promoted development -> champion (via beta): "ship it"' in out
+    assert "development -> champion is not an allowed transition" in out  # one step per pull request
+    assert "  - m v2 in beta (via development); " in out
+    doc = cli(reg.root, "diff", "base", "--json").json()
+    assert [c["path"] for c in doc["changes"]] == [["development", "beta", "champion"], ["development", "beta"]]

@@ -95,7 +95,7 @@ def _model_added(st: _Style, x) -> str:
 
 
 def _version_added(st: _Style, x) -> str:
-    parts = [f"{st.bold(f'{x.model} v{x.version}')} in {st.code(x.stage)}"]
+    parts = [f"{st.bold(f'{x.model} v{x.version}')} in {st.code(x.stage)}" + _via(st, x.path[:-1])]
     if x.description:
         parts.append(x.description)
     if x.metrics:
@@ -107,6 +107,11 @@ def _version_added(st: _Style, x) -> str:
     return " — ".join(parts) if st.md else "; ".join(parts)
 
 
+def _via(st: _Style, stages: list[str]) -> str:
+    """`(via a -> b)`: the stages passed on the way, when a range of commits made several moves."""
+    return f" (via {f' {st.arrow} '.join(stages)})" if stages else ""
+
+
 def _metric(key: str, value) -> str:
     if not isinstance(value, (int, float)):
         return f"{key}={value}"
@@ -115,6 +120,7 @@ def _metric(key: str, value) -> str:
 
 def _stage(st: _Style, x) -> str:
     text = f"{st.bold(f'{x.model} v{x.version}')} {x.direction} {st.code(x.before)} {st.arrow} {st.code(x.after)}"
+    text += _via(st, x.path[1:-1])
     if x.reason:
         text += f": “{x.reason}”" if st.md else f': "{x.reason}"'
     if x.by:  # the name only: `Name <email>` would turn into a mail link in markdown
