@@ -241,7 +241,7 @@ class Registry:
             files[rel] = data
             if not (self.store.model_dir(name) / MODEL_FILE).exists():
                 files.update([self.store.model_file(Model(name=name))])
-            change = gitops.ChangeSet("register", name, number, f"register {name} v{number}", files, vdir,
+            change = gitops.ChangeSet("register", name, number, f"register {name} v{number}", files, [vdir],
                                       body=_register_body(record))
             done = self._apply(change, commit, branch)
         done.record = record

@@ -25,7 +25,7 @@ class ChangeSet:
     version: int | None
     subject: str
     files: dict[str, Content] = field(default_factory=dict)
-    new_folder: str | None = None  # a folder created whole (written to a temp folder, then renamed)
+    new_folders: list[str] = field(default_factory=list)  # folders created whole (temp folder, then rename)
     body: str = ""
 
     def message(self) -> str:
@@ -152,44 +152,56 @@ def _refuse_dirty(g: Git, paths: list[str]) -> None:
 
 
 def _write_files(root: Path, change: ChangeSet):
-    """Write every file (a new folder via temp folder + rename); return a function that undoes it."""
+    """Write every file (new folders via temp folder + rename); return a function that undoes it."""
     from .store import write_atomic
 
     root = Path(root)
+    folders = change.new_folders
     before = {rel: (root / rel).read_bytes() if (root / rel).is_file() else None for rel in change.files
-              if not _inside(rel, change.new_folder)}
-    new_dir = root / change.new_folder if change.new_folder else None
-    if new_dir is not None:
-        if new_dir.exists():
-            raise GitError(f"{change.new_folder}: already exists")
-        tmp = Path(tempfile.mkdtemp(dir=new_dir.parent if new_dir.parent.exists() else _mk(new_dir.parent),
-                                    prefix=f".{new_dir.name}.tmp-"))
-        try:
-            for rel, content in change.files.items():
-                if _inside(rel, change.new_folder):
-                    _put(tmp / Path(rel).relative_to(change.new_folder), content)
-            os.rename(tmp, new_dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    for rel in before:
-        _put(root / rel, change.files[rel], write_atomic)
+              if not any(_inside(rel, f) for f in folders)}
+    created: list[Path] = []  # folders this change made, undone newest first
 
     def undo() -> None:
-        if new_dir is not None:
-            shutil.rmtree(new_dir, ignore_errors=True)
+        for folder in reversed(created):
+            shutil.rmtree(folder, ignore_errors=True)
         for rel, old in before.items():
             if old is None:
                 (root / rel).unlink(missing_ok=True)
             else:
                 write_atomic(root / rel, old)
 
+    try:
+        for folder in folders:
+            _write_folder(root, folder, change.files, created)
+        for rel in before:
+            for parent in reversed(Path(rel).parents[:-1]):
+                if not (root / parent).exists():
+                    created.append(root / parent)
+            _put(root / rel, change.files[rel], write_atomic)
+    except BaseException:
+        undo()
+        raise
     return undo
 
 
-def _mk(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+def _write_folder(root: Path, folder: str, files: dict[str, Content], created: list[Path]) -> None:
+    """Write one new folder's files into a temp folder beside it, then rename it into place."""
+    target = root / folder
+    if target.exists():
+        raise GitError(f"{folder}: already exists")
+    if not target.parent.exists():
+        target.parent.mkdir(parents=True)
+        created.append(target.parent)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
+    try:
+        for rel, content in files.items():
+            if _inside(rel, folder):
+                _put(tmp / Path(rel).relative_to(folder), content)
+        os.rename(tmp, target)
+        created.append(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _inside(rel: str, folder: str | None) -> bool:
@@ -377,3 +389,22 @@ def default_branch(root: Path) -> str:
             return ref
     raise GitError("no default branch found (origin/HEAD, origin/main, origin/master, main or master); "
                    "name the base ref explicitly")
+
+
+def last_commits(root: Path, path: str, depth: int = 3) -> dict[str, str]:
+    """Newest commit touching each folder `depth` path parts deep below `path` (e.g. registry/<m>/v<N>): one git log."""
+    g = Git(root)
+    if g.head() is None:
+        return {}
+    out = g.run("log", "--no-renames", "-z", "--format=%x01%H", "--name-only", "--", path, strip=False)
+    found: dict[str, str] = {}
+    sha = None
+    for field_ in out.split("\0"):
+        field_ = field_.strip("\n")
+        if field_.startswith("\x01"):
+            head, _, first = field_[1:].partition("\n")
+            sha, field_ = head, first.strip("\n")
+        parts = field_.split("/")
+        if sha and len(parts) > depth:
+            found.setdefault("/".join(parts[:depth]), sha)
+    return found
