@@ -411,7 +411,19 @@ class Registry:
         from . import query
 
         name, vref = query.split_model_uri(ref)
-        return query.resolved(ref, self.get(name, vref))
+        # the inference hot path: like get(), but reads skip the schema checks (no jsonschema import)
+        model = self.store.model(check_name(name), validate=False)
+        records = {v.version: v for v in self.store.versions(name, validate=False)}
+
+        def holder(stage: str) -> int | None:
+            return max((n for n, v in records.items() if v.stage == stage), default=None)
+
+        n = lifecycle.resolve_ref(model, sorted(records), self.store.settings(validate=False), vref, holder)
+        if n not in records:
+            raise NotFound(f"{name}@{vref} points at v{n}, which does not exist in {REGISTRY_DIR}/{name}/")
+        derived = [v for d in model.derived_models if self.store.has_model(d)
+                   for v in self.store.versions(d, validate=False)]
+        return query.resolved(ref, self._views([records[n]], [*records.values(), *derived])[0])
 
     def _query_views(self, model: str | list[str] | None = None) -> list[VersionView]:
         """Views of every version, or of some models' (version_type from them and their derived models)."""

@@ -129,11 +129,13 @@ class Store:
         doc = load_yaml(path, SETTINGS_FILE)
         return doc if doc is not None else {}
 
-    def settings(self) -> Settings:
-        """Settings from mlreg.yaml, or the defaults when there is none."""
+    def settings(self, validate: bool = True) -> Settings:
+        """Settings from mlreg.yaml, or the defaults when there is none (validate=False: no schema check)."""
         from . import schemas
 
         doc = self.read_settings_doc()
+        if not validate:
+            return _unchecked(Settings.from_dict, doc, SETTINGS_FILE, "settings")
         if doc:
             found = schemas.problems("registry", doc, SETTINGS_FILE)
             if found:
@@ -159,7 +161,7 @@ class Store:
     def has_model(self, name: str) -> bool:
         return self.model_dir(name).is_dir()
 
-    def model(self, name: str) -> Model:
+    def model(self, name: str, validate: bool = True) -> Model:
         """model.yaml of one model (a model folder without one reads as an empty model)."""
         folder = self.model_dir(name)
         if not folder.is_dir():
@@ -167,6 +169,8 @@ class Store:
         path = folder / MODEL_FILE
         if not path.exists():
             return Model(name=name)
+        if not validate:
+            return _unchecked(Model.from_dict, load_yaml(path, self.rel(path)), self.rel(path), "model file")
         doc = self.checked("model", load_yaml(path, self.rel(path)), self.rel(path))
         return Model.from_dict(doc)
 
@@ -196,7 +200,7 @@ class Store:
             doc = json.loads(data)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise MlregError(f"{rel}: malformed JSON: {e}") from None
-        return _unchecked_version(doc, rel)
+        return _unchecked(Version.from_dict, doc, rel, "version record")
 
     def checked(self, kind: str, doc: Any, where: str) -> Any:
         from . import schemas
@@ -215,12 +219,12 @@ class Store:
         return rel, dumps_json(version.to_dict())
 
 
-def _unchecked_version(doc: Any, where: str) -> Version:
-    """A version record without schema validation; a document it cannot read is still a clear error."""
+def _unchecked(build: Any, doc: Any, where: str, kind: str) -> Any:
+    """A record built without schema validation; a document it cannot read is still a clear error."""
     try:
         if not isinstance(doc, dict):
             raise TypeError("not an object")
-        return Version.from_dict(doc)
+        return build(doc)
     except (KeyError, TypeError, AttributeError, ValueError) as e:
         what = f"missing field {e}" if isinstance(e, KeyError) else str(e)
-        raise MlregError(f"{where}: malformed version record ({what}); run `mlreg validate` for details") from None
+        raise MlregError(f"{where}: malformed {kind} ({what}); run `mlreg validate` for details") from None

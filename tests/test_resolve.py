@@ -90,3 +90,24 @@ def test_cli_resolve_errors(btc, cli):
 def test_resolve_from_another_folder_with_repo_option(btc, cli, tmp_path):
     r = cli(tmp_path, "--repo", str(btc.root), "resolve", "btc/1")
     assert r.out.strip() == str(btc.root / "registry/btc/v1")
+
+
+def test_alias_pointing_at_a_missing_version(btc):
+    model_yaml = btc.root / "registry/btc/model.yaml"
+    model_yaml.write_text(model_yaml.read_text().replace("Staging: 1", "Staging: 7"))
+    with pytest.raises(NotFound, match="btc@Staging points at v7, which does not exist"):
+        btc.resolve("btc@Staging")
+
+
+def test_malformed_files_are_clear_errors_on_the_fast_path(btc):
+    meta = btc.root / "registry/btc/v3/metadata.json"
+    meta.write_text('{"name": "btc"')
+    with pytest.raises(MlregError, match="registry/btc/v3/metadata.json: malformed JSON"):
+        btc.resolve("btc@latest")
+    meta.write_text('{"name": "btc", "version": 3}')
+    with pytest.raises(MlregError, match=r"registry/btc/v3/metadata.json: malformed version record "
+                                         r"\(missing field 'created_at'\); run `mlreg validate`"):
+        btc.search("")
+    (btc.root / "registry/btc/model.yaml").write_text("- not a mapping\n")
+    with pytest.raises(MlregError, match="registry/btc/model.yaml: malformed model file"):
+        btc.resolve("btc/1")
