@@ -36,11 +36,14 @@ class Outcome:
     branch: str | None = None
     record: Version | None = None
     demoted: list[int] = field(default_factory=list)
+    records: list[Version] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "action": self.action, "model": self.model, "version": self.version, "commit": self.commit,
             "branch": self.branch, "paths": self.paths, "demoted": self.demoted,
+            "versions": [{"model": r.name, "version": r.version, "from": r.params.get("imported_from")}
+                         for r in self.records],
         }
 
 
@@ -263,6 +266,49 @@ class Registry:
                 m.derived_models.append(record.name)
                 files.update([self.store.model_file(m)])
 
+    # -- import ----------------------------------------------------------------------------
+    def import_dir(self, path: Path | str, model: str | None = None, *, dry_run: bool = False,
+                   commit: bool = True, branch: str | None = None) -> Outcome:
+        """Import a folder-per-version layout (folders with a metadata.json each) as new versions, one commit."""
+        from . import importer
+
+        root = Path(path).resolve()
+        legacy = importer.scan(root, check_name(model) if model else None)
+        with gitops.lock(self.root):
+            now, by = iso(self.clock()), gitops.Git(self.root).user()
+            files: dict[str, gitops.Content] = {}
+            folders, records = [], []
+            next_number = {m: (self.store.version_numbers(m) or [0])[-1] + 1 for m in {v.model for v in legacy}}
+            for old in legacy:
+                number = next_number[old.model]
+                next_number[old.model] += 1
+                params, artifacts, copies = importer.version_parts(old, root)
+                record = Version(
+                    name=old.model, version=number, created_at=now, created_by=by, stage=self.settings.initial,
+                    description=f"Imported from {params['imported_from']} ({old.label})", run=old.run,
+                    params=params, metrics=old.metrics, lineage=old.lineage, notes=old.notes, artifacts=artifacts,
+                    stage_history=[StageChange(to=self.settings.initial, at=now, by=by, action="import",
+                                               reason=f"imported from {params['imported_from']}")],
+                )
+                vdir = f"{REGISTRY_DIR}/{old.model}/{version_dirname(number)}"
+                files.update({f"{vdir}/{rel}": src for rel, src in copies.items()})
+                files.update([self.store.version_file(record)])
+                folders.append(vdir)
+                records.append(record)
+            for name in sorted(next_number):
+                if not (self.store.model_dir(name) / MODEL_FILE).exists():
+                    files.update([self.store.model_file(Model(name=name))])
+            models = sorted(next_number)
+            subject = f"import {len(records)} version(s) of {', '.join(models)} from {root.name}"
+            body = "\n".join(f"{r.name} v{r.version} <- {r.params['imported_from']}" for r in records)
+            change = gitops.ChangeSet("import", models[0] if len(models) == 1 else "", None, subject, files,
+                                      folders, body=body)
+            if dry_run:
+                return Outcome("import", change.model, None, sorted(files), records=records)
+            done = self._apply(change, commit, branch)
+        done.records = records
+        return done
+
     # -- lifecycle ---------------------------------------------------------------------------
     def promote(self, name: str, ref: str, stage: str, reason: str | None = None, *,
                 commit: bool = True, branch: str | None = None) -> Outcome:
@@ -466,6 +512,16 @@ class Registry:
 
         with trees(self.root, base, head) as (old, new, store):
             return registry_problems(store, digests=head is None) + between(old, new).problems()
+
+    # -- sync ------------------------------------------------------------------------------
+    def sync(self, tracking_uri: str | None = None, *, model: str | None = None, dry_run: bool = False,
+             check: bool = False, prune: bool = False, force: bool = False,
+             progress: Callable[[str, int], None] | None = None):
+        """Mirror the registry into MLflow (check / dry_run only compare); returns a sync.SyncReport."""
+        from .sync import run_sync
+
+        return run_sync(self, tracking_uri=tracking_uri, model=model, dry_run=dry_run, check=check, prune=prune,
+                        force=force, progress=progress)
 
     # -- plumbing ----------------------------------------------------------------------------
     def _apply(self, change: gitops.ChangeSet, commit: bool, branch: str | None) -> Outcome:

@@ -34,6 +34,8 @@ def weave(commits: list[CommitInfo], versions: list[Version], only: int | None =
         number = int(num) if num and num.isdigit() else None
         if action in ("register", "promote") and number is not None:
             events += _take_stage_events(pending, number, action, c.sha)
+        elif action == "import":
+            events += [_event(k[0], pending.pop(k), c.sha) for k in sorted(pending) if pending[k].action == "import"]
         elif action and action != "init":
             events.append(Event(c.at, c.author, action, number, c.subject.removeprefix("mlreg: "), commit=c.sha))
         elif not action:
@@ -56,5 +58,5 @@ def _take_stage_events(pending: dict, number: int, action: str, sha: str) -> lis
 
 
 def _event(number: int, c: StageChange, sha: str | None) -> Event:
-    detail = f"registered in {c.to}" if c.action == "register" else f"{c.from_} -> {c.to}"
+    detail = f"{c.action}ed in {c.to}" if c.action in ("register", "import") else f"{c.from_} -> {c.to}"
     return Event(c.at, c.by, c.action, number, detail, c.reason, sha or c.commit)

@@ -1,0 +1,97 @@
+"""`import dir`: bring a folder-per-version layout (each version a folder with a metadata.json) into git."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import MlregError
+from .records import Lineage, Run
+from .runmeta import artifact_for, list_files, param_text
+from .store import NAME_RE, load_json
+
+LEGACY_METADATA = "legacy_metadata.json"
+_INVALID = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass
+class LegacyVersion:
+    """One version folder of the old layout, read and normalised."""
+
+    folder: Path
+    model: str
+    label: str  # the old version string, e.g. v1.0.1
+    run: Run
+    metrics: dict[str, float]
+    lineage: Lineage
+    notes: str
+    files: list[Path]
+
+    def sort_key(self) -> tuple:
+        return (self.run.training_timestamp or "", _natural(self.label), self.folder.name)
+
+
+def scan(root: Path, model: str | None = None) -> list[LegacyVersion]:
+    """Every folder below `root` holding a metadata.json, oldest first within each model."""
+    root = Path(root)
+    if not root.is_dir():
+        raise MlregError(f"{root}: not a folder")
+    found = [read_legacy(p.parent, root, model) for p in sorted(root.rglob("metadata.json"))]
+    if not found:
+        raise MlregError(f"{root}: no version folders found (expected folders holding a metadata.json)")
+    return sorted(found, key=lambda v: (v.model, v.sort_key()))
+
+
+def read_legacy(folder: Path, root: Path, model: str | None) -> LegacyVersion:
+    """Normalise one legacy metadata.json (model_name, model_version, key_performance_metrics, ...)."""
+    path = folder / "metadata.json"
+    doc = load_json(path)
+    if not isinstance(doc, dict):
+        raise MlregError(f"{path}: $: expected a JSON object")
+    name = model or _model_name(doc, folder, path)
+    metrics = doc.get("key_performance_metrics") or doc.get("metrics") or {}
+    bad = [k for k, v in metrics.items() if isinstance(v, bool) or not isinstance(v, (int, float))]
+    if bad:
+        raise MlregError(f"{path}: $.key_performance_metrics.{bad[0]}: expected a number, got {metrics[bad[0]]!r}")
+    label = str(doc.get("model_version") or folder.name)
+    run = Run(name=folder.name, mlflow_run_id=doc.get("mlflow_run_id"),
+              training_timestamp=_text(doc.get("training_timestamp")), experiment=doc.get("experiment"))
+    lineage = Lineage(source_data_version=_text(doc.get("source_data_version")),
+                      hyperparameters_config_path=_text(doc.get("hyperparameters_config_path")))
+    files = [p for p in list_files(folder) if p != path]
+    return LegacyVersion(folder, name, label, run, {k: float(v) for k, v in metrics.items()}, lineage,
+                         _text(doc.get("notes")) or "", files)
+
+
+def _model_name(doc: dict[str, Any], folder: Path, path: Path) -> str:
+    raw = doc.get("model_name") or folder.parent.name
+    name = _INVALID.sub("-", str(raw)).strip("-.")
+    if not NAME_RE.match(name):
+        raise MlregError(f"{path}: $.model_name: cannot make a model name from {raw!r}; pass --model NAME")
+    return name
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else param_text(value)
+
+
+def _natural(text: str) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
+
+
+def version_parts(v: LegacyVersion, root: Path) -> tuple[dict[str, str], list, dict[str, Path]]:
+    """Params, artifacts and files-to-copy (relative path -> source) of one legacy version."""
+    params = {"legacy_version": v.label, "imported_from": v.folder.relative_to(root).as_posix() or "."}
+    artifacts, copies = [], {}
+    for f in v.files:
+        art = artifact_for(f, v.folder, external=False)
+        artifacts.append(art)
+        copies[art.path] = f
+    legacy = v.folder / "metadata.json"
+    art = artifact_for(legacy, v.folder, external=False)
+    art.path = LEGACY_METADATA
+    artifacts.append(art)
+    copies[LEGACY_METADATA] = legacy
+    return params, artifacts, copies
