@@ -1,0 +1,118 @@
+"""sync (mirror into MLflow) and ui (MLflow's UI over the local store)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from .common import JsonOpt, app, console, print_json, registry
+
+_TITLES = {"sync": "sync", "check": "check (nothing written)", "dry-run": "dry run (nothing written)"}
+_ROWS = {"model": "registered models", "run": "runs", "version": "model versions", "alias": "aliases"}
+
+
+@app.command()
+def sync(
+    tracking_uri: Annotated[Optional[str], typer.Option(
+        "--tracking-uri", metavar="URI",
+        help="MLflow tracking URI. Default: MLFLOW_TRACKING_URI, then mlflow.tracking_uri in mlreg.yaml, "
+             "then a local store in .mlreg/ (sqlite + artifact folder).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", metavar="NAME",
+                                                 help="Sync only this model.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; write nothing.")] = False,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Compare only: list what differs (missing, stale, edited in MLflow); exit 1 if anything does.")] = False,
+    prune: Annotated[bool, typer.Option(
+        "--prune", help="Also delete the model versions and runs mlreg made that git no longer has.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Overwrite hand edits of what mlreg made; never deletes what mlreg did not make.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Mirror the registry into MLflow: models, runs, versions, tags, aliases. Idempotent; rerun after a stop."""
+    reg = registry()
+    options = dict(model=model, dry_run=dry_run, check=check, prune=prune, force=force)
+    err = console_err()
+    if err.is_terminal and not json_out:
+        report = _with_progress(reg, tracking_uri, options, err)
+    else:
+        report = reg.sync(tracking_uri, **options)
+    if json_out:
+        print_json(report.to_dict())
+    else:
+        _render(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def console_err():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def _with_progress(reg, tracking_uri, options, err):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("reading MLflow and git", total=None)
+
+        def progress(label: str, total: int) -> None:
+            bar.update(task, total=total, advance=1, description=label[:40])
+
+        return reg.sync(tracking_uri, progress=progress, **options)
+
+
+def _render(report) -> None:
+    from .. import render
+
+    out = console()
+    out.print(f"MLflow: {report.tracking_uri} ({report.uri_source})")
+    counts, totals = report.counts(), report.totals()
+    cols = ["created", "updated", "unchanged", "conflicts", "pruned"]
+    cols += [c for c in ("extra", "kept") if totals[c]]
+    rows = [[_ROWS[k], *(counts[k][c] for c in cols)] for k in _ROWS]
+    rows.append(["total", *(totals[c] for c in cols)])
+    out.print(render.table(_TITLES[report.mode], ["object", *cols], rows))
+    shown = report.drift if report.mode != "sync" else [i for i in report.items if i.status in ("conflict", "kept")]
+    if shown:
+        out.print(render.table(None, ["status", "object", "name", "detail"],
+                               [[i.status, i.kind, i.name, i.detail] for i in shown]))
+    _verdict(report)
+
+
+def _verdict(report) -> None:
+    import sys
+
+    n = len(report.conflicts)
+    if report.mode == "check":
+        msg = f"{len(report.drift)} difference(s) between git and MLflow" if report.drift else "MLflow matches git"
+        print(msg, file=sys.stderr if report.drift else sys.stdout)
+    elif n and report.mode == "sync" and not report.forced:
+        print(f"Error: {n} conflict(s) in MLflow; nothing was written. Fix them in MLflow, or rerun with "
+              "--force to overwrite what mlreg made.", file=sys.stderr)
+    elif n:
+        print(f"Error: {n} conflict(s) left" + ("" if report.mode == "sync" else " (sync would stop)"),
+              file=sys.stderr)
+
+
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option("--port", "-p", help="Port on 127.0.0.1 for MLflow's UI.")] = 5000,
+) -> None:
+    """Serve MLflow's UI over the local store in .mlreg/ on http://127.0.0.1:PORT (Ctrl-C stops it)."""
+    import os
+    import subprocess
+
+    from ..sync import ui_command
+
+    cmd = ui_command(registry().root, port)
+    print(f"MLflow UI on http://127.0.0.1:{port} (local store in .mlreg/); Ctrl-C stops it")
+    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ}
+    proc = subprocess.Popen(cmd, env=env)
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:
+        code = proc.wait()
+    raise typer.Exit(code if code > 0 else 0)

@@ -1,0 +1,147 @@
+"""Mirror the registry into MLflow: desired state from git, actual state from MLflow in bulk, a plan, then writes.
+
+`mlflow` is imported only by `mlflow_io`, and only when a sync runs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .desired import WantModel, want_model
+from .plan import Item, Options, known_run_ids, plan
+from .uri import Target, local_store, resolve
+
+if TYPE_CHECKING:
+    from ..api import Registry
+
+__all__ = ["SyncReport", "Target", "desired_state", "local_store", "resolve", "run_sync", "ui_command"]
+
+KINDS = ("model", "run", "version", "alias")
+COLUMNS = {"create": "created", "update": "updated", "unchanged": "unchanged", "conflict": "conflicts",
+           "prune": "pruned", "extra": "extra", "kept": "kept"}
+
+
+@dataclass
+class SyncReport:
+    """What sync did (or, for --check / --dry-run, would do), object by object."""
+
+    tracking_uri: str  # masked
+    uri_source: str
+    mode: str  # sync | check | dry-run
+    items: list[Item] = field(default_factory=list)
+    writes: int = 0  # steps in the plan
+    forced: bool = False
+
+    @property
+    def conflicts(self) -> list[Item]:
+        return [i for i in self.items if i.status == "conflict"]
+
+    @property
+    def drift(self) -> list[Item]:
+        return [i for i in self.items if i.status not in ("unchanged", "kept")]
+
+    @property
+    def ok(self) -> bool:
+        """check: no drift; sync and dry-run: no conflicts."""
+        return not (self.drift if self.mode == "check" else self.conflicts)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """kind -> created/updated/unchanged/conflicts/pruned/extra/kept -> count."""
+        c = Counter((i.kind, i.status) for i in self.items)
+        return {k: {col: c[(k, status)] for status, col in COLUMNS.items()} for k in KINDS}
+
+    def totals(self) -> dict[str, int]:
+        c = Counter(i.status for i in self.items)
+        return {col: c[status] for status, col in COLUMNS.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tracking_uri": self.tracking_uri, "uri_source": self.uri_source, "mode": self.mode, "ok": self.ok,
+            "writes": self.writes, "totals": self.totals(), "counts": self.counts(),
+            "conflicts": [i.to_dict() for i in self.conflicts],
+            "changes": [i.to_dict() for i in self.items if i.status != "unchanged"],
+        }
+
+
+def desired_state(reg: Registry, model: str | None = None) -> tuple[list[WantModel], list[str]]:
+    """What MLflow should hold for every model (or one), and base models outside that scope to read too."""
+    from .. import gitops
+
+    if model:
+        view = reg.show(model)
+        groups, models = {model: view.versions}, {model: view.model}
+    else:
+        groups = {}
+        for v in reg.versions():
+            groups.setdefault(v.record.name, []).append(v)
+        models = {n: reg.store.model(n) for n in reg.store.model_names()}
+    commits = gitops.last_commits(reg.root, f"registry/{model}" if model else "registry")
+    head = gitops.Git(reg.root).head() or "uncommitted"
+    records = {(v.record.name, v.record.version): v.record for vs in groups.values() for v in vs}
+    bases = {}
+    for r in records.values():
+        if r.lineage.base:
+            key = (r.lineage.base.model, r.lineage.base.version)
+            bases[key] = records.get(key) or _read_base(reg, *key)
+    bases = {k: v for k, v in bases.items() if v is not None}
+    wants = [want_model(models[n], groups.get(n, []), reg.settings, commits, head, bases) for n in models]
+    also = sorted({k[0] for k in bases} - set(models))
+    return wants, also
+
+
+def _read_base(reg: Registry, name: str, number: int):
+    from ..errors import MlregError
+
+    try:
+        return reg.store.version(name, number)
+    except MlregError:
+        return None
+
+
+def run_sync(reg: Registry, *, tracking_uri: str | None = None, model: str | None = None, dry_run: bool = False,
+             check: bool = False, prune: bool = False, force: bool = False,
+             progress: Callable[[str, int], None] | None = None, workers: int | None = None) -> SyncReport:
+    """Mirror git into MLflow (or, with check / dry_run, only compare). `progress(label, total)` per write."""
+    target = resolve(reg.root, tracking_uri, reg.settings.tracking_uri)
+    wants, also = desired_state(reg, model)
+    mode = "check" if check else ("dry-run" if dry_run else "sync")
+    with _connected(target) as io:
+        actual = io.read(wants, also)
+        the_plan = plan(wants, actual, Options(force=force, prune=prune))
+        report = SyncReport(target.shown, target.source, mode, the_plan.items, the_plan.writes, force)
+        if mode == "sync" and the_plan.writes and (force or not the_plan.conflicts):
+            total = the_plan.writes
+            io.apply(the_plan, (lambda label: progress(label, total)) if progress else (lambda label: None),
+                     known_run_ids(actual))
+    return report
+
+
+@contextmanager
+def _connected(target: Target) -> Iterator[Any]:
+    """The MLflow side, inside MLflow's quiet, bounded-retry session."""
+    from . import mlflow_io
+
+    if target.artifacts is not None:
+        target.artifacts.mkdir(parents=True, exist_ok=True)
+    with mlflow_io.session(target):
+        yield mlflow_io.MlflowIO(target)
+
+
+def ui_command(root: Path, port: int) -> list[str]:
+    """The `mlflow server` command serving MLflow's UI over the embedded store on 127.0.0.1."""
+    import sys
+
+    from ..errors import MlregError
+
+    target = local_store(root)
+    db = Path(target.uri[len("sqlite:///"):])
+    if not db.exists():
+        raise MlregError(f"{db}: no local MLflow store yet; run `mlreg sync` first")
+    return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", target.uri,
+            "--default-artifact-root", target.artifacts.resolve().as_uri(), "--host", "127.0.0.1",
+            "--port", str(port), "--workers", "1"]

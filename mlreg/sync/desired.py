@@ -1,0 +1,193 @@
+"""What MLflow should hold, computed from the registry alone (no MLflow, two git calls)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ..records import Artifact, Model, Settings, StageChange, Version
+
+DIGEST = "mlreg.digest"
+COMMIT = "mlreg.commit"
+TAG_MODEL = "mlreg.model"
+TAG_VERSION = "mlreg.version"
+ALIASES = "mlreg.aliases"
+EXTERNAL_FILE = "mlreg_external.json"
+LINKED = ("base_model_run_id", "base_model_path")  # version tags that need the base's MLflow run id
+
+
+@dataclass
+class WantRun:
+    """The MLflow run that mirrors one version."""
+
+    experiment: str
+    name: str
+    start_ms: int
+    params: dict[str, str]
+    metrics: dict[str, float]
+    tags: dict[str, str]  # human tags + mlreg.model / mlreg.version / mlreg.digest
+    files: list[tuple[Path, str]]  # (local file, artifact path)
+    external: list[dict[str, Any]]  # artifacts kept outside git: listed in mlreg_external.json
+
+    @property
+    def digest(self) -> str:
+        return self.tags[DIGEST]
+
+
+@dataclass
+class WantVersion:
+    """One model version as MLflow should show it."""
+
+    model: str
+    number: int
+    description: str
+    tags: dict[str, str]  # every version tag except LINKED (resolved against MLflow when planning)
+    run: WantRun
+    mlflow_run_id: str | None = None  # the training's own run, used when it exists on the server
+    subpath: str = ""  # where the MLmodel file sits inside the run's artifacts ("" = root)
+    base: tuple[str, int] | None = None
+    base_subpath: str = ""
+
+    @property
+    def digest(self) -> str:
+        return self.tags[DIGEST]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model}/{self.number}"
+
+
+@dataclass
+class WantModel:
+    """A registered model as MLflow should show it."""
+
+    name: str
+    description: str
+    tags: dict[str, str]  # model.yaml tags + mlreg.digest
+    aliases: dict[str, int]
+    versions: dict[int, WantVersion] = field(default_factory=dict)
+
+
+def canonical_digest(doc: Any) -> str:
+    """sha256 of the canonical JSON of `doc` (sorted keys, no spaces)."""
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def want_model(model: Model, views: list, settings: Settings, commits: dict[str, str], head: str,
+               bases: dict[tuple[str, int], Version]) -> WantModel:
+    """The registered model, its aliases and every version of one model (`views`: api.VersionView)."""
+    tags = dict(model.tags) | {DIGEST: canonical_digest({"description": model.description, "tags": model.tags})}
+    want = WantModel(model.name, model.description, tags, desired_aliases(model, [v.record for v in views], settings))
+    for view in views:
+        r = view.record
+        commit = commits.get(f"registry/{r.name}/v{r.version}", head)
+        want.versions[r.version] = want_version(r, view.version_type, settings, commit, bases, view.folder)
+    return want
+
+
+def desired_aliases(model: Model, records: list[Version], settings: Settings) -> dict[str, int]:
+    """model.yaml aliases plus alias-mirrored stages (the highest version in the stage; model.yaml wins)."""
+    out = dict(model.aliases)
+    for stage, alias in settings.alias_stages().items():
+        holders = [v.version for v in records if v.stage == stage]
+        if holders and alias not in out:
+            out[alias] = max(holders)
+    return dict(sorted(out.items()))
+
+
+def want_version(r: Version, version_type: str, settings: Settings, commit: str,
+                 bases: dict[tuple[str, int], Version], folder: Path) -> WantVersion:
+    """Run + model version for one record; `bases` holds the records its lineage names."""
+    lin = r.lineage
+    tags = dict(r.tags) | {"stage": r.stage, "version_type": version_type, "model_type": lin.model_type}
+    extra = {"enhancement_type": lin.enhancement_type, "enhancement_timestamp": lin.enhancement_timestamp,
+             "previous_timesteps": lin.previous_timesteps, "total_timesteps": lin.total_timesteps}
+    tags |= {k: str(v) for k, v in extra.items() if v not in (None, "")}
+    tags |= promotion_tags(r.stage_history)
+    tags[DIGEST] = canonical_digest(r.to_dict() | {"version_type": version_type})
+    tags[COMMIT] = commit
+    base = (lin.base.model, lin.base.version) if lin.base else None
+    return WantVersion(
+        model=r.name, number=r.version, description=r.description, tags=tags, run=want_run(r, settings, folder),
+        mlflow_run_id=r.run.mlflow_run_id or None, subpath=mlmodel_dir(r.artifacts), base=base,
+        base_subpath=model_path(bases[base].artifacts) if base in bases else "",
+    )
+
+
+def want_run(r: Version, settings: Settings, folder: Path) -> WantRun:
+    """The run: experiment, name, params, metrics, human tags and the files of the version folder."""
+    experiment = r.run.experiment or settings.experiment.replace("{model}", r.name)
+    name = r.run.name or f"{r.name}-v{r.version}"
+    start = _millis(r.run.training_timestamp) or _millis(r.created_at) or 0
+    files = [(folder / a.path, a.path) for a in r.artifacts if a.path is not None]
+    external = [a.to_dict() for a in r.artifacts if a.path is None]
+    content = {"experiment": experiment, "name": name, "start": start, "params": r.params, "metrics": r.metrics,
+               "tags": r.tags, "artifacts": [a.to_dict() for a in r.artifacts]}
+    tags = dict(r.tags) | {TAG_MODEL: r.name, TAG_VERSION: str(r.version), DIGEST: canonical_digest(content)}
+    return WantRun(experiment, name, start, dict(r.params), dict(r.metrics), tags, files, external)
+
+
+def promotion_tags(history: list[StageChange]) -> dict[str, str]:
+    """`promotion_<YYYYMMDD_HHMM>` per promotion, the last promotion's time and reason, the last demotion's."""
+    out: dict[str, str] = {}
+    promotions = [c for c in history if c.action == "promote"]
+    for c in promotions:
+        key = f"promotion_{stamp(c.at)}"
+        key = next(k for i in range(1, len(promotions) + 2) if (k := key + (f"_{i}" if i > 1 else "")) not in out)
+        out[key] = f"{c.from_ or 'none'} -> {c.to}"
+    if promotions:
+        out["last_promoted_at"] = stamp(promotions[-1].at)
+        if promotions[-1].reason:
+            out["promotion_reason"] = promotions[-1].reason
+    demotions = [c for c in history if c.action == "demote"]
+    if demotions:
+        out["demotion_timestamp"] = demotions[-1].at
+        if demotions[-1].reason:
+            out["demotion_reason"] = demotions[-1].reason
+    return out
+
+
+def stamp(iso: str) -> str:
+    """`2025-06-10T14:18:05Z` -> `20250610_1418`."""
+    digits = iso.replace("-", "").replace(":", "")
+    return f"{digits[:8]}_{digits[9:13]}"
+
+
+def mlmodel_dir(artifacts: list[Artifact]) -> str:
+    """The folder (inside the version) holding an MLflow `MLmodel` file, shallowest first; "" for none/root."""
+    found = sorted((PurePosixPath(a.path) for a in artifacts if a.path and PurePosixPath(a.path).name == "MLmodel"),
+                   key=lambda p: (len(p.parts), str(p)))
+    return "" if not found or str(found[0].parent) == "." else str(found[0].parent)
+
+
+def model_path(artifacts: list[Artifact]) -> str:
+    """The path inside a run that is `the model`: the MLmodel folder, else a `model*` file, else the largest."""
+    folder = mlmodel_dir(artifacts)
+    if folder or any(a.path == "MLmodel" for a in artifacts):
+        return folder
+    files = [a for a in artifacts if a.path and a.path != "run_metadata.json"]
+    named = [a for a in files if PurePosixPath(a.path).name.lower().startswith("model")]
+    pool = named or files
+    return max(pool, key=lambda a: (a.size, a.path)).path if pool else ""
+
+
+def linked_tags(base_run_id: str, base_subpath: str) -> dict[str, str]:
+    """base_model_run_id and base_model_path (`runs:/<id>/<path>`)."""
+    return {"base_model_run_id": base_run_id, "base_model_path": f"runs:/{base_run_id}/{base_subpath}"}
+
+
+def _millis(iso: str | None) -> int | None:
+    if not iso:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    return int(t.timestamp() * 1000)

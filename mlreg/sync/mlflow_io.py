@@ -1,0 +1,358 @@
+"""The only module that imports mlflow: read MLflow's state in bulk, then apply a plan to it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..errors import MlregError
+from .desired import EXTERNAL_FILE, TAG_MODEL, TAG_VERSION, WantModel, linked_tags
+from .plan import PLACEHOLDER, Actual, HaveModel, HaveRun, HaveVersion, ModelPlan, Plan, RunOp, VersionOp
+from .uri import Target, scrub
+
+# Bounded retries so an unreachable server fails in seconds, not MLflow's default ~4 minutes.
+# The user's own settings of these variables win.
+ENV_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.2",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+_QUIET_LOGGERS = ("mlflow", "alembic", "urllib3", "sqlalchemy", "azure", "botocore")
+_NAMES_PER_QUERY = 100  # model names per `name IN (...)` filter (keeps GET URLs short)
+_MAX_PARAMS, _MAX_METRICS = 100, 1000  # MLflow's log_batch limits
+Progress = Callable[[str], None]
+
+
+@contextmanager
+def session(target: Target) -> Iterator[None]:
+    """Bounded retries, MLflow's logging and warnings silenced, and MLflow errors as one-line MlregErrors."""
+    import mlflow  # noqa: F401  (its import configures its loggers; quiet them after that)
+
+    saved_env = {k: os.environ.get(k) for k in ENV_DEFAULTS}
+    for k, v in ENV_DEFAULTS.items():
+        os.environ.setdefault(k, v)
+    levels = {name: logging.getLogger(name).level for name in _QUIET_LOGGERS}
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    except MlregError:
+        raise
+    except Exception as e:
+        if not _is_backend_error(e):
+            raise
+        raise to_error(e, target) from None
+    finally:
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def _is_backend_error(e: Exception) -> bool:
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    return isinstance(e, (MlflowException, requests.RequestException, OSError))
+
+
+def to_error(e: Exception, target: Target) -> MlregError:
+    """A one-line message naming the (masked) server and what went wrong."""
+    text = scrub(" ".join(str(e).split()), target.uri)
+    if re.search(r"Connection refused|Max retries exceeded|Failed to establish|timed out|Name or service not known|"
+                 r"Connection aborted|RemoteDisconnected|ConnectionError", text):
+        reason = re.search(r"\[Errno -?\d+\][^')\]]*|timed out|Connection aborted|RemoteDisconnected", text)
+        why = reason.group(0).strip() if reason else "no answer"
+        return MlregError(f"cannot reach MLflow at {target.shown} ({why}); check the tracking URI and that the "
+                          "server is running, then rerun `mlreg sync` (it picks up where it stopped)")
+    return MlregError(f"MLflow at {target.shown}: {text[:400]}")
+
+
+class MlflowIO:
+    """One tracking server (or the embedded store): bulk reads and the writes of a plan."""
+
+    def __init__(self, target: Target, workers: int | None = None):
+        from mlflow import MlflowClient
+
+        self.target = target
+        self.client = MlflowClient(target.uri, target.uri)
+        self.registry = self.client._get_registry_client()  # its writes skip MlflowClient's extra get per call
+        self.tracking = self.client._tracking_client
+        local = target.uri.startswith(("sqlite:", "file:", "/")) or "://" not in target.uri
+        self.workers = workers or (1 if local else 4)  # sqlite takes one writer; a server takes a few
+        self.experiments: dict[str, tuple[str, bool]] = {}  # name -> (id, deleted)
+        self._lock = threading.Lock()
+        self.run_ids: dict[tuple[str, int], str] = {}  # (model, version) -> run id, for base_model_run_id
+
+    # -- reads -----------------------------------------------------------------------------
+    def read(self, wants: list[WantModel], also: list[str]) -> Actual:
+        """Registered models, versions, experiments and mlreg's runs: a few calls in all, not per version."""
+        scope = [w.name for w in wants]
+        actual = Actual()
+        for rm in self._search_models(scope + [n for n in also if n not in scope]):
+            actual.models[rm.name] = HaveModel(rm.name, rm.description or "", dict(rm.tags),
+                                               {a: int(v) for a, v in rm.aliases.items()})
+        for mv in self._search_versions(list(actual.models)):
+            hv = HaveVersion(int(mv.version), mv.run_id or None, mv.source or "", mv.description or "", dict(mv.tags))
+            actual.models[mv.name].versions[hv.number] = hv
+        self._load_experiments()
+        names = {v.run.experiment for w in wants for v in w.versions.values()}
+        ids = sorted({self.experiments[n][0] for n in names if n in self.experiments})
+        for run in self._search_runs(ids, scope):
+            model, number = run.data.tags.get(TAG_MODEL), run.data.tags.get(TAG_VERSION, "")
+            if model in actual.models and model in scope and number.isdigit():
+                actual.models[model].runs.setdefault(int(number), []).append(_have_run(run))
+        self._read_training_runs(wants, actual)
+        return actual
+
+    def _search_models(self, names: list[str]) -> list:
+        return [rm for chunk in _chunks(names, _NAMES_PER_QUERY)
+                for rm in self._pages(self.registry.search_registered_models, _name_in(chunk), 1000)]
+
+    def _search_versions(self, names: list[str]) -> list:
+        return [mv for chunk in _chunks(names, _NAMES_PER_QUERY)
+                for mv in self._pages(self.registry.search_model_versions, _name_in(chunk), 10000)]
+
+    def _search_runs(self, experiment_ids: list[str], scope: list[str]) -> list:
+        from mlflow.entities import ViewType
+
+        if not experiment_ids or not scope:
+            return []
+        where = f"tags.`{TAG_MODEL}` = '{scope[0]}'" if len(scope) == 1 else f"tags.`{TAG_MODEL}` IS NOT NULL"
+        out, token = [], None
+        while True:
+            page = self.client.search_runs(experiment_ids, where, ViewType.ALL, 50000, page_token=token)
+            out.extend(page)
+            token = page.token
+            if not token:
+                return out
+
+    @staticmethod
+    def _pages(search: Callable, where: str, size: int) -> list:
+        out, token = [], None
+        while True:
+            page = search(where, size, None, token)
+            out.extend(page)
+            token = page.token
+            if not token:
+                return out
+
+    def _load_experiments(self) -> None:
+        from mlflow.entities import ViewType
+
+        token = None
+        while True:
+            page = self.client.search_experiments(ViewType.ALL, 50000, page_token=token)
+            for e in page:
+                self.experiments[e.name] = (e.experiment_id, e.lifecycle_stage == "deleted")
+            token = page.token
+            if not token:
+                return
+
+    def _read_training_runs(self, wants: list[WantModel], actual: Actual) -> None:
+        """Look up `run.mlflow_run_id` only for versions MLflow does not have yet (nothing per version otherwise)."""
+        from mlflow.exceptions import MlflowException
+
+        for w in wants:
+            have = actual.models.get(w.name)
+            for v in w.versions.values():
+                if not v.mlflow_run_id or (have and v.number in have.versions):
+                    continue
+                try:
+                    actual.training_runs[v.mlflow_run_id] = _have_run(self.client.get_run(v.mlflow_run_id))
+                except MlflowException as e:
+                    if e.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+                        raise
+
+    # -- writes ----------------------------------------------------------------------------
+    def apply(self, plan: Plan, progress: Progress, run_ids: dict[tuple[str, int], str]) -> None:
+        """Perform every step of the plan: runs in a small thread pool, model versions in order."""
+        self.run_ids = dict(run_ids)
+        self._ensure_experiments(plan)
+        for mp in plan.models:
+            self._write_model(mp, progress)
+        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="mlreg-sync")
+        try:
+            runs = {(op.model, op.number): pool.submit(self._write_run, op, progress)
+                    for mp in plan.models for op in mp.runs}
+            updates = [pool.submit(self._update_version, op, progress, runs)
+                       for mp in plan.models for op in mp.versions if not op.create]
+            for mp in plan.models:
+                self._create_versions(mp, runs, progress)
+            for f in [*runs.values(), *updates]:
+                f.result()
+            for mp in plan.models:
+                self._finish_model(mp, progress)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown()
+
+    def _tick(self, progress: Progress, label: str) -> None:
+        with self._lock:
+            progress(label)
+
+    def _ensure_experiments(self, plan: Plan) -> None:
+        for name in sorted({op.want.experiment for mp in plan.models for op in mp.runs}):
+            found = self.experiments.get(name)
+            if found and found[1]:
+                raise MlregError(f"MLflow experiment {name!r} is deleted; restore it in MLflow "
+                                 "(or register with another --experiment) and rerun `mlreg sync`")
+            if not found:
+                location = None
+                if self.target.artifacts is not None:
+                    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "experiment"
+                    location = (self.target.artifacts / safe).resolve().as_uri()
+                self.experiments[name] = (self.client.create_experiment(name, artifact_location=location), False)
+
+    def _write_model(self, mp: ModelPlan, progress: Progress) -> None:
+        if mp.create:
+            self.registry.create_registered_model(mp.name, mp.set_tags, mp.description or None)
+        else:
+            if mp.description is not None:
+                self.registry.update_registered_model(mp.name, mp.description)
+            for k, v in mp.set_tags.items():
+                self.registry.set_registered_model_tag(mp.name, k, v)
+            for k in mp.del_tags:
+                self.registry.delete_registered_model_tag(mp.name, k)
+        if mp.create or mp.description is not None or mp.set_tags or mp.del_tags:
+            self._tick(progress, f"model {mp.name}")
+
+    def _write_run(self, op: RunOp, progress: Progress) -> tuple[str, str]:
+        """Create (or resume) the run: tags at creation, params+metrics in batches, files, then FINISHED."""
+        from mlflow.entities import Metric, Param, RunStatus, RunTag
+
+        want = op.want
+        if op.existing is None:
+            run = self.client.create_run(self.experiments[want.experiment][0], want.start_ms, want.tags, want.name)
+            run_id, artifact_uri = run.info.run_id, run.info.artifact_uri
+        else:
+            run_id, artifact_uri = op.existing, self.client.get_run(op.existing).info.artifact_uri
+            if op.restore:
+                self.client.restore_run(run_id)
+        params = [Param(k, v) for k, v in op.params.items()]
+        metrics = [Metric(k, v, want.start_ms, 0) for k, v in op.metrics.items()]
+        tags = [RunTag(k, v) for k, v in op.set_tags.items()]
+        for i in range(0, max(len(params), len(metrics), len(tags)), _MAX_PARAMS):
+            self.client.log_batch(run_id, metrics[i:i + _MAX_PARAMS], params[i:i + _MAX_PARAMS],
+                                  tags[i:i + _MAX_PARAMS])
+        for k in op.del_tags:
+            self.client.delete_tag(run_id, k)
+        if op.finish:
+            self._upload(artifact_uri, want.files, want.external)
+            self.tracking.store.update_run_info(run_id, RunStatus.FINISHED, want.start_ms, None)
+        self._tick(progress, f"run {op.model}/{op.number}")
+        return run_id, artifact_uri
+
+    def _upload(self, artifact_uri: str, files: list[tuple[Path, str]], external: list[dict[str, Any]]) -> None:
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        repo = get_artifact_repository(artifact_uri, tracking_uri=self.target.uri)
+        for local, rel in files:
+            if not local.is_file():
+                raise MlregError(f"{local}: artifact file missing (run `mlreg verify`)")
+            folder = rel.rsplit("/", 1)[0] if "/" in rel else None
+            repo.log_artifact(str(local), folder)
+        if external:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / EXTERNAL_FILE
+                path.write_text(json.dumps({"external_artifacts": external}, indent=2) + "\n")
+                repo.log_artifact(str(path))
+
+    def _create_versions(self, mp: ModelPlan, runs: dict[tuple[str, int], Future], progress: Progress) -> None:
+        """New model versions strictly in order, each after its run is complete, tags set at creation."""
+        for op in mp.versions:
+            if not op.create:
+                continue
+            if op.run_id is None:
+                op.run_id, op.artifact_uri = runs[(op.model, op.number)].result()
+            for _ in range(op.placeholders):
+                burn = self.registry.create_model_version(mp.name, op.artifact_uri, op.run_id, {PLACEHOLDER: "true"},
+                                                          await_creation_for=0)
+                self.registry.delete_model_version(mp.name, burn.version)
+            self._create_version(op, runs)
+            self._tick(progress, f"version {op.model}/{op.number}")
+
+    def _create_version(self, op: VersionOp, runs: dict) -> None:
+        tags = dict(op.want.tags) | self._linked(op, runs)
+        source = op.artifact_uri.rstrip("/") + (f"/{op.want.subpath}" if op.want.subpath else "")
+        mv = self.registry.create_model_version(op.model, source, op.run_id, tags, None,
+                                                op.want.description or None, await_creation_for=0)
+        if int(mv.version) != op.number:
+            # MLflow skipped numbers it used before (a deleted version): undo, so numbers stay equal to git's
+            self.registry.delete_model_version(op.model, mv.version)
+            raise MlregError(f"model version {op.model}/{op.number}: MLflow numbered it {mv.version} (a version "
+                             f"{op.number} existed there before and was deleted); mlreg keeps numbers equal to "
+                             "git's, so this version cannot be mirrored to this server")
+
+    def _linked(self, op: VersionOp, runs: dict) -> dict[str, str]:
+        """base_model_run_id / base_model_path, once the base's run exists."""
+        if not op.want.base:
+            return {}
+        run_id = self.run_ids.get(op.want.base)
+        if run_id is None and op.want.base in runs:
+            run_id = runs[op.want.base].result()[0]
+        return linked_tags(run_id, op.want.base_subpath) if run_id else {}
+
+    def _update_version(self, op: VersionOp, progress: Progress, runs: dict) -> None:
+        if op.description is not None:
+            self.registry.update_model_version(op.model, str(op.number), op.description)
+        for k, v in op.set_tags.items():
+            self.registry.set_model_version_tag(op.model, str(op.number), k, v)
+        for k in op.del_tags:
+            self.registry.delete_model_version_tag(op.model, str(op.number), k)
+        self._tick(progress, f"version {op.model}/{op.number}")
+
+    def _finish_model(self, mp: ModelPlan, progress: Progress) -> None:
+        """Aliases, pruning, then the final list of aliases mlreg owns."""
+        for alias, n in mp.set_aliases.items():
+            self.registry.set_registered_model_alias(mp.name, alias, str(n))
+            self._tick(progress, f"alias {mp.name}@{alias}")
+        for alias in mp.del_aliases:
+            self.registry.delete_registered_model_alias(mp.name, alias)
+            self._tick(progress, f"alias {mp.name}@{alias}")
+        for n in mp.delete_versions:
+            self.registry.delete_model_version(mp.name, str(n))
+            self._tick(progress, f"prune {mp.name}/{n}")
+        for run_id in mp.delete_runs:
+            self.client.delete_run(run_id)
+            self._tick(progress, f"prune run {run_id}")
+        if mp.final_claim is not None:
+            from .desired import ALIASES
+
+            if mp.final_claim:
+                self.registry.set_registered_model_tag(mp.name, ALIASES, mp.final_claim)
+            else:
+                self.registry.delete_registered_model_tag(mp.name, ALIASES)
+            self._tick(progress, f"model {mp.name}")
+
+
+
+def _have_run(run) -> HaveRun:
+    return HaveRun(run.info.run_id, run.info.experiment_id, run.info.status, run.info.lifecycle_stage == "deleted",
+                   run.info.artifact_uri, dict(run.data.params), dict(run.data.metrics), dict(run.data.tags))
+
+
+def _name_in(names: list[str]) -> str:
+    return "name IN (" + ", ".join(f"'{n}'" for n in names) + ")"
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]

@@ -1,0 +1,422 @@
+"""Desired (from git) vs actual (read from MLflow in bulk) -> a plan of writes plus a report. Pure data, no I/O."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .desired import ALIASES, COMMIT, DIGEST, LINKED, WantModel, WantRun, WantVersion, linked_tags
+
+PLACEHOLDER = "mlreg.placeholder"  # a version created only to skip a number git does not use, then deleted
+_RESERVED_ALIAS = re.compile(r"^(latest|[vV]\d+)$", re.IGNORECASE)
+
+
+# -- what MLflow holds -----------------------------------------------------------------------
+@dataclass
+class HaveRun:
+    """An MLflow run as search_runs returns it."""
+
+    run_id: str
+    experiment_id: str
+    status: str
+    deleted: bool
+    artifact_uri: str
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return self.status == "FINISHED" and not self.deleted
+
+
+@dataclass
+class HaveVersion:
+    """An MLflow model version as search_model_versions returns it."""
+
+    number: int
+    run_id: str | None
+    source: str
+    description: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def owned(self) -> bool:
+        return DIGEST in self.tags or PLACEHOLDER in self.tags
+
+
+@dataclass
+class HaveModel:
+    """A registered model with its versions, aliases and the runs mlreg made for it."""
+
+    name: str
+    description: str
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, int] = field(default_factory=dict)
+    versions: dict[int, HaveVersion] = field(default_factory=dict)
+    runs: dict[int, list[HaveRun]] = field(default_factory=dict)  # by tag mlreg.version
+
+    def run_id_of(self, number: int) -> str | None:
+        """The run a version uses: the model version's own, else a complete run mlreg made for it."""
+        hv = self.versions.get(number)
+        if hv is not None and hv.run_id:
+            return hv.run_id
+        done = [r for r in self.runs.get(number, []) if r.complete]
+        return done[0].run_id if done else None
+
+
+@dataclass
+class Actual:
+    """Everything sync read from MLflow."""
+
+    models: dict[str, HaveModel] = field(default_factory=dict)  # registered models that exist
+    training_runs: dict[str, HaveRun] = field(default_factory=dict)  # run.mlflow_run_id lookups
+
+
+# -- what to do ------------------------------------------------------------------------------
+@dataclass
+class Item:
+    """One MLflow object and what sync does (or found) about it: one line of the report."""
+
+    kind: str  # model | run | version | alias
+    name: str  # btc-1h, btc-1h/3, btc-1h@champion
+    status: str  # create | update | unchanged | conflict | prune | extra | kept
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class RunOp:
+    """Create a run, or bring an existing mlreg run up to date (finish, restore, tags, metrics)."""
+
+    model: str
+    number: int
+    want: WantRun
+    existing: str | None = None  # run id; None = create
+    restore: bool = False
+    finish: bool = False  # log params/metrics/files and mark FINISHED (new or interrupted run)
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    set_tags: dict[str, str] = field(default_factory=dict)
+    del_tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class VersionOp:
+    """Create a model version (after its run is complete), or update its tags/description."""
+
+    model: str
+    number: int
+    create: bool
+    want: WantVersion
+    run_id: str | None = None  # known run; None = the RunOp for this version provides it
+    artifact_uri: str | None = None
+    placeholders: int = 0  # numbers to burn first (git skipped them)
+    description: str | None = None  # new description (update only)
+    set_tags: dict[str, str] = field(default_factory=dict)
+    del_tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ModelPlan:
+    """Every write for one registered model, in the order they must happen."""
+
+    name: str
+    create: bool = False
+    description: str | None = None
+    set_tags: dict[str, str] = field(default_factory=dict)
+    del_tags: list[str] = field(default_factory=list)
+    runs: list[RunOp] = field(default_factory=list)
+    versions: list[VersionOp] = field(default_factory=list)
+    set_aliases: dict[str, int] = field(default_factory=dict)
+    del_aliases: list[str] = field(default_factory=list)
+    final_claim: str | None = None  # mlreg.aliases once stale aliases are gone (None: no change)
+    delete_versions: list[int] = field(default_factory=list)
+    delete_runs: list[str] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
+
+    @property
+    def writes(self) -> int:
+        """How many steps the plan has (the progress total)."""
+        model = 1 if (self.create or self.description is not None or self.set_tags or self.del_tags) else 0
+        return (model + len(self.runs) + len(self.versions) + len(self.set_aliases) + len(self.del_aliases)
+                + len(self.delete_versions) + len(self.delete_runs) + (self.final_claim is not None))
+
+    def add(self, kind: str, name: str, status: str, detail: str = "") -> None:
+        self.items.append(Item(kind, name, status, detail))
+
+
+@dataclass
+class Plan:
+    """The whole sync: one ModelPlan per model, in order."""
+
+    models: list[ModelPlan]
+
+    @property
+    def items(self) -> list[Item]:
+        return [i for m in self.models for i in m.items]
+
+    @property
+    def conflicts(self) -> list[Item]:
+        return [i for i in self.items if i.status == "conflict"]
+
+    @property
+    def drift(self) -> list[Item]:
+        """Everything where MLflow differs from git (what --check reports)."""
+        return [i for i in self.items if i.status not in ("unchanged", "kept")]
+
+    @property
+    def writes(self) -> int:
+        return sum(m.writes for m in self.models)
+
+
+@dataclass
+class Options:
+    """How hard sync may push: overwrite hand edits, delete what git no longer has."""
+
+    force: bool = False
+    prune: bool = False
+
+
+# -- planning --------------------------------------------------------------------------------
+def plan(wants: list[WantModel], actual: Actual, opts: Options) -> Plan:
+    """The writes that make MLflow match git, and a report line for every object looked at."""
+    run_ids = known_run_ids(actual)
+    return Plan([plan_model(w, actual.models.get(w.name), actual, run_ids, opts) for w in wants])
+
+
+def known_run_ids(actual: Actual) -> dict[tuple[str, int], str]:
+    """(model, version) -> the run MLflow already has for it (base_model_run_id of enhanced versions)."""
+    return {(m.name, n): rid for m in actual.models.values() for n in set(m.versions) | set(m.runs)
+            if (rid := m.run_id_of(n))}
+
+
+def plan_model(want: WantModel, have: HaveModel | None, actual: Actual, run_ids: dict, opts: Options) -> ModelPlan:
+    """The plan for one registered model."""
+    mp = ModelPlan(want.name)
+    have = have or HaveModel(want.name, "")
+    exists = want.name in actual.models
+    claimed = _claimed(have)
+    _plan_model_record(mp, want, have, exists, claimed, opts)
+    creatable, stuck = max(have.versions, default=0) + 1, None
+    for n, wv in sorted(want.versions.items()):
+        hv = have.versions.get(n)
+        if hv is None and stuck is not None:
+            mp.add("version", wv.ref, "conflict", f"waits for v{stuck}, which cannot be created")
+        elif hv is None:
+            if _plan_new_version(mp, wv, have, actual, creatable, opts):
+                creatable = n + 1
+            else:
+                stuck = n
+        elif not hv.owned:
+            mp.add("version", wv.ref, "conflict", "version number taken by a model version mlreg did not create")
+        else:
+            _plan_existing_version(mp, wv, hv, have, run_ids, opts)
+    _plan_leftovers(mp, want, have, opts)
+    _plan_aliases(mp, want, have, claimed, opts)
+    return mp
+
+
+def _claimed(have: HaveModel) -> set[str]:
+    return {a for a in have.tags.get(ALIASES, "").split(",") if a}
+
+
+def _plan_model_record(mp: ModelPlan, want: WantModel, have: HaveModel, exists: bool, claimed: set[str],
+                       opts: Options) -> None:
+    """Create the registered model, or update description/tags (hand edits are conflicts)."""
+    keep = claimed & set(have.aliases) - set(want.aliases)  # still claimed until deleted below
+    claim = ",".join(sorted(set(want.aliases) | keep))
+    tags = dict(want.tags) | ({ALIASES: claim} if claim else {})
+    if not exists:
+        mp.create, mp.set_tags, mp.description = True, tags, want.description
+        mp.add("model", want.name, "create")
+        return
+    set_tags, del_tags = _tag_diff(tags, have.tags)
+    desc = want.description if (have.description or "") != want.description else None
+    if not (set_tags or del_tags or desc is not None):
+        mp.add("model", want.name, "unchanged")
+        return
+    what = _what(set_tags, del_tags, desc is not None)
+    same = have.tags.get(DIGEST) == want.tags[DIGEST]
+    hand = same and (desc is not None or bool((set(set_tags) | set(del_tags)) - {ALIASES}))
+    if hand and not opts.force:
+        mp.add("model", want.name, "conflict", f"edited in MLflow ({what}); --force overwrites")
+        return
+    mp.description, mp.set_tags, mp.del_tags = desc, set_tags, del_tags
+    mp.add("model", want.name, "update", ("overwrite hand edit: " if hand else "") + what)
+
+
+def _plan_new_version(mp: ModelPlan, wv: WantVersion, have: HaveModel, actual: Actual, creatable: int,
+                      opts: Options) -> bool:
+    """A version MLflow lacks: its run (reuse, finish or create), then the model version. False: cannot."""
+    if wv.number < creatable:
+        mp.add("version", wv.ref, "conflict",
+               f"MLflow already holds higher version numbers (up to {creatable - 1}); v{wv.number} cannot be created")
+        return False
+    op = VersionOp(wv.model, wv.number, True, wv, placeholders=wv.number - creatable)
+    training = actual.training_runs.get(wv.mlflow_run_id or "")
+    if training is not None and not training.deleted:
+        op.run_id, op.artifact_uri = training.run_id, training.artifact_uri
+        mp.add("run", wv.ref, "unchanged", f"training run {training.run_id}")
+    elif not _plan_run(mp, wv, have.runs.get(wv.number, []), None, op, opts.force):
+        mp.add("version", wv.ref, "conflict", "its run is in conflict")
+        return False
+    mp.versions.append(op)
+    mp.add("version", wv.ref, "create", f"after {op.placeholders} skipped number(s)" if op.placeholders else "")
+    return True
+
+
+def _pick(runs: list[HaveRun], used: str | None) -> HaveRun | None:
+    """The run a version should use: the one its model version names, else a complete live one."""
+    ordered = sorted(runs, key=lambda r: (r.run_id != used, r.deleted, not r.complete, r.run_id))
+    return ordered[0] if ordered else None
+
+
+def _plan_run(mp: ModelPlan, wv: WantVersion, runs: list[HaveRun], used: str | None, op: VersionOp | None,
+              force: bool) -> bool:
+    """The mlreg run of a version: create it, finish an interrupted one, or fix its tags/metrics. False: conflict."""
+    r = _pick(runs, used)
+    if r is None:
+        mp.runs.append(RunOp(wv.model, wv.number, wv.run, finish=True, params=wv.run.params,
+                             metrics=wv.run.metrics))
+        mp.add("run", wv.ref, "create")
+        return True
+    if op is not None:
+        op.run_id, op.artifact_uri = r.run_id, r.artifact_uri
+    set_tags, del_tags = _tag_diff(wv.run.tags, r.tags)
+    params = {k: v for k, v in wv.run.params.items() if k not in r.params}
+    bad = sorted(k for k, v in wv.run.params.items() if k in r.params and r.params[k] != v)
+    metrics = {k: v for k, v in wv.run.metrics.items() if r.metrics.get(k) != v}
+    if bad:
+        mp.add("run", wv.ref, "conflict", f"run {r.run_id} has other values for params {', '.join(bad)}; "
+               "MLflow params cannot change")
+        return False
+    if r.complete and not (set_tags or del_tags or params or metrics):
+        mp.add("run", wv.ref, "unchanged")
+        return True
+    hand = r.deleted or (r.complete and r.tags.get(DIGEST) == wv.run.digest)
+    what = "deleted in MLflow" if r.deleted else ("unfinished: finish it" if not r.complete else
+                                                  _what(set_tags, del_tags, False, metrics))
+    if hand and not force:
+        mp.add("run", wv.ref, "conflict", f"run {r.run_id} {what}; --force overwrites")
+        return False
+    mp.runs.append(RunOp(wv.model, wv.number, wv.run, r.run_id, r.deleted, not r.complete, params, metrics,
+                         set_tags, del_tags))
+    mp.add("run", wv.ref, "update", ("overwrite hand edit: " if hand else "") + what)
+    return True
+
+
+def _plan_existing_version(mp: ModelPlan, wv: WantVersion, hv: HaveVersion, have: HaveModel, run_ids: dict,
+                           opts: Options) -> None:
+    """An mlreg-owned version MLflow has: check its run, then diff tags and description."""
+    if not (wv.mlflow_run_id and hv.run_id == wv.mlflow_run_id):
+        runs = have.runs.get(wv.number, [])
+        if hv.run_id not in {r.run_id for r in runs}:
+            mp.add("version", wv.ref, "conflict", f"points at run {hv.run_id}, which mlreg did not make for v{wv.number}")
+            return
+        _plan_run(mp, wv, runs, hv.run_id, None, opts.force)
+    want_tags = dict(wv.tags)
+    base_run = run_ids.get(wv.base) if wv.base else None
+    if base_run:
+        want_tags |= linked_tags(base_run, wv.base_subpath)
+    set_tags, del_tags = _tag_diff(want_tags, hv.tags, ignore=() if base_run or not wv.base else LINKED)
+    set_tags.pop(COMMIT, None)
+    desc = wv.description if (hv.description or "") != wv.description else None
+    if not (set_tags or del_tags or desc is not None):
+        mp.add("version", wv.ref, "unchanged")
+        return
+    if hv.tags.get(COMMIT) != wv.tags[COMMIT]:
+        set_tags[COMMIT] = wv.tags[COMMIT]
+    hand = hv.tags.get(DIGEST) == wv.digest
+    what = _what(set_tags, del_tags, desc is not None)
+    if hand and not opts.force:
+        mp.add("version", wv.ref, "conflict", f"edited in MLflow ({what}); --force overwrites")
+        return
+    mp.versions.append(VersionOp(wv.model, wv.number, False, wv, hv.run_id, description=desc, set_tags=set_tags,
+                                 del_tags=del_tags))
+    mp.add("version", wv.ref, "update", ("overwrite hand edit: " if hand else "") + what)
+
+
+def _plan_leftovers(mp: ModelPlan, want: WantModel, have: HaveModel, opts: Options) -> None:
+    """Versions and runs MLflow has but git does not: placeholders go, mlreg's go with --prune, others stay."""
+    for n, hv in sorted(have.versions.items()):
+        if n in want.versions:
+            continue
+        ref = f"{want.name}/{n}"
+        if PLACEHOLDER in hv.tags:
+            mp.delete_versions.append(n)
+            mp.add("version", ref, "prune", "leftover placeholder")
+        elif not hv.owned:
+            mp.add("version", ref, "kept" if opts.force else "conflict", "not created by mlreg and not in git")
+        elif opts.prune:
+            mp.delete_versions.append(n)
+            mp.add("version", ref, "prune", "not in git")
+        else:
+            mp.add("version", ref, "extra", "not in git; --prune removes it")
+    for n, runs in sorted(have.runs.items()):
+        live = [r for r in runs if not r.deleted]
+        if n in want.versions:
+            keep = _pick(runs, have.versions[n].run_id if n in have.versions else None)
+            spare, why = [r for r in live if keep is None or r.run_id != keep.run_id], "duplicate"
+        else:
+            spare, why = live, "not in git"
+        for r in spare:
+            ref = f"{want.name}/{n}"
+            if opts.prune:
+                mp.delete_runs.append(r.run_id)
+                mp.add("run", ref, "prune", f"run {r.run_id}: {why}")
+            else:
+                mp.add("run", ref, "extra", f"run {r.run_id}: {why}; --prune removes it")
+
+
+def _plan_aliases(mp: ModelPlan, want: WantModel, have: HaveModel, claimed: set[str], opts: Options) -> None:
+    """Set aliases that moved or are new; drop the ones mlreg set that git no longer has."""
+    blocked = {int(i.name.rsplit("/", 1)[1]) for i in mp.items if i.kind == "version" and i.status == "conflict"}
+    for alias, n in want.aliases.items():
+        ref, cur = f"{want.name}@{alias}", have.aliases.get(alias)
+        if _RESERVED_ALIAS.match(alias):
+            mp.add("alias", ref, "conflict", f"MLflow reserves the alias name {alias!r}")
+        elif n not in want.versions or n in blocked:
+            mp.add("alias", ref, "conflict", f"points at v{n}, which cannot be synced")
+        elif cur == n:
+            mp.add("alias", ref, "unchanged", f"-> v{n}")
+        elif cur is None or alias in claimed or opts.force:
+            mp.set_aliases[alias] = n
+            hand = cur is not None and alias not in claimed
+            mp.add("alias", ref, "create" if cur is None else "update",
+                   ("overwrite hand edit: " if hand else "") + (f"v{cur} -> v{n}" if cur else f"-> v{n}"))
+        else:
+            mp.add("alias", ref, "conflict", f"set to v{cur} in MLflow by hand; git says v{n}; --force overwrites")
+    for alias, cur in sorted(have.aliases.items()):
+        if alias in want.aliases:
+            continue
+        ref = f"{want.name}@{alias}"
+        if alias in claimed:
+            mp.del_aliases.append(alias)
+            mp.add("alias", ref, "update", f"removed in git (was v{cur})")
+        else:
+            mp.add("alias", ref, "kept" if opts.force else "conflict", f"-> v{cur}: not set by mlreg and not in git")
+    if mp.del_aliases:
+        mp.final_claim = ",".join(sorted(want.aliases))
+
+
+def _tag_diff(want: dict[str, str], have: dict[str, str], ignore=()) -> tuple[dict[str, str], list[str]]:
+    """Tags to set and keys to delete; MLflow's own `mlflow.*` tags are never touched."""
+    set_tags = {k: v for k, v in want.items() if have.get(k) != v and k not in ignore}
+    del_tags = sorted(k for k in have if k not in want and not k.startswith("mlflow.") and k not in ignore)
+    return set_tags, del_tags
+
+
+def _what(set_tags: dict, del_tags: list, desc: bool, metrics: dict | None = None) -> str:
+    parts = []
+    if desc:
+        parts.append("description")
+    if set_tags:
+        parts.append("tags " + ", ".join(sorted(set_tags)))
+    if del_tags:
+        parts.append("remove tags " + ", ".join(del_tags))
+    if metrics:
+        parts.append("metrics " + ", ".join(sorted(metrics)))
+    return "; ".join(parts)
