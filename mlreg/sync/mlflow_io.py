@@ -117,8 +117,9 @@ class MlflowIO:
         ids = sorted({self.experiments[n][0] for n in names if n in self.experiments})
         for run in self._search_runs(ids, scope):
             model, number = run.data.tags.get(TAG_MODEL), run.data.tags.get(TAG_VERSION, "")
-            if model in actual.models and model in scope and number.isdigit():
-                actual.models[model].runs.setdefault(int(number), []).append(_have_run(run))
+            if model in scope and number.isdigit():
+                have = actual.models.setdefault(model, HaveModel(model, "", exists=False))
+                have.runs.setdefault(int(number), []).append(_have_run(run))
         self._read_training_runs(wants, actual)
         return actual
 

@@ -55,6 +55,7 @@ class HaveModel:
     aliases: dict[str, int] = field(default_factory=dict)
     versions: dict[int, HaveVersion] = field(default_factory=dict)
     runs: dict[int, list[HaveRun]] = field(default_factory=dict)  # by tag mlreg.version
+    exists: bool = True  # False: no registered model yet, but runs mlreg made for it (an interrupted sync)
 
     def run_id_of(self, number: int) -> str | None:
         """The run a version uses: the model version's own, else a complete run mlreg made for it."""
@@ -69,7 +70,7 @@ class HaveModel:
 class Actual:
     """Everything sync read from MLflow."""
 
-    models: dict[str, HaveModel] = field(default_factory=dict)  # registered models that exist
+    models: dict[str, HaveModel] = field(default_factory=dict)  # registered models (or runs made for one)
     training_runs: dict[str, HaveRun] = field(default_factory=dict)  # run.mlflow_run_id lookups
 
 
@@ -196,8 +197,8 @@ def known_run_ids(actual: Actual) -> dict[tuple[str, int], str]:
 def plan_model(want: WantModel, have: HaveModel | None, actual: Actual, run_ids: dict, opts: Options) -> ModelPlan:
     """The plan for one registered model."""
     mp = ModelPlan(want.name)
-    have = have or HaveModel(want.name, "")
-    exists = want.name in actual.models
+    exists = have is not None and have.exists
+    have = have or HaveModel(want.name, "", exists=False)
     claimed = _claimed(have)
     _plan_model_record(mp, want, have, exists, claimed, opts)
     creatable, stuck = max(have.versions, default=0) + 1, None

@@ -1,0 +1,133 @@
+"""A real `mlflow server` (started once per session), HTTP call counting, unique names per test."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from sync_helpers import free_port
+
+
+@dataclass
+class Server:
+    """A running tracking server: its URL and folder."""
+
+    url: str
+    folder: Path
+    proc: subprocess.Popen
+
+    def client(self):
+        from mlflow import MlflowClient
+
+        return MlflowClient(self.url, self.url)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=1) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory) -> Server:
+    """`mlflow server` on 127.0.0.1 (free port, sqlite backend, temp artifact folder), stopped at session end."""
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+           "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+           "--workers", "1"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+    with open(folder / "server.log", "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while not _healthy(url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            _stop(proc)
+            pytest.fail(f"mlflow server did not start:\n{(folder / 'server.log').read_text()[-3000:]}")
+        time.sleep(0.2)  # polling a server's start-up, not ordering test events
+    yield Server(url, folder, proc)
+    _stop(proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.fixture
+def uniq(request) -> str:
+    """A short name unique to this test, for models and experiments on the shared server."""
+    return "t" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:8]
+
+
+@dataclass
+class HttpLog:
+    """Every HTTP request this process sent: (method, path)."""
+
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def clear(self) -> None:
+        self.calls.clear()
+
+    @property
+    def writes(self) -> list[tuple[str, str]]:
+        """Requests that change state (anything but search/get/list)."""
+        return [c for c in self.calls if not any(w in c[1] for w in ("/search", "/get", "/list"))]
+
+
+@pytest.fixture
+def http_log(monkeypatch) -> HttpLog:
+    import requests
+
+    log = HttpLog()
+    real = requests.Session.request
+
+    def counted(self, method, url, *args, **kwargs):
+        log.calls.append((method, url.split("/", 3)[-1]))
+        return real(self, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", counted)
+    return log
+
+
+@pytest.fixture
+def pyfunc_training(tmp_path):
+    """A training output folder holding a real MLflow pyfunc model (predicts factor * x) under model/."""
+    import json
+
+    import mlflow.pyfunc
+
+    def make(factor: float, experiment: str, name: str = "scaler") -> Path:
+        class Scaler(mlflow.pyfunc.PythonModel):  # defined here so cloudpickle stores it by value
+            def __init__(self, factor):
+                self.factor = factor
+
+            def predict(self, context, model_input, params=None):
+                return [self.factor * x for x in model_input["x"]]
+
+        out = tmp_path / f"{name}_{factor:g}"
+        mlflow.pyfunc.save_model(str(out / "model"), python_model=Scaler(factor), pip_requirements=["mlflow"])
+        meta = {"run_name": f"{name}_{factor:g}", "experiment": experiment, "model_type": "pyfunc",
+                "metrics": {"rmse_val": round(1 / factor, 4)}, "params": {"factor": factor}}
+        (out / "run_metadata.json").write_text(json.dumps(meta))
+        return out
+
+    return make

@@ -1,0 +1,37 @@
+"""Small helpers shared by the sync tests (a plain module: two conftest.py files share one module name)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from pathlib import Path
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git in `cwd` and return its stdout."""
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def runs_of(client, name: str) -> list:
+    """Every run (deleted too) tagged as made by mlreg for model `name`."""
+    from mlflow.entities import ViewType
+
+    exps = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
+    return client.search_runs(exps, f"tags.`mlreg.model` = '{name}'", ViewType.ALL)
+
+
+def versions_of(client, name: str) -> dict:
+    """Model versions of `name` by number."""
+    return {int(v.version): v for v in client.search_model_versions(f"name = '{name}'")}
+
+
+def aliases_of(client, name: str) -> dict[str, int]:
+    """Aliases of registered model `name`: alias -> version number."""
+    return {a: int(v) for a, v in client.get_registered_model(name).aliases.items()}
