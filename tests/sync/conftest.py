@@ -112,19 +112,23 @@ def http_log(monkeypatch) -> HttpLog:
 def pyfunc_training(tmp_path):
     """A training output folder holding a real MLflow pyfunc model (predicts factor * x) under model/."""
     import json
+    import warnings
 
     import mlflow.pyfunc
 
     def make(factor: float, experiment: str, name: str = "scaler") -> Path:
-        class Scaler(mlflow.pyfunc.PythonModel):  # defined here so cloudpickle stores it by value
-            def __init__(self, factor):
-                self.factor = factor
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # MLflow suggests type hints for predict()
 
-            def predict(self, context, model_input, params=None):
-                return [self.factor * x for x in model_input["x"]]
+            class Scaler(mlflow.pyfunc.PythonModel):  # defined here so cloudpickle stores it by value
+                def __init__(self, factor):
+                    self.factor = factor
 
-        out = tmp_path / f"{name}_{factor:g}"
-        mlflow.pyfunc.save_model(str(out / "model"), python_model=Scaler(factor), pip_requirements=["mlflow"])
+                def predict(self, context, model_input, params=None):
+                    return [self.factor * x for x in model_input["x"]]
+
+            out = tmp_path / f"{name}_{factor:g}"
+            mlflow.pyfunc.save_model(str(out / "model"), python_model=Scaler(factor), pip_requirements=["mlflow"])
         meta = {"run_name": f"{name}_{factor:g}", "experiment": experiment, "model_type": "pyfunc",
                 "metrics": {"rmse_val": round(1 / factor, 4)}, "params": {"factor": factor}}
         (out / "run_metadata.json").write_text(json.dumps(meta))

@@ -301,7 +301,6 @@ def test_training_run_named_by_mlflow_run_id_is_used(reg, training, mlflow_serve
     assert reg.sync(mlflow_server.url, check=True).ok
 
 
-@pytest.mark.filterwarnings("ignore:Add type hints")
 def test_champion_loads_with_mlflow_pyfunc(reg, pyfunc_training, mlflow_server, uniq, monkeypatch):
     import mlflow.pyfunc
     import pandas as pd

@@ -1,0 +1,111 @@
+"""mlreg sync with no server: the embedded store under .mlreg/ (sqlite + artifact folder), and mlreg ui."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from sync_helpers import aliases_of, free_port, git, versions_of
+
+from mlreg.sync import local_store
+
+
+def client_for(root):
+    from mlflow import MlflowClient
+
+    uri = local_store(root).uri
+    return MlflowClient(uri, uri)
+
+
+def test_sync_into_the_local_store_then_nothing_to_do(reg, pyfunc_training, cli, monkeypatch, tmp_path):
+    for factor in (2, 3):
+        reg.register("scaler", pyfunc_training(factor, "scaler-exp"))
+    reg.promote("scaler", "2", "beta", "ok")
+    reg.promote("scaler", "2", "champion", "best")
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    monkeypatch.chdir(work)
+
+    r = cli(reg.root, "sync")
+
+    assert r.code == 0, r.err
+    assert f"sqlite:///{reg.root}/.mlreg/mlflow.db (embedded)" in r.out and "model versions" in r.out
+    assert git(reg.root, "status", "--porcelain") == ""  # .mlreg/ is git-ignored by `mlreg init`
+    assert list(work.iterdir()) == [] and not (reg.root / "mlruns").exists()
+    c = client_for(reg.root)
+    mv = versions_of(c, "scaler")
+    assert sorted(mv) == [1, 2] and mv[2].tags["stage"] == "champion"
+    assert aliases_of(c, "scaler") == {"champion": 2}
+    artifacts = reg.root / ".mlreg" / "artifacts" / "scaler-exp"
+    assert len(list(artifacts.glob("*/artifacts/model/MLmodel"))) == 2
+
+    import mlflow.pyfunc
+    import pandas as pd
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", local_store(reg.root).uri)
+    model = mlflow.pyfunc.load_model("models:/scaler@champion")
+    assert list(model.predict(pd.DataFrame({"x": [1.0]}))) == [3.0]
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+
+    again = reg.sync()
+    assert again.ok and again.writes == 0 and again.totals()["unchanged"] == len(again.items)
+    r = cli(reg.root, "sync", "--check")
+    assert r.code == 0 and "MLflow matches git" in r.out
+
+
+def test_check_reports_missing_objects_and_json_summary(reg, training, cli):
+    reg.register("lgbm", training())
+    r = cli(reg.root, "sync", "--check", "--json")
+    assert r.code == 1
+    doc = r.json()
+    assert doc["mode"] == "check" and doc["ok"] is False and doc["uri_source"] == "embedded"
+    assert doc["totals"]["created"] == 3  # model, run, version: missing in MLflow
+    assert {(c["kind"], c["name"]) for c in doc["changes"]} == {("model", "lgbm"), ("run", "lgbm/1"),
+                                                                 ("version", "lgbm/1")}
+    assert versions_of(client_for(reg.root), "lgbm") == {}
+
+
+def test_tracking_uri_from_mlreg_yaml(reg, training, tmp_path):
+    other = tmp_path / "team.db"
+    text = (reg.root / "mlreg.yaml").read_text() + f"mlflow:\n  tracking_uri: sqlite:///{other}\n"
+    (reg.root / "mlreg.yaml").write_text(text)
+    reg.register("lgbm", training(), commit=False)
+    report = reg.sync()
+    assert report.ok and report.uri_source == "mlreg.yaml" and other.exists()
+    assert not (reg.root / ".mlreg" / "mlflow.db").exists()
+
+
+def test_ui_needs_a_local_store(reg, cli):
+    r = cli(reg.root, "ui")
+    assert r.code == 1 and "run `mlreg sync` first" in r.err
+
+
+def test_ui_serves_mlflow_over_the_local_store(reg, training, cli):
+    reg.register("lgbm", training())
+    assert reg.sync().ok
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    proc = subprocess.Popen([sys.executable, "-m", "mlreg", "-C", str(reg.root), "ui", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    try:
+        deadline, body = time.monotonic() + 90, None
+        while body is None and proc.poll() is None and time.monotonic() < deadline:
+            try:
+                url = f"http://127.0.0.1:{port}/api/2.0/mlflow/registered-models/get?name=lgbm"
+                body = urllib.request.urlopen(url, timeout=1).read().decode()
+            except OSError:
+                time.sleep(0.2)  # waiting for the server to start, not ordering events
+        assert body is not None and '"name": "lgbm"' in body.replace('":"', '": "')
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert b"MLflow UI on http://127.0.0.1:" in proc.stdout.read()

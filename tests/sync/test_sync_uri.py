@@ -1,0 +1,42 @@
+"""Which MLflow sync talks to, and that credentials never show."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlreg.sync.uri import local_store, mask, resolve, scrub
+
+
+def test_tracking_uri_order(monkeypatch, tmp_path):
+    root = tmp_path
+    assert resolve(root, "http://cli:5000", "http://yaml") == resolve(root, "http://cli:5000", None)
+    assert resolve(root, "http://cli:5000", "http://yaml").source == "--tracking-uri"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://env:5000")
+    assert resolve(root, None, "http://yaml").uri == "http://env:5000"
+    assert resolve(root, "http://cli:5000", "http://yaml").uri == "http://cli:5000"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    t = resolve(root, None, "http://yaml:5000")
+    assert (t.uri, t.source, t.embedded) == ("http://yaml:5000", "mlreg.yaml", False)
+    t = resolve(root, None, None)
+    assert t == local_store(root) and t.embedded and t.source == "embedded"
+    assert t.uri == f"sqlite:///{root}/.mlreg/mlflow.db" and t.artifacts == Path(root) / ".mlreg" / "artifacts"
+
+
+@pytest.mark.parametrize("uri, shown", [
+    ("https://bob:s3cret@mlflow.example.com", "https://***@mlflow.example.com"),
+    ("https://token@mlflow.example.com/path", "https://***@mlflow.example.com/path"),
+    ("postgresql://ml:pw@db:5432/mlflow", "postgresql://***@db:5432/mlflow"),
+    ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+    ("https://h/x?token=abc&x=1", "https://h/x?token=***&x=1"),
+])
+def test_mask_hides_credentials(uri, shown):
+    assert mask(uri) == shown
+
+
+def test_scrub_removes_secrets_anywhere_in_a_message():
+    uri = "http://bob:hunter2@127.0.0.1:5000"
+    msg = "HTTPConnectionPool(host='127.0.0.1'): auth bob:hunter2 failed for http://bob:hunter2@127.0.0.1:5000/api"
+    out = scrub(msg, uri)
+    assert "hunter2" not in out and "http://***@127.0.0.1:5000/api" in out
