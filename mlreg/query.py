@@ -466,7 +466,7 @@ class _Parser:
         op = self.operator(key)
         if op in ("IN", "NOT IN"):
             return Condition(key, op, self.value_list(key))
-        return Condition(key, op, self.scalar(key, op))
+        return Condition(key, op, self.scalar(key))
 
     def key(self) -> Key:
         tok = self.take()
@@ -521,14 +521,14 @@ class _Parser:
     def value_list(self, key: Key) -> tuple[Any, ...]:
         if not self.punct("("):
             self.fail(f"expected '(' to start the IN list, got {_shown(self.peek())}")
-        items = [self.scalar(key, "IN")]
+        items = [self.scalar(key)]
         while self.punct(","):
-            items.append(self.scalar(key, "IN"))
+            items.append(self.scalar(key))
         if not self.punct(")"):
             self.fail(f"expected ',' or ')' in the IN list, got {_shown(self.peek())}")
         return tuple(items)
 
-    def scalar(self, key: Key, op: str) -> Any:
+    def scalar(self, key: Key) -> Any:
         tok = self.take()
         if key.type in ("num", "int"):
             if tok.kind != "number":
