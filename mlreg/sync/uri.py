@@ -17,15 +17,22 @@ _SECRET_QUERY = re.compile(r"(?i)([?&](?:password|passwd|pwd|token|access_token|
 
 @dataclass(frozen=True)
 class Target:
-    """The tracking URI sync uses, where it came from, and the local artifact folder when embedded."""
+    """The tracking URI sync uses and where it came from."""
 
     uri: str
     source: str  # --tracking-uri | MLFLOW_TRACKING_URI | mlreg.yaml | embedded
-    artifacts: Path | None = None  # set only for the embedded store under .mlreg/
 
     @property
     def embedded(self) -> bool:
-        return self.artifacts is not None
+        return self.source == "embedded"
+
+    @property
+    def artifacts(self) -> Path | None:
+        """For a sqlite store: the `artifacts` folder beside the database (MLflow's default is ./mlruns in
+        whatever folder sync runs from). None for servers, which decide themselves."""
+        if not self.uri.startswith("sqlite:///"):
+            return None
+        return Path(self.uri[len("sqlite:///"):]).parent / LOCAL_ARTIFACTS
 
     @property
     def shown(self) -> str:
@@ -35,8 +42,7 @@ class Target:
 
 def local_store(root: Path) -> Target:
     """The embedded store: sqlite under <repo>/.mlreg/ plus a local artifact folder."""
-    folder = Path(root) / LOCAL_DIR
-    return Target(f"sqlite:///{folder / LOCAL_DB}", "embedded", folder / LOCAL_ARTIFACTS)
+    return Target(f"sqlite:///{Path(root) / LOCAL_DIR / LOCAL_DB}", "embedded")
 
 
 def resolve(root: Path, cli_uri: str | None, settings_uri: str | None) -> Target:

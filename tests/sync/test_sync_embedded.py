@@ -70,14 +70,17 @@ def test_check_reports_missing_objects_and_json_summary(reg, training, cli):
     assert versions_of(client_for(reg.root), "lgbm") == {}
 
 
-def test_tracking_uri_from_mlreg_yaml(reg, training, tmp_path):
-    other = tmp_path / "team.db"
+def test_tracking_uri_from_mlreg_yaml(reg, training, tmp_path, monkeypatch):
+    other = tmp_path / "team" / "team.db"
+    other.parent.mkdir()
     text = (reg.root / "mlreg.yaml").read_text() + f"mlflow:\n  tracking_uri: sqlite:///{other}\n"
     (reg.root / "mlreg.yaml").write_text(text)
     reg.register("lgbm", training(), commit=False)
+    monkeypatch.chdir(tmp_path)
     report = reg.sync()
     assert report.ok and report.uri_source == "mlreg.yaml" and other.exists()
-    assert not (reg.root / ".mlreg" / "mlflow.db").exists()
+    assert not (reg.root / ".mlreg" / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
+    assert len(list((other.parent / "artifacts").glob("*/*/artifacts/model.txt"))) == 1
 
 
 def test_ui_needs_a_local_store(reg, cli):

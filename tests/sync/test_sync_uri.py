@@ -18,7 +18,7 @@ def test_tracking_uri_order(monkeypatch, tmp_path):
     assert resolve(root, "http://cli:5000", "http://yaml").uri == "http://cli:5000"
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     t = resolve(root, None, "http://yaml:5000")
-    assert (t.uri, t.source, t.embedded) == ("http://yaml:5000", "mlreg.yaml", False)
+    assert (t.uri, t.source, t.embedded, t.artifacts) == ("http://yaml:5000", "mlreg.yaml", False, None)
     t = resolve(root, None, None)
     assert t == local_store(root) and t.embedded and t.source == "embedded"
     assert t.uri == f"sqlite:///{root}/.mlreg/mlflow.db" and t.artifacts == Path(root) / ".mlreg" / "artifacts"
