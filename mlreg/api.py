@@ -126,7 +126,7 @@ class Registry:
         """Every model, from model.yaml and folder names only (cheap)."""
         out = []
         for name in self.store.model_names():
-            m, nums = self.store.model(name), self.store.version_numbers(name)
+            m, nums = self.store.model(name, validate=False), self.store.version_numbers(name)
             out.append(ModelSummary(name, m.description, len(nums), nums[-1] if nums else None, m.aliases))
         return out
 
@@ -135,7 +135,7 @@ class Registry:
         names = [check_name(model)] if model else self.store.model_names()
         if model and not self.store.has_model(model):
             raise NotFound(f"model {model!r} not found in {REGISTRY_DIR}/")
-        records = [v for n in names for v in self.store.versions(n)]
+        records = [v for n in names for v in self.store.versions(n, validate=False)]
         views = self._views(records, records)
         return [v for v in views if stage is None or v.record.stage == stage]
 
@@ -146,30 +146,34 @@ class Registry:
 
     def resolve_number(self, name: str, ref: str) -> int:
         """The version number a ref names in one model."""
-        model = self.store.model(check_name(name))
+        model = self.store.model(check_name(name), validate=False)
         nums = self.store.version_numbers(name)
 
         def holder(stage: str) -> int | None:
-            held = [n for n in nums if self.store.version(name, n).stage == stage]
+            held = [n for n in nums if self.store.version(name, n, validate=False).stage == stage]
             return held[-1] if held else None
 
-        return lifecycle.resolve_ref(model, nums, self.settings, ref, holder)
+        return lifecycle.resolve_ref(model, nums, self.store.settings(validate=False), ref, holder)
 
     def get(self, name: str, ref: str = "latest") -> VersionView:
-        """One version by ref, with its derived fields; reads only the models its lineage touches."""
+        """One version by ref, with its derived fields; reads only the models its lineage touches.
+
+        Reads skip the schema check (`validate` does it): the inference hot path never imports jsonschema.
+        """
         n = self.resolve_number(name, ref)
-        record = self.store.version(name, n)
+        record = self.store.version(name, n, validate=False)
         return self._views([record], self._lineage_pool(name))[0]
 
     def _lineage_pool(self, name: str) -> list[Version]:
         """Versions that could name a version of `name` as their base: its own and its derived models'."""
-        model = self.store.model(name)
+        model = self.store.model(name, validate=False)
         names = [name, *model.derived_models]
-        return [v for n in dict.fromkeys(names) if self.store.has_model(n) for v in self.store.versions(n)]
+        return [v for n in dict.fromkeys(names) if self.store.has_model(n)
+                for v in self.store.versions(n, validate=False)]
 
     def show(self, name: str) -> ModelView:
         """One model with every version."""
-        model = self.store.model(check_name(name))
+        model = self.store.model(check_name(name), validate=False)
         pool = self._lineage_pool(name)
         return ModelView(model, self._views([v for v in pool if v.name == name], pool))
 
@@ -457,19 +461,7 @@ class Registry:
         from . import query
 
         name, vref = query.split_model_uri(ref)
-        # the inference hot path: like get(), but reads skip the schema checks (no jsonschema import)
-        model = self.store.model(check_name(name), validate=False)
-        records = {v.version: v for v in self.store.versions(name, validate=False)}
-
-        def holder(stage: str) -> int | None:
-            return max((n for n, v in records.items() if v.stage == stage), default=None)
-
-        n = lifecycle.resolve_ref(model, sorted(records), self.store.settings(validate=False), vref, holder)
-        if n not in records:
-            raise NotFound(f"{name}@{vref} points at v{n}, which does not exist in {REGISTRY_DIR}/{name}/")
-        derived = [v for d in model.derived_models if self.store.has_model(d)
-                   for v in self.store.versions(d, validate=False)]
-        return query.resolved(ref, self._views([records[n]], [*records.values(), *derived])[0])
+        return query.resolved(ref, self.get(name, vref))
 
     def _query_views(self, model: str | list[str] | None = None) -> list[VersionView]:
         """Views of every version, or of some models' (version_type from them and their derived models)."""

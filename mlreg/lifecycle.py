@@ -38,7 +38,10 @@ def resolve_ref(model: Model, numbers: list[int], settings: Settings, ref: str,
     if ref == "latest":
         return numbers[-1]
     if ref in model.aliases:
-        return model.aliases[ref]
+        n = model.aliases[ref]
+        if n not in numbers:
+            raise NotFound(f"{model.name}@{ref} points at v{n}, which does not exist in registry/{model.name}/")
+        return n
     stage = _stage_for(settings, ref)
     if stage is not None:
         holder = stage_holder(stage) if stage_holder else None

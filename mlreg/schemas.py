@@ -31,14 +31,15 @@ def json_path(parts: Any) -> str:
 
 def problems(kind: str, doc: Any, where: str) -> list[str]:
     """Every schema violation of `doc` as `where: $.path: message` lines (empty when valid)."""
-    newer = _newer_schema(doc, where)
+    newer = newer_schema(doc, where)
     if newer:
         return [newer]
     errors = sorted(_validator(kind).iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
     return [f"{where}: {json_path(e.absolute_path)}: {_describe(e)}" for e in errors]
 
 
-def _newer_schema(doc: Any, where: str) -> str | None:
+def newer_schema(doc: Any, where: str) -> str | None:
+    """The error for a document written by a newer mlreg (cheap: no jsonschema), else None."""
     v = doc.get("schema_version") if isinstance(doc, dict) else None
     if isinstance(v, int) and not isinstance(v, bool) and v > SCHEMA_VERSION:
         return (

@@ -221,6 +221,11 @@ class Store:
 
 def _unchecked(build: Any, doc: Any, where: str, kind: str) -> Any:
     """A record built without schema validation; a document it cannot read is still a clear error."""
+    from .schemas import newer_schema
+
+    newer = newer_schema(doc, where)
+    if newer:
+        raise MlregError(newer)
     try:
         if not isinstance(doc, dict):
             raise TypeError("not an object")

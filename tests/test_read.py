@@ -99,3 +99,20 @@ def test_json_output_is_one_document(filled, cli):
     for args in (["list", "--json"], ["list", "--versions", "--json"], ["show", "btc", "--json"],
                  ["history", "btc", "--json"], ["validate", "--json"]):
         json.loads(cli(filled.root, *args).out)
+
+
+def test_reads_refuse_a_newer_schema_version(filled, cli):
+    path = filled.root / "registry/btc/v2/metadata.json"
+    doc = json.loads(path.read_text())
+    doc["schema_version"] = 3
+    path.write_text(json.dumps(doc))
+    for args in (["show", "btc@2"], ["show", "btc"], ["list", "--versions"], ["resolve", "btc@2"]):
+        r = cli(filled.root, *args)
+        assert r.code == 1 and "file uses schema_version 3, this mlreg reads up to 1" in r.err, args
+
+
+def test_list_filter_uses_the_search_syntax(filled, cli):
+    rows = cli(filled.root, "list", "--filter", "metrics.rmse_val < 0.065", "--json").json()
+    assert [(v["name"], v["version"]) for v in rows] == [("btc", 2)]
+    r = cli(filled.root, "list", "--filter", "metrics.rmse_val <")
+    assert r.code == 1 and "Error:" in r.err

@@ -60,14 +60,19 @@ def list_(
     versions: Annotated[bool, typer.Option("--versions", help="One row per version instead of per model.")] = False,
     stage: Annotated[Optional[str], typer.Option(help="Only versions in this stage (implies --versions).")] = None,
     model: Annotated[Optional[str], typer.Option(help="Only this model's versions (implies --versions).")] = None,
+    filter_: Annotated[Optional[str], typer.Option("--filter", metavar="EXPR", help="Only versions matching an "
+                                                   "MLflow-style filter, as in `mlreg search` (implies --versions).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """List models, or versions with --versions."""
     from .. import render
 
     reg = registry()
-    if versions or stage or model:
+    if versions or stage or model or filter_:
         views = reg.versions(model=model, stage=stage)
+        if filter_:
+            keep = {(v.record.name, v.record.version) for v in reg.search(filter_)}
+            views = [v for v in views if (v.record.name, v.record.version) in keep]
         if json_out:
             return print_json([v.to_dict() for v in views])
         return console().print(render.versions_table(views))
