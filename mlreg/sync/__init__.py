@@ -89,9 +89,30 @@ def desired_state(reg: Registry, model: str | None = None) -> tuple[list[WantMod
             key = (r.lineage.base.model, r.lineage.base.version)
             bases[key] = records.get(key) or _read_base(reg, *key)
     bases = {k: v for k, v in bases.items() if v is not None}
-    wants = [want_model(models[n], groups.get(n, []), reg.settings, commits, head, bases) for n in models]
+    wants = [want_model(models[n], groups.get(n, []), reg.settings, commits, head, bases) for n in _bases_first(
+        models, records)]
     also = sorted({k[0] for k in bases} - set(models))
     return wants, also
+
+
+def _bases_first(models: dict, records: dict) -> list[str]:
+    """Model names with every model another one enhances before it (so base runs exist first)."""
+    needs: dict[str, set[str]] = {n: set() for n in models}
+    for r in records.values():
+        if r.lineage.base and r.lineage.base.model != r.name and r.lineage.base.model in models:
+            needs[r.name].add(r.lineage.base.model)
+    order: list[str] = []
+
+    def visit(name: str, path: tuple[str, ...] = ()) -> None:
+        if name in order or name in path:
+            return
+        for dep in sorted(needs[name]):
+            visit(dep, (*path, name))
+        order.append(name)
+
+    for name in sorted(models):
+        visit(name)
+    return order
 
 
 def _read_base(reg: Registry, name: str, number: int):
@@ -110,7 +131,7 @@ def run_sync(reg: Registry, *, tracking_uri: str | None = None, model: str | Non
     target = resolve(reg.root, tracking_uri, reg.settings.tracking_uri)
     wants, also = desired_state(reg, model)
     mode = "check" if check else ("dry-run" if dry_run else "sync")
-    with _connected(target) as io:
+    with _connected(target, workers) as io:
         actual = io.read(wants, also)
         the_plan = plan(wants, actual, Options(force=force, prune=prune))
         report = SyncReport(target.shown, target.source, mode, the_plan.items, the_plan.writes, force)
@@ -122,14 +143,14 @@ def run_sync(reg: Registry, *, tracking_uri: str | None = None, model: str | Non
 
 
 @contextmanager
-def _connected(target: Target) -> Iterator[Any]:
+def _connected(target: Target, workers: int | None = None) -> Iterator[Any]:
     """The MLflow side, inside MLflow's quiet, bounded-retry session."""
     from . import mlflow_io
 
     if target.artifacts is not None:
         target.artifacts.mkdir(parents=True, exist_ok=True)
     with mlflow_io.session(target):
-        yield mlflow_io.MlflowIO(target)
+        yield mlflow_io.MlflowIO(target, workers)
 
 
 def ui_command(root: Path, port: int) -> list[str]:

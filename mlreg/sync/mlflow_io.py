@@ -8,6 +8,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -245,11 +246,13 @@ class MlflowIO:
             run = self.client.create_run(self.experiments[want.experiment][0], want.start_ms, want.tags, want.name)
             run_id, artifact_uri = run.info.run_id, run.info.artifact_uri
         else:
-            run_id, artifact_uri = op.existing, self.client.get_run(op.existing).info.artifact_uri
+            run_id, artifact_uri = op.existing, op.artifact_uri or ""
             if op.restore:
                 self.client.restore_run(run_id)
         params = [Param(k, v) for k, v in op.params.items()]
-        metrics = [Metric(k, v, want.start_ms, 0) for k, v in op.metrics.items()]
+        # an update logs with the current time so that it, not a hand-logged value, is the run's latest
+        at = want.start_ms if op.existing is None else int(time.time() * 1000)
+        metrics = [Metric(k, v, at, 0) for k, v in op.metrics.items()]
         tags = [RunTag(k, v) for k, v in op.set_tags.items()]
         for i in range(0, max(len(params), len(metrics), len(tags)), _MAX_PARAMS):
             self.client.log_batch(run_id, metrics[i:i + _MAX_PARAMS], params[i:i + _MAX_PARAMS],
@@ -289,6 +292,7 @@ class MlflowIO:
                                                           await_creation_for=0)
                 self.registry.delete_model_version(mp.name, burn.version)
             self._create_version(op, runs)
+            self.run_ids[(op.model, op.number)] = op.run_id
             self._tick(progress, f"version {op.model}/{op.number}")
 
     def _create_version(self, op: VersionOp, runs: dict) -> None:

@@ -96,6 +96,7 @@ class RunOp:
     number: int
     want: WantRun
     existing: str | None = None  # run id; None = create
+    artifact_uri: str | None = None  # of the existing run
     restore: bool = False
     finish: bool = False  # log params/metrics/files and mark FINISHED (new or interrupted run)
     params: dict[str, str] = field(default_factory=dict)
@@ -303,8 +304,8 @@ def _plan_run(mp: ModelPlan, wv: WantVersion, runs: list[HaveRun], used: str | N
     if hand and not force:
         mp.add("run", wv.ref, "conflict", f"run {r.run_id} {what}; --force overwrites")
         return False
-    mp.runs.append(RunOp(wv.model, wv.number, wv.run, r.run_id, r.deleted, not r.complete, params, metrics,
-                         set_tags, del_tags))
+    mp.runs.append(RunOp(wv.model, wv.number, wv.run, r.run_id, r.artifact_uri, r.deleted, not r.complete, params,
+                         metrics, set_tags, del_tags))
     mp.add("run", wv.ref, "update", ("overwrite hand edit: " if hand else "") + what)
     return True
 
@@ -330,7 +331,8 @@ def _plan_existing_version(mp: ModelPlan, wv: WantVersion, hv: HaveVersion, have
         return
     if hv.tags.get(COMMIT) != wv.tags[COMMIT]:
         set_tags[COMMIT] = wv.tags[COMMIT]
-    hand = hv.tags.get(DIGEST) == wv.digest
+    # same record, yet different: edited in MLflow (a base run id filled in late is not an edit)
+    hand = hv.tags.get(DIGEST) == wv.digest and bool(set(set_tags) - {COMMIT, *LINKED} or del_tags or desc)
     what = _what(set_tags, del_tags, desc is not None)
     if hand and not opts.force:
         mp.add("version", wv.ref, "conflict", f"edited in MLflow ({what}); --force overwrites")

@@ -351,3 +351,37 @@ def test_unreachable_server_fails_fast_without_leaking_credentials(reg, training
     assert "hunter2secret" not in r.out + r.err
     with pytest.raises(MlregError, match="cannot reach MLflow"):
         reg.sync(url)
+
+
+def test_tag_change_in_git_updates_version_and_run_tags(reg, training, mlflow_server, uniq, http_log):
+    name = f"{uniq}-m"
+    register(reg, training, name, 2, uniq)
+    assert reg.sync(mlflow_server.url).ok
+    reg.tag_set(name, "1", "reviewed-by", "risk-team")
+    http_log.clear()
+
+    report = reg.sync(mlflow_server.url)
+
+    assert report.ok and report.totals()["conflicts"] == 0
+    assert {(i.kind, i.name) for i in report.items if i.status == "update"} == {("run", f"{name}/1"),
+                                                                                ("version", f"{name}/1")}
+    c = mlflow_server.client()
+    v1 = versions_of(c, name)[1]
+    assert v1.tags["reviewed-by"] == "risk-team" and c.get_run(v1.run_id).data.tags["reviewed-by"] == "risk-team"
+    assert len(http_log.writes) == 4  # run: log-batch(tags); version: set-tag x3 (tag, mlreg.digest, mlreg.commit)
+
+
+def test_hand_edited_run_metric_is_restored_with_force(reg, training, mlflow_server, uniq):
+    name = f"{uniq}-m"
+    register(reg, training, name, 1, uniq)
+    assert reg.sync(mlflow_server.url).ok
+    c = mlflow_server.client()
+    run_id = versions_of(c, name)[1].run_id
+    c.log_metric(run_id, "rmse_val", 0.5)
+
+    check = reg.sync(mlflow_server.url, check=True)
+    assert not check.ok and [(i.kind, i.status) for i in check.drift] == [("run", "conflict")]
+    assert "metrics rmse_val" in check.drift[0].detail
+    assert reg.sync(mlflow_server.url, force=True).ok
+    assert c.get_run(run_id).data.metrics["rmse_val"] == 0.07
+    assert reg.sync(mlflow_server.url, check=True).ok

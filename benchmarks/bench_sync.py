@@ -1,0 +1,213 @@
+"""Benchmark `mlreg sync` against a local `mlflow server` (sqlite backend), with a per-version MlflowClient loop as baseline.
+
+    python benchmarks/bench_sync.py                 # 20 models x 10 versions: baseline, first sync, no-op resync
+    python benchmarks/bench_sync.py --big 1000      # also a no-op resync of 1,000 versions (100 models x 10)
+    python benchmarks/bench_sync.py --tracking-uri http://127.0.0.1:5000   # use a server you started
+
+HTTP requests are counted by wrapping requests.Session.request in this process (MLflow's client sends every
+call, artifact uploads included, through it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+CALLS: list[tuple[str, str]] = []
+
+
+def count_http() -> None:
+    import requests
+
+    real = requests.Session.request
+
+    def counted(self, method, url, *args, **kwargs):
+        CALLS.append((method, url))
+        return real(self, method, url, *args, **kwargs)
+
+    requests.Session.request = counted
+
+
+@contextmanager
+def measured(label: str, results: dict):
+    CALLS.clear()
+    start = time.perf_counter()
+    yield
+    results[label] = {"seconds": round(time.perf_counter() - start, 2), "http_requests": len(CALLS)}
+    print(f"{label:<32} {results[label]['seconds']:>8.2f} s {len(CALLS):>7} requests", flush=True)
+
+
+@contextmanager
+def mlflow_server(folder: Path):
+    """`mlflow server` on a free 127.0.0.1 port, sqlite backend, one worker; stopped on exit."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+           "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+           "--workers", "1"]
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "server.log", "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait()
+
+
+def build_registry(root: Path, prefix: str, models: int, versions: int) -> None:
+    """A registry of `models` x `versions`: params, metrics, one artifact each; v5 Staging, last version champion."""
+    from mlreg.api import Registry
+    from mlreg.records import Artifact, Model, Run, StageChange, Version
+    from mlreg.runmeta import digest
+    from mlreg.store import dumps_json, dumps_yaml
+
+    root.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    reg = Registry(root)
+    reg.init(commit=False)
+    for m in range(models):
+        name = f"{prefix}-{m:03d}"
+        folder = root / "registry" / name
+        folder.mkdir(parents=True)
+        aliases = {"Staging": 5} if versions >= 5 else {}
+        (folder / "model.yaml").write_bytes(dumps_yaml(Model(name, f"benchmark model {m}", {"team": "bench"},
+                                                             aliases).to_dict()))
+        for n in range(1, versions + 1):
+            vdir = folder / f"v{n}"
+            vdir.mkdir()
+            (vdir / "model.txt").write_text(f"{name} v{n}\n" * 50)
+            at = f"2025-06-{(n % 28) + 1:02d}T10:00:00Z"
+            history = [StageChange("development", at, "bench", "register", None, "registered")]
+            stage = "development"
+            if n == versions:
+                history += [StageChange("beta", at, "bench", "promote", "development", "ok"),
+                            StageChange("champion", at, "bench", "promote", "beta", "best")]
+                stage = "champion"
+            v = Version(name, n, at, "bench", stage, f"version {n}", Run(f"{name}-exp", f"run_{n:03d}"),
+                        {"model_type": "lgbm", "learning_rate": "0.03", "num_leaves": "63"},
+                        {"rmse_val": 0.07 - n / 1000, "rmse_test": 0.05}, {"target_type": "regression"},
+                        history, artifacts=[Artifact(digest(vdir / "model.txt"), (vdir / "model.txt").stat().st_size,
+                                                     "model.txt")])
+            (vdir / "metadata.json").write_bytes(dumps_json(v.to_dict()))
+    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@x", "GIT_COMMITTER_NAME": "bench",
+           "GIT_COMMITTER_EMAIL": "b@x"}
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "commit", "-qm", "benchmark registry"], cwd=root, check=True, env=env)
+
+
+def baseline(url: str, prefix: str, models: int, versions: int, artifact: Path) -> None:
+    """The straightforward loop: per version a run, log_batch, one artifact, a model version, two tags,
+    an alias every 5th version (and the run marked finished)."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param
+
+    c = MlflowClient(url, url)
+    for m in range(models):
+        name = f"{prefix}-{m:03d}"
+        exp = c.create_experiment(f"{name}-exp")
+        c.create_registered_model(name, tags={"team": "bench"}, description=f"benchmark model {m}")
+        for n in range(1, versions + 1):
+            run = c.create_run(exp, run_name=f"run_{n:03d}", tags={"target_type": "regression"})
+            rid = run.info.run_id
+            c.log_batch(rid, metrics=[Metric("rmse_val", 0.07 - n / 1000, 0, 0), Metric("rmse_test", 0.05, 0, 0)],
+                        params=[Param("model_type", "lgbm"), Param("learning_rate", "0.03"),
+                                Param("num_leaves", "63")])
+            c.log_artifact(rid, str(artifact))
+            c.set_terminated(rid)
+            mv = c.create_model_version(name, run.info.artifact_uri, rid)
+            c.set_model_version_tag(name, mv.version, "stage", "development")
+            c.set_model_version_tag(name, mv.version, "model_type", "lgbm")
+            if n % 5 == 0:
+                c.set_registered_model_alias(name, f"a{n}", mv.version)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", type=int, default=20)
+    ap.add_argument("--versions", type=int, default=10, help="versions per model")
+    ap.add_argument("--big", type=int, default=0, help="also time a no-op resync of this many versions")
+    ap.add_argument("--tracking-uri", help="an already running server (default: start one)")
+    ap.add_argument("--json", action="store_true", help="print the results as JSON at the end")
+    args = ap.parse_args()
+
+    import logging
+
+    import mlflow  # noqa: F401  (import cost is not what we measure)
+
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    count_http()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-sync-"))
+    results: dict = {"models": args.models, "versions": args.models * args.versions}
+    try:
+        with (mlflow_server(tmp / "server") if not args.tracking_uri else _given(args.tracking_uri)) as url:
+            _run(url, tmp, args, results)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        print(json.dumps(results, indent=2))
+
+
+@contextmanager
+def _given(url: str):
+    yield url
+
+
+def _run(url: str, tmp: Path, args, results: dict) -> None:
+    from mlreg.api import Registry
+
+    stamp = str(int(time.time()))
+    total = args.models * args.versions
+    print(f"server {url}; {args.models} models x {args.versions} versions = {total} versions", flush=True)
+    artifact = tmp / "model.txt"
+    artifact.write_text("x\n" * 50)
+    with measured("baseline loop (MlflowClient)", results):
+        baseline(url, f"base{stamp}", args.models, args.versions, artifact)
+    build_registry(tmp / "repo", f"sync{stamp}", args.models, args.versions)
+    reg = Registry(tmp / "repo")
+    with measured("mlreg sync (first)", results):
+        report = reg.sync(url)
+    assert report.ok and report.totals()["created"] >= 2 * total, report.totals()
+    with measured("mlreg sync (no-op)", results):
+        report = reg.sync(url)
+    assert report.ok and report.writes == 0
+    with measured("mlreg sync --check", results):
+        assert reg.sync(url, check=True).ok
+    b, f = results["baseline loop (MlflowClient)"], results["mlreg sync (first)"]
+    results["speedup_first_sync"] = round(b["seconds"] / f["seconds"], 2)
+    results["requests_per_version"] = {"baseline": round(b["http_requests"] / total, 2),
+                                       "first_sync": round(f["http_requests"] / total, 2)}
+    print(f"first sync speed-up over the baseline loop: {results['speedup_first_sync']}x; requests per version "
+          f"{results['requests_per_version']['first_sync']} vs {results['requests_per_version']['baseline']}")
+    if args.big:
+        models = max(1, args.big // args.versions)
+        build_registry(tmp / "big", f"big{stamp}", models, args.versions)
+        big = Registry(tmp / "big")
+        with measured(f"mlreg sync (first, {models * args.versions})", results):
+            assert big.sync(url).ok
+        with measured(f"mlreg sync (no-op, {models * args.versions})", results):
+            assert big.sync(url).writes == 0
+
+
+if __name__ == "__main__":
+    main()
