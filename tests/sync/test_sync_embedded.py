@@ -112,3 +112,24 @@ def test_ui_serves_mlflow_over_the_local_store(reg, training, cli):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert b"MLflow UI on http://127.0.0.1:" in proc.stdout.read()
+
+
+def test_example_registry_syncs_cleanly_into_a_fresh_local_store(repo_dir, cli):
+    import shutil
+    from pathlib import Path
+
+    project = Path(__file__).resolve().parents[2]
+    shutil.copytree(project / "registry", repo_dir / "registry")
+    shutil.copy(project / "mlreg.yaml", repo_dir / "mlreg.yaml")
+    (repo_dir / ".gitignore").write_text(".mlreg/\n")
+    git(repo_dir, "add", "-A")
+    git(repo_dir, "commit", "-qm", "example registry")
+
+    first = cli(repo_dir, "sync", "--json")
+    assert first.code == 0, first.err
+    assert first.json()["totals"]["created"] > 0 and first.json()["totals"]["conflicts"] == 0
+    r = cli(repo_dir, "sync", "--check")
+    assert r.code == 0 and "MLflow matches git" in r.out
+    c = client_for(repo_dir)
+    models = {p.name for p in (repo_dir / "registry").iterdir() if p.is_dir()}
+    assert {m.name for m in c.search_registered_models()} == models
