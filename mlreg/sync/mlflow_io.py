@@ -79,7 +79,7 @@ def to_error(e: Exception, target: Target) -> MlregError:
     text = scrub(" ".join(str(e).split()), target.uri)
     if re.search(r"Connection refused|Max retries exceeded|Failed to establish|timed out|Name or service not known|"
                  r"Connection aborted|RemoteDisconnected|ConnectionError", text):
-        reason = re.search(r"\[Errno -?\d+\][^')\]]*|timed out|Connection aborted|RemoteDisconnected", text)
+        reason = re.search(r"\[Errno -?\d+\][^'\")\]]*|timed out|Connection aborted|RemoteDisconnected", text)
         why = reason.group(0).strip() if reason else "no answer"
         return MlregError(f"cannot reach MLflow at {target.shown} ({why}); check the tracking URI and that the "
                           "server is running, then rerun `mlreg sync` (it picks up where it stopped)")
