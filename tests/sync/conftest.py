@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from sync_helpers import free_port
+from .sync_helpers import free_port
 
 
 @dataclass

@@ -10,7 +10,7 @@ import time
 import urllib.request
 
 import pytest
-from sync_helpers import aliases_of, free_port, git, versions_of
+from .sync_helpers import aliases_of, free_port, git, versions_of
 
 from mlreg.sync import local_store
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sync_helpers import aliases_of, free_port, git, runs_of, versions_of
+from .sync_helpers import aliases_of, free_port, git, runs_of, versions_of
 
 from mlreg.errors import MlregError
 

@@ -1,0 +1,1 @@
+"""Sync tests (a package, so its conftest.py does not shadow tests/conftest.py as module `conftest`)."""
