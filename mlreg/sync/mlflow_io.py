@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MlregError
-from .desired import EXTERNAL_FILE, TAG_MODEL, TAG_VERSION, WantModel, linked_tags
+from .desired import COMMIT, DIGEST, EXTERNAL_FILE, TAG_MODEL, TAG_VERSION, WantModel, linked_tags
 from .plan import PLACEHOLDER, Actual, HaveModel, HaveRun, HaveVersion, ModelPlan, Plan, RunOp, VersionOp
 from .uri import Target, scrub
 
@@ -230,10 +230,10 @@ class MlflowIO:
         else:
             if mp.description is not None:
                 self.registry.update_registered_model(mp.name, mp.description)
-            for k, v in mp.set_tags.items():
-                self.registry.set_registered_model_tag(mp.name, k, v)
             for k in mp.del_tags:
                 self.registry.delete_registered_model_tag(mp.name, k)
+            for k, v in _digest_last(mp.set_tags):
+                self.registry.set_registered_model_tag(mp.name, k, v)
         if mp.create or mp.description is not None or mp.set_tags or mp.del_tags:
             self._tick(progress, f"model {mp.name}")
 
@@ -253,12 +253,12 @@ class MlflowIO:
         # an update logs with the current time so that it, not a hand-logged value, is the run's latest
         at = want.start_ms if op.existing is None else int(time.time() * 1000)
         metrics = [Metric(k, v, at, 0) for k, v in op.metrics.items()]
-        tags = [RunTag(k, v) for k, v in op.set_tags.items()]
+        tags = [RunTag(k, v) for k, v in _digest_last(op.set_tags)]
+        for k in op.del_tags:
+            self.client.delete_tag(run_id, k)
         for i in range(0, max(len(params), len(metrics), len(tags)), _MAX_PARAMS):
             self.client.log_batch(run_id, metrics[i:i + _MAX_PARAMS], params[i:i + _MAX_PARAMS],
                                   tags[i:i + _MAX_PARAMS])
-        for k in op.del_tags:
-            self.client.delete_tag(run_id, k)
         if op.finish:
             self._upload(artifact_uri, want.files, want.external)
             self.tracking.store.update_run_info(run_id, RunStatus.FINISHED, want.start_ms, None)
@@ -319,10 +319,10 @@ class MlflowIO:
     def _update_version(self, op: VersionOp, progress: Progress, runs: dict) -> None:
         if op.description is not None:
             self.registry.update_model_version(op.model, str(op.number), op.description)
-        for k, v in op.set_tags.items():
-            self.registry.set_model_version_tag(op.model, str(op.number), k, v)
         for k in op.del_tags:
             self.registry.delete_model_version_tag(op.model, str(op.number), k)
+        for k, v in _digest_last(op.set_tags):
+            self.registry.set_model_version_tag(op.model, str(op.number), k, v)
         self._tick(progress, f"version {op.model}/{op.number}")
 
     def _finish_model(self, mp: ModelPlan, progress: Progress) -> None:
@@ -348,6 +348,11 @@ class MlflowIO:
                 self.registry.delete_registered_model_tag(mp.name, ALIASES)
             self._tick(progress, f"model {mp.name}")
 
+
+
+def _digest_last(tags: dict[str, str]) -> list[tuple[str, str]]:
+    """Tags in write order: mlreg.digest / mlreg.commit last, so an interrupted update never looks finished."""
+    return sorted(tags.items(), key=lambda kv: kv[0] in (DIGEST, COMMIT))
 
 
 def _have_run(run) -> HaveRun:
