@@ -1,4 +1,4 @@
-"""Benchmark `mlreg sync` against a local `mlflow server` (sqlite backend), with a per-version MlflowClient loop as baseline.
+"""Benchmark `mlreg sync` against a local `mlflow server` (sqlite backend); baseline: a per-version MlflowClient loop.
 
     python benchmarks/bench_sync.py                 # 20 models x 10 versions: baseline, first sync, no-op resync
     python benchmarks/bench_sync.py --big 1000      # also a no-op resync of 1,000 versions (100 models x 10)

@@ -22,7 +22,8 @@ def sync(
                                                  help="Sync only this model.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; write nothing.")] = False,
     check: Annotated[bool, typer.Option(
-        "--check", help="Compare only: list what differs (missing, stale, edited in MLflow); exit 1 if anything does.")] = False,
+        "--check",
+        help="Compare only: list what differs (missing, stale, edited in MLflow); exit 1 if anything does.")] = False,
     prune: Annotated[bool, typer.Option(
         "--prune", help="Also delete the model versions and runs mlreg made that git no longer has.")] = False,
     force: Annotated[bool, typer.Option(

@@ -316,7 +316,8 @@ def _plan_existing_version(mp: ModelPlan, wv: WantVersion, hv: HaveVersion, have
     if not (wv.mlflow_run_id and hv.run_id == wv.mlflow_run_id):
         runs = have.runs.get(wv.number, [])
         if hv.run_id not in {r.run_id for r in runs}:
-            mp.add("version", wv.ref, "conflict", f"points at run {hv.run_id}, which mlreg did not make for v{wv.number}")
+            mp.add("version", wv.ref, "conflict",
+                   f"points at run {hv.run_id}, which mlreg did not make for v{wv.number}")
             return
         _plan_run(mp, wv, runs, hv.run_id, None, opts.force)
     want_tags = dict(wv.tags)

@@ -9,10 +9,9 @@ import sys
 import time
 import urllib.request
 
-import pytest
-from .sync_helpers import aliases_of, free_port, git, versions_of
-
 from mlreg.sync import local_store
+
+from .sync_helpers import aliases_of, free_port, git, versions_of
 
 
 def client_for(root):

@@ -6,11 +6,12 @@ import json
 
 import pytest
 
-from .sync_helpers import aliases_of, free_port, git, runs_of, versions_of
-
 from mlreg.errors import MlregError
 
+from .sync_helpers import aliases_of, free_port, git, runs_of, versions_of
+
 pytestmark = pytest.mark.server
+PLACEHOLDER = "mlreg.placeholder"
 
 
 def register(reg, training, name, n, uniq, **kw):
@@ -267,9 +268,6 @@ def test_gap_in_git_numbers_keeps_mlflow_numbers_equal(reg, training, mlflow_ser
     mv = versions_of(mlflow_server.client(), name)
     assert sorted(mv) == [1, 3] and all(PLACEHOLDER not in v.tags for v in mv.values())
     assert reg.sync(mlflow_server.url, check=True).ok
-
-
-PLACEHOLDER = "mlreg.placeholder"
 
 
 def test_external_artifacts_are_listed_not_copied(reg, training, mlflow_server, uniq):
