@@ -124,3 +124,19 @@ def cli(capsys, monkeypatch):
         return Result(code, out, err)
 
     return run
+
+
+@pytest.fixture
+def read_models(monkeypatch) -> list[str]:
+    """The model name of every metadata.json a test reads, in order (to prove reads stay in one folder)."""
+    from mlreg import store
+
+    seen: list[str] = []
+    real = store.Store.version
+
+    def spy(self, name, number, *a, **k):
+        seen.append(name)
+        return real(self, name, number, *a, **k)
+
+    monkeypatch.setattr(store.Store, "version", spy)
+    return seen

@@ -45,20 +45,10 @@ def test_show_model_and_version(filled, cli):
     assert "passed validation" in table and "rmse_val" in table
 
 
-def test_show_reads_only_that_models_folder(filled, cli, monkeypatch):
-    from mlreg import store
-
-    seen = []
-    real = store.Store.version
-
-    def spy(self, name, number, *a, **k):
-        seen.append(name)
-        return real(self, name, number, *a, **k)
-
-    monkeypatch.setattr(store.Store, "version", spy)
+def test_show_reads_only_that_models_folder(filled, cli, read_models):
     assert cli(filled.root, "show", "btc", "--json").code == 0
     assert cli(filled.root, "show", "btc@2", "--json").code == 0
-    assert set(seen) == {"btc"}
+    assert set(read_models) == {"btc"}
 
 
 @pytest.mark.parametrize("ref, message", [

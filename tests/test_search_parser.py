@@ -162,17 +162,7 @@ def test_cli_search(zoo, cli):
     assert bad.err.splitlines()[2] == "Error:   " + " " * 27 + "^"
 
 
-def test_search_pinned_to_a_name_reads_only_that_model(zoo, monkeypatch):
-    from mlreg import store
-
-    seen = []
-    real = store.Store.version
-
-    def spy(self, name, number, *a, **k):
-        seen.append(name)
-        return real(self, name, number, *a, **k)
-
-    monkeypatch.setattr(store.Store, "version", spy)
+def test_search_pinned_to_a_name_reads_only_that_model(zoo, read_models):
     assert refs(zoo.search("name = 'eth' and current_stage = 'beta'")) == []
     assert refs(zoo.search("name IN ('eth', 'zzz') and version_number = 1")) == ["eth/1"]
-    assert set(seen) == {"eth"}
+    assert set(read_models) == {"eth"}

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .desired import WantModel, want_model
-from .plan import Item, Options, known_run_ids, plan
+from .plan import Item, ItemQueries, Options, known_run_ids, plan
 from .uri import Target, local_store, resolve
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ COLUMNS = {"create": "created", "update": "updated", "unchanged": "unchanged", "
 
 
 @dataclass
-class SyncReport:
+class SyncReport(ItemQueries):
     """What sync did (or, for --check / --dry-run, would do), object by object."""
 
     tracking_uri: str  # masked
@@ -36,14 +36,6 @@ class SyncReport:
     items: list[Item] = field(default_factory=list)
     writes: int = 0  # steps in the plan
     forced: bool = False
-
-    @property
-    def conflicts(self) -> list[Item]:
-        return [i for i in self.items if i.status == "conflict"]
-
-    @property
-    def drift(self) -> list[Item]:
-        return [i for i in self.items if i.status not in ("unchanged", "kept")]
 
     @property
     def ok(self) -> bool:

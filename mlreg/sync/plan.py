@@ -150,15 +150,10 @@ class ModelPlan:
         self.items.append(Item(kind, name, status, detail))
 
 
-@dataclass
-class Plan:
-    """The whole sync: one ModelPlan per model, in order."""
+class ItemQueries:
+    """conflicts and drift over `self.items` (shared by Plan and SyncReport)."""
 
-    models: list[ModelPlan]
-
-    @property
-    def items(self) -> list[Item]:
-        return [i for m in self.models for i in m.items]
+    items: list[Item]
 
     @property
     def conflicts(self) -> list[Item]:
@@ -168,6 +163,17 @@ class Plan:
     def drift(self) -> list[Item]:
         """Everything where MLflow differs from git (what --check reports)."""
         return [i for i in self.items if i.status not in ("unchanged", "kept")]
+
+
+@dataclass
+class Plan(ItemQueries):
+    """The whole sync: one ModelPlan per model, in order."""
+
+    models: list[ModelPlan]
+
+    @property
+    def items(self) -> list[Item]:  # type: ignore[override]
+        return [i for m in self.models for i in m.items]
 
     @property
     def writes(self) -> int:
