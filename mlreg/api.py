@@ -219,6 +219,7 @@ class Registry:
         if enhancement_type and not base:
             raise MlregError("--enhancement-type needs --base NAME@REF")
         with gitops.lock(self.root):
+            gitops.clean_stale_temp(self.store.model_dir(name))
             nums = self.store.version_numbers(name)
             number = (nums[-1] if nums else 0) + 1
             now = iso(self.clock())

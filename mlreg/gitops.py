@@ -123,6 +123,7 @@ def touched(root: Path, change: ChangeSet) -> list[str]:
 def apply(root: Path, change: ChangeSet, commit: bool = True, branch: str | None = None) -> Applied:
     """Write the change to the work tree and commit exactly its files; or commit it on a new branch only."""
     paths = touched(root, change)
+    _refuse_escape(Path(root), paths)
     if branch:  # the change was computed from the work tree, so its files must match HEAD
         g = Git(root)
         _refuse_dirty(g, paths)
@@ -139,6 +140,25 @@ def apply(root: Path, change: ChangeSet, commit: bool = True, branch: str | None
         undo()
         raise
     return Applied(paths, sha)
+
+
+def _refuse_escape(root: Path, paths: list[str]) -> None:
+    """Never write through a symlink or outside the work tree (e.g. a model folder linked elsewhere)."""
+    top = root.resolve()
+    for rel in paths:
+        path = Path(rel)
+        if path.is_absolute() or ".." in path.parts:
+            raise GitError(f"{rel}: refusing to write outside the repository")
+        for parent in [root / p for p in reversed(path.parents[:-1])] + [root / path]:
+            if parent.is_symlink() or (parent.exists() and not parent.resolve().is_relative_to(top)):
+                raise GitError(f"{rel}: refusing to write through the symlink {parent.relative_to(root)}")
+
+
+def clean_stale_temp(folder: Path) -> None:
+    """Remove temp folders a killed mlreg left behind (call with the lock held: none can be live)."""
+    if folder.is_dir():
+        for stale in folder.glob(".v*.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _refuse_dirty(g: Git, paths: list[str]) -> None:

@@ -187,3 +187,23 @@ def test_concurrent_registers_never_share_a_version_number(reg, training):
 def test_registry_outside_git_is_a_clear_error(tmp_path, training, cli):
     r = cli(tmp_path, "register", "m", "--from-dir", str(training()))
     assert r.code == 1 and "not inside a git repository" in r.err
+
+
+def test_never_writes_through_a_symlinked_model_folder(reg, training, tmp_path):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (reg.root / "registry" / "linked").symlink_to(outside, target_is_directory=True)
+    before = snapshot(reg.root)
+    with pytest.raises(MlregError, match="refusing to write through the symlink registry/linked"):
+        reg.register("linked", training())
+    assert snapshot(reg.root) == before and list(outside.iterdir()) == []
+
+
+def test_a_killed_registers_temp_folder_is_cleaned_up_next_time(reg, training):
+    reg.register("m", training())
+    stale = reg.root / "registry/m/.v2.tmp-dead"
+    stale.mkdir()
+    (stale / "half.bin").write_text("partial")
+    assert reg.register("m", training()).version == 2
+    assert not stale.exists()
+    assert git(reg.root, "status", "--porcelain") == ""
