@@ -418,7 +418,8 @@ class Registry:
         from .history import weave
 
         only = self.resolve_number(name, ref) if ref else None
-        versions = self.store.versions(check_name(name))
+        self.store.model(check_name(name), validate=False)  # NotFound for an unknown model
+        versions = self.store.versions(name, validate=False)
         return weave(gitops.log(self.root, f"{REGISTRY_DIR}/{name}"), versions, only)
 
     # -- queries: find, search, resolve (bulk reads skip per-file schema checks: `validate` does those) --

@@ -306,3 +306,8 @@ def test_describe_sets_model_description(reg, training, cli):
     assert cli(reg.root, "describe", "m", "Predicts the 7-day log return").code == 0
     assert yaml.safe_load((reg.root / "registry/m/model.yaml").read_text())["description"] == "Predicts the 7-day log return"
     assert git(reg.root, "log", "-1", "--format=%s").strip() == "mlreg: describe m"
+
+
+def test_history_of_unknown_model_is_an_error(reg, cli):
+    r = cli(reg.root, "history", "ghost")
+    assert r.code == 1 and "model 'ghost' not found" in r.err
