@@ -166,6 +166,25 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
         print(json.dumps(results, indent=2))
+    missed = missed_targets(results, args)
+    for line in missed:
+        print(f"TARGET MISSED: {line}")
+    sys.exit(1 if missed else 0)
+
+
+def missed_targets(results: dict, args) -> list[str]:
+    """Issue 6's targets: first sync >= 2x the baseline loop; no-op resync of 1,000 versions < 10 s with a
+    constant number of requests (4 reads, plus 2 per further 100 models)."""
+    out = []
+    if results["speedup_first_sync"] < 2:
+        out.append(f"first sync only {results['speedup_first_sync']}x faster than the baseline loop (target 2x)")
+    noop = results["mlreg sync (no-op)"]
+    if noop["http_requests"] > 4 + 2 * (args.models // 100):
+        out.append(f"no-op sync made {noop['http_requests']} requests (target: a constant few)")
+    big = [v for k, v in results.items() if k.startswith("mlreg sync (no-op, ")]
+    if big and big[0]["seconds"] * 1000 / args.big >= 10:
+        out.append(f"no-op resync of {args.big} versions took {big[0]['seconds']:.1f} s (target < 10 s per 1,000)")
+    return out
 
 
 @contextmanager
