@@ -314,6 +314,26 @@ class Registry:
         done.records = records
         return done
 
+    def import_mlflow(self, tracking_uri: str | None = None, models: list[str] | None = None, *,
+                      external: bool = False, dry_run: bool = False, commit: bool = True, branch: str | None = None,
+                      progress: Callable[[str, int], None] | None = None):
+        """Import MLflow's registered models and versions (MLflow's numbers kept) in one commit.
+
+        Reads MLflow only (never writes to it); returns a sync.importing.ImportReport.
+        """
+        from .sync import importing
+
+        with gitops.lock(self.root):
+            now, by = iso(self.clock()), gitops.Git(self.root).user()
+            with importing.prepare(self, tracking_uri, models, external=external, fetch=not dry_run, at=now,
+                                   by=by, progress=progress) as prepared:
+                change = prepared.change
+                if dry_run or not change.files:
+                    done = Outcome("import", change.model, None, sorted(change.files))
+                else:
+                    done = self._apply(change, commit, branch)
+        return prepared.report(done, dry_run)
+
     # -- lifecycle ---------------------------------------------------------------------------
     def promote(self, name: str, ref: str, stage: str, reason: str | None = None, *,
                 commit: bool = True, branch: str | None = None) -> Outcome:

@@ -32,3 +32,64 @@ def import_dir(
         print(f"{'would import' if dry_run else 'imported'} {r.params['imported_from']} -> {r.name} v{r.version}")
     if not dry_run:
         report_mutation(outcome)
+
+
+@import_app.command("mlflow")
+def import_mlflow(
+    tracking_uri: Annotated[Optional[str], typer.Option(
+        "--tracking-uri", metavar="URI",
+        help="MLflow to import from (server URL or sqlite:///path.db). Default: MLFLOW_TRACKING_URI, then "
+             "mlflow.tracking_uri in mlreg.yaml.")] = None,
+    model: Annotated[Optional[list[str]], typer.Option(
+        "--model", "-m", metavar="NAME", help="Import only this registered model (repeat for more).")] = None,
+    external: Annotated[bool, typer.Option(
+        "--external", help="Record artifacts by their MLflow URI (digests from a temporary download) instead "
+                           "of copying them into git.")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Show what would be imported (artifacts not downloaded); write nothing.")] = False,
+    no_commit: NoCommit = False,
+    branch: Branch = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Import an MLflow model registry: model.yaml per registered model, version N -> vN (numbers kept), one commit.
+
+    Reads MLflow only. Afterwards `mlreg sync` to the same server adopts the imported versions (it adds mlreg's tags).
+    """
+    reg = registry()
+    options = dict(external=external, dry_run=dry_run, commit=not no_commit, branch=branch)
+    err = _stderr()
+    if err.is_terminal and not json_out and not dry_run:
+        report = _import_with_progress(reg, tracking_uri, model, options, err)
+    else:
+        report = reg.import_mlflow(tracking_uri, model, **options)
+    if json_out:
+        return print_json(report.to_dict())
+    print(f"MLflow: {report.tracking_uri} ({report.uri_source})")
+    for r in report.records:
+        files = "" if dry_run else f", {len(r.artifacts)} file(s)"
+        print(f"{'would import' if dry_run else 'imported'} {r.name} v{r.version} (stage {r.stage}{files})")
+    for note in report.notes:
+        print(f"note: {note}")
+    if not report.outcome.paths:
+        print("nothing to import")
+    elif not dry_run:
+        report_mutation(report.outcome)
+
+
+def _stderr():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def _import_with_progress(reg, tracking_uri, model, options, err):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("reading MLflow", total=None)
+
+        def progress(label: str, total: int) -> None:
+            bar.update(task, total=total, advance=1, description=f"downloading {label}"[:40])
+
+        return reg.import_mlflow(tracking_uri, model, progress=progress, **options)

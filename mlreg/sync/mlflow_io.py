@@ -366,3 +366,75 @@ def _name_in(names: list[str]) -> str:
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+# -- reads for `mlreg import mlflow` (it never writes to MLflow) -----------------------------------
+_IDS_PER_QUERY = 100  # run ids per `run_id IN (...)` filter
+
+
+def read_registry(io: MlflowIO, names: list[str] | None) -> list:
+    """Registered models (every one, or these), their versions and their runs: a few bulk calls in all."""
+    from .importing import SourceModel, SourceVersion
+
+    found = io._search_models(names) if names else io._pages(io.registry.search_registered_models, "", 1000)
+    models = {rm.name: SourceModel(rm.name, rm.description or "", dict(rm.tags),
+                                   {a: int(v) for a, v in rm.aliases.items()}) for rm in found}
+    for mv in io._search_versions(sorted(models)):
+        models[mv.name].versions.append(SourceVersion(
+            int(mv.version), mv.description or "", mv.source or "", mv.run_id or None, mv.current_stage or None,
+            mv.creation_timestamp, dict(mv.tags)))
+    runs = _read_runs(io, sorted({v.run_id for m in models.values() for v in m.versions if v.run_id}))
+    for m in models.values():
+        m.versions.sort(key=lambda v: v.number)
+        for v in m.versions:
+            v.run = runs.get(v.run_id or "")
+    return [models[n] for n in sorted(models)]
+
+
+def _read_runs(io: MlflowIO, run_ids: list[str]) -> dict:
+    """run id -> SourceRun, by `run_id IN (...)` searches over every experiment (deleted runs too)."""
+    from mlflow.entities import ViewType
+
+    from .importing import SourceRun
+
+    if not run_ids:
+        return {}
+    io._load_experiments()
+    experiments = {eid: name for name, (eid, _) in io.experiments.items()}
+    out = {}
+    for chunk in _chunks(run_ids, _IDS_PER_QUERY):
+        where = "attributes.run_id IN (" + ", ".join(f"'{r}'" for r in chunk) + ")"
+        token = None
+        while True:
+            page = io.client.search_runs(sorted(experiments), where, ViewType.ALL, 50000, page_token=token)
+            for r in page:
+                out[r.info.run_id] = SourceRun(r.info.run_id, experiments.get(r.info.experiment_id), r.info.run_name,
+                                               r.info.start_time, dict(r.data.params), dict(r.data.metrics),
+                                               dict(r.data.tags))
+            token = page.token
+            if not token:
+                break
+    return out
+
+
+def download_version(io: MlflowIO, name: str, number: int, dest: Path) -> tuple[str, Path | None]:
+    """Where MLflow keeps a model version's files (its download URI), and a local copy of them under `dest`
+    (None when MLflow has no files there)."""
+    from mlflow.artifacts import download_artifacts
+    from mlflow.exceptions import MlflowException
+
+    location = io.registry.get_model_version_download_uri(name, str(number))
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        local = Path(download_artifacts(artifact_uri=location, dst_path=str(dest), tracking_uri=io.target.uri,
+                                        registry_uri=io.target.uri))
+    except FileNotFoundError:
+        return location, None
+    except MlflowException as e:
+        if e.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+            return location, None
+        raise
+    meta = local / "registered_model_meta"  # written by MLflow's models:/ downloader, not stored in MLflow
+    if location.startswith("models:/") and meta.is_file():
+        meta.unlink()
+    return location, local
