@@ -218,7 +218,7 @@ def plan_model(want: WantModel, have: HaveModel | None, actual: Actual, run_ids:
                 creatable = n + 1
             else:
                 stuck = n
-        elif not hv.owned:
+        elif not hv.owned and not adoptable(wv, hv):
             mp.add("version", wv.ref, "conflict", "version number taken by a model version mlreg did not create")
         else:
             _plan_existing_version(mp, wv, hv, have, run_ids, opts)
@@ -430,3 +430,9 @@ def _what(set_tags: dict, del_tags: list, desc: bool, metrics: dict | None = Non
     if metrics:
         parts.append("metrics " + ", ".join(sorted(metrics)))
     return "; ".join(parts)
+
+
+def adoptable(wv: WantVersion, hv: HaveVersion) -> bool:
+    """A version mlreg did not create that git explains: made from the very run git records as the version's
+    training run (`run.mlflow_run_id`), as `mlreg import mlflow` records it. Sync adopts it: adds mlreg's tags."""
+    return bool(wv.mlflow_run_id) and hv.run_id == wv.mlflow_run_id
