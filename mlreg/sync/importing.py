@@ -214,6 +214,9 @@ def plan_import(sources: list[SourceModel], store: Store, settings: Settings, at
         for sv in sm.versions:
             if sv.number in numbers:
                 plan.versions.append((_record(sm.name, sv, settings, at, by, shown), sv))
+                if not sv.run_id:
+                    plan.notes.append(f"{sm.name} v{sv.number}: no run in MLflow, so `mlreg sync` to this server "
+                                      "will report it as a conflict (sync adopts versions whose run git records)")
     if problems:
         raise MlregError("\n".join(problems))
     _link_bases(plan, store)
