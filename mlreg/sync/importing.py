@@ -38,7 +38,7 @@ _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,254}$")
 _SUBJECT_NAMES = 5  # model names spelled out in the commit subject
 
 
-# -- what MLflow holds (filled by mlflow_io.read_registry) -------------------------------------------
+# -- what MLflow holds (filled by mlflow_io.read_models / read_versions) -------------------------------------------
 @dataclass
 class SourceRun:
     """The MLflow run a model version was made from."""
@@ -134,8 +134,9 @@ def prepare(reg: Registry, tracking_uri: str | None, names: list[str] | None, *,
     names = [check_name(n, "--model name") for n in dict.fromkeys(names or [])] or None
     target = source_target(reg.root, tracking_uri, reg.settings.tracking_uri)
     with tempfile.TemporaryDirectory(prefix="mlreg-import-") as tmp, _connected(target) as io:
-        sources = mlflow_io.read_registry(io, names)
-        _check_sources(sources, names, target)
+        sources = mlflow_io.read_models(io, names)
+        _check_sources(sources, names, target)  # before names go into MLflow filter strings
+        mlflow_io.read_versions(io, sources)
         plan = plan_import(sources, reg.store, reg.settings, at, by, target.shown)
         files = fetch_artifacts(io, plan, Path(tmp), external, progress or (lambda label, total: None)) if fetch \
             else {}

@@ -372,23 +372,30 @@ def _chunks(items: list[str], size: int) -> list[list[str]]:
 _IDS_PER_QUERY = 100  # run ids per `run_id IN (...)` filter
 
 
-def read_registry(io: MlflowIO, names: list[str] | None) -> list:
-    """Registered models (every one, or these), their versions and their runs: a few bulk calls in all."""
-    from .importing import SourceModel, SourceVersion
+def read_models(io: MlflowIO, names: list[str] | None) -> list:
+    """Registered models (every one, or these) without their versions, sorted by name."""
+    from .importing import SourceModel
 
     found = io._search_models(names) if names else io._pages(io.registry.search_registered_models, "", 1000)
-    models = {rm.name: SourceModel(rm.name, rm.description or "", dict(rm.tags),
-                                   {a: int(v) for a, v in rm.aliases.items()}) for rm in found}
-    for mv in io._search_versions(sorted(models)):
-        models[mv.name].versions.append(SourceVersion(
+    models = [SourceModel(rm.name, rm.description or "", dict(rm.tags), {a: int(v) for a, v in rm.aliases.items()})
+              for rm in found]
+    return sorted(models, key=lambda m: m.name)
+
+
+def read_versions(io: MlflowIO, models: list) -> None:
+    """Fill in each model's versions (oldest first) and their runs: a few bulk calls in all, not per version."""
+    from .importing import SourceVersion
+
+    by_name = {m.name: m for m in models}
+    for mv in io._search_versions(sorted(by_name)):
+        by_name[mv.name].versions.append(SourceVersion(
             int(mv.version), mv.description or "", mv.source or "", mv.run_id or None, mv.current_stage or None,
             mv.creation_timestamp, dict(mv.tags)))
-    runs = _read_runs(io, sorted({v.run_id for m in models.values() for v in m.versions if v.run_id}))
-    for m in models.values():
+    runs = _read_runs(io, sorted({v.run_id for m in models for v in m.versions if v.run_id}))
+    for m in models:
         m.versions.sort(key=lambda v: v.number)
         for v in m.versions:
             v.run = runs.get(v.run_id or "")
-    return [models[n] for n in sorted(models)]
 
 
 def _read_runs(io: MlflowIO, run_ids: list[str]) -> dict:
@@ -426,8 +433,9 @@ def download_version(io: MlflowIO, name: str, number: int, dest: Path) -> tuple[
     location = io.registry.get_model_version_download_uri(name, str(number))
     dest.mkdir(parents=True, exist_ok=True)
     try:
-        local = Path(download_artifacts(artifact_uri=location, dst_path=str(dest), tracking_uri=io.target.uri,
-                                        registry_uri=io.target.uri))
+        with _default_store(io.target.uri):
+            local = Path(download_artifacts(artifact_uri=location, dst_path=str(dest), tracking_uri=io.target.uri,
+                                            registry_uri=io.target.uri))
     except FileNotFoundError:
         return location, None
     except MlflowException as e:
@@ -435,6 +443,22 @@ def download_version(io: MlflowIO, name: str, number: int, dest: Path) -> tuple[
             return location, None
         raise
     meta = local / "registered_model_meta"  # written by MLflow's models:/ downloader, not stored in MLflow
-    if location.startswith("models:/") and meta.is_file():
+    if location.startswith(("models:/", "runs:/")) and meta.is_file():
         meta.unlink()
     return location, local
+
+
+@contextmanager
+def _default_store(uri: str) -> Iterator[None]:
+    """MLflow's logged-model fallback behind a `runs:/` source opens a client on the default tracking URI, not the
+    one passed in: point the default at the store being read meanwhile (else it reads, or creates, ./mlflow.db)."""
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    os.environ.update(dict.fromkeys(saved, uri))
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

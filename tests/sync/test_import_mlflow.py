@@ -44,6 +44,29 @@ def make_version(c, name, exp, tmp_path, *, files=None, params=None, metrics=(),
     return c.create_model_version(name, run.info.artifact_uri, rid, tags=tags or {}, description=description)
 
 
+def log_pyfunc(uri: str, exp: str, monkeypatch, register: str | None = None) -> str:
+    """An MLflow 3 logged pyfunc model (predicts 3 * x) in a run of `exp`, registered as `register`; its run id."""
+    import warnings
+
+    import mlflow
+    import mlflow.pyfunc
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+
+        class Scaler(mlflow.pyfunc.PythonModel):  # defined here so cloudpickle stores it by value
+            def predict(self, context, model_input, params=None):
+                return [3 * x for x in model_input["x"]]
+
+        with mlflow.start_run(experiment_id=exp, run_name="scaler_3") as run:
+            mlflow.log_param("factor", "3")
+            mlflow.pyfunc.log_model(name="model", python_model=Scaler(), pip_requirements=["mlflow"],
+                                    registered_model_name=register)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    return run.info.run_id
+
+
 def commits(root) -> int:
     return int(git(root, "rev-list", "--count", "HEAD"))
 
@@ -116,29 +139,12 @@ def test_import_models_versions_runs_and_files_in_one_commit(reg, mlflow_server,
 
 @server
 def test_imported_pyfunc_model_loads_from_git(reg, mlflow_server, uniq, monkeypatch):
-    import warnings
-
-    import mlflow
-    import mlflow.pyfunc
     import pandas as pd
 
     import mlreg
 
     name = f"{uniq}-scaler"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-
-        class Scaler(mlflow.pyfunc.PythonModel):  # defined here so cloudpickle stores it by value
-            def predict(self, context, model_input, params=None):
-                return [3 * x for x in model_input["x"]]
-
-        exp = mlflow.create_experiment(f"{uniq}-exp")
-        with mlflow.start_run(experiment_id=exp, run_name="scaler_3"):
-            mlflow.log_param("factor", "3")
-            mlflow.pyfunc.log_model(name="model", python_model=Scaler(), registered_model_name=name,
-                                    pip_requirements=["mlflow"])
-    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    log_pyfunc(mlflow_server.url, mlflow_server.client().create_experiment(f"{uniq}-exp"), monkeypatch, name)
     assert versions_of(mlflow_server.client(), name)[1].source.startswith("models:/m-")  # MLflow 3 logged model
 
     report = reg.import_mlflow(mlflow_server.url, [name])
@@ -245,7 +251,7 @@ def test_unknown_model_and_unreachable_server_are_one_line_errors(reg, mlflow_se
     assert not (reg.root / "registry" / f"{uniq}-nope").exists()
 
 
-def test_import_everything_from_an_sqlite_store(reg, tmp_path, cli):
+def test_import_everything_from_an_sqlite_store(reg, tmp_path, cli, monkeypatch):
     from mlflow import MlflowClient
 
     store = tmp_path / "store"
@@ -255,15 +261,20 @@ def test_import_everything_from_an_sqlite_store(reg, tmp_path, cli):
     exp = c.create_experiment("laptop", artifact_location=(store / "artifacts").as_uri())
     make_version(c, "clf", exp, tmp_path, files={"metadata.json": "{\"mine\": 1}", "w.bin": "w"},
                  metrics=[("auc_val", 0.9), ("logloss_val", float("nan"))])
-    make_version(c, "clf", exp, tmp_path)
+    v2 = make_version(c, "clf", exp, tmp_path)
+    c.create_model_version("clf", f"runs:/{v2.run_id}/no-such-folder", v2.run_id)  # files gone: imported without
     c.create_registered_model("empty", description="no versions yet")
+    run_id = log_pyfunc(uri, exp, monkeypatch)
+    c.create_registered_model("pyf")
+    c.create_model_version("pyf", f"runs:/{run_id}/model", run_id)  # MLflow finds the run's logged model
 
     assert "no MLflow to import from" in cli(reg.root, "import", "mlflow").err
     missing = tmp_path / "nope.db"
     r = cli(reg.root, "import", "mlflow", "--tracking-uri", f"sqlite:///{missing}")
     assert r.code == 1 and "no MLflow database" in r.err and not missing.exists()
     dry = cli(reg.root, "import", "mlflow", "--tracking-uri", uri, "--dry-run", "--json")
-    assert dry.code == 0 and [(v["model"], v["version"]) for v in dry.json()["versions"]] == [("clf", 1), ("clf", 2)]
+    assert dry.code == 0 and [(v["model"], v["version"]) for v in dry.json()["versions"]] == [
+        ("clf", 1), ("clf", 2), ("clf", 3), ("pyf", 1)]
     assert dry.json()["commit"] is None and not (reg.root / "registry" / "clf").exists()
 
     r = cli(reg.root, "import", "mlflow", "--tracking-uri", uri, "--json")
@@ -271,13 +282,21 @@ def test_import_everything_from_an_sqlite_store(reg, tmp_path, cli):
     assert r.code == 0, r.err
     doc = r.json()
     assert doc["commit"] == git(reg.root, "rev-parse", "HEAD").strip() and doc["dry_run"] is False
-    assert git(reg.root, "log", "-1", "--format=%s").strip() == "mlreg: import 2 version(s) of clf, empty from MLflow"
+    subject = git(reg.root, "log", "-1", "--format=%s").strip()
+    assert subject == "mlreg: import 4 version(s) of clf, empty, pyf from MLflow"
+    assert git(reg.root, "status", "--porcelain") == ""  # no stray ./mlflow.db from MLflow's default store
+    assert read(reg.root, "clf", 3).artifacts == [] and any("clf v3: no files at runs:/" in n for n in doc["notes"])
     assert Registry(reg.root).store.model("empty").description == "no versions yet"
     v1 = read(reg.root, "clf", 1)
     assert [x.path for x in v1.artifacts] == ["model/metadata.json", "model/w.bin"]  # the record keeps its name
     assert v1.metrics == {"auc_val": 0.9} and "logloss_val" in v1.notes
     assert json.loads((reg.root / "registry/clf/v1/model/metadata.json").read_text()) == {"mine": 1}
+    pyf = [x.path for x in read(reg.root, "pyf", 1).artifacts]
+    assert "MLmodel" in pyf and "python_model.pkl" in pyf and "registered_model_meta" not in pyf
     assert cli(reg.root, "validate").code == 0
+    c.create_registered_model("two words")
+    r = cli(reg.root, "import", "mlflow", "--tracking-uri", uri)
+    assert r.code == 1 and "'two words': not usable as registry names" in r.err and "--model NAME" in r.err
 
 
 @pytest.mark.parametrize("flag", ["--no-commit", "--branch"])
