@@ -133,13 +133,14 @@ def prepare(reg: Registry, tracking_uri: str | None, names: list[str] | None, *,
 
     names = [check_name(n, "--model name") for n in dict.fromkeys(names or [])] or None
     target = source_target(reg.root, tracking_uri, reg.settings.tracking_uri)
-    with tempfile.TemporaryDirectory(prefix="mlreg-import-") as tmp, _connected(target) as io:
-        sources = mlflow_io.read_models(io, names)
-        _check_sources(sources, names, target)  # before names go into MLflow filter strings
-        mlflow_io.read_versions(io, sources)
-        plan = plan_import(sources, reg.store, reg.settings, at, by, target.shown)
-        files = fetch_artifacts(io, plan, Path(tmp), external, progress or (lambda label, total: None)) if fetch \
-            else {}
+    with tempfile.TemporaryDirectory(prefix="mlreg-import-") as tmp:
+        with _connected(target) as io:  # closed before the caller writes: its errors are not MLflow's
+            sources = mlflow_io.read_models(io, names)
+            _check_sources(sources, names, target)  # before names go into MLflow filter strings
+            mlflow_io.read_versions(io, sources)
+            plan = plan_import(sources, reg.store, reg.settings, at, by, target.shown)
+            files = fetch_artifacts(io, plan, Path(tmp), external, progress or (lambda label, total: None)) \
+                if fetch else {}
         yield Prepared(target, plan, change_set(plan, reg.store, files, target.shown))
 
 
@@ -210,7 +211,7 @@ def plan_import(sources: list[SourceModel], store: Store, settings: Settings, at
                               f"{sm.name}: skipped, already in git (no versions in MLflow)")
             continue
         elif have:
-            plan.notes.append(f"{sm.name}: v1-v{have[-1]} already in git; importing v{numbers[0]}-v{numbers[-1]} "
+            plan.notes.append(f"{sm.name}: v1-v{have[-1]} already in git; importing version(s) {span(numbers)} "
                               "(model.yaml kept as it is in git)")
         for sv in sm.versions:
             if sv.number in numbers:
@@ -342,7 +343,8 @@ def _link_bases(plan: ImportPlan, store: Store) -> None:
     for r, run_id in wanted:
         base = by_run.get(run_id)
         if base is None or _reaches(records, base, (r.name, r.version)):
-            plan.notes.append(f"{r.name} v{r.version}: base run {run_id} is no version's run here; lineage.base not set")
+            plan.notes.append(f"{r.name} v{r.version}: base_model_run_id {run_id} names no other version's run; "
+                              "lineage.base not set")
             continue
         r.lineage.base = Base(*base)
         if base[0] != r.name:

@@ -82,7 +82,8 @@ def test_import_models_versions_runs_and_files_in_one_commit(reg, mlflow_server,
     exp = c.create_experiment(f"{uniq}-exp")
     c.create_registered_model(a, tags={"team": "quant", "mlreg.digest": "stale"}, description="BTC 1h regressor")
     v1 = make_version(c, a, exp, tmp_path, files={"model.txt": "tree 1\n", "cfg/params.json": "{}"},
-                      params={"objective": "huber", "num_leaves": "63"}, metrics=[("rmse_val", 0.08), ("rmse_val", 0.0669)],
+                      params={"objective": "huber", "num_leaves": "63"},
+                      metrics=[("rmse_val", 0.08), ("rmse_val", 0.0669)],
                       run_tags={"target_type": "regression", "mlflow.note.content": "system"}, run_name="run_lgbm_1",
                       tags={"stage": "beta", "owner": "ana", "promotion_20250610_1418": "development -> beta",
                             "version_type": "latest", "mlreg.commit": "abc"}, description="first")
@@ -207,7 +208,7 @@ def test_second_import_brings_only_the_new_versions(reg, mlflow_server, uniq, cl
     r = cli(reg.root, *args)
 
     assert r.code == 0 and f"imported {name} v3" in r.out and f"{name} v1 " not in r.out
-    assert "v1-v2 already in git; importing v3-v3" in r.out
+    assert "v1-v2 already in git; importing version(s) 3 " in r.out
     assert git(reg.root, "log", "-1", "--format=%s").strip() == f"mlreg: import 1 version(s) of {name} from MLflow"
     assert commits(reg.root) == before + 1 and Registry(reg.root).store.version_numbers(name) == [1, 2, 3]
     assert (reg.root / f"registry/{name}/v1/metadata.json").read_bytes() == first
