@@ -398,9 +398,9 @@ def fetch_artifacts(io: Any, plan: ImportPlan, tmp: Path, external: bool, progre
     from . import mlflow_io
 
     files: dict[str, Any] = {}
-    for i, (r, _sv) in enumerate(plan.versions):
+    for i, (r, sv) in enumerate(plan.versions):
         progress(f"{r.name} v{r.version}", len(plan.versions))
-        location, local = mlflow_io.download_version(io, r.name, r.version, tmp / str(i))
+        location, local = mlflow_io.download_version(io, r.name, r.version, sv.source, tmp / str(i))
         pairs = _local_files(local)
         if not external and any(rel == VERSION_FILE for rel, _ in pairs):  # the record's own name is taken
             pairs = [(f"model/{rel}", p) for rel, p in pairs]

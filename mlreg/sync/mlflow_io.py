@@ -424,13 +424,15 @@ def _read_runs(io: MlflowIO, run_ids: list[str]) -> dict:
     return out
 
 
-def download_version(io: MlflowIO, name: str, number: int, dest: Path) -> tuple[str, Path | None]:
-    """Where MLflow keeps a model version's files (its download URI), and a local copy of them under `dest`
-    (None when MLflow has no files there)."""
+def download_version(io: MlflowIO, name: str, number: int, source: str, dest: Path) -> tuple[str, Path | None]:
+    """Where MLflow keeps a model version's files, and a local copy of them under `dest` (None when MLflow has
+    no files there). A `models:/` or `runs:/` source is resolved to its storage location first."""
     from mlflow.artifacts import download_artifacts
     from mlflow.exceptions import MlflowException
 
-    location = io.registry.get_model_version_download_uri(name, str(number))
+    location = source
+    if not source or source.startswith(("models:/", "runs:/")):
+        location = io.registry.get_model_version_download_uri(name, str(number))
     dest.mkdir(parents=True, exist_ok=True)
     try:
         with _default_store(io.target.uri):
