@@ -199,13 +199,14 @@ def plan_import(sources: list[SourceModel], store: Store, settings: Settings, at
                 shown: str) -> ImportPlan:
     """The model.yaml files and version records to write; a gap in version numbers is an error naming it."""
     plan, problems = ImportPlan(), []
+    pinned: dict[tuple[str, str], int] = {}  # (model, stage) -> the version an MLflow alias of that stage names
     for sm in sources:
         have = store.version_numbers(sm.name)
         numbers = _new_numbers(sm, have, problems)
         if numbers is None:
             continue
         if not store.has_model(sm.name):
-            plan.models.append(_model(sm, settings, plan.notes))
+            plan.models.append(_model(sm, settings, plan.notes, pinned))
         elif not numbers:
             plan.notes.append(f"{sm.name}: skipped, already in git (v1-v{have[-1]})" if have else
                               f"{sm.name}: skipped, already in git (no versions in MLflow)")
@@ -222,7 +223,8 @@ def plan_import(sources: list[SourceModel], store: Store, settings: Settings, at
     if problems:
         raise MlregError("\n".join(problems))
     _link_bases(plan, store)
-    _one_holder(plan, store, settings)
+    _pin_stages(plan, pinned)
+    _one_holder(plan, store, settings, pinned)
     return plan
 
 
@@ -252,18 +254,39 @@ def span(numbers: list[int]) -> str:
     return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
 
 
-def _model(sm: SourceModel, settings: Settings, notes: list[str]) -> Model:
-    """model.yaml from the registered model: description, tags (not mlflow.*/mlreg.*), aliases mlreg allows."""
-    aliases = {}
+def _model(sm: SourceModel, settings: Settings, notes: list[str], pinned: dict[tuple[str, str], int]) -> Model:
+    """model.yaml from the registered model: description, tags (not mlflow.*/mlreg.*), aliases mlreg allows.
+
+    An alias that names a stage's holder in mlreg (`champion`) is not kept as an alias: its version gets the stage.
+    """
+    aliases, stage_of = {}, stage_aliases(settings)
     for alias, n in sorted(sm.aliases.items()):
         allowed = settings.aliases is None or alias in settings.aliases
-        if _ALIAS.match(alias) and alias != "latest" and allowed:
+        if alias in stage_of:
+            pinned[(sm.name, stage_of[alias])] = n
+        elif _ALIAS.match(alias) and alias != "latest" and allowed:
             aliases[alias] = n
         else:
             why = "not allowed by mlreg.yaml" if _ALIAS.match(alias) else "not a valid mlreg alias name"
             notes.append(f"{sm.name}: alias {alias!r} (v{n}) not imported: {why}")
     tags = {k: v for k, v in sm.tags.items() if not k.startswith(SYSTEM)}
     return Model(name=sm.name, description=sm.description, tags=tags, aliases=aliases)
+
+
+def stage_aliases(settings: Settings) -> dict[str, str]:
+    """Names that mean a stage's holder (each exclusive stage, each stage's mirrored alias) -> the stage."""
+    out = {spec.name: spec.name for spec in settings.stages.values() if spec.exclusive}
+    return out | {alias: stage for stage, alias in settings.alias_stages().items()}
+
+
+def _pin_stages(plan: ImportPlan, pinned: dict[tuple[str, str], int]) -> None:
+    """The version an MLflow alias such as `champion` names takes that stage (sync mirrors it back as the alias)."""
+    for r in plan.records:
+        for (name, stage), n in pinned.items():
+            if (r.name, r.version) == (name, n) and r.stage != stage:
+                plan.notes.append(f"{name} v{n}: imported in stage {stage!r}, as MLflow's alias for that stage "
+                                  f"names it (was {r.stage!r})")
+                r.stage = r.stage_history[0].to = stage
 
 
 def _record(name: str, sv: SourceVersion, settings: Settings, at: str, by: str, shown: str) -> Version:
@@ -373,8 +396,9 @@ def _add_derived(plan: ImportPlan, store: Store, base_model: str, name: str) -> 
         model.derived_models.append(name)
 
 
-def _one_holder(plan: ImportPlan, store: Store, settings: Settings) -> None:
-    """An exclusive stage keeps one holder: git's, else the highest imported version; the others are demoted."""
+def _one_holder(plan: ImportPlan, store: Store, settings: Settings, pinned: dict[tuple[str, str], int]) -> None:
+    """An exclusive stage keeps one holder: git's, else the one its MLflow alias names, else the highest imported
+    version; the others are demoted."""
     for stage, spec in settings.stages.items():
         if not spec.exclusive:
             continue
@@ -384,7 +408,7 @@ def _one_holder(plan: ImportPlan, store: Store, settings: Settings) -> None:
                 claims.setdefault(r.name, []).append(r)
         for name, recs in claims.items():
             held = [v.version for v in store.versions(name, validate=False) if v.stage == stage]
-            keeper = held[-1] if held else max(r.version for r in recs)
+            keeper = held[-1] if held else pinned.get((name, stage), max(r.version for r in recs))
             for r in recs:
                 if r.version != keeper:
                     r.stage = r.stage_history[0].to = spec.demote_to or settings.initial

@@ -87,8 +87,9 @@ def test_import_models_versions_runs_and_files_in_one_commit(reg, mlflow_server,
                       run_tags={"target_type": "regression", "mlflow.note.content": "system"}, run_name="run_lgbm_1",
                       tags={"stage": "beta", "owner": "ana", "promotion_20250610_1418": "development -> beta",
                             "version_type": "latest", "mlreg.commit": "abc"}, description="first")
-    make_version(c, a, exp, tmp_path, tags={"stage": "champion"}, metrics=[("rmse_val", 0.06)])
-    c.set_registered_model_alias(a, "champion", "2")
+    make_version(c, a, exp, tmp_path, metrics=[("rmse_val", 0.06)])
+    c.set_registered_model_alias(a, "champion", "2")  # mlreg's champion alias mirrors the champion stage
+    c.set_registered_model_alias(a, "shadow", "1")
     make_version(c, b, exp, tmp_path, files={"model.zip": "agent"}, tags={
         "model_type": "continued", "enhancement_type": "continued", "base_model_run_id": v1.run_id,
         "total_timesteps": "150000", "previous_timesteps": "100000"})
@@ -104,7 +105,7 @@ def test_import_models_versions_runs_and_files_in_one_commit(reg, mlflow_server,
     assert "Mlreg-Action: import" in message and f"{a} v1 <- MLflow model version 1 (run {v1.run_id})" in message
     assert git(reg.root, "status", "--porcelain") == ""
     model = Registry(reg.root).store.model(a)
-    assert (model.description, model.tags, model.aliases) == ("BTC 1h regressor", {"team": "quant"}, {"champion": 2})
+    assert (model.description, model.tags, model.aliases) == ("BTC 1h regressor", {"team": "quant"}, {"shadow": 1})
     assert model.derived_models == [b]
     r1 = read(reg.root, a, 1)
     assert (r1.version, r1.description, r1.stage) == (1, "first", "beta")
@@ -118,7 +119,7 @@ def test_import_models_versions_runs_and_files_in_one_commit(reg, mlflow_server,
     assert [(x.path, x.sha256, x.size) for x in r1.artifacts] == [
         ("cfg/params.json", sha("{}"), 2), ("model.txt", sha("tree 1\n"), 7)]
     assert (reg.root / f"registry/{a}/v1/model.txt").read_text() == "tree 1\n"
-    assert read(reg.root, a, 2).stage == "champion"
+    assert read(reg.root, a, 2).stage == "champion" and f"{a} v2: imported in stage 'champion'" in r.out
     agent = read(reg.root, b, 1)
     assert agent.lineage.base == Base(a, 1) and agent.lineage.model_type == "continued"
     assert (agent.lineage.previous_timesteps, agent.lineage.total_timesteps) == (100000, 150000)
@@ -135,6 +136,7 @@ def test_import_models_versions_runs_and_files_in_one_commit(reg, mlflow_server,
     assert sorted(mv) == [1, 2] and mv[1].run_id == v1.run_id and mv[1].tags["stage"] == "beta"
     assert "mlreg.digest" in mv[1].tags and mv[1].tags["owner"] == "ana"
     assert runs_of(c, a) == []  # the training runs were used, none made
+    assert {k: int(v) for k, v in c.get_registered_model(a).aliases.items()} == {"champion": 2, "shadow": 1}
     assert cli(reg.root, "sync", "--tracking-uri", url, "--check").code == 0
 
 
