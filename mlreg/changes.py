@@ -1,11 +1,13 @@
 """What differs between two registry states: the one computation behind `diff` and `validate --base`.
 
-States are read leniently as raw documents (a broken file reads as None; plain validate reports it),
-so hand-edited files are compared exactly as written.
+States are read leniently as raw documents, so hand-edited files are compared exactly as written. A
+file that cannot be read (malformed, not a mapping, or missing from its folder) reads as None and is noted
+in `State.broken`, so a change that breaks, deletes or repairs it is still a change.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import tempfile
@@ -25,6 +27,16 @@ _MUTABLE_RULE = "only stage, stage_history (appended) and tags may change"
 
 
 # -- registry states -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Broken:
+    """A registry file a state cannot read: why, and a fingerprint of its bytes ('' when missing)."""
+
+    model: str
+    version: int | None
+    reason: str
+    digest: str
+
+
 @dataclass
 class State:
     """One registry state as raw documents; `blobs` (path -> git blob id) when read from a commit."""
@@ -35,6 +47,7 @@ class State:
     models: dict[str, dict[str, Any] | None]
     versions: dict[str, dict[int, dict[str, Any] | None]]
     blobs: dict[str, str] | None = None
+    broken: dict[str, Broken] = field(default_factory=dict)  # repo-relative path -> why it cannot be read
 
     def settings(self) -> Settings:
         """The lifecycle in force (the defaults when mlreg.yaml is absent or invalid)."""
@@ -46,24 +59,48 @@ class State:
 
 def read_state(store: Store, label: str, commit: str | None = None,
                blobs: dict[str, str] | None = None) -> State:
-    """Every registry document of a tree, read without schema checks."""
-    settings = _read(load_yaml, store.root / SETTINGS_FILE)
+    """Every registry document of a tree, read without schema checks; unreadable ones noted in `broken`."""
+    broken: dict[str, Broken] = {}
+    settings = _read(load_yaml, store.root, SETTINGS_FILE, broken, "", required=False)
     models, versions = {}, {}
     for name in store.model_names():
-        models[name] = _read(load_yaml, store.model_dir(name) / MODEL_FILE)
-        versions[name] = {n: _read(load_json, store.version_dir(name, n) / VERSION_FILE)
+        models[name] = _read(load_yaml, store.root, _mfile(name), broken, name)
+        versions[name] = {n: _read(load_json, store.root, _vfile(name, n), broken, name, n)
                           for n in store.version_numbers(name)}
-    return State(label, commit, settings or {}, models, versions, blobs)
+    return State(label, commit, settings or {}, models, versions, blobs, broken)
 
 
-def _read(loader, path: Path) -> dict[str, Any] | None:
+def _read(loader, root: Path, rel: str, broken: dict[str, Broken], model: str, version: int | None = None,
+          required: bool = True) -> dict[str, Any] | None:
+    """The mapping in `root/rel`, or None (noted in `broken` unless an optional file is simply absent)."""
+    path = root / rel
     if not path.is_file():
+        if required:
+            broken[rel] = Broken(model, version, "file not found", "")
         return None
     try:
-        doc = loader(path)
-    except MlregError:
-        return None
-    return doc if isinstance(doc, dict) else None
+        doc = loader(path, rel)
+    except (MlregError, OSError) as e:
+        reason = str(e).removeprefix(f"{rel}: ")
+    else:
+        if isinstance(doc, dict):
+            return doc
+        reason = f"expected a mapping, got {_kind(doc)}"
+    broken[rel] = Broken(model, version, reason, _digest(path))
+    return None
+
+
+def _kind(doc: Any) -> str:
+    names = {type(None): "nothing", bool: "a boolean", int: "a number", float: "a number", str: "a string",
+             list: "a list"}
+    return names.get(type(doc), type(doc).__name__)
+
+
+def _digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return "unreadable"
 
 
 @contextmanager
@@ -279,6 +316,51 @@ class SettingsChanged(Change):
 
 
 @dataclass
+class FileUnreadable(Change):
+    """A registry file this change leaves unreadable: malformed, not a mapping, or deleted from its folder."""
+
+    kind: ClassVar[str] = "file_unreadable"
+    version: int | None = None
+    file: str = ""
+    reason: str = ""  # why HEAD cannot read it
+    was: str = "readable"  # the file in BASE: readable | unreadable (other bytes) | absent
+
+    def problem(self) -> str | None:
+        return f"{self.file}: {self._subject()} {self._verb()}; {self._expected()}"
+
+    def _subject(self) -> str:
+        if self.version is not None:
+            age = "new" if self.was == "absent" else "committed"
+            return f"the record of {age} version {self.model} v{self.version}"
+        return f"the model file of {self.model}" if self.model else "the registry settings file"
+
+    def _verb(self) -> str:
+        if self.reason == "file not found":
+            return "is missing" if self.was == "absent" else "was deleted"
+        if self.was == "readable":
+            return f"was made unreadable ({self.reason})"
+        return f"is unreadable ({self.reason})" if self.was == "absent" else \
+            f"was changed and is still unreadable ({self.reason})"
+
+    def _expected(self) -> str:
+        if self.version is not None and self.was != "absent":
+            return "committed versions are immutable and never removed"
+        if self.version is not None:
+            return f"expected a {VERSION_FILE} holding a JSON object in every version folder"
+        return f"expected a YAML mapping{' in every model folder' if self.model else ''}"
+
+
+@dataclass
+class FileReadable(Change):
+    """A registry file BASE could not read that this change makes readable (or, for mlreg.yaml, removes)."""
+
+    kind: ClassVar[str] = "file_readable"
+    version: int | None = None
+    file: str = ""
+    reason: str = ""  # why BASE could not read it
+
+
+@dataclass
 class ChangeSet:
     """Every change from one registry state to another, in a stable order."""
 
@@ -306,7 +388,8 @@ def between(old: State, new: State) -> ChangeSet:
     """The change set from `old` to `new`; transitions are judged by the old state's lifecycle."""
     out = ChangeSet(old.label, new.label, old.commit, new.commit)
     settings = old.settings()
-    if old.settings_doc != new.settings_doc:
+    out.changes += _file_changes(old, new, SETTINGS_FILE)
+    if SETTINGS_FILE not in {*old.broken, *new.broken} and old.settings_doc != new.settings_doc:
         keys = sorted(k for k in {*old.settings_doc, *new.settings_doc}
                       if old.settings_doc.get(k) != new.settings_doc.get(k))
         out.changes.append(SettingsChanged("", keys))
@@ -316,10 +399,32 @@ def between(old: State, new: State) -> ChangeSet:
         elif name not in old.models:
             doc = new.models[name] or {}
             out.changes.append(ModelAdded(name, str(doc.get("description") or ""), sorted(new.versions[name])))
-        out.changes += _model_doc_changes(name, old.models.get(name), new.models.get(name))
+        if name in new.models:
+            out.changes += _file_changes(old, new, _mfile(name))
+        if _mfile(name) not in old.broken:  # a base it could not read has nothing to compare with
+            out.changes += _model_doc_changes(name, old.models.get(name), new.models.get(name))
         if name in new.models:
             out.changes += _version_changes(name, old, new, settings)
     return out
+
+
+def _file_changes(old: State, new: State, rel: str) -> list[Change]:
+    """The file at `rel` made unreadable, changed while unreadable, or made readable again."""
+    a, b = old.broken.get(rel), new.broken.get(rel)
+    if b and (not a or a.digest != b.digest):
+        return [FileUnreadable(b.model, b.version, rel, b.reason, "unreadable" if a else _was(old, b))]
+    if a and not b:
+        return [FileReadable(a.model, a.version, rel, a.reason)]
+    return []
+
+
+def _was(old: State, b: Broken) -> str:
+    """Whether the base had the document a broken file should hold: readable, or absent (new)."""
+    if b.version is not None:
+        present = b.version in old.versions.get(b.model, {})
+    else:
+        present = b.model in old.models if b.model else bool(old.settings_doc)
+    return "readable" if present else "absent"
 
 
 def _model_doc_changes(name: str, old: dict | None, new: dict | None) -> list[Change]:
@@ -358,15 +463,22 @@ def _version_changes(name: str, old: State, new: State, settings: Settings) -> l
         added.remove(n_new)
     out += [VersionRemoved(name, n, _vfile(name, n)) for n in removed]
     for n in sorted(before.keys() & after.keys()):
+        out += _file_changes(old, new, _vfile(name, n))
         out += _committed_version_changes(name, n, before[n], after[n], settings)
         out += _artifact_file_changes(name, n, old.blobs, new.blobs)
     highest = max(before) if before else None
-    out += [_added(name, n, after[n], highest, settings) for n in sorted(added)]
+    for n in sorted(added):  # a new record that cannot be read is only reported as unreadable
+        out += _file_changes(old, new, _vfile(name, n)) if after[n] is None else \
+            [_added(name, n, after[n], highest, settings)]
     return out
 
 
 def _vfile(name: str, n: int) -> str:
     return f"{REGISTRY_DIR}/{name}/v{n}/{VERSION_FILE}"
+
+
+def _mfile(name: str) -> str:
+    return f"{REGISTRY_DIR}/{name}/{MODEL_FILE}"
 
 
 def _renumbered(before: dict, after: dict, removed: list[int], added: list[int]) -> list[tuple[int, int]]:
@@ -388,7 +500,7 @@ def _fingerprint(doc: dict) -> str:
 
 def _committed_version_changes(name: str, n: int, old: dict | None, new: dict | None,
                                settings: Settings) -> list[Change]:
-    if old is None or new is None:  # unreadable: plain validate names the broken file
+    if old is None or new is None:  # unreadable: reported by _file_changes
         return []
     file = _vfile(name, n)
     out: list[Change] = []
@@ -483,8 +595,7 @@ def _artifact_file_changes(name: str, n: int, old: dict[str, str] | None,
     return out
 
 
-def _added(name: str, n: int, doc: dict | None, highest: int | None, settings: Settings) -> VersionAdded:
-    doc = doc or {}
+def _added(name: str, n: int, doc: dict, highest: int | None, settings: Settings) -> VersionAdded:
     params, lineage = _mapping(doc.get("params")), _mapping(doc.get("lineage"))
     base = _mapping(lineage.get("base"))
     return VersionAdded(

@@ -281,3 +281,100 @@ def test_several_moves_in_one_range_show_the_way(reg, training, cli):
     assert "  - m v2 in beta (via development); " in out
     doc = cli(reg.root, "diff", "base", "--json").json()
     assert [c["path"] for c in doc["changes"]] == [["development", "beta", "champion"], ["development", "beta"]]
+
+
+# -- files a change leaves unreadable: never "No registry changes." ----------------------------------
+def _write(rel: str, text: str):
+    return lambda root: (root / rel).write_text(text)
+
+
+def _delete(rel: str):
+    return lambda root: (root / rel).unlink()
+
+
+V1, MODEL = "registry/m/v1/metadata.json", "registry/m/model.yaml"
+COMMITTED = "the record of committed version m v1"
+UNREADABLE = {  # case: (edit, the refusal diff lists, which plain validate also names the file with)
+    "record-malformed": (_write(V1, "{bad\n"), f"{V1}: {COMMITTED} was made unreadable (malformed JSON: "),
+    "record-not-an-object": (_write(V1, "[]\n"),
+                             f"{V1}: {COMMITTED} was made unreadable (expected a mapping, got a list); "
+                             "committed versions are immutable and never removed"),
+    "record-deleted": (_delete(V1), f"{V1}: {COMMITTED} was deleted; committed versions are immutable"),
+    "model-yaml-malformed": (_write(MODEL, "name: [m\n"),
+                             f"{MODEL}: the model file of m was made unreadable (malformed YAML: "),
+    "model-yaml-not-a-mapping": (_write(MODEL, "- m\n"),
+                                 f"{MODEL}: the model file of m was made unreadable (expected a mapping, got a "
+                                 "list); expected a YAML mapping in every model folder"),
+    "model-yaml-deleted": (_delete(MODEL), f"{MODEL}: the model file of m was deleted; expected a YAML mapping"),
+    "settings-malformed": (_write("mlreg.yaml", "lifecycle: [\n"),
+                           "mlreg.yaml: the registry settings file was made unreadable (malformed YAML: "),
+    "settings-not-a-mapping": (_write("mlreg.yaml", "just text\n"),
+                               "mlreg.yaml: the registry settings file was made unreadable "
+                               "(expected a mapping, got a string); expected a YAML mapping"),
+}
+
+
+def _refusals(r, fmt: str) -> list[str]:
+    """The refusals diff lists, from any format (exactly one expected here)."""
+    assert r.code == 0, r.err  # diff reports; validate --base refuses
+    assert "No registry changes." not in r.out
+    if fmt == "json":
+        doc = r.json()
+        assert [c["kind"] for c in doc["changes"]] == ["file_unreadable"] and doc["changes"][0]["was"] == "readable"
+        return doc["problems"]
+    heading, mark = ("#### Refused by mlreg validate --base (1)", "- `") if fmt == "md" else \
+        ("Refused by mlreg validate --base (1):", "  - ")
+    lines = r.out.splitlines()
+    assert lines[2] == heading and len(lines) == 4  # title, blank, heading, the one refusal
+    return [lines[3].removeprefix(mark).rstrip("`")]
+
+
+@pytest.mark.parametrize("fmt", ["text", "md", "json"])
+@pytest.mark.parametrize("case", list(UNREADABLE))
+def test_a_file_made_unreadable_is_refused(reg, training, cli, case, fmt):
+    reg.register("m", training())
+    edit, refusal = UNREADABLE[case]
+    edit(reg.root)
+    worktree = _refusals(cli(reg.root, "diff", "--format", fmt), fmt)  # merge-base with main -> working tree
+    git(reg.root, "checkout", "-q", "-b", "broken")
+    commit_all(reg.root, case)
+    committed = _refusals(cli(reg.root, "diff", "main", "HEAD", "--format", fmt), fmt)
+    assert worktree == committed and committed[0].startswith(refusal)
+    # validate --base refuses it too, from the one shared computation, beside plain validate's own message
+    file = refusal.split(":")[0]
+    for args in (("--base", "main"), ("--base", "main", "--head", "HEAD")):
+        found = cli(reg.root, "validate", *args, "--json").json()["problems"]
+        assert committed[0] in found
+        assert any(p.startswith(f"{file}: ") and p != committed[0] for p in found)
+
+
+def test_unreadable_files_changed_repaired_or_new(reg, training, cli):
+    reg.register("m", training())
+    meta = reg.root / V1
+    good = meta.read_text()
+    meta.write_text("{bad\n")
+    commit_all(reg.root, "break v1")
+    git(reg.root, "tag", "broken")
+    assert cli(reg.root, "diff", "broken").out.splitlines()[-1] == "No registry changes."  # same bytes: no change
+
+    meta.write_text("{worse\n")  # still unreadable, but not the committed bytes
+    r = cli(reg.root, "diff", "broken", "--json").json()
+    assert [(c["kind"], c["was"]) for c in r["changes"]] == [("file_unreadable", "unreadable")]
+    assert r["problems"][0].startswith(f"{V1}: {COMMITTED} was changed and is still unreadable (malformed JSON: ")
+
+    meta.write_text(good)  # repaired: a change to report, not a refusal
+    r = cli(reg.root, "diff", "broken", "--format", "md")
+    assert "#### Files readable again" in r.out and "Refused" not in r.out
+    assert f"- `{V1}` (was: malformed JSON: Expecting property name enclosed in double quotes: line 1 column 2 " \
+           "(char 1))" in r.out.splitlines()
+    assert cli(reg.root, "diff", "broken", "--json").json()["changes"] == [
+        {"kind": "file_readable", "model": "m", "version": 1, "file": V1,
+         "reason": "malformed JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"}]
+
+    meta.write_text("{bad\n")
+    (reg.root / "registry/m/v2").mkdir()
+    (reg.root / "registry/m/v2/metadata.json").write_text('"v2"\n')  # a new version nobody can read
+    r = cli(reg.root, "diff", "broken")
+    assert "New versions" not in r.out
+    assert "  - registry/m/v2/metadata.json: the record of new version m v2 is unreadable (expected a mapping, " \
+           "got a string); expected a metadata.json holding a JSON object in every version folder" in r.out

@@ -148,6 +148,22 @@ def _new_champion_by_hand(root):
     edit(root, 1, lambda d: move(d, "archived", "New champion promoted", "demote"))
 
 
+def _corrupted(root):
+    meta(root, 1).write_text("{bad\n")
+
+
+def _record_deleted(root):  # the folder and its artifacts stay
+    meta(root, 2).unlink()
+
+
+def _model_yaml_unreadable(root):
+    (root / "registry/m/model.yaml").write_text("- m\n")
+
+
+def _settings_unreadable(root):
+    (root / "mlreg.yaml").write_text("lifecycle: [\n")
+
+
 IMMUTABLE = "only stage, stage_history (appended) and tags may change"
 CASES = {
     "metric-changed": (_metric, [
@@ -177,6 +193,20 @@ CASES = {
     "new-version-straight-to-champion": (_new_champion_by_hand, [
         "registry/m/v4/metadata.json: $.stage: new version arrives in stage 'champion': development -> champion "
         "is not an allowed transition"]),
+    # files made unreadable: plain validate names the broken file, the comparison names the change
+    "record-corrupted": (_corrupted, [
+        "registry/m/v1/metadata.json: malformed JSON: ",
+        "registry/m/v1/metadata.json: the record of committed version m v1 was made unreadable (malformed JSON: "]),
+    "record-deleted": (_record_deleted, [
+        "registry/m/v2/metadata.json: file not found",
+        "registry/m/v2/metadata.json: the record of committed version m v2 was deleted; "
+        "committed versions are immutable and never removed"]),
+    "model-yaml-unreadable": (_model_yaml_unreadable, [
+        "registry/m/model.yaml: $: expected an object",
+        "registry/m/model.yaml: the model file of m was made unreadable (expected a mapping, got a list)"]),
+    "settings-unreadable": (_settings_unreadable, [
+        "mlreg.yaml: malformed YAML: ",
+        "mlreg.yaml: the registry settings file was made unreadable (malformed YAML: "]),
 }
 
 

@@ -72,6 +72,7 @@ def render(cs, markdown: bool = False) -> list[str]:
         ("Descriptions", [_description(st, x) for x in cs.of(c.DescriptionChanged)]),
         ("Removed models", [f"{st.bold(x.model)} removed" for x in cs.of(c.ModelRemoved)]),
         ("Settings", [f"{st.code('mlreg.yaml')} changed: {', '.join(x.keys)}" for x in cs.of(c.SettingsChanged)]),
+        ("Files readable again", [f"{st.code(x.file)} (was: {x.reason})" for x in cs.of(c.FileReadable)]),
     ]
     for name, items in sections:
         if items:
