@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from . import gitops, lifecycle, runmeta
-from .errors import MlregError, NotFound
+from .errors import MlregError, NotFound, UsageError
 from .records import PRESETS, Base, Model, Settings, StageChange, Version
 from .store import MODEL_FILE, REGISTRY_DIR, SETTINGS_FILE, Store, check_name, dumps_yaml, version_dirname
 
@@ -135,6 +135,8 @@ class Registry:
         names = [check_name(model)] if model else self.store.model_names()
         if model and not self.store.has_model(model):
             raise NotFound(f"model {model!r} not found in {REGISTRY_DIR}/")
+        if stage is not None and stage not in self.settings.stages:
+            raise MlregError(f"unknown stage {stage!r}: expected one of {', '.join(self.settings.stages)}")
         records = [v for n in names for v in self.store.versions(n, validate=False)]
         views = self._views(records, records)
         return [v for v in views if stage is None or v.record.stage == stage]
@@ -181,7 +183,7 @@ class Registry:
     def init(self, preset: str = "default", commit: bool = True, branch: str | None = None) -> Outcome:
         """Write mlreg.yaml, registry/ and the .mlreg/ ignore line."""
         if preset not in PRESETS:
-            raise MlregError(f"unknown preset {preset!r}: expected one of {', '.join(PRESETS)}")
+            raise UsageError(f"unknown preset {preset!r}: expected one of {', '.join(PRESETS)}")
         if (self.root / SETTINGS_FILE).exists():
             raise MlregError(f"{SETTINGS_FILE} already exists in {self.root}")
         files: dict[str, gitops.Content] = {
@@ -215,6 +217,7 @@ class Registry:
         """A new version from a training output folder, committed as one commit."""
         check_name(name)
         folder = Path(from_dir)
+        self._refuse_registry_source(folder)
         out = runmeta.read_training_dir(folder)
         if enhancement_type and not base:
             raise MlregError("--enhancement-type needs --base NAME@REF")
@@ -254,6 +257,12 @@ class Registry:
             done = self._apply(change, commit, branch)
         done.record = record
         return done
+
+    def _refuse_registry_source(self, folder: Path) -> None:
+        src = folder.resolve()
+        if self.root.is_relative_to(src) or src.is_relative_to(self.store.registry_dir.resolve()):
+            raise MlregError(f"{folder}: --from-dir must be a training output folder, not the repository, "
+                             "a folder holding it, or a folder of registry/")
 
     def _enhance(self, record: Version, base_ref: str, etype: str, now: str, files: dict) -> None:
         base_name, ref = lifecycle.split_ref(base_ref)
@@ -411,8 +420,7 @@ class Registry:
     def tag_set(self, name: str, ref: str | None, key: str, value: str | None, *, commit: bool = True,
                 branch: str | None = None) -> Outcome:
         """Set (value given) or remove (value None) a human tag on a model (ref None) or a version."""
-        if not key or key.startswith("mlreg."):
-            raise MlregError(f"invalid tag key {key!r}: expected a non-empty key not starting with 'mlreg.'")
+        runmeta.check_key(key, "tag")
         with gitops.lock(self.root):
             if ref is None:
                 target: Model | Version = self.store.model(check_name(name))
@@ -539,6 +547,10 @@ class Registry:
 
     # -- plumbing ----------------------------------------------------------------------------
     def _apply(self, change: gitops.ChangeSet, commit: bool, branch: str | None) -> Outcome:
+        if branch is not None and not branch.strip():
+            raise UsageError("--branch needs a branch name")
+        if branch is not None and not commit:
+            raise UsageError("--branch and --no-commit contradict each other: --branch makes a commit")
         applied = gitops.apply(self.root, change, commit=commit, branch=branch)
         return Outcome(change.action, change.model, change.version, applied.paths, applied.commit, applied.branch)
 
@@ -549,11 +561,14 @@ def _move(v: Version, to: str, at: str, by: str, reason: str | None, action: str
 
 
 def _check_alias(alias: str, settings: Settings) -> None:
-    import re
+    from .records import ALIAS_RE
 
-    if not re.match(r"^[A-Za-z_][A-Za-z0-9_-]{0,254}$", alias) or alias == "latest" or alias.isdigit():
-        raise MlregError(f"invalid alias {alias!r}: expected a name starting with a letter or '_' "
-                         "(not 'latest' or a number)")
+    if not ALIAS_RE.match(alias) or alias == "latest":
+        raise MlregError(f"invalid alias {alias!r}: expected a name starting with a letter or '_' (not 'latest')")
+    reserved = lifecycle.stage_refs(settings)
+    if alias in reserved:
+        raise MlregError(f"alias {alias!r} is reserved: it names stage {reserved[alias]!r} in mlreg.yaml "
+                         f"(promote a version to {reserved[alias]!r} instead)")
     if settings.aliases is not None and alias not in settings.aliases:
         raise MlregError(f"alias {alias!r} is not allowed by mlreg.yaml: expected one of {', '.join(settings.aliases)}")
 

@@ -47,24 +47,28 @@ def _settings(store: Store, out: list[str]) -> Settings:
     return settings
 
 
-def _load(kind: str, path: Path, rel: str, out: list[str]) -> Any:
+def _load(kind: str, path: Path, rel: str, out: list[str]) -> tuple[Any, bool]:
+    """The parsed document (None when unreadable) and whether it passed its schema."""
     try:
         doc = load_json(path, rel) if path.suffix == ".json" else load_yaml(path, rel)
     except MlregError as e:
         out.append(str(e))
-        return None
+        return None, False
     found = schemas.problems(kind, doc, rel)
     out += found
-    return None if found else doc
+    return doc, not found
 
 
 def _model_problems(store: Store, name: str, settings: Settings, out: list[str], digests: bool) -> list[Version]:
     folder = store.model_dir(name)
     mrel = f"{store.rel(folder)}/{MODEL_FILE}"
-    model_doc = _load("model", folder / MODEL_FILE, mrel, out) if (folder / MODEL_FILE).exists() else None
-    if not (folder / MODEL_FILE).exists():
+    model_doc = None
+    if (folder / MODEL_FILE).exists():
+        model_doc, ok = _load("model", folder / MODEL_FILE, mrel, out)
+        model_doc = model_doc if ok else None
+    else:
         out.append(f"{mrel}: file not found; expected a model.yaml in every model folder")
-    elif model_doc and model_doc["name"] != name:
+    if model_doc and model_doc["name"] != name:
         out.append(f"{mrel}: $.name: expected {name!r} (the folder name), got {model_doc['name']!r}")
     records = []
     for entry in sorted(folder.iterdir()):
@@ -84,6 +88,9 @@ def _model_problems(store: Store, name: str, settings: Settings, out: list[str],
     for alias, target in ((model_doc or {}).get("aliases") or {}).items():
         if target not in nums:
             out.append(f"{mrel}: $.aliases.{alias}: points at v{target}, which does not exist")
+        if alias in lifecycle.stage_refs(settings):
+            out.append(f"{mrel}: $.aliases.{alias}: alias is reserved for the holder of stage "
+                       f"{lifecycle.stage_refs(settings)[alias]!r}; expected another name")
         if settings.aliases is not None and alias not in settings.aliases:
             out.append(f"{mrel}: $.aliases.{alias}: alias not allowed by mlreg.yaml; expected one of {settings.aliases}")
     for stage, spec in settings.stages.items():
@@ -98,16 +105,23 @@ def _version_problems(store: Store, name: str, n: int, settings: Settings, out: 
                       digests: bool) -> Version | None:
     vdir = store.version_dir(name, n)
     rel = f"{store.rel(vdir)}/{VERSION_FILE}"
-    doc = _load("model_version", vdir / VERSION_FILE, rel, out)
-    if doc is None:
+    doc, ok = _load("model_version", vdir / VERSION_FILE, rel, out)
+    if not isinstance(doc, dict):
+        return None
+    # identity and stage are checked even when the schema failed: report every problem, not the first
+    if isinstance(doc.get("name"), str) and doc["name"] != name:
+        out.append(f"{rel}: $.name: expected {name!r} (the model folder), got {doc['name']!r}")
+    if isinstance(doc.get("version"), int) and doc["version"] != n:
+        out.append(f"{rel}: $.version: expected {n} (the folder v{n}), got {doc['version']}")
+    stage = doc.get("stage")
+    if isinstance(stage, str) and stage not in settings.stages:
+        out.append(f"{rel}: $.stage: expected one of the stages in mlreg.yaml {list(settings.stages)}, got {stage!r}")
+    if not ok:
         return None
     v = Version.from_dict(doc)
-    if v.name != name:
-        out.append(f"{rel}: $.name: expected {name!r} (the model folder), got {v.name!r}")
-    if v.version != n:
-        out.append(f"{rel}: $.version: expected {n} (the folder v{n}), got {v.version}")
-    if v.stage not in settings.stages:
-        out.append(f"{rel}: $.stage: expected one of the stages in mlreg.yaml {list(settings.stages)}, got {v.stage!r}")
+    if v.stage_history and v.stage_history[-1].to != v.stage:
+        out.append(f"{rel}: $.stage: expected {v.stage_history[-1].to!r} (where the last stage_history entry "
+                   f"moved it), got {v.stage!r}")
     out += artifact_problems(vdir, v, rel, digests)
     return v
 

@@ -15,6 +15,10 @@ class InvalidRegistry(MlregError):
         super().__init__("\n".join(self.problems))
 
 
+class UsageError(MlregError):
+    """Arguments that contradict each other or cannot be a value; the CLI exits 2."""
+
+
 class NotFound(MlregError):
     """A model, version, alias or ref that does not exist."""
 

@@ -33,7 +33,8 @@ class ChangeSet:
         if self.version is not None:
             trailers.append(f"Mlreg-Version: {self.version}")
         body = f"{self.body.strip()}\n\n" if self.body.strip() else ""
-        return f"mlreg: {self.subject}\n\n{body}" + "\n".join(trailers) + "\n"
+        subject = " ".join(self.subject.split())  # a value with a newline must not end the subject
+        return f"mlreg: {subject}\n\n{body}" + "\n".join(trailers) + "\n"
 
 
 @dataclass
@@ -217,11 +218,18 @@ def _write_folder(root: Path, folder: str, files: dict[str, Content], created: l
         for rel, content in files.items():
             if _inside(rel, folder):
                 _put(tmp / Path(rel).relative_to(folder), content)
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; a version folder is not
         os.rename(tmp, target)
         created.append(target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _inside(rel: str, folder: str | None) -> bool:

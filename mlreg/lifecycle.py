@@ -60,6 +60,17 @@ def resolve_ref(model: Model, numbers: list[int], settings: Settings, ref: str,
     )
 
 
+def stage_refs(settings: Settings) -> dict[str, str]:
+    """Names that resolve to an exclusive stage's holder (the stage and its mirrored alias) -> the stage."""
+    out = {}
+    for spec in settings.stages.values():
+        if spec.exclusive:
+            out[spec.name] = spec.name
+        if spec.alias:
+            out[spec.alias] = spec.name
+    return out
+
+
 def _stage_for(settings: Settings, ref: str) -> str | None:
     """The exclusive stage a ref names, directly or through its mirrored alias."""
     for spec in settings.stages.values():

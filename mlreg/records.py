@@ -8,6 +8,8 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+KEY_RE = re.compile(r"^[A-Za-z0-9_\-. /]{1,250}$")  # param, metric and tag keys MLflow accepts
+ALIAS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,254}$")
 MUTABLE_VERSION_FIELDS = ("stage", "stage_history", "tags")
 
 
@@ -116,10 +118,10 @@ class Model:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Model:
         return cls(
-            name=data["name"],
+            name=_scalar(data, "name", str),
             description=data.get("description", ""),
-            tags=dict(data.get("tags") or {}),
-            aliases=dict(data.get("aliases") or {}),
+            tags=_mapping(data, "tags", str),
+            aliases=_mapping(data, "aliases", int),
             derived_models=list(data.get("derived_models") or []),
         )
 
@@ -210,6 +212,14 @@ class Artifact:
     path: str | None = None
     uri: str | None = None
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Artifact:
+        """An artifact record; a `path` that could leave the version folder is refused."""
+        path = d.get("path")
+        if path is not None and (not isinstance(path, str) or path.startswith("/") or ".." in path.split("/")):
+            raise ValueError(f"artifact path {path!r} must stay inside the version folder")
+        return cls(**d)
+
     def to_dict(self) -> dict[str, Any]:
         loc = {"path": self.path} if self.path is not None else {"uri": self.uri}
         return loc | {"sha256": self.sha256, "size": self.size}
@@ -261,21 +271,39 @@ class Version:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Version:
         return cls(
-            name=d["name"],
-            version=d["version"],
+            name=_scalar(d, "name", str),
+            version=_scalar(d, "version", int),
             created_at=d["created_at"],
             created_by=d["created_by"],
-            stage=d["stage"],
+            stage=_scalar(d, "stage", str),
             description=d.get("description", ""),
             run=Run(**(d.get("run") or {})),
-            params=dict(d.get("params") or {}),
-            metrics=dict(d.get("metrics") or {}),
-            tags=dict(d.get("tags") or {}),
+            params=_mapping(d, "params", str),
+            metrics=_mapping(d, "metrics", (int, float)),
+            tags=_mapping(d, "tags", str),
             stage_history=[StageChange.from_dict(c) for c in d.get("stage_history") or []],
             lineage=Lineage.from_dict(d.get("lineage") or {}),
-            artifacts=[Artifact(**a) for a in d.get("artifacts") or []],
+            artifacts=[Artifact.from_dict(a) for a in d.get("artifacts") or []],
             notes=d.get("notes", ""),
         )
+
+
+def _mapping(d: dict[str, Any], key: str, values: type | tuple[type, ...]) -> dict[str, Any]:
+    """`d[key]` as a dict of string keys to `values`; a wrong shape raises ValueError naming `$.key`."""
+    m = d.get(key) or {}
+    if not isinstance(m, dict):
+        raise ValueError(f"$.{key}: expected a mapping")
+    for k, v in m.items():
+        if not isinstance(k, str) or not isinstance(v, values) or isinstance(v, bool):
+            raise ValueError(f"$.{key}.{k}: invalid key or value {v!r}")
+    return dict(m)
+
+
+def _scalar(d: dict[str, Any], key: str, kind: type) -> Any:
+    v = d[key]
+    if not isinstance(v, kind) or isinstance(v, bool):
+        raise ValueError(f"$.{key}: expected {kind.__name__}, got {v!r}")
+    return v
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:

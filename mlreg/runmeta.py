@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MlregError
-from .records import Artifact, Lineage, Run
+from .records import KEY_RE, Artifact, Lineage, Run
 
 RUN_METADATA = "run_metadata.json"
 SEED_PARAMS = ("model_type", "target", "objective", "primary_metric", "dataset_slug", "feature_list_id",
@@ -50,7 +50,7 @@ def read_training_dir(folder: Path) -> TrainingOutput:
     """Read `folder/run_metadata.json` (if present) and list the folder's files."""
     from . import schemas
 
-    if not folder.is_dir():
+    if not str(folder).strip() or not folder.is_dir():
         raise MlregError(f"{folder}: --from-dir is not a folder")
     out = TrainingOutput(files=list_files(folder))
     path = folder / RUN_METADATA
@@ -77,7 +77,7 @@ def _fill(out: TrainingOutput, doc: dict[str, Any]) -> None:
             out.params[k] = param_text(v)
     for k, v in doc.items():
         if k not in NOT_PARAMS and v is not None and not isinstance(v, (dict, list)):
-            out.params[k] = param_text(v)
+            out.params[check_key(k, "param")] = param_text(v)
     if "dataset" in doc and "dataset_slug" not in doc:
         out.params["dataset_slug"] = slugify_dataset(doc["dataset"])
     elif "dataset_slug" in doc:
@@ -93,8 +93,9 @@ def _fill(out: TrainingOutput, doc: dict[str, Any]) -> None:
 
 
 def list_files(folder: Path) -> list[Path]:
-    """Every regular file below `folder`, sorted by relative path."""
-    return sorted((p for p in folder.rglob("*") if p.is_file()), key=lambda p: p.relative_to(folder).as_posix())
+    """Every regular file below `folder` (never inside a `.git` folder), sorted by relative path."""
+    files = (p for p in folder.rglob("*") if p.is_file() and ".git" not in p.relative_to(folder).parts)
+    return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
 
 
 def digest(path: Path) -> str:
@@ -122,14 +123,22 @@ def main_model_file(files: list[Path]) -> Path | None:
     return max(pool, key=lambda p: p.stat().st_size) if pool else None
 
 
+def check_key(key: str, what: str) -> str:
+    """Param, metric and tag keys: what MLflow accepts (and never `mlreg.*`, which mlreg owns)."""
+    if not isinstance(key, str) or not KEY_RE.match(key) or key.startswith("mlreg."):
+        raise MlregError(f"invalid {what} key {key!r}: expected 1-250 letters, digits, '_', '-', '.', ' ' or '/', "
+                         "not starting with 'mlreg.'")
+    return key
+
+
 def parse_pairs(pairs: list[str], what: str) -> dict[str, str]:
-    """`k=v` flags into a dict; a pair without `=` or with an empty key is an error."""
+    """`k=v` flags into a dict; a pair without `=` or with an invalid key is an error."""
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise MlregError(f"--{what} {pair!r}: expected KEY=VALUE")
-        out[key.strip()] = value
+        out[check_key(key.strip(), what)] = value
     return out
 
 

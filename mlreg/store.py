@@ -66,11 +66,22 @@ def load_json(path: Path, rel: str | None = None) -> Any:
     """Parse a JSON file, naming the file and position on failure."""
     where = rel or str(path)
     try:
-        return json.loads(path.read_bytes())
+        return json.loads(path.read_bytes(), parse_constant=_no_constant, parse_float=_finite)
     except FileNotFoundError:
         raise NotFound(f"{where}: file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
         raise MlregError(f"{where}: malformed JSON: {e}") from None
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} overflows to infinity (metrics must be finite)")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows (metrics must be finite)")
 
 
 def load_yaml(path: Path, rel: str | None = None) -> Any:
@@ -127,6 +138,8 @@ class Store:
         if not path.exists():
             return {}
         doc = load_yaml(path, SETTINGS_FILE)
+        if doc is not None and not isinstance(doc, dict):
+            raise MlregError(f"{SETTINGS_FILE}: $: expected a mapping of settings, got {type(doc).__name__}")
         return doc if doc is not None else {}
 
     def settings(self, validate: bool = True) -> Settings:
@@ -170,9 +183,12 @@ class Store:
         if not path.exists():
             return Model(name=name)
         if not validate:
-            return _unchecked(Model.from_dict, load_yaml(path, self.rel(path)), self.rel(path), "model file")
-        doc = self.checked("model", load_yaml(path, self.rel(path)), self.rel(path))
-        return Model.from_dict(doc)
+            model = _unchecked(Model.from_dict, load_yaml(path, self.rel(path)), self.rel(path), "model file")
+        else:
+            model = Model.from_dict(self.checked("model", load_yaml(path, self.rel(path)), self.rel(path)))
+        if model.name != name:  # else a write would land in another model's folder
+            raise MlregError(f"{self.rel(path)}: $.name: expected {name!r} (the folder name), got {model.name!r}")
+        return model
 
     def version(self, name: str, version: int, validate: bool = True) -> Version:
         """metadata.json of one version, schema-checked (validate=False: the fast path for bulk reads)."""
@@ -197,8 +213,8 @@ class Store:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise NotFound(f"{name} v{version} not found ({rel} does not exist)") from None
         try:
-            doc = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            doc = json.loads(data, parse_constant=_no_constant, parse_float=_finite)
+        except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
             raise MlregError(f"{rel}: malformed JSON: {e}") from None
         return _unchecked(Version.from_dict, doc, rel, "version record")
 

@@ -51,7 +51,7 @@ def test_init_twice_and_unknown_preset_and_outside_git_fail_cleanly(repo_dir, cl
     fresh.mkdir()
     git(fresh, "init", "-q")
     r = cli(fresh, "init", "--preset", "nope")
-    assert r.code == 1 and "unknown preset 'nope'" in r.err
+    assert r.code == 2 and "unknown preset 'nope'" in r.err
     assert not (fresh / "mlreg.yaml").exists()
 
 

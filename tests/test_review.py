@@ -230,7 +230,7 @@ def test_illegal_edit_is_refused(clone, cli, case):
 
 
 # hand edits that plain `validate` cannot see: only the comparison with the base refuses them
-PLAIN_VALID = {"metric-changed", "stage-jumped", "history-rewritten", "stage-without-history",
+PLAIN_VALID = {"metric-changed", "stage-jumped", "history-rewritten",
                "new-version-straight-to-champion"}
 
 

@@ -12,7 +12,7 @@ __all__ = ["app", "main"]
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; MlregError -> `Error: ...` exit 1, usage errors exit 2, no traceback."""
-    from ..errors import MlregError
+    from ..errors import MlregError, UsageError
 
     args = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     except MlregError as e:
         for line in str(e).splitlines() or [type(e).__name__]:
             print(f"Error: {line}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(e, UsageError) else 1
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130

@@ -30,7 +30,7 @@ def init(
 @app.command()
 def register(
     name: Annotated[str, typer.Argument(help="Model name (letters, digits, '.', '_', '-').")],
-    from_dir: Annotated[Path, typer.Option("--from-dir", help="Training output folder (reads run_metadata.json there).")],
+    from_dir: Annotated[str, typer.Option("--from-dir", help="Training output folder (reads run_metadata.json there).")],
     external: Annotated[bool, typer.Option("--external", help="Record files by absolute path and digest; do not copy them.")] = False,
     param: Annotated[Optional[list[str]], typer.Option("--param", metavar="K=V", help="Extra param (repeatable).")] = None,
     metric: Annotated[Optional[list[str]], typer.Option("--metric", metavar="K=NUMBER", help="Extra metric (repeatable).")] = None,
@@ -44,8 +44,11 @@ def register(
     json_out: JsonOpt = False,
 ) -> None:
     """Register a new version from a training output folder (one commit)."""
+    from ..errors import UsageError
     from ..runmeta import parse_metrics, parse_pairs
 
+    if not from_dir.strip():
+        raise UsageError("--from-dir needs a folder")
     outcome = registry().register(
         name, from_dir, external=external, params=parse_pairs(param or [], "param"),
         metrics=parse_metrics(metric or []), tags=parse_pairs(tag or [], "tag"), description=description,
