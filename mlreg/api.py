@@ -258,6 +258,13 @@ class Registry:
         done.record = record
         return done
 
+    def _legacy_digests(self, models: set[str]) -> set[tuple[str, str]]:
+        """(model, sha256 of the legacy metadata.json) of every version imported before."""
+        from .importer import LEGACY_METADATA
+
+        return {(v.name, a.sha256) for m in models if self.store.has_model(m)
+                for v in self.store.versions(m, validate=False) for a in v.artifacts if a.path == LEGACY_METADATA}
+
     def _refuse_registry_source(self, folder: Path) -> None:
         src = folder.resolve()
         if self.root.is_relative_to(src) or src.is_relative_to(self.store.registry_dir.resolve()):
@@ -289,6 +296,9 @@ class Registry:
         root = Path(path).resolve()
         legacy = importer.scan(root, check_name(model) if model else None)
         with gitops.lock(self.root):
+            legacy = importer.not_yet_imported(legacy, self._legacy_digests({v.model for v in legacy}))
+            if not legacy:
+                raise MlregError(f"{root}: every version there is already in the registry (same legacy metadata.json)")
             now, by = iso(self.clock()), gitops.Git(self.root).user()
             files: dict[str, gitops.Content] = {}
             folders, records = [], []
@@ -511,6 +521,8 @@ class Registry:
         """Every schema and invariant problem of the work tree's registry (empty when valid)."""
         from .checks import registry_problems
 
+        if not (self.root / SETTINGS_FILE).exists() and not self.store.registry_dir.exists():
+            raise MlregError(f"{self.root}: no registry here (no mlreg.yaml, no registry/); run `mlreg init` first")
         return registry_problems(self.store)
 
     def verify(self, name: str, ref: str | None = None) -> list[ArtifactCheck]:

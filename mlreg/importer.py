@@ -81,6 +81,13 @@ def _natural(text: str) -> list:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
 
 
+def not_yet_imported(legacy: list[LegacyVersion], known: set[tuple[str, str]]) -> list[LegacyVersion]:
+    """Drop versions whose legacy metadata.json is already recorded in that model (re-running an import)."""
+    from .runmeta import digest
+
+    return [v for v in legacy if (v.model, digest(v.folder / "metadata.json")) not in known]
+
+
 def version_parts(v: LegacyVersion, root: Path) -> tuple[dict[str, str], list, dict[str, Path]]:
     """Params, artifacts and files-to-copy (relative path -> source) of one legacy version."""
     params = {"legacy_version": v.label, "imported_from": v.folder.relative_to(root).as_posix() or "."}

@@ -23,7 +23,8 @@ def test_every_command_and_option_has_help_text():
     assert missing == []
 
 
-def test_help_and_read_commands_never_import_mlflow(repo_dir):
+def test_help_and_read_commands_never_import_mlflow(reg):
+    repo_dir = reg.root
     code = ("import sys\nfrom mlreg.cli import main\nmain(sys.argv[1:])\n"
             "assert 'mlflow' not in sys.modules, sys.argv\n")
     for args in (["--help"], ["list"], ["validate"], ["list", "--versions", "--json"]):
@@ -42,3 +43,15 @@ def test_unexpected_errors_have_no_traceback_unless_asked(reg, cli, monkeypatch)
     monkeypatch.setattr(api.Registry, "models", lambda self: 1 / 0)
     r = cli(reg.root, "list")
     assert r.code == 1 and r.err.startswith("Error: unexpected ZeroDivisionError") and "Traceback" not in r.err
+
+
+def test_version_flag(repo_dir, cli):
+    from mlreg import __version__
+
+    r = cli(repo_dir, "--version")
+    assert r.code == 0 and r.out.strip() == f"mlreg {__version__}"
+
+
+def test_validate_outside_a_registry_says_so(repo_dir, cli):
+    r = cli(repo_dir, "validate")
+    assert r.code == 1 and "no registry here" in r.err and "mlreg init" in r.err

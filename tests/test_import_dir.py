@@ -81,3 +81,15 @@ def test_bad_legacy_metadata_is_a_clear_error_and_writes_nothing(reg, tmp_path, 
     assert git(reg.root, "status", "--porcelain") == status
     r = cli(reg.root, "import", "dir", str(tmp_path / "empty-nothing"))
     assert r.code == 1 and "not a folder" in r.err
+
+
+def test_importing_the_same_folder_again_adds_only_what_is_new(reg, old_layout, cli):
+    assert cli(reg.root, "import", "dir", str(old_layout)).code == 0
+    head = git(reg.root, "rev-parse", "HEAD")
+    r = cli(reg.root, "import", "dir", str(old_layout))
+    assert r.code == 1 and "every version there is already in the registry" in r.err
+    assert git(reg.root, "rev-parse", "HEAD") == head
+    legacy(old_layout, "rl_agents", "ppo_stocktrading_v0.3.0_20240201000000", {
+        "model_name": "ppo_stocktrading", "model_version": "v0.3.0", "training_timestamp": "2024-02-01T00:00:00"})
+    out = Registry(reg.root).import_dir(old_layout)
+    assert [(r.name, r.version) for r in out.records] == [("ppo_stocktrading", 3)]

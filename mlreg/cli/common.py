@@ -30,8 +30,18 @@ Branch = Annotated[
 _state: dict[str, Any] = {"repo": None}
 
 
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        print(f"mlreg {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version,
+                                          help="Print mlreg's version and exit.")] = False,
     repo: Annotated[Optional[Path], typer.Option("--repo", "-C", help="Registry repository (default: the current folder).")] = None,
     traceback: Annotated[bool, typer.Option("--traceback", hidden=True, help="Show a Python traceback on unexpected errors.")] = False,
 ) -> None:
