@@ -100,20 +100,11 @@ def _verdict(report) -> None:
 
 @app.command()
 def ui(
-    port: Annotated[int, typer.Option("--port", "-p", help="Port on 127.0.0.1 for MLflow's UI.")] = 5000,
+    port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535,
+                                      help="Port on 127.0.0.1 for MLflow's UI (must be free).")] = 5000,
 ) -> None:
     """Serve MLflow's UI over the local store in .mlreg/ on http://127.0.0.1:PORT (Ctrl-C stops it)."""
-    import os
-    import subprocess
+    from ..sync import serve_ui
 
-    from ..sync import ui_command
-
-    cmd = ui_command(registry().root, port)
-    print(f"MLflow UI on http://127.0.0.1:{port} (local store in .mlreg/); Ctrl-C stops it")
-    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ}
-    proc = subprocess.Popen(cmd, env=env)
-    try:
-        code = proc.wait()
-    except KeyboardInterrupt:
-        code = proc.wait()
-    raise typer.Exit(code if code > 0 else 0)
+    serve_ui(registry().root, port,
+             lambda url: print(f"MLflow UI on {url} (local store in .mlreg/); Ctrl-C stops it", flush=True))

@@ -9,17 +9,18 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .desired import WantModel, want_model
-from .plan import Item, ItemQueries, Options, known_run_ids, plan
-from .uri import Target, local_store, resolve
+from .plan import Actual, Item, ItemQueries, Options, known_run_ids, plan
+from .ui import check_port, serve_ui, ui_command
+from .uri import Target, local_store, prepare, resolve
 
 if TYPE_CHECKING:
     from ..api import Registry
 
-__all__ = ["SyncReport", "Target", "desired_state", "local_store", "resolve", "run_sync", "ui_command"]
+__all__ = ["SyncReport", "Target", "check_port", "desired_state", "local_store", "resolve", "run_sync", "serve_ui",
+           "ui_command"]
 
 KINDS = ("model", "run", "version", "alias")
 COLUMNS = {"create": "created", "update": "updated", "unchanged": "unchanged", "conflict": "conflicts",
@@ -123,9 +124,15 @@ def run_sync(reg: Registry, *, tracking_uri: str | None = None, model: str | Non
     target = resolve(reg.root, tracking_uri, reg.settings.tracking_uri)
     wants, also = desired_state(reg, model)
     mode = "check" if check else ("dry-run" if dry_run else "sync")
+    options = Options(force=force, prune=prune)
+    if mode == "sync":
+        prepare(reg.root, target)
+    elif not target.exists:  # a store not made yet is empty: compare with nothing, and create nothing
+        the_plan = plan(wants, Actual(), options)
+        return SyncReport(target.shown, target.source, mode, the_plan.items, the_plan.writes, force)
     with _connected(target, workers) as io:
         actual = io.read(wants, also)
-        the_plan = plan(wants, actual, Options(force=force, prune=prune))
+        the_plan = plan(wants, actual, options)
         report = SyncReport(target.shown, target.source, mode, the_plan.items, the_plan.writes, force)
         if mode == "sync" and the_plan.writes and (force or not the_plan.conflicts):
             total = the_plan.writes
@@ -139,22 +146,5 @@ def _connected(target: Target, workers: int | None = None) -> Iterator[Any]:
     """The MLflow side, inside MLflow's quiet, bounded-retry session."""
     from . import mlflow_io
 
-    if target.artifacts is not None:
-        target.artifacts.mkdir(parents=True, exist_ok=True)
     with mlflow_io.session(target):
         yield mlflow_io.MlflowIO(target, workers)
-
-
-def ui_command(root: Path, port: int) -> list[str]:
-    """The `mlflow server` command serving MLflow's UI over the embedded store on 127.0.0.1."""
-    import sys
-
-    from ..errors import MlregError
-
-    target = local_store(root)
-    db = Path(target.uri[len("sqlite:///"):])
-    if not db.exists():
-        raise MlregError(f"{db}: no local MLflow store yet; run `mlreg sync` first")
-    return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", target.uri,
-            "--default-artifact-root", target.artifacts.resolve().as_uri(), "--host", "127.0.0.1",
-            "--port", str(port), "--workers", "1"]

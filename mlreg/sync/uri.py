@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import MlregError
+
 LOCAL_DIR = ".mlreg"
 LOCAL_DB = "mlflow.db"
 LOCAL_ARTIFACTS = "artifacts"
@@ -27,12 +29,24 @@ class Target:
         return self.source == "embedded"
 
     @property
+    def sqlite_path(self) -> Path | None:
+        """The database file of a `sqlite:///` URI (relative to the working folder unless absolute); else None."""
+        if not self.uri.startswith("sqlite:///"):
+            return None
+        return Path(self.uri[len("sqlite:///"):].split("?", 1)[0])
+
+    @property
     def artifacts(self) -> Path | None:
         """For a sqlite store: the `artifacts` folder beside the database (MLflow's default is ./mlruns in
         whatever folder sync runs from). None for servers, which decide themselves."""
-        if not self.uri.startswith("sqlite:///"):
-            return None
-        return Path(self.uri[len("sqlite:///"):]).parent / LOCAL_ARTIFACTS
+        db = self.sqlite_path
+        return None if db is None else db.parent / LOCAL_ARTIFACTS
+
+    @property
+    def exists(self) -> bool:
+        """False only for a sqlite store whose database file is not there yet (servers are assumed to exist)."""
+        db = self.sqlite_path
+        return db is None or db.is_file()
 
     @property
     def shown(self) -> str:
@@ -43,6 +57,24 @@ class Target:
 def local_store(root: Path) -> Target:
     """The embedded store: sqlite under <repo>/.mlreg/ plus a local artifact folder."""
     return Target(f"sqlite:///{Path(root) / LOCAL_DIR / LOCAL_DB}", "embedded")
+
+
+def prepare(root: Path, target: Target) -> None:
+    """Before a sync writes to a sqlite store: its folders. The local store's `.mlreg/` is made (with a
+    `.gitignore` of `*`, so it is never committed); any other database's folder must exist already."""
+    db = target.sqlite_path
+    if db is None:
+        return
+    local = local_store(root).sqlite_path
+    if db.resolve() == local.resolve():
+        local.parent.mkdir(exist_ok=True)
+        ignore = local.parent / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("*\n")
+    elif not db.parent.is_dir():
+        raise MlregError(f"{target.shown}: folder {db.parent} does not exist; create it first (sync creates "
+                         f"only the local store in {LOCAL_DIR}/)")
+    target.artifacts.mkdir(exist_ok=True)
 
 
 def resolve(root: Path, cli_uri: str | None, settings_uri: str | None) -> Target:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 from mlreg.sync import local_store
@@ -66,7 +66,7 @@ def test_check_reports_missing_objects_and_json_summary(reg, training, cli):
     assert doc["totals"]["created"] == 3  # model, run, version: missing in MLflow
     assert {(c["kind"], c["name"]) for c in doc["changes"]} == {("model", "lgbm"), ("run", "lgbm/1"),
                                                                  ("version", "lgbm/1")}
-    assert versions_of(client_for(reg.root), "lgbm") == {}
+    assert not (reg.root / ".mlreg").exists()  # a check never creates the store it compares with
 
 
 def test_tracking_uri_from_mlreg_yaml(reg, training, tmp_path, monkeypatch):
@@ -87,30 +87,56 @@ def test_ui_needs_a_local_store(reg, cli):
     assert r.code == 1 and "run `mlreg sync` first" in r.err
 
 
-def test_ui_serves_mlflow_over_the_local_store(reg, training, cli):
+def test_ui_serves_mlflow_over_the_local_store_quietly(reg, training, cli):
     reg.register("lgbm", training())
     assert reg.sync().ok
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     proc = subprocess.Popen([sys.executable, "-m", "mlreg", "-C", str(reg.root), "ui", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
     try:
-        deadline, body = time.monotonic() + 90, None
-        while body is None and proc.poll() is None and time.monotonic() < deadline:
-            try:
-                url = f"http://127.0.0.1:{port}/api/2.0/mlflow/registered-models/get?name=lgbm"
-                body = urllib.request.urlopen(url, timeout=1).read().decode()
-            except OSError:
-                time.sleep(0.2)  # waiting for the server to start, not ordering events
-        assert body is not None and '"name": "lgbm"' in body.replace('":"', '": "')
+        assert proc.stdout.readline().decode().startswith(f"MLflow UI on http://127.0.0.1:{port} ")  # once it answers
+        url = f"http://127.0.0.1:{port}/api/2.0/mlflow/registered-models/get?name=lgbm"
+        body = urllib.request.urlopen(url, timeout=10).read().decode()
+        assert '"name": "lgbm"' in body.replace('":"', '": "')
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
+        proc.send_signal(signal.SIGINT)  # Ctrl-C to mlreg alone: it stops the server it started
         try:
-            proc.wait(timeout=20)
+            code = proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    assert b"MLflow UI on http://127.0.0.1:" in proc.stdout.read()
+            raise
+    out, err = proc.communicate()
+    assert code == 0 and out == b"" and err == b""  # none of MLflow's or uvicorn's logs, warnings, tracebacks
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))  # the server is gone: its port is free again
+
+
+def test_ui_refuses_a_port_in_use(reg, training, cli):
+    reg.register("lgbm", training())
+    assert reg.sync().ok
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        r = cli(reg.root, "ui", "--port", str(port))
+
+    assert r.code == 1 and r.out == ""
+    assert r.err == f"Error: port {port} on 127.0.0.1 is in use; pick another with --port\n"
+
+
+def test_ui_fails_when_the_server_dies_at_start_up(reg, training, cli):
+    reg.register("lgbm", training())
+    assert reg.sync().ok
+    (reg.root / ".mlreg" / "mlflow.db").write_text("not a database\n")
+
+    r = cli(reg.root, "ui", "--port", str(free_port()))
+
+    assert r.code == 1 and r.out == ""
+    assert r.err.startswith("Error: MLflow's server did not start (exit code ") and "not a database" in r.err
+    assert len(r.err.splitlines()) == 1
 
 
 def test_example_registry_syncs_cleanly_into_a_fresh_local_store(repo_dir, cli):
