@@ -37,6 +37,7 @@ class Outcome:
     record: Version | None = None
     demoted: list[int] = field(default_factory=list)
     records: list[Version] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +45,7 @@ class Outcome:
             "branch": self.branch, "paths": self.paths, "demoted": self.demoted,
             "versions": [{"model": r.name, "version": r.version, "from": r.params.get("imported_from")}
                          for r in self.records],
+            "notes": self.notes,
         }
 
 
@@ -296,9 +298,13 @@ class Registry:
         root = Path(path).resolve()
         legacy = importer.scan(root, check_name(model) if model else None)
         with gitops.lock(self.root):
+            notes = importer.renames(legacy)
+            before = len(legacy)
             legacy = importer.not_yet_imported(legacy, self._legacy_digests({v.model for v in legacy}))
+            if before > len(legacy):
+                notes.append(f"{before - len(legacy)} version(s) skipped: already imported (same legacy metadata.json)")
             if not legacy:
-                raise MlregError(f"{root}: every version there is already in the registry (same legacy metadata.json)")
+                return Outcome("import", "", None, [], notes=notes)
             now, by = iso(self.clock()), gitops.Git(self.root).user()
             files: dict[str, gitops.Content] = {}
             folders, records = [], []
@@ -328,9 +334,9 @@ class Registry:
             change = gitops.ChangeSet("import", models[0] if len(models) == 1 else "", None, subject, files,
                                       folders, body=body)
             if dry_run:
-                return Outcome("import", change.model, None, sorted(files), records=records)
+                return Outcome("import", change.model, None, sorted(files), records=records, notes=notes)
             done = self._apply(change, commit, branch)
-        done.records = records
+        done.records, done.notes = records, notes
         return done
 
     def import_mlflow(self, tracking_uri: str | None = None, models: list[str] | None = None, *,

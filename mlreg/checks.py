@@ -70,7 +70,7 @@ def _model_problems(store: Store, name: str, settings: Settings, out: list[str],
         out.append(f"{mrel}: file not found; expected a model.yaml in every model folder")
     if model_doc and model_doc["name"] != name:
         out.append(f"{mrel}: $.name: expected {name!r} (the folder name), got {model_doc['name']!r}")
-    records = []
+    records, stages = [], {}
     for entry in sorted(folder.iterdir()):
         if entry.name == MODEL_FILE or entry.name.startswith("."):
             continue
@@ -78,7 +78,7 @@ def _model_problems(store: Store, name: str, settings: Settings, out: list[str],
         if n is None:
             out.append(f"{store.rel(entry)}: unexpected entry; expected version folders v1, v2, ...")
             continue
-        v = _version_problems(store, name, n, settings, out, digests)
+        v = _version_problems(store, name, n, settings, out, digests, stages)
         if v:
             records.append(v)
     nums = store.version_numbers(name)
@@ -94,7 +94,7 @@ def _model_problems(store: Store, name: str, settings: Settings, out: list[str],
         if settings.aliases is not None and alias not in settings.aliases:
             out.append(f"{mrel}: $.aliases.{alias}: alias not allowed by mlreg.yaml; expected one of {settings.aliases}")
     for stage, spec in settings.stages.items():
-        holders = [v.version for v in records if v.stage == stage]
+        holders = sorted(n for n, s in stages.items() if s == stage)
         if spec.exclusive and len(holders) > 1:
             out.append(f"{store.rel(folder)}: stage {stage!r} is exclusive but held by "
                        f"{', '.join(f'v{h}' for h in holders)}; expected at most one")
@@ -102,7 +102,7 @@ def _model_problems(store: Store, name: str, settings: Settings, out: list[str],
 
 
 def _version_problems(store: Store, name: str, n: int, settings: Settings, out: list[str],
-                      digests: bool) -> Version | None:
+                      digests: bool, stages: dict[int, str]) -> Version | None:
     vdir = store.version_dir(name, n)
     rel = f"{store.rel(vdir)}/{VERSION_FILE}"
     doc, ok = _load("model_version", vdir / VERSION_FILE, rel, out)
@@ -114,6 +114,8 @@ def _version_problems(store: Store, name: str, n: int, settings: Settings, out: 
     if isinstance(doc.get("version"), int) and doc["version"] != n:
         out.append(f"{rel}: $.version: expected {n} (the folder v{n}), got {doc['version']}")
     stage = doc.get("stage")
+    if isinstance(stage, str):
+        stages[n] = stage  # exclusive-stage holders count even when the rest of the file is broken
     if isinstance(stage, str) and stage not in settings.stages:
         out.append(f"{rel}: $.stage: expected one of the stages in mlreg.yaml {list(settings.stages)}, got {stage!r}")
     if not ok:

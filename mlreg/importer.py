@@ -28,6 +28,7 @@ class LegacyVersion:
     lineage: Lineage
     notes: str
     files: list[Path]
+    raw_name: str | None = None  # model_name as written, when it came from the file
 
     def sort_key(self) -> tuple:
         return (self.run.training_timestamp or "", _natural(self.label), self.folder.name)
@@ -38,10 +39,27 @@ def scan(root: Path, model: str | None = None) -> list[LegacyVersion]:
     root = Path(root)
     if not root.is_dir():
         raise MlregError(f"{root}: not a folder")
-    found = [read_legacy(p.parent, root, model) for p in sorted(root.rglob("metadata.json"))]
+    found, problems = [], []
+    for path in sorted(root.rglob("metadata.json")):
+        try:
+            found.append(read_legacy(path.parent, root, model))
+        except MlregError as e:  # report every broken folder, not just the first
+            problems.append(str(e))
+    if problems:
+        raise MlregError("\n".join(problems))
     if not found:
         raise MlregError(f"{root}: no version folders found (expected folders holding a metadata.json)")
     return sorted(found, key=lambda v: (v.model, v.sort_key()))
+
+
+def renames(legacy: list[LegacyVersion]) -> list[str]:
+    """Notes for model names that had to be changed to be legal registry names."""
+    seen = {}
+    for v in legacy:
+        if v.raw_name is not None and v.raw_name != v.model:
+            seen.setdefault((v.raw_name, v.model), v.folder)
+    return [f"model_name {raw!r} (in {folder.name}) imported as {name!r}: registry names allow only "
+            "letters, digits, '.', '_' and '-'" for (raw, name), folder in seen.items()]
 
 
 def read_legacy(folder: Path, root: Path, model: str | None) -> LegacyVersion:
@@ -61,8 +79,9 @@ def read_legacy(folder: Path, root: Path, model: str | None) -> LegacyVersion:
     lineage = Lineage(source_data_version=_text(doc.get("source_data_version")),
                       hyperparameters_config_path=_text(doc.get("hyperparameters_config_path")))
     files = [p for p in list_files(folder) if p != path]
+    raw = None if model else str(doc.get("model_name") or folder.parent.name)
     return LegacyVersion(folder, name, label, run, {k: float(v) for k, v in metrics.items()}, lineage,
-                         _text(doc.get("notes")) or "", files)
+                         _text(doc.get("notes")) or "", files, raw)
 
 
 def _model_name(doc: dict[str, Any], folder: Path, path: Path) -> str:

@@ -87,9 +87,23 @@ def test_importing_the_same_folder_again_adds_only_what_is_new(reg, old_layout, 
     assert cli(reg.root, "import", "dir", str(old_layout)).code == 0
     head = git(reg.root, "rev-parse", "HEAD")
     r = cli(reg.root, "import", "dir", str(old_layout))
-    assert r.code == 1 and "every version there is already in the registry" in r.err
+    assert r.code == 0 and "nothing to import" in r.out and "3 version(s) skipped: already imported" in r.out
     assert git(reg.root, "rev-parse", "HEAD") == head
     legacy(old_layout, "rl_agents", "ppo_stocktrading_v0.3.0_20240201000000", {
         "model_name": "ppo_stocktrading", "model_version": "v0.3.0", "training_timestamp": "2024-02-01T00:00:00"})
     out = Registry(reg.root).import_dir(old_layout)
     assert [(r.name, r.version) for r in out.records] == [("ppo_stocktrading", 3)]
+
+
+def test_every_broken_folder_is_reported_and_renamed_models_are_noted(reg, tmp_path, cli):
+    root = tmp_path / "old"
+    legacy(root, "a", "bad1", {"model_name": "ok", "key_performance_metrics": {"a": "b"}})
+    legacy(root, "a", "bad2", {"model_name": "ok", "key_performance_metrics": {"c": "d"}})
+    r = cli(reg.root, "import", "dir", str(root))
+    assert r.code == 1 and "bad1/metadata.json: $.key_performance_metrics.a" in r.err
+    assert "bad2/metadata.json: $.key_performance_metrics.c" in r.err
+    good = tmp_path / "good"
+    legacy(good, "odd name", "x 1", {"model_name": "../evil name", "key_performance_metrics": {"a": 1}})
+    r = cli(reg.root, "import", "dir", str(good), "--dry-run")
+    assert r.code == 0 and "would import odd name/x 1 -> evil-name v1" in r.out
+    assert "note: model_name '../evil name' (in x 1) imported as 'evil-name'" in r.out

@@ -88,3 +88,11 @@ def test_symlinked_artifact_is_refused(two, tmp_path):
     art.unlink()
     art.symlink_to(target)
     assert any("no symlinks" in p for p in Registry(two.root).validate())
+
+
+def test_a_schema_error_does_not_hide_a_second_exclusive_holder(two):
+    edit_meta(two, "btc", 2, lambda d: d.update(stage="champion"))
+    edit_meta(two, "btc", 1, lambda d: d.update(stage="champion", extra_field=1))
+    found = Registry(two.root).validate()
+    assert any("unknown field(s) 'extra_field'" in p for p in found)
+    assert any("stage 'champion' is exclusive but held by v1, v2" in p for p in found)

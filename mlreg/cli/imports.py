@@ -30,7 +30,11 @@ def import_dir(
         return print_json(outcome.to_dict() | {"dry_run": dry_run})
     for r in outcome.records:
         print(f"{'would import' if dry_run else 'imported'} {r.params['imported_from']} -> {r.name} v{r.version}")
-    if not dry_run:
+    for note in outcome.notes:
+        print(f"note: {note}")
+    if not outcome.records:
+        print("nothing to import")
+    elif not dry_run:
         report_mutation(outcome)
 
 
