@@ -227,6 +227,7 @@ class Registry:
             gitops.clean_stale_temp(self.store.model_dir(name))
             nums = self.store.version_numbers(name)
             number = (nums[-1] if nums else 0) + 1
+            self._refuse_reuse(name, number)
             now = iso(self.clock())
             by = gitops.Git(self.root).user()
             record = Version(
@@ -259,6 +260,14 @@ class Registry:
             done = self._apply(change, commit, branch)
         done.record = record
         return done
+
+    def _refuse_reuse(self, name: str, number: int) -> None:
+        """Version numbers are never reused: a number whose folder was deleted in git stays taken."""
+        gone = gitops.deleted_versions(self.root, name)
+        if number in gone:
+            sha = gone[number][:10]
+            raise MlregError(f"registry/{name}/v{number} existed and was deleted in commit {sha}; version numbers are "
+                             f"never reused: restore it with `git checkout {sha}^ -- registry/{name}/v{number}`")
 
     def _legacy_digests(self, models: set[str]) -> set[tuple[str, str]]:
         """(model, sha256 of the legacy metadata.json) of every version imported before."""

@@ -436,3 +436,20 @@ def last_commits(root: Path, path: str, depth: int = 3) -> dict[str, str]:
         if sha and len(parts) > depth:
             found.setdefault("/".join(parts[:depth]), sha)
     return found
+
+
+def deleted_versions(root: Path, model: str) -> dict[int, str]:
+    """Version numbers whose metadata.json was deleted in history -> the deleting commit (one git call)."""
+    g = Git(root)
+    if g.head() is None:
+        return {}
+    out = g.run("log", "--diff-filter=D", "--no-renames", "--name-only", "--format=%x1e%H", "--",
+                f"registry/{model}/*/metadata.json")
+    found: dict[int, str] = {}
+    for block in out.split("\x1e"):
+        lines = block.strip().splitlines()
+        for path in lines[1:]:
+            folder = path.split("/")[2] if path.count("/") >= 3 else ""
+            if folder[1:].isdigit():
+                found.setdefault(int(folder[1:]), lines[0])
+    return found

@@ -207,3 +207,14 @@ def test_a_killed_registers_temp_folder_is_cleaned_up_next_time(reg, training):
     assert reg.register("m", training()).version == 2
     assert not stale.exists()
     assert git(reg.root, "status", "--porcelain") == ""
+
+
+def test_a_version_number_deleted_in_git_is_never_reused(reg, training, cli):
+    reg.register("m", training())
+    reg.register("m", training())
+    git(reg.root, "rm", "-rq", "registry/m/v2")
+    git(reg.root, "commit", "-qm", "drop v2 by hand")
+    before = snapshot(reg.root)
+    r = cli(reg.root, "register", "m", "--from-dir", str(training()))
+    assert r.code == 1 and "registry/m/v2 existed and was deleted in commit" in r.err and "never reused" in r.err
+    assert snapshot(reg.root) == before
