@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Optional
 
 import typer
@@ -34,10 +35,14 @@ def sync(
     reg = registry()
     options = dict(model=model, dry_run=dry_run, check=check, prune=prune, force=force)
     err = console_err()
-    if err.is_terminal and not json_out:
-        report = _with_progress(reg, tracking_uri, options, err)
-    else:
-        report = reg.sync(tracking_uri, **options)
+    try:
+        if err.is_terminal and not json_out:
+            report = _with_progress(reg, tracking_uri, options, err)
+        else:
+            report = reg.sync(tracking_uri, **options)
+    except KeyboardInterrupt:
+        print("Interrupted; rerun mlreg sync to finish (it picks up where it stopped)", file=sys.stderr)
+        raise typer.Exit(130) from None
     if json_out:
         print_json(report.to_dict())
     else:
@@ -84,18 +89,17 @@ def _render(report) -> None:
 
 
 def _verdict(report) -> None:
-    import sys
 
     n = len(report.conflicts)
     if report.mode == "check":
         msg = f"{len(report.drift)} difference(s) between git and MLflow" if report.drift else "MLflow matches git"
         print(msg, file=sys.stderr if report.drift else sys.stdout)
-    elif n and report.mode == "sync" and not report.forced:
-        print(f"Error: {n} conflict(s) in MLflow; nothing was written. Fix them in MLflow, or rerun with "
-              "--force to overwrite what mlreg made.", file=sys.stderr)
+    elif n and report.mode == "sync":
+        hint = ("--force overwrites only what mlreg made; fix the rest in MLflow" if report.forced else
+                "Fix them in MLflow, or rerun with --force to overwrite what mlreg made")
+        print(f"Error: {n} conflict(s) in MLflow; nothing was written. {hint}.", file=sys.stderr)
     elif n:
-        print(f"Error: {n} conflict(s) left" + ("" if report.mode == "sync" else " (sync would stop)"),
-              file=sys.stderr)
+        print(f"Error: {n} conflict(s) left (sync would stop)", file=sys.stderr)
 
 
 @app.command()

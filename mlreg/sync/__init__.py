@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .desired import WantModel, want_model
 from .plan import Actual, Item, ItemQueries, Options, known_run_ids, plan
 from .ui import check_port, serve_ui, ui_command
-from .uri import Target, local_store, prepare, resolve
+from .uri import Target, check_supported, local_store, prepare, resolve
 
 if TYPE_CHECKING:
     from ..api import Registry
@@ -122,6 +122,7 @@ def run_sync(reg: Registry, *, tracking_uri: str | None = None, model: str | Non
              progress: Callable[[str, int], None] | None = None, workers: int | None = None) -> SyncReport:
     """Mirror git into MLflow (or, with check / dry_run, only compare). `progress(label, total)` per write."""
     target = resolve(reg.root, tracking_uri, reg.settings.tracking_uri)
+    check_supported(target)
     wants, also = desired_state(reg, model)
     mode = "check" if check else ("dry-run" if dry_run else "sync")
     options = Options(force=force, prune=prune)
@@ -134,7 +135,7 @@ def run_sync(reg: Registry, *, tracking_uri: str | None = None, model: str | Non
         actual = io.read(wants, also)
         the_plan = plan(wants, actual, options)
         report = SyncReport(target.shown, target.source, mode, the_plan.items, the_plan.writes, force)
-        if mode == "sync" and the_plan.writes and (force or not the_plan.conflicts):
+        if mode == "sync" and the_plan.writes and not the_plan.conflicts:  # any conflict left: write nothing
             total = the_plan.writes
             io.apply(the_plan, (lambda label: progress(label, total)) if progress else (lambda label: None),
                      known_run_ids(actual))

@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import MlregError
 from .desired import COMMIT, DIGEST, EXTERNAL_FILE, TAG_MODEL, TAG_VERSION, WantModel, linked_tags
 from .plan import PLACEHOLDER, Actual, HaveModel, HaveRun, HaveVersion, ModelPlan, Plan, RunOp, VersionOp
-from .uri import Target, scrub
+from .uri import Target, driver_hint, scrub
 
 # Bounded retries so an unreachable server fails in seconds, not MLflow's default ~4 minutes.
 # The user's own settings of these variables win.
@@ -47,12 +47,16 @@ def session(target: Target) -> Iterator[None]:
     levels = {name: logging.getLogger(name).level for name in _QUIET_LOGGERS}
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.CRITICAL)
+    disabled = logging.root.manager.disable
+    logging.disable(logging.WARNING)  # also loggers MLflow/alembic configure themselves (database set-up INFO lines)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     except MlregError:
         raise
+    except ModuleNotFoundError as e:
+        raise MlregError(driver_hint(target, e.name or str(e))) from None
     except Exception as e:
         if not _is_backend_error(e):
             raise
@@ -65,6 +69,7 @@ def session(target: Target) -> Iterator[None]:
                 os.environ[k] = v
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
+        logging.disable(disabled)
 
 
 def _is_backend_error(e: Exception) -> bool:
@@ -83,7 +88,19 @@ def to_error(e: Exception, target: Target) -> MlregError:
         why = reason.group(0).strip() if reason else "no answer"
         return MlregError(f"cannot reach MLflow at {target.shown} ({why}); check the tracking URI and that the "
                           "server is running, then rerun `mlreg sync` (it picks up where it stopped)")
-    return MlregError(f"MLflow at {target.shown}: {text[:400]}")
+    if "filesystem tracking backend" in text:
+        return MlregError(f"MLflow at {target.shown}: MLflow's file store is in maintenance mode and lacks features "
+                          "sync needs; use a database instead, e.g. --tracking-uri sqlite:///mlflow.db (MLflow's "
+                          "`mlflow migrate-filestore` moves existing data)")
+    return MlregError(f"MLflow at {target.shown}: {_first_sentences(text)}")
+
+
+def _first_sentences(text: str, limit: int = 300) -> str:
+    """The message cut at a sentence end within `limit` characters (whole text when short)."""
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(". ", 0, limit)
+    return text[:cut + 1] if cut > 0 else text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 class MlflowIO:
@@ -114,8 +131,7 @@ class MlflowIO:
             hv = HaveVersion(int(mv.version), mv.run_id or None, mv.source or "", mv.description or "", dict(mv.tags))
             actual.models[mv.name].versions[hv.number] = hv
         self._load_experiments()
-        names = {v.run.experiment for w in wants for v in w.versions.values()}
-        ids = sorted({self.experiments[n][0] for n in names if n in self.experiments})
+        ids = sorted({eid for eid, _ in self.experiments.values()})  # all: runs in experiments git no longer uses
         for run in self._search_runs(ids, scope):
             model, number = run.data.tags.get(TAG_MODEL), run.data.tags.get(TAG_VERSION, "")
             if model in scope and number.isdigit():

@@ -207,7 +207,8 @@ def plan_model(want: WantModel, have: HaveModel | None, actual: Actual, run_ids:
     exists = have is not None and have.exists
     have = have or HaveModel(want.name, "", exists=False)
     claimed = _claimed(have)
-    _plan_model_record(mp, want, have, exists, claimed, opts)
+    foreign = exists and _foreign(want, have)
+    _plan_model_record(mp, want, have, exists, foreign, opts)
     creatable, stuck = max(have.versions, default=0) + 1, None
     for n, wv in sorted(want.versions.items()):
         hv = have.versions.get(n)
@@ -223,32 +224,54 @@ def plan_model(want: WantModel, have: HaveModel | None, actual: Actual, run_ids:
         else:
             _plan_existing_version(mp, wv, hv, have, run_ids, opts)
     _plan_leftovers(mp, want, have, opts)
-    _plan_aliases(mp, want, have, claimed, opts)
+    _plan_aliases(mp, want, have, claimed, foreign, opts)
     return mp
 
 
-def _claimed(have: HaveModel) -> set[str]:
-    return {a for a in have.tags.get(ALIASES, "").split(",") if a}
+def _claimed(have: HaveModel) -> dict[str, int | None]:
+    """Aliases mlreg set, with the version it set each to (None: an older claim tag without versions)."""
+    out: dict[str, int | None] = {}
+    for entry in filter(None, have.tags.get(ALIASES, "").split(",")):
+        alias, _, number = entry.partition("=")
+        out[alias] = int(number) if number.isdigit() else None
+    return out
 
 
-def _plan_model_record(mp: ModelPlan, want: WantModel, have: HaveModel, exists: bool, claimed: set[str],
+def _claim(aliases: dict[str, int]) -> str:
+    return ",".join(f"{a}={n}" for a, n in sorted(aliases.items()))
+
+
+def _foreign(want: WantModel, have: HaveModel) -> bool:
+    """True when MLflow's versions of a number git uses were not made for this registry's versions (another
+    registry's, or a hand-made model): mlreg then edits nothing of the registered model itself."""
+    for n, hv in have.versions.items():
+        wv = want.versions.get(n)
+        if wv is None or PLACEHOLDER in hv.tags or adoptable(wv, hv):
+            continue
+        if not hv.owned or hv.run_id not in {r.run_id for r in have.runs.get(n, [])}:
+            return True
+    return False
+
+
+def _plan_model_record(mp: ModelPlan, want: WantModel, have: HaveModel, exists: bool, foreign: bool,
                        opts: Options) -> None:
-    """Create the registered model, or update description/tags (hand edits are conflicts)."""
-    keep = claimed & set(have.aliases) - set(want.aliases)  # still claimed until deleted below
-    claim = ",".join(sorted(set(want.aliases) | keep))
-    tags = dict(want.tags) | ({ALIASES: claim} if claim else {})
+    """Create the registered model, or update description/tags (hand edits are conflicts). The alias claim tag
+    is written last, by _plan_aliases."""
     if not exists:
-        mp.create, mp.set_tags, mp.description = True, tags, want.description
+        mp.create, mp.set_tags, mp.description = True, dict(want.tags), want.description
         mp.add("model", want.name, "create")
         return
-    set_tags, del_tags = _tag_diff(tags, have.tags)
+    set_tags, del_tags = _tag_diff(want.tags, have.tags, ignore=(ALIASES,))
     desc = want.description if (have.description or "") != want.description else None
     if not (set_tags or del_tags or desc is not None):
         mp.add("model", want.name, "unchanged")
         return
     what = _what(set_tags, del_tags, desc is not None)
-    same = have.tags.get(DIGEST) == want.tags[DIGEST]
-    hand = same and (desc is not None or bool((set(set_tags) | set(del_tags)) - {ALIASES}))
+    if foreign:
+        mp.add("model", want.name, "conflict", f"differs ({what}), and its versions in MLflow were not made by "
+               "this registry; mlreg does not edit it, even with --force")
+        return
+    hand = have.tags.get(DIGEST) == want.tags[DIGEST]
     if hand and not opts.force:
         mp.add("model", want.name, "conflict", f"edited in MLflow ({what}); --force overwrites")
         return
@@ -381,35 +404,42 @@ def _plan_leftovers(mp: ModelPlan, want: WantModel, have: HaveModel, opts: Optio
                 mp.add("run", ref, "extra", f"run {r.run_id}: {why}; --prune removes it")
 
 
-def _plan_aliases(mp: ModelPlan, want: WantModel, have: HaveModel, claimed: set[str], opts: Options) -> None:
-    """Set aliases that moved or are new; drop the ones mlreg set that git no longer has."""
+def _plan_aliases(mp: ModelPlan, want: WantModel, have: HaveModel, claimed: dict[str, int | None], foreign: bool,
+                  opts: Options) -> None:
+    """Set aliases that git moved or added; drop the ones mlreg set that git no longer has. An alias moved in
+    MLflow since mlreg set it is a hand edit: a conflict unless --force."""
     blocked = {int(i.name.rsplit("/", 1)[1]) for i in mp.items if i.kind == "version" and i.status == "conflict"}
     for alias, n in want.aliases.items():
         ref, cur = f"{want.name}@{alias}", have.aliases.get(alias)
+        mine = alias in claimed and claimed[alias] in (None, cur)  # still where mlreg put it
         if _RESERVED_ALIAS.match(alias):
             mp.add("alias", ref, "conflict", f"MLflow reserves the alias name {alias!r}")
         elif n not in want.versions or n in blocked:
             mp.add("alias", ref, "conflict", f"points at v{n}, which cannot be synced")
         elif cur == n:
             mp.add("alias", ref, "unchanged", f"-> v{n}")
-        elif cur is None or alias in claimed or opts.force:
+        elif foreign:
+            mp.add("alias", ref, "conflict", f"-> v{cur} in MLflow, whose versions were not made by this registry")
+        elif cur is None or mine or opts.force:
             mp.set_aliases[alias] = n
-            hand = cur is not None and alias not in claimed
             mp.add("alias", ref, "create" if cur is None else "update",
-                   ("overwrite hand edit: " if hand else "") + (f"v{cur} -> v{n}" if cur else f"-> v{n}"))
+                   ("" if cur is None or mine else "overwrite hand edit: ") + (f"v{cur} -> v{n}" if cur else f"-> v{n}"))
         else:
             mp.add("alias", ref, "conflict", f"set to v{cur} in MLflow by hand; git says v{n}; --force overwrites")
     for alias, cur in sorted(have.aliases.items()):
         if alias in want.aliases:
             continue
         ref = f"{want.name}@{alias}"
-        if alias in claimed:
+        if alias in claimed and not foreign and (claimed[alias] in (None, cur) or opts.force):
             mp.del_aliases.append(alias)
             mp.add("alias", ref, "update", f"removed in git (was v{cur})")
+        elif alias in claimed and not foreign:
+            mp.add("alias", ref, "conflict", f"-> v{cur}: moved in MLflow by hand, removed in git; --force removes it")
         else:
             mp.add("alias", ref, "kept" if opts.force else "conflict", f"-> v{cur}: not set by mlreg and not in git")
-    if mp.del_aliases:
-        mp.final_claim = ",".join(sorted(want.aliases))
+    claim = _claim(want.aliases)
+    if not foreign and have.tags.get(ALIASES, "") != claim:
+        mp.final_claim = claim
 
 
 def _tag_diff(want: dict[str, str], have: dict[str, str], ignore=()) -> tuple[dict[str, str], list[str]]:

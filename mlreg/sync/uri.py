@@ -101,3 +101,24 @@ def scrub(text: str, uri: str) -> str:
             if len(secret) >= 3:
                 out = out.replace(secret, "***")
     return out
+
+
+_SCHEMES = ("http", "https", "sqlite", "file", "postgresql", "mysql", "mssql")
+_DRIVERS = {"psycopg": '"psycopg[binary]"', "psycopg2": "psycopg2-binary", "pymysql": "pymysql", "MySQLdb": "mysqlclient",
+            "pyodbc": "pyodbc"}  # missing module -> what to pip install
+
+
+def check_supported(target: Target) -> None:
+    """Refuse a tracking URI whose scheme sync cannot use (databricks, unknown schemes), before importing MLflow."""
+    uri = target.uri
+    scheme = uri.split("://", 1)[0].split("+", 1)[0].lower() if "://" in uri else "file"
+    if scheme not in _SCHEMES:
+        raise MlregError(f"{target.shown}: unsupported tracking URI scheme {scheme or uri!r}; mlreg sync supports "
+                         "http(s)://, sqlite:///, postgresql://, mysql://, mssql:// and file:")
+
+
+def driver_hint(target: Target, missing: str) -> str:
+    """A one-line message for a database URI whose Python driver is not installed."""
+    install = _DRIVERS.get(missing.split(".", 1)[0], missing.split(".", 1)[0])
+    return (f"{target.shown}: the database driver is not installed (no module named {missing!r}); "
+            f"install it with `pip install {install}` and rerun `mlreg sync`")

@@ -113,7 +113,8 @@ def test_promotion_in_git_moves_tags_and_alias_only(reg, training, mlflow_server
     changed = {(i.kind, i.name) for i in report.items if i.status == "update"}
     assert changed == {("version", f"{name}/2"), ("version", f"{name}/3"), ("alias", f"{name}@champion")}
     paths = [p for _, p in http_log.writes]
-    assert paths and all("model-versions/set-tag" in p or "alias" in p for p in paths), paths
+    # version tags, the alias, and the model's claim tag (mlreg.aliases records where mlreg put each alias)
+    assert paths and all("set-tag" in p or "alias" in p for p in paths), paths
     assert not any("runs/" in p for p in paths)
 
 
@@ -153,10 +154,10 @@ def test_foreign_version_number_is_a_conflict_even_with_force(reg, training, mlf
     assert runs_of(c, name) == [] and sorted(versions_of(c, name)) == [1]  # stopped before any write
 
     r = cli(reg.root, "sync", "--force", "--tracking-uri", mlflow_server.url)
-    assert r.code == 1
+    assert r.code == 1 and "nothing was written" in r.err
     mv = versions_of(c, name)
-    assert mv[1].tags == {"owner": "someone"}  # never overwritten
-    assert mv[2].tags["stage"] == "development"  # v2 synced around it
+    assert sorted(mv) == [1] and mv[1].tags == {"owner": "someone"}  # a conflict left: --force writes nothing
+    assert runs_of(c, name) == []
 
 
 def test_interrupted_sync_resumes_without_duplicates(reg, training, mlflow_server, uniq):
@@ -383,3 +384,59 @@ def test_hand_edited_run_metric_is_restored_with_force(reg, training, mlflow_ser
     assert reg.sync(mlflow_server.url, force=True).ok
     assert c.get_run(run_id).data.metrics["rmse_val"] == 0.07
     assert reg.sync(mlflow_server.url, check=True).ok
+
+
+def test_force_never_edits_a_model_another_registry_made(reg, training, mlflow_server, uniq, cli):
+    name, other = f"{uniq}-tiny", f"{uniq}-agent"
+    c = mlflow_server.client()  # what another registry's sync left: an mlreg-tagged version, champion claimed
+    c.create_registered_model(name, {"mlreg.aliases": "champion=1", "mlreg.digest": "x"}, "their model")
+    run = c.create_run(c.create_experiment(f"{uniq}-theirs"))
+    c.create_model_version(name, run.info.artifact_uri, run.info.run_id, tags={"mlreg.digest": "y"})
+    c.set_registered_model_alias(name, "champion", "1")
+    register(reg, training, name, 1, uniq)
+    register(reg, training, other, 1, uniq)
+
+    r = cli(reg.root, "sync", "--force", "--tracking-uri", mlflow_server.url, "--json")
+
+    assert r.code == 1 and r.json()["totals"]["conflicts"] >= 1
+    rm = c.get_registered_model(name)
+    assert aliases_of(c, name) == {"champion": 1} and rm.description == "their model"
+    assert rm.tags["mlreg.aliases"] == "champion=1"
+    assert sorted(versions_of(c, name)) == [1] and c.search_registered_models(f"name = '{other}'") == []
+
+
+def test_alias_moved_by_hand_is_a_conflict_until_forced(reg, training, mlflow_server, uniq, cli):
+    name = f"{uniq}-m"
+    register(reg, training, name, 2, uniq)
+    reg.promote(name, "2", "beta", "ok")
+    reg.promote(name, "2", "champion", "best")
+    reg.alias_set(name, "Staging", "2")
+    assert reg.sync(mlflow_server.url).ok
+    c = mlflow_server.client()
+    c.set_registered_model_alias(name, "champion", "1")
+
+    r = cli(reg.root, "sync", "--tracking-uri", mlflow_server.url)
+    assert r.code == 1 and f"{name}@champion" in r.out and "nothing was written" in r.err
+    assert aliases_of(c, name) == {"champion": 1, "Staging": 2}
+
+    assert cli(reg.root, "sync", "--force", "--tracking-uri", mlflow_server.url).code == 0
+    assert aliases_of(c, name) == {"champion": 2, "Staging": 2}
+    reg.alias_set(name, "Staging", "1")  # moved in git: a plain update, not a conflict
+    report = reg.sync(mlflow_server.url)
+    assert report.ok and aliases_of(c, name) == {"champion": 2, "Staging": 1}
+
+
+def test_prune_finds_runs_in_experiments_git_no_longer_uses(reg, training, mlflow_server, uniq):
+    name = f"{uniq}-m"
+    reg.register(name, training(experiment=f"{uniq}-exp"))
+    reg.register(name, training(experiment=f"{uniq}-old"))
+    assert reg.sync(mlflow_server.url).ok
+    c = mlflow_server.client()
+    old_run = versions_of(c, name)[2].run_id
+    git(reg.root, "rm", "-rq", f"registry/{name}/v2")
+    git(reg.root, "commit", "-qm", "drop v2")
+
+    report = reg.sync(mlflow_server.url, prune=True)
+
+    assert report.ok and ("run", f"{name}/2", "prune") in {(i.kind, i.name, i.status) for i in report.items}
+    assert c.get_run(old_run).info.lifecycle_stage == "deleted" and sorted(versions_of(c, name)) == [1]

@@ -40,3 +40,20 @@ def test_scrub_removes_secrets_anywhere_in_a_message():
     msg = "HTTPConnectionPool(host='127.0.0.1'): auth bob:hunter2 failed for http://bob:hunter2@127.0.0.1:5000/api"
     out = scrub(msg, uri)
     assert "hunter2" not in out and "http://***@127.0.0.1:5000/api" in out
+
+
+@pytest.mark.parametrize("uri, expected", [
+    ("databricks://bob:hunter2@x", "unsupported tracking URI scheme 'databricks'"),
+    ("postgresql://bob:hunter2@localhost:1/x", "database driver is not installed"),
+])
+def test_unsupported_uri_or_missing_driver_is_one_line(reg, cli, uri, expected):
+    pytest.importorskip("mlflow")
+    if "postgresql" in uri:
+        try:
+            import psycopg  # noqa: F401
+            pytest.skip("psycopg is installed")
+        except ImportError:
+            pass
+    r = cli(reg.root, "sync", "--tracking-uri", uri)
+    assert r.code == 1 and expected in r.err and "hunter2" not in r.err + r.out
+    assert r.err.startswith("Error: ") and len(r.err.strip().splitlines()) == 1
