@@ -33,6 +33,15 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
 
 
+def origin_and_clone(tmp_path: Path, repo: Path) -> Path:
+    """Publish `repo` as a bare "origin" and return a fresh clone of it (the pull-request set-up)."""
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "clone", "-q", "--bare", str(repo), str(origin))
+    work = tmp_path / "work"
+    git(tmp_path, "clone", "-q", str(origin), str(work))
+    return work
+
+
 class Clock:
     """An injectable clock that moves one minute per reading: ordering from data, never sleeps."""
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import git
+from conftest import git, origin_and_clone
 from mlreg import gitops
 from mlreg.api import Registry
 
@@ -22,11 +22,7 @@ def clone(tmp_path: Path, reg, training) -> Path:
     reg.promote("m", "1", "beta", "shadow run looked fine")
     reg.promote("m", "1", "champion", "first champion")
     reg.promote("m", "2", "beta", "candidate for champion")
-    origin = tmp_path / "origin.git"
-    git(tmp_path, "clone", "-q", "--bare", str(reg.root), str(origin))
-    work = tmp_path / "work"
-    git(tmp_path, "clone", "-q", str(origin), str(work))
-    return work
+    return origin_and_clone(tmp_path, reg.root)
 
 
 def meta(root: Path, n: int, model: str = "m") -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import git
+from conftest import git, origin_and_clone
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -119,10 +119,8 @@ def pr_checkout(tmp_path, reg, training, cli):
     reg.promote("m", "1", "beta", "shadow run looked fine")
     reg.promote("m", "1", "champion", "first champion")
     reg.promote("m", "2", "beta", "candidate")
+    work = origin_and_clone(tmp_path, reg.root)
     origin = tmp_path / "origin.git"
-    git(tmp_path, "clone", "-q", "--bare", str(reg.root), str(origin))
-    work = tmp_path / "work"
-    git(tmp_path, "clone", "-q", str(origin), str(work))
     assert cli(work, "promote", "m@2", "champion", "--reason", "beats v1", "--branch", "promote-m-v2").code == 0
     git(work, "push", "-q", "origin", "promote-m-v2")
     ci = tmp_path / "ci"

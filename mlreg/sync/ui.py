@@ -78,7 +78,7 @@ def serve_ui(root: Path, port: int, ready: Callable[[str], None]) -> None:
 
 def _await_start(proc: subprocess.Popen, url: str, log: IO[bytes]) -> None:
     deadline = time.monotonic() + START_TIMEOUT
-    while not _healthy(url):
+    while not healthy(url):
         if proc.poll() is not None:
             raise MlregError(f"MLflow's server did not start (exit code {proc.returncode}){_tail(log)}")
         if time.monotonic() > deadline:
@@ -86,7 +86,8 @@ def _await_start(proc: subprocess.Popen, url: str, log: IO[bytes]) -> None:
         time.sleep(0.2)  # polling a server's start-up
 
 
-def _healthy(url: str) -> bool:
+def healthy(url: str) -> bool:
+    """Whether an MLflow server answers its /health endpoint."""
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=1) as r:
             return r.status == 200

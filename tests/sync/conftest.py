@@ -8,11 +8,12 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from mlreg.sync.ui import healthy
+
 from .sync_helpers import free_port
 
 
@@ -30,14 +31,6 @@ class Server:
         return MlflowClient(self.url, self.url)
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=1) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory) -> Server:
     """`mlflow server` on 127.0.0.1 (free port, sqlite backend, temp artifact folder), stopped at session end."""
@@ -52,7 +45,7 @@ def mlflow_server(tmp_path_factory) -> Server:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
-    while not _healthy(url):
+    while not healthy(url):
         if proc.poll() is not None or time.monotonic() > deadline:
             _stop(proc)
             pytest.fail(f"mlflow server did not start:\n{(folder / 'server.log').read_text()[-3000:]}")
