@@ -164,13 +164,19 @@ class Registry:
 
         Reads skip the schema check (`validate` does it): the inference hot path never imports jsonschema.
         """
-        n = self.resolve_number(name, ref)
-        record = self.store.version(name, n, validate=False)
-        return self._views([record], self._lineage_pool(name))[0]
+        model = self.store.model(check_name(name), validate=False)
+        pool = self._lineage_pool(name, model)  # the model's folder is read once, not once per question
+        own = {v.version: v for v in pool if v.name == name}
 
-    def _lineage_pool(self, name: str) -> list[Version]:
+        def holder(stage: str) -> int | None:
+            return max((n for n, v in own.items() if v.stage == stage), default=None)
+
+        n = lifecycle.resolve_ref(model, sorted(own), self.store.settings(validate=False), ref, holder)
+        return self._views([own[n]], pool)[0]
+
+    def _lineage_pool(self, name: str, model: Model | None = None) -> list[Version]:
         """Versions that could name a version of `name` as their base: its own and its derived models'."""
-        model = self.store.model(name, validate=False)
+        model = model or self.store.model(name, validate=False)
         names = [name, *model.derived_models]
         return [v for n in dict.fromkeys(names) if self.store.has_model(n)
                 for v in self.store.versions(n, validate=False)]
@@ -178,7 +184,7 @@ class Registry:
     def show(self, name: str) -> ModelView:
         """One model with every version."""
         model = self.store.model(check_name(name), validate=False)
-        pool = self._lineage_pool(name)
+        pool = self._lineage_pool(name, model)
         return ModelView(model, self._views([v for v in pool if v.name == name], pool))
 
     # -- init ------------------------------------------------------------------------------
