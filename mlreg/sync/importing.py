@@ -22,7 +22,7 @@ from .. import gitops
 from ..errors import MlregError
 from ..records import Artifact, Base, Lineage, Model, Run, Settings, StageChange, Version
 from ..store import REGISTRY_DIR, VERSION_FILE, Store, check_name, version_dirname
-from .desired import LINKED
+from .desired import LINKED, promotion_tags
 from .uri import Target, mask, resolve
 
 if TYPE_CHECKING:
@@ -223,8 +223,9 @@ def plan_import(sources: list[SourceModel], store: Store, settings: Settings, at
     if problems:
         raise MlregError("\n".join(problems))
     _link_bases(plan, store)
-    _pin_stages(plan, pinned)
-    _one_holder(plan, store, settings, pinned)
+    _pin_stages(plan, pinned, at)
+    _one_holder(plan, store, settings, pinned, at)
+    _check_history(plan)
     return plan
 
 
@@ -279,14 +280,14 @@ def stage_aliases(settings: Settings) -> dict[str, str]:
     return out | {alias: stage for stage, alias in settings.alias_stages().items()}
 
 
-def _pin_stages(plan: ImportPlan, pinned: dict[tuple[str, str], int]) -> None:
+def _pin_stages(plan: ImportPlan, pinned: dict[tuple[str, str], int], at: str) -> None:
     """The version an MLflow alias such as `champion` names takes that stage (sync mirrors it back as the alias)."""
     for r in plan.records:
         for (name, stage), n in pinned.items():
             if (r.name, r.version) == (name, n) and r.stage != stage:
                 plan.notes.append(f"{name} v{n}: imported in stage {stage!r}, as MLflow's alias for that stage "
                                   f"names it (was {r.stage!r})")
-                r.stage = r.stage_history[0].to = stage
+                _set_stage(r, stage, at)
 
 
 def _record(name: str, sv: SourceVersion, settings: Settings, at: str, by: str, shown: str) -> Version:
@@ -302,10 +303,79 @@ def _record(name: str, sv: SourceVersion, settings: Settings, at: str, by: str, 
         params=dict(run.params),
         metrics={k: float(v) for k, v in run.metrics.items() if math.isfinite(v)},
         tags=tags, lineage=_lineage(sv.tags),
-        stage_history=[StageChange(to=stage, at=at, by=by, action="import",
-                                   reason=f"imported from MLflow {shown} (model version {sv.number})")],
+        stage_history=rebuilt_history(sv.tags, stage, at, by,
+                                      f"imported from MLflow {shown} (model version {sv.number})"),
         notes=_notes(sv, shown, run),
     )
+
+
+_PROMOTION = re.compile(r"^promotion_(\d{8})_(\d{4})(?:_(\d+))?$")
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+IMPORTED_BY = "imported from MLflow"
+HISTORY_TAGS = ("last_promoted_at", "demotion_reason", "demotion_timestamp")
+
+
+def rebuilt_history(tags: dict[str, str], stage: str, at: str, by: str, reason: str) -> list[StageChange]:
+    """stage_history from the promotion_/demotion_ tags `mlreg sync` writes: an `import` entry, then the
+    promotions and demotion in time order, then an `import` entry into `stage` when the chain ends elsewhere."""
+    chain = _promotions(tags)
+    if chain and tags.get("promotion_reason"):
+        chain[-1].reason = tags["promotion_reason"]
+    demoted = tags.get("demotion_timestamp", "")
+    if _TIMESTAMP.match(demoted):
+        chain.append(StageChange(to=stage, at=demoted, by=IMPORTED_BY, action="demote",
+                                 reason=tags.get("demotion_reason") or None))
+        chain.sort(key=lambda c: c.at)  # stable: same-minute promotions keep their suffix order
+    start = (chain[0].from_ if chain else None) or stage
+    out = [StageChange(to=start, at=min([at, *(c.at for c in chain[:1])]), by=by, action="import", reason=reason),
+           *chain]
+    for i, c in enumerate(out):  # a demotion leaves the stage before it for the one the next change starts from
+        if c.action == "demote":
+            c.from_ = out[i - 1].to
+            c.to = next((n.from_ for n in out[i + 1:] if n.from_), stage)
+    if out[-1].to != stage:
+        out.append(StageChange(to=stage, at=max(at, out[-1].at), by=by, action="import", reason=reason))
+    return out
+
+
+def _promotions(tags: dict[str, str]) -> list[StageChange]:
+    """One `promote` per `promotion_<YYYYMMDD_HHMM>[_N]` tag whose value reads `from -> to`, oldest first."""
+    found = []
+    for key, value in tags.items():
+        m, parts = _PROMOTION.match(key), value.split(" -> ")
+        if m and len(parts) == 2 and all(p.strip() for p in parts):
+            d, t = m.group(1), m.group(2)
+            when = f"{d[:4]}-{d[4:6]}-{d[6:]}T{t[:2]}:{t[2:]}:00Z"
+            src = parts[0].strip()
+            found.append(((when, int(m.group(3) or 1)), StageChange(
+                to=parts[1].strip(), at=when, by=IMPORTED_BY, action="promote",
+                from_=None if src == "none" else src)))
+    return [c for _, c in sorted(found, key=lambda kc: kc[0])]
+
+
+def _check_history(plan: ImportPlan) -> None:
+    """Note each version whose promotion/demotion tags its rebuilt stage_history does not reproduce exactly."""
+    for r, sv in plan.versions:
+        have = {k: v for k, v in sv.tags.items() if k in HISTORY_TAGS or k.startswith("promotion_")}
+        derived = promotion_tags(r.stage_history)
+        if derived != have:
+            diff = sorted(set(have.items()) ^ set(derived.items()))
+            plan.notes.append(f"{r.name} v{r.version}: stage_history rebuilt from MLflow's promotion tags does not "
+                              f"reproduce {', '.join(dict.fromkeys(k for k, _ in diff))}; `mlreg sync` will rewrite "
+                              "them (the originals are in the version's notes)")
+
+
+def _set_stage(r: Version, stage: str, at: str) -> None:
+    """Move an imported record to `stage`: its closing `import` entry moves (or goes, or is added)."""
+    r.stage, history = stage, r.stage_history
+    last = history[-1]
+    if last.action == "import" and len(history) > 1 and history[-2].to == stage:
+        history.pop()
+    elif last.action == "import":
+        last.to = stage
+    else:
+        first = history[0]
+        history.append(StageChange(to=stage, at=max(at, last.at), by=first.by, action="import", reason=first.reason))
 
 
 def _human(key: str) -> bool:
@@ -396,7 +466,8 @@ def _add_derived(plan: ImportPlan, store: Store, base_model: str, name: str) -> 
         model.derived_models.append(name)
 
 
-def _one_holder(plan: ImportPlan, store: Store, settings: Settings, pinned: dict[tuple[str, str], int]) -> None:
+def _one_holder(plan: ImportPlan, store: Store, settings: Settings, pinned: dict[tuple[str, str], int],
+                at: str) -> None:
     """An exclusive stage keeps one holder: git's, else the one its MLflow alias names, else the highest imported
     version; the others are demoted."""
     for stage, spec in settings.stages.items():
@@ -411,7 +482,7 @@ def _one_holder(plan: ImportPlan, store: Store, settings: Settings, pinned: dict
             keeper = held[-1] if held else pinned.get((name, stage), max(r.version for r in recs))
             for r in recs:
                 if r.version != keeper:
-                    r.stage = r.stage_history[0].to = spec.demote_to or settings.initial
+                    _set_stage(r, spec.demote_to or settings.initial, at)
                     plan.notes.append(f"{name} v{r.version}: {stage!r} is exclusive and v{keeper} holds it; "
                                       f"imported as {r.stage!r}")
 

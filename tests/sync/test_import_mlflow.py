@@ -114,8 +114,9 @@ def test_import_models_versions_runs_and_files_in_one_commit(reg, mlflow_server,
     assert r1.params == {"objective": "huber", "num_leaves": "63"} and r1.metrics == {"rmse_val": 0.0669}
     assert r1.tags == {"target_type": "regression", "owner": "ana"}  # no mlflow.*, mlreg.* or sync-managed tags
     assert "promotion_20250610_1418=development -> beta" in r1.notes
-    assert [(h.action, h.to, h.reason) for h in r1.stage_history] == [
-        ("import", "beta", f"imported from MLflow {url} (model version 1)")]
+    assert [(h.action, h.from_, h.to, h.at, h.reason) for h in r1.stage_history] == [  # rebuilt from promotion_*
+        ("import", None, "development", "2025-06-10T14:18:00Z", f"imported from MLflow {url} (model version 1)"),
+        ("promote", "development", "beta", "2025-06-10T14:18:00Z", None)]
     assert [(x.path, x.sha256, x.size) for x in r1.artifacts] == [
         ("cfg/params.json", sha("{}"), 2), ("model.txt", sha("tree 1\n"), 7)]
     assert (reg.root / f"registry/{a}/v1/model.txt").read_text() == "tree 1\n"
@@ -320,3 +321,72 @@ def test_no_commit_and_branch(reg, tmp_path, cli, flag):
         assert not (reg.root / "registry" / "m").exists()
     else:
         assert (reg.root / "registry/m/v1/model.txt").is_file()
+
+
+class SecondsClock:
+    """Moves 25 seconds per reading, so some promotions share a minute (`promotion_<ts>_2` tags)."""
+
+    def __init__(self):
+        import datetime as dt
+
+        self.now, self.step = dt.datetime(2026, 11, 23, 11, 58, tzinfo=dt.timezone.utc), dt.timedelta(seconds=25)
+
+    def __call__(self):
+        self.now += self.step
+        return self.now
+
+
+def tag_names(detail: str) -> list[str]:
+    """The tag keys a sync item's detail sets or removes (`tags a, b; remove tags c`)."""
+    names = []
+    for part in detail.split("; "):
+        for prefix in ("remove tags ", "tags "):
+            if part.startswith(prefix):
+                names += part[len(prefix):].split(", ")
+                break
+    return names
+
+
+@server
+def test_promotion_history_survives_sync_then_import_then_sync(repo_dir, training, mlflow_server, uniq, tmp_path):
+    url, name = mlflow_server.url, f"{uniq}-btc"
+    src = Registry(repo_dir, clock=SecondsClock())
+    src.init()
+    for i in range(2):
+        src.register(name, training(experiment=f"{uniq}-exp", metrics={"rmse_val": 0.07 - i / 100}))
+    src.promote(name, "1", "beta", "good backtest")
+    src.promote(name, "1", "champion", "best so far")
+    src.promote(name, "2", "beta", "next in line")
+    src.promote(name, "2", "champion", "beats v1")  # demotes v1 to archived
+    assert src.sync(url, model=name).ok
+    mlflow_tags = {n: v.tags for n, v in versions_of(mlflow_server.client(), name).items()}
+    assert any(k.startswith("promotion_") and k.count("_") == 3 for k in mlflow_tags[1])  # a same-minute `_2`
+    assert {"demotion_timestamp", "demotion_reason", "last_promoted_at", "promotion_reason"} <= set(mlflow_tags[1])
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    git(fresh, "init", "-q")
+    git(fresh, "commit", "-q", "--allow-empty", "-m", "initial")
+    dst = Registry(fresh, clock=SecondsClock())
+    dst.init()
+
+    report = dst.import_mlflow(url, [name])
+
+    assert not [n for n in report.notes if "does not reproduce" in n]
+    assert dst.validate() == []
+    for n in (1, 2):
+        before, after = read(repo_dir, name, n), read(fresh, name, n)
+        assert after.stage == before.stage and after.stage_history[0].action == "import"
+        moves = [[(h.action, h.from_, h.to, h.at[:16]) for h in r.stage_history if h.action in ("promote", "demote")]
+                 for r in (before, after)]
+        assert moves[0] == moves[1] and moves[0]
+        reasons = [[h.reason for h in r.stage_history if h.action in ("promote", "demote")] for r in (before, after)]
+        assert reasons[1][-1] == reasons[0][-1]  # MLflow keeps the latest promotion's / the demotion's reason only
+    check = dst.sync(url, model=name, check=True)
+    drifted = [(i.name, t) for i in check.drift if i.kind == "version" for t in tag_names(i.detail)]
+    assert drifted and all(t.startswith("mlreg.") for _, t in drifted), drifted
+    assert not [i for i in check.drift if i.kind == "version" and not set(tag_names(i.detail))]
+    assert dst.sync(url, model=name).ok
+    after_sync = versions_of(mlflow_server.client(), name)
+    for n, tags in mlflow_tags.items():
+        assert {k: v for k, v in after_sync[n].tags.items() if not k.startswith("mlreg.")} == \
+            {k: v for k, v in tags.items() if not k.startswith("mlreg.")}
