@@ -116,14 +116,9 @@ def lock(root: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def touched(root: Path, change: ChangeSet) -> list[str]:
-    """Every file path the change writes (a new folder's files one by one)."""
-    return sorted(change.files)
-
-
 def apply(root: Path, change: ChangeSet, commit: bool = True, branch: str | None = None) -> Applied:
     """Write the change to the work tree and commit exactly its files; or commit it on a new branch only."""
-    paths = touched(root, change)
+    paths = sorted(change.files)
     _refuse_escape(Path(root), paths)
     if branch:  # the change was computed from the work tree, so its files must match HEAD
         g = Git(root)
@@ -261,10 +256,16 @@ def _commit_on_head(g: Git, change: ChangeSet, paths: list[str]) -> str:
 
 
 def _hash_worktree(g: Git, paths: list[str]) -> dict[str, str]:
-    if not paths:
+    return _hash_files(g, {p: Path(p) for p in paths})
+
+
+def _hash_files(g: Git, sources: dict[str, Path], *flags: str) -> dict[str, str]:
+    """Write each source file as a blob; repo path -> blob id (paths relative to the work tree work too)."""
+    if not sources:
         return {}
-    out = g.run("hash-object", "-w", "--stdin-paths", stdin="\n".join(paths).encode() + b"\n")
-    return dict(zip(paths, out.split()))
+    names = [str(p) for p in sources.values()]
+    out = g.run("hash-object", "-w", *flags, "--stdin-paths", stdin="\n".join(names).encode() + b"\n")
+    return dict(zip(sources, out.split()))
 
 
 def _commit_tree(g: Git, parent: str | None, change: ChangeSet, blobs: dict[str, str]) -> str:
@@ -283,15 +284,15 @@ def _commit_to_branch(g: Git, change: ChangeSet, branch: str) -> str:
     if g.ref_exists(f"refs/heads/{branch}"):
         raise GitError(f"branch {branch!r} already exists; choose another --branch name")
     head = g.head()
-    blobs: dict[str, str] = {}
+    sources: dict[str, Path] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for i, (rel, content) in enumerate(sorted(change.files.items())):
-            if content is None:
-                continue
-            src = content if isinstance(content, Path) else Path(tmp) / str(i)
-            if not isinstance(content, Path):
-                src.write_bytes(content)
-            blobs[rel] = g.run("hash-object", "-w", "--no-filters", str(src))
+            if isinstance(content, bytes):
+                sources[rel] = Path(tmp) / str(i)
+                sources[rel].write_bytes(content)
+            elif content is not None:
+                sources[rel] = content
+        blobs = _hash_files(g, sources, "--no-filters")  # one git call for every file
     sha = _commit_tree(g, head, change, blobs)
     g.run("branch", branch, sha)
     return sha

@@ -62,14 +62,19 @@ def session(target: Target) -> Iterator[None]:
             raise
         raise to_error(e, target) from None
     finally:
-        for k, v in saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        _restore_env(saved_env)
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
         logging.disable(disabled)
+
+
+def _restore_env(saved: dict[str, str | None]) -> None:
+    """Put environment variables back as they were (unset where they were unset)."""
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 def _is_backend_error(e: Exception) -> bool:
@@ -475,8 +480,4 @@ def _default_store(uri: str) -> Iterator[None]:
     try:
         yield
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        _restore_env(saved)
