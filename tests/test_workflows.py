@@ -72,14 +72,18 @@ def test_the_linter_would_catch_a_broken_workflow(linter, tmp_path):
 # -- what each workflow does -------------------------------------------------------------------------
 def test_registry_validate_workflow_shape():
     doc = load("registry-validate.yml")
-    assert set(doc["on"]) == {"pull_request", "push"}
+    assert set(doc["on"]) == {"pull_request", "merge_group", "push"}
     checkout = next(s for s in steps("registry-validate.yml") if s.get("uses", "").startswith("actions/checkout@"))
     assert checkout["with"]["fetch-depth"] == 0  # the base branch's history must be there for --base
     runs = {s.get("if"): s["run"] for s in steps("registry-validate.yml") if "run" in s and s.get("if")}
     pr = [s for s in steps("registry-validate.yml") if s.get("if") == "github.event_name == 'pull_request'"]
-    assert [s["run"] for s in pr] == ['mlreg diff "origin/$BASE_REF" HEAD --format md >> "$GITHUB_STEP_SUMMARY"',
+    assert [s["run"] for s in pr] == ['mlreg diff "origin/$BASE_REF" --format md >> "$GITHUB_STEP_SUMMARY"',
                                       'mlreg validate --base "origin/$BASE_REF"']
     assert all(s["env"] == {"BASE_REF": "${{ github.base_ref }}"} for s in pr)
+    queue = [s for s in steps("registry-validate.yml") if s.get("if") == "github.event_name == 'merge_group'"]
+    assert [s["run"] for s in queue] == ['mlreg diff "$BASE_SHA" --format md >> "$GITHUB_STEP_SUMMARY"',
+                                         'mlreg validate --base "$BASE_SHA"']
+    assert all(s["env"] == {"BASE_SHA": "${{ github.event.merge_group.base_sha }}"} for s in queue)
     assert runs["github.event_name == 'push'"] == "mlreg validate"
 
 
@@ -130,15 +134,37 @@ def pr_checkout(tmp_path, reg, training, cli):
     return ci
 
 
-def run_steps(workflow: str, event: str, cwd: Path, summary: Path) -> list[subprocess.CompletedProcess]:
-    """Run a workflow's mlreg steps for an event with bash, as the runner would (base branch: main)."""
+_EXPR = re.compile(r"\$\{\{\s*github\.([A-Za-z0-9_.]+)\s*\}\}")
+
+
+def _context(event: str, payload: dict, name: str) -> str:
+    """`github.NAME` as the runner fills it in from the event name and the event payload."""
+    if name == "event_name":
+        return event
+    if name == "base_ref":  # set for pull_request events only
+        return payload.get("pull_request", {}).get("base", {}).get("ref", "")
+    value: object = {"event": payload}
+    for part in name.split("."):
+        value = value.get(part, "") if isinstance(value, dict) else ""
+    return str(value)
+
+
+def run_steps(workflow: str, event: str, cwd: Path, summary: Path,
+              payload: dict | None = None) -> list[subprocess.CompletedProcess]:
+    """Run a workflow's mlreg steps for an event with bash, as the runner would: GITHUB_EVENT_NAME,
+    the event payload in GITHUB_EVENT_PATH, and `${{ github.* }}` expressions filled in from them."""
+    payload = payload if payload is not None else (
+        {"pull_request": {"base": {"ref": "main"}}} if event == "pull_request" else {})
+    event_path = summary.parent / f"event-{event}.json"
+    event_path.write_text(json.dumps(payload))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "GITHUB_STEP_SUMMARY": str(summary)}
+           "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_EVENT_NAME": event, "GITHUB_EVENT_PATH": str(event_path)}
     out = []
     for step in steps(workflow):
         if "mlreg " not in step.get("run", "") or step.get("if", event) != f"github.event_name == '{event}'":
             continue
-        step_env = {k: v.replace("${{ github.base_ref }}", "main") for k, v in step.get("env", {}).items()}
+        step_env = {k: _EXPR.sub(lambda m: _context(event, payload, m.group(1)), v)
+                    for k, v in step.get("env", {}).items()}
         out.append(subprocess.run(["bash", "-e", "-c", step["run"]], cwd=cwd, env=env | step_env,
                                   capture_output=True, text=True))
     return out
@@ -192,3 +218,55 @@ def test_pre_commit_hook_definition(reg, training, tmp_path):
     (reg.root / "registry/m/v1/model.txt").write_text("tampered\n")
     r = subprocess.run(argv, cwd=reg.root, env=env, capture_output=True, text=True)
     assert r.returncode == 1 and "model.txt does not match its recorded sha256/size" in r.stderr
+
+
+# -- the merge queue: two parallel champion pull requests ------------------------------------------------
+@pytest.fixture
+def merge_queue(tmp_path, reg, training, cli):
+    """Two pull requests that each promote a version of m to champion (no champion yet), queued one after
+    the other the way GitHub's merge queue builds merge groups: group 1 = main + PR 1, group 2 = group 1 + PR 2."""
+    reg.register("m", training())
+    reg.register("m", training(metrics={"rmse_val": 0.0601}))
+    reg.promote("m", "1", "beta", "shadow run looked fine")
+    reg.promote("m", "2", "beta", "shadow run looked fine")
+    work = origin_and_clone(tmp_path, reg.root)
+    origin = tmp_path / "origin.git"
+    for n, br in ((1, "promote-m-v1"), (2, "promote-m-v2")):
+        assert cli(work, "promote", f"m@{n}", "champion", "--reason", f"v{n} is best", "--branch", br).code == 0
+        git(work, "push", "-q", "origin", br)
+    ci = tmp_path / "ci"
+    git(tmp_path, "clone", "-q", str(origin), str(ci))
+    main = git(ci, "rev-parse", "origin/main").strip()
+    git(ci, "checkout", "-q", "--detach", "origin/main")
+    groups = []
+    for n, br in ((1, "promote-m-v1"), (2, "promote-m-v2")):
+        git(ci, "merge", "-q", "--no-ff", "-m", f"Merge pull request #{n}", f"origin/{br}")
+        groups.append(git(ci, "rev-parse", "HEAD").strip())
+    return ci, main, groups
+
+
+def queue_event(base_sha: str, head_sha: str, number: int, main: str) -> dict:
+    """The `merge_group` event payload (action checks_requested) GitHub sends for one merge group."""
+    return {"action": "checks_requested", "merge_group": {
+        "head_sha": head_sha, "head_ref": f"refs/heads/gh-readonly-queue/main/pr-{number}-{main}",
+        "base_sha": base_sha, "base_ref": "refs/heads/main",
+        "head_commit": {"id": head_sha, "tree_id": "", "message": f"Merge pull request #{number}",
+                        "timestamp": "2026-11-27T10:00:00Z", "author": {"name": "GitHub", "email": "noreply@github.com"},
+                        "committer": {"name": "GitHub", "email": "noreply@github.com"}}}}
+
+
+def test_merge_group_steps_pass_the_first_and_refuse_the_second_champion(merge_queue, tmp_path):
+    ci, main, (group1, group2) = merge_queue
+    git(ci, "checkout", "-q", "--detach", group1)
+    summary = tmp_path / "summary.md"
+    results = run_steps("registry-validate.yml", "merge_group", ci, summary, queue_event(main, group1, 1, main))
+    assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
+    assert "- **m v1** promoted `beta` → `champion`: “v1 is best”" in summary.read_text()
+
+    git(ci, "checkout", "-q", "--detach", group2)
+    summary = tmp_path / "summary2.md"
+    diff, validate = run_steps("registry-validate.yml", "merge_group", ci, summary,
+                               queue_event(group1, group2, 2, main))
+    assert diff.returncode == 0 and "- **m v2** promoted `beta` → `champion`" in summary.read_text()
+    assert validate.returncode == 1
+    assert "Error: registry/m: stage 'champion' is exclusive but held by v1, v2; expected at most one" in validate.stderr
