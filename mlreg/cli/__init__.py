@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; MlregError -> `Error: ...` exit 1, usage errors exit 2, no traceback."""
     from ..errors import MlregError, UsageError
 
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = _traceback_first(list(sys.argv[1:] if argv is None else argv))
     try:
         # standalone: Typer/Click render usage errors themselves and exit 2
         app(args=args, prog_name="mlreg", standalone_mode=True)
@@ -33,3 +33,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Error: unexpected {type(e).__name__}: {e} (run with --traceback for details)", file=sys.stderr)
         return 1
     return 0
+
+
+def _traceback_first(args: list[str]) -> list[str]:
+    """`--traceback` is a global option, also accepted after the subcommand (`mlreg sync --traceback`)."""
+    end = args.index("--") if "--" in args else len(args)
+    if "--traceback" in args[:end]:
+        args = [a for i, a in enumerate(args) if not (i < end and a == "--traceback")]
+        args.insert(0, "--traceback")
+    return args

@@ -21,13 +21,13 @@ from .desired import COMMIT, DIGEST, EXTERNAL_FILE, TAG_MODEL, TAG_VERSION, Want
 from .plan import PLACEHOLDER, Actual, HaveModel, HaveRun, HaveVersion, ModelPlan, Plan, RunOp, VersionOp
 from .uri import Target, driver_hint, scrub
 
-# Bounded retries so an unreachable server fails in seconds, not MLflow's default ~4 minutes.
-# The user's own settings of these variables win.
+# Bounded retries so an unreachable or hung server (or the S3 behind it) fails within 30 s, not MLflow's default
+# ~4 minutes: two tries of 10 s, a 1 s pause, then the diagnosis probes (5 s at most). The user's own settings win.
 ENV_DEFAULTS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.2",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
 _QUIET_LOGGERS = ("mlflow", "alembic", "urllib3", "sqlalchemy", "azure", "botocore")
@@ -48,6 +48,7 @@ def session(target: Target) -> Iterator[None]:
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.CRITICAL)
     disabled = logging.root.manager.disable
+    _bound_s3_client()
     logging.disable(logging.WARNING)  # also loggers MLflow/alembic configure themselves (database set-up INFO lines)
     try:
         with warnings.catch_warnings():
@@ -77,22 +78,54 @@ def _restore_env(saved: dict[str, str | None]) -> None:
             os.environ[k] = v
 
 
+def _bound_s3_client() -> None:
+    """Direct S3 access (a server with --no-serve-artifacts) goes through boto3 in this process: give the clients
+    MLflow makes short timeouts and two attempts (botocore's defaults wait minutes on a hung store). MLflow's own
+    client config is merged over this default, and the user's AWS_MAX_ATTEMPTS wins."""
+    try:
+        import boto3
+        import botocore.session
+        from botocore.config import Config
+    except ImportError:
+        return
+    if boto3.DEFAULT_SESSION is not None:  # a session someone set up: theirs
+        return
+    retries = None if os.environ.get("AWS_MAX_ATTEMPTS") else {"total_max_attempts": 2, "mode": "standard"}
+    core = botocore.session.get_session()
+    core.set_default_client_config(Config(connect_timeout=5, read_timeout=10, retries=retries))
+    boto3.setup_default_session(botocore_session=core)
+
+
 def _is_backend_error(e: Exception) -> bool:
     import requests
     from mlflow.exceptions import MlflowException
 
-    return isinstance(e, (MlflowException, requests.RequestException, OSError))
+    kinds: tuple[type, ...] = (MlflowException, requests.RequestException, OSError)
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        kinds += (BotoCoreError, ClientError)
+    except ImportError:
+        pass
+    return isinstance(e, kinds)
 
 
 def to_error(e: Exception, target: Target) -> MlregError:
-    """A one-line message naming the (masked) server and what went wrong."""
+    """A one-line message naming the (masked) server and which part failed: the server itself, its database,
+    its artifact store (S3 directly too), or the credentials."""
+    from . import diagnose
+
     text = scrub(" ".join(str(e).split()), target.uri)
-    if re.search(r"Connection refused|Max retries exceeded|Failed to establish|timed out|Name or service not known|"
-                 r"Connection aborted|RemoteDisconnected|ConnectionError", text):
-        reason = re.search(r"\[Errno -?\d+\][^'\")\]]*|timed out|Connection aborted|RemoteDisconnected", text)
-        why = reason.group(0).strip() if reason else "no answer"
-        return MlregError(f"cannot reach MLflow at {target.shown} ({why}); check the tracking URI and that the "
-                          "server is running, then rerun `mlreg sync` (it picks up where it stopped)")
+    s3 = diagnose.s3_problem(e)
+    if s3:
+        return MlregError(f"MLflow at {target.shown}: {scrub(s3, target.uri)}; then rerun `mlreg sync`")
+    if target.uri.lower().startswith(("http://", "https://")):
+        found = diagnose.explain(target.uri, target.shown, text, getattr(e, "error_code", None))
+        if found:
+            return MlregError(scrub(found, target.uri))
+    elif diagnose.is_network_failure(text):
+        return MlregError(f"cannot reach MLflow at {target.shown} ({diagnose.network_reason(text)}); check the "
+                          "tracking URI, then rerun `mlreg sync` (it picks up where it stopped)")
     if "filesystem tracking backend" in text:
         return MlregError(f"MLflow at {target.shown}: MLflow's file store is in maintenance mode and lacks features "
                           "sync needs; use a database instead, e.g. --tracking-uri sqlite:///mlflow.db (MLflow's "

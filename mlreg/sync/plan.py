@@ -314,8 +314,6 @@ def _plan_run(mp: ModelPlan, wv: WantVersion, runs: list[HaveRun], used: str | N
                              metrics=wv.run.metrics))
         mp.add("run", wv.ref, "create")
         return True
-    if op is not None:
-        op.run_id, op.artifact_uri = r.run_id, r.artifact_uri
     set_tags, del_tags = _tag_diff(wv.run.tags, r.tags)
     params = {k: v for k, v in wv.run.params.items() if k not in r.params}
     bad = sorted(k for k, v in wv.run.params.items() if k in r.params and r.params[k] != v)
@@ -325,6 +323,8 @@ def _plan_run(mp: ModelPlan, wv: WantVersion, runs: list[HaveRun], used: str | N
                "MLflow params cannot change")
         return False
     if r.complete and not (set_tags or del_tags or params or metrics):
+        if op is not None:  # nothing to write: the version can use the run at once
+            op.run_id, op.artifact_uri = r.run_id, r.artifact_uri
         mp.add("run", wv.ref, "unchanged")
         return True
     hand = r.deleted or (r.complete and r.tags.get(DIGEST) == wv.run.digest)
