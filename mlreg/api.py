@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import gitops, lifecycle, runmeta
+from . import gitops, lifecycle, runmeta, txn
 from .errors import MlregError, NotFound, UsageError
 from .records import PRESETS, Base, Model, Settings, StageChange, Version
 from .store import MODEL_FILE, REGISTRY_DIR, SETTINGS_FILE, Store, check_name, dumps_yaml, version_dirname
@@ -109,13 +109,15 @@ class Registry:
         self.store = Store(self.root)
         self.clock = clock
         self._settings: Settings | None = None
+        self.recovered: list[str] = txn.recover(self.root)  # an interrupted write, finished or undone
 
     @classmethod
     def open(cls, path: Path | str | None = None, clock: Clock = utc_now) -> Registry:
-        """The registry of the git work tree containing `path` (default: the current folder)."""
-        from .store import find_root
+        """The registry `path` (default: the current folder) is in: the nearest folder upward holding
+        mlreg.yaml within the git work tree, else the work tree's root."""
+        from .repo import locate
 
-        return cls(find_root(Path(path) if path else None), clock=clock)
+        return cls(locate(path).root, clock=clock)
 
     @property
     def settings(self) -> Settings:
@@ -198,6 +200,7 @@ class Registry:
             SETTINGS_FILE: dumps_yaml(PRESETS[preset]),
             f"{REGISTRY_DIR}/.gitkeep": b"",
         }
+        self._byte_exact(files)
         ignore = self.root / ".gitignore"
         old = ignore.read_text() if ignore.exists() else ""
         if ".mlreg/" not in old.split():
@@ -229,7 +232,7 @@ class Registry:
         out = runmeta.read_training_dir(folder)
         if enhancement_type and not base:
             raise MlregError("--enhancement-type needs --base NAME@REF")
-        with gitops.lock(self.root):
+        with txn.writing(self.root, commit and branch is None):
             gitops.clean_stale_temp(self.store.model_dir(name))
             nums = self.store.version_numbers(name)
             number = (nums[-1] if nums else 0) + 1
@@ -259,6 +262,7 @@ class Registry:
                 record.params.setdefault("external_model_path", str(main.resolve()))
             rel, data = self.store.version_file(record)
             files[rel] = data
+            self._byte_exact(files)
             if not (self.store.model_dir(name) / MODEL_FILE).exists():
                 files.update([self.store.model_file(Model(name=name))])
             change = gitops.ChangeSet("register", name, number, f"register {name} v{number}", files, [vdir],
@@ -266,6 +270,11 @@ class Registry:
             done = self._apply(change, commit, branch)
         done.record = record
         return done
+
+    def _byte_exact(self, files: dict[str, gitops.Content]) -> None:
+        """Add registry/.gitattributes (artifacts stored without line-ending conversion) when it is missing."""
+        if not (self.root / txn.ATTRIBUTES).exists():
+            files[txn.ATTRIBUTES] = txn.ATTRIBUTES_TEXT
 
     def _refuse_reuse(self, name: str, number: int) -> None:
         """Version numbers are never reused: a number whose folder was deleted in git stays taken."""
@@ -312,7 +321,7 @@ class Registry:
 
         root = Path(path).resolve()
         legacy = importer.scan(root, check_name(model) if model else None)
-        with gitops.lock(self.root):
+        with txn.writing(self.root, commit and branch is None and not dry_run):
             notes = importer.renames(legacy)
             before = len(legacy)
             legacy = importer.not_yet_imported(legacy, self._legacy_digests({v.model for v in legacy}))
@@ -343,6 +352,7 @@ class Registry:
             for name in sorted(next_number):
                 if not (self.store.model_dir(name) / MODEL_FILE).exists():
                     files.update([self.store.model_file(Model(name=name))])
+            self._byte_exact(files)
             models = sorted(next_number)
             subject = f"import {len(records)} version(s) of {', '.join(models)} from {root.name}"
             body = "\n".join(f"{r.name} v{r.version} <- {r.params['imported_from']}" for r in records)
@@ -363,11 +373,13 @@ class Registry:
         """
         from .sync import importing
 
-        with gitops.lock(self.root):
+        with txn.writing(self.root, commit and branch is None and not dry_run):
             now, by = iso(self.clock()), gitops.Git(self.root).user()
             with importing.prepare(self, tracking_uri, models, external=external, fetch=not dry_run, at=now,
                                    by=by, progress=progress) as prepared:
                 change = prepared.change
+                if change.files:
+                    self._byte_exact(change.files)
                 if dry_run or not change.files:
                     done = Outcome("import", change.model, None, sorted(change.files))
                 else:
@@ -383,7 +395,7 @@ class Registry:
             raise MlregError(f"unknown stage {stage!r}: expected one of {', '.join(s.stages)}")
         if s.require_reason and not (reason or "").strip():
             raise MlregError("--reason is required by mlreg.yaml (lifecycle.require_reason)")
-        with gitops.lock(self.root):
+        with txn.writing(self.root, commit and branch is None):
             v = self.store.version(name, self.resolve_number(name, ref))
             if v.stage == stage:
                 raise MlregError(f"{name} v{v.version} is already in stage {stage!r}")
@@ -417,7 +429,7 @@ class Registry:
                   branch: str | None = None) -> Outcome:
         """Point an alias at a version (moving it if it pointed elsewhere)."""
         _check_alias(alias, self.settings)
-        with gitops.lock(self.root):
+        with txn.writing(self.root, commit and branch is None):
             n = self.resolve_number(name, ref)
             model = self.store.model(name)
             old = model.aliases.get(alias)
@@ -430,7 +442,7 @@ class Registry:
 
     def alias_rm(self, name: str, alias: str, *, commit: bool = True, branch: str | None = None) -> Outcome:
         """Remove an alias."""
-        with gitops.lock(self.root):
+        with txn.writing(self.root, commit and branch is None):
             model = self.store.model(check_name(name))
             if alias not in model.aliases:
                 raise NotFound(f"{name}: no alias {alias!r} (aliases: {', '.join(model.aliases) or 'none'})")
@@ -441,7 +453,7 @@ class Registry:
 
     def describe(self, name: str, description: str, *, commit: bool = True, branch: str | None = None) -> Outcome:
         """Set a model's description (model.yaml)."""
-        with gitops.lock(self.root):
+        with txn.writing(self.root, commit and branch is None):
             model = self.store.model(check_name(name))
             model.description = description
             change = gitops.ChangeSet("describe", name, None, f"describe {name}", dict([self.store.model_file(model)]),
@@ -452,7 +464,7 @@ class Registry:
                 branch: str | None = None) -> Outcome:
         """Set (value given) or remove (value None) a human tag on a model (ref None) or a version."""
         runmeta.check_key(key, "tag")
-        with gitops.lock(self.root):
+        with txn.writing(self.root, commit and branch is None):
             if ref is None:
                 target: Model | Version = self.store.model(check_name(name))
                 number = None
@@ -584,7 +596,7 @@ class Registry:
             raise UsageError("--branch needs a branch name")
         if branch is not None and not commit:
             raise UsageError("--branch and --no-commit contradict each other: --branch makes a commit")
-        applied = gitops.apply(self.root, change, commit=commit, branch=branch)
+        applied = txn.apply(self.root, change, commit=commit, branch=branch)
         return Outcome(change.action, change.model, change.version, applied.paths, applied.commit, applied.branch)
 
 

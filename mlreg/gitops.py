@@ -47,30 +47,43 @@ class Applied:
 
 
 class Git:
-    """A git work tree, driven through GitPython's command runner."""
+    """A git work tree, driven through GitPython's command runner; paths are relative to the registry root."""
 
     def __init__(self, root: Path):
         import git  # GitPython; deferred so read commands never pay for it
 
-        self.root = Path(root)
-        self._git = git.Git(str(root))
+        from .repo import of_root
+
+        self.loc = of_root(root)
+        self.root = self.loc.root
+        self.prefix = self.loc.prefix  # the registry folder inside the work tree ('' at its root)
+        self._git = git.Git(str(self.root))
         self._exc = git.exc.GitCommandError
 
     def run(self, *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None,
-            strip: bool = True) -> str:
-        """Run one git command; a failure becomes a GitError with git's own words."""
+            strip: bool = True, raw: bool = False):
+        """Run one git command; a failure becomes a GitError with git's own words (raw: stdout as bytes)."""
         full_env = {**os.environ, **env} if env else None
+        opts = {"env": full_env, "strip_newline_in_stdout": strip, "stdout_as_string": not raw}
         try:
             if stdin is None:
-                return self._git.execute(["git", *args], env=full_env, strip_newline_in_stdout=strip)
+                return self._git.execute(["git", *args], **opts)
             with tempfile.TemporaryFile() as f:
                 f.write(stdin)
                 f.seek(0)
-                return self._git.execute(["git", *args], env=full_env, istream=f,
-                                         strip_newline_in_stdout=strip)
+                return self._git.execute(["git", *args], istream=f, **opts)
         except self._exc as e:
-            err = (e.stderr or "").strip().replace("stderr: ", "").strip("'\n ")
+            err = e.stderr if isinstance(e.stderr, str) else (e.stderr or b"").decode("utf-8", "replace")
+            err = err.strip().replace("stderr: ", "").strip("'\n ")
             raise GitError(f"git {args[0]} failed: {err or e}") from None
+
+    def full(self, rel: str) -> str:
+        """A registry-relative path as git's index and trees name it (relative to the work tree root)."""
+        return self.prefix + rel
+
+    def local(self, full: str) -> str | None:
+        """A work-tree-relative path back to registry-relative (None when outside the registry folder)."""
+        return full[len(self.prefix):] if full.startswith(self.prefix) else None
 
     def head(self) -> str | None:
         """The commit HEAD points at, or None on an unborn branch."""
@@ -80,14 +93,16 @@ class Git:
             return None
 
     def git_dir(self) -> Path:
-        return (self.root / self.run("rev-parse", "--git-dir")).resolve()
+        return self.loc.git_dir
 
     def dirty(self, paths: list[str]) -> list[str]:
         """Which of these paths (or files below them) differ from HEAD in the index or work tree."""
         if not paths:
             return []
-        out = self.run("status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *paths, strip=False)
-        return sorted({entry[3:] for entry in out.split("\0") if len(entry) > 3})
+        out = self.run("status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--",
+                       *paths, strip=False)
+        found = {self.local(entry[3:]) for entry in out.split("\0") if len(entry) > 3}
+        return sorted(p for p in found if p is not None)
 
     def user(self) -> str:
         """`Name <email>` from git config, as commits will carry it."""
@@ -101,44 +116,92 @@ class Git:
         except GitError:
             return False
 
+    # -- the object store and refs (what a transaction writes) ----------------------------------
+    def hash_files(self, files: list[Path], write: bool = True) -> list[str]:
+        """Blob ids of these files, byte-exact (no text/eol/filter conversion), in one git call."""
+        if not files:
+            return []
+        names = "\n".join(str(Path(p).resolve()) for p in files).encode() + b"\n"
+        out = self.run("hash-object", *(["-w"] if write else []), "--no-filters", "--stdin-paths", stdin=names)
+        return out.split()
+
+    def hash_bytes(self, datas: list[bytes]) -> list[str]:
+        """Write each byte string as a blob (one git call for all of them)."""
+        if not datas:
+            return []
+        with tempfile.TemporaryDirectory(prefix="mlreg-blobs-") as tmp:
+            paths = []
+            for i, data in enumerate(datas):
+                paths.append(Path(tmp) / str(i))
+                paths[-1].write_bytes(data)
+            return self.hash_files(paths)
+
+    def tree_blobs(self, commit: str | None, rels: list[str]) -> dict[str, str]:
+        """{registry path: blob id} at `commit` of these paths (folders: every file below them)."""
+        if not commit or not rels:
+            return {}
+        out = self.run("ls-tree", "-r", "-z", "--full-tree", commit, "--", *[self.full(r) for r in rels],
+                       strip=False)
+        found = {}
+        for entry in out.split("\0"):
+            if entry:
+                mode, kind, oid, path = _tree_entry(entry)
+                if kind == "blob" and self.local(path) is not None:
+                    found[self.local(path)] = oid
+        return found
+
+    def commit_tree(self, parent: str | None, blobs: dict[str, str | None], message: str) -> str:
+        """A commit of `parent` plus these blobs (None: delete), built in a private index (the user's is untouched)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+            self.run("read-tree", *([parent] if parent else ["--empty"]), env=env)
+            self.set_index(env["GIT_INDEX_FILE"], blobs)
+            tree = self.run("write-tree", env=env)
+        return self.run("commit-tree", tree, *(["-p", parent] if parent else []), stdin=message.encode())
+
+    def set_index(self, index_file: str | Path, blobs: dict[str, str | None]) -> None:
+        """Point these index entries at blobs (None: remove), in one git call, without touching the work tree."""
+        lines = [f"100644 {oid}\t{self.full(p)}" if oid else f"0 {'0' * 40}\t{self.full(p)}"
+                 for p, oid in sorted(blobs.items())]
+        self.run("update-index", "--index-info", env={"GIT_INDEX_FILE": str(index_file)},
+                 stdin=("\n".join(lines) + "\n").encode())
+
+    def refresh_index(self, index_file: str | Path) -> None:
+        """Record the work tree's stat data in the index (entries whose content matches; others stay modified)."""
+        try:
+            self.run("update-index", "-q", "--refresh", env={"GIT_INDEX_FILE": str(index_file)})
+        except GitError:
+            pass  # exit 1 only says some files differ from the index: the user's own changes
+
+    def update_ref(self, ref: str, new: str, old: str | None, reason: str) -> None:
+        """Compare-and-swap: move `ref` to `new` only if it still points at `old` (None: must not exist)."""
+        self.run("update-ref", "-m", reason, ref, new, old or "0" * len(new))
+
+    def cat_blobs(self, oids: list[str]) -> dict[str, bytes]:
+        """Every blob's bytes, read in one `git cat-file --batch`."""
+        return _cat_blobs(self, oids)
+
 
 @contextmanager
-def lock(root: Path) -> Iterator[None]:
-    """An exclusive lock under .git/ held for a whole mutating operation (serialises registers)."""
-    git_dir = Path(root) / ".git"
-    if git_dir.is_file():  # a linked worktree: .git is a `gitdir: <path>` file
-        git_dir = Path(git_dir.read_text().split(":", 1)[1].strip())
-    with open(git_dir / "mlreg.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+def lock(root: Path, wait: bool = True) -> Iterator[bool]:
+    """An exclusive lock under the git dir held for a whole mutating operation (serialises writers).
+
+    wait=False: yield False at once when another process holds it (a live writer)."""
+    from .repo import of_root
+
+    with open(of_root(root).git_dir / "mlreg.lock", "w") as f:
         try:
-            yield
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def apply(root: Path, change: ChangeSet, commit: bool = True, branch: str | None = None) -> Applied:
-    """Write the change to the work tree and commit exactly its files; or commit it on a new branch only."""
-    paths = sorted(change.files)
-    _refuse_escape(Path(root), paths)
-    if branch:  # the change was computed from the work tree, so its files must match HEAD
-        g = Git(root)
-        _refuse_dirty(g, paths)
-        return Applied(paths, _commit_to_branch(g, change, branch), branch)
-    if not commit:
-        _write_files(root, change)
-        return Applied(paths)
-    g = Git(root)
-    _refuse_dirty(g, paths)
-    undo = _write_files(root, change)
-    try:
-        sha = _commit_on_head(g, change, paths)
-    except BaseException:
-        undo()
-        raise
-    return Applied(paths, sha)
-
-
-def _refuse_escape(root: Path, paths: list[str]) -> None:
+def refuse_escape(root: Path, paths: list[str]) -> None:
     """Never write through a symlink or outside the work tree (e.g. a model folder linked elsewhere)."""
     top = root.resolve()
     for rel in paths:
@@ -157,7 +220,8 @@ def clean_stale_temp(folder: Path) -> None:
             shutil.rmtree(stale, ignore_errors=True)
 
 
-def _refuse_dirty(g: Git, paths: list[str]) -> None:
+def refuse_dirty(g: Git, paths: list[str]) -> None:
+    """Refuse when any of these paths has uncommitted changes (they would be overwritten or swept in)."""
     dirty = g.dirty(paths)
     if dirty:
         shown = ", ".join(dirty[:3]) + (f" and {len(dirty) - 3} more" if len(dirty) > 3 else "")
@@ -167,14 +231,14 @@ def _refuse_dirty(g: Git, paths: list[str]) -> None:
         )
 
 
-def _write_files(root: Path, change: ChangeSet):
+def write_files(root: Path, change: ChangeSet):
     """Write every file (new folders via temp folder + rename); return a function that undoes it."""
     from .store import write_atomic
 
     root = Path(root)
     folders = change.new_folders
     before = {rel: (root / rel).read_bytes() if (root / rel).is_file() else None for rel in change.files
-              if not any(_inside(rel, f) for f in folders)}
+              if not any(inside(rel, f) for f in folders)}
     created: list[Path] = []  # folders this change made, undone newest first
 
     def undo() -> None:
@@ -210,9 +274,14 @@ def _write_folder(root: Path, folder: str, files: dict[str, Content], created: l
         created.append(target.parent)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
     try:
+        made: set[Path] = {tmp}
         for rel, content in files.items():
-            if _inside(rel, folder):
-                _put(tmp / Path(rel).relative_to(folder), content)
+            if inside(rel, folder):
+                path = tmp / Path(rel).relative_to(folder)
+                if path.parent not in made:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    made.add(path.parent)
+                _put(path, content, mkdir=False)
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; a version folder is not
         os.rename(tmp, target)
         created.append(target)
@@ -227,75 +296,22 @@ def _umask() -> int:
     return mask
 
 
-def _inside(rel: str, folder: str | None) -> bool:
+def inside(rel: str, folder: str | None) -> bool:
     return folder is not None and (rel == folder or rel.startswith(folder.rstrip("/") + "/"))
 
 
-def _put(path: Path, content: Content, writer=None) -> None:
+def _put(path: Path, content: Content, writer=None, mkdir: bool = True) -> None:
     if content is None:
         path.unlink(missing_ok=True)
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if mkdir:
+        path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(content, Path):
         shutil.copyfile(content, path)
     elif writer:
         writer(path, content)
     else:
         path.write_bytes(content)
-
-
-def _commit_on_head(g: Git, change: ChangeSet, paths: list[str]) -> str:
-    head = g.head()
-    blobs = _hash_worktree(g, [p for p in paths if change.files[p] is not None])
-    sha = _commit_tree(g, head, change, blobs)
-    args = ["update-ref", "-m", f"mlreg: {change.subject}", "HEAD", sha]
-    g.run(*args, *([head] if head else []))
-    # keep the user's index in step for exactly these paths, so they show as committed
-    g.run("update-index", "--add", "--remove", "--", *paths)
-    return sha
-
-
-def _hash_worktree(g: Git, paths: list[str]) -> dict[str, str]:
-    return _hash_files(g, {p: Path(p) for p in paths})
-
-
-def _hash_files(g: Git, sources: dict[str, Path], *flags: str) -> dict[str, str]:
-    """Write each source file as a blob; repo path -> blob id (paths relative to the work tree work too)."""
-    if not sources:
-        return {}
-    names = [str(p) for p in sources.values()]
-    out = g.run("hash-object", "-w", *flags, "--stdin-paths", stdin="\n".join(names).encode() + b"\n")
-    return dict(zip(sources, out.split()))
-
-
-def _commit_tree(g: Git, parent: str | None, change: ChangeSet, blobs: dict[str, str]) -> str:
-    """Build a commit of `parent` plus the change, using a private index (the user's is untouched)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-        g.run("read-tree", *([parent] if parent else ["--empty"]), env=env)
-        lines = [f"100644 {blobs[p]}\t{p}" if p in blobs else f"0 {'0' * 40}\t{p}" for p in sorted(change.files)]
-        g.run("update-index", "--index-info", env=env, stdin=("\n".join(lines) + "\n").encode())
-        tree = g.run("write-tree", env=env)
-    return g.run("commit-tree", tree, *(["-p", parent] if parent else []), stdin=change.message().encode())
-
-
-def _commit_to_branch(g: Git, change: ChangeSet, branch: str) -> str:
-    g.run("check-ref-format", "--branch", branch)
-    if g.ref_exists(f"refs/heads/{branch}"):
-        raise GitError(f"branch {branch!r} already exists; choose another --branch name")
-    head = g.head()
-    sources: dict[str, Path] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for i, (rel, content) in enumerate(sorted(change.files.items())):
-            if isinstance(content, bytes):
-                sources[rel] = Path(tmp) / str(i)
-                sources[rel].write_bytes(content)
-            elif content is not None:
-                sources[rel] = content
-        blobs = _hash_files(g, sources, "--no-filters")  # one git call for every file
-    sha = _commit_tree(g, head, change, blobs)
-    g.run("branch", branch, sha)
-    return sha
 
 
 @dataclass
@@ -340,12 +356,13 @@ def registry_at(root: Path, ref: str, dest: Path) -> dict[str, str]:
     placeholders (artifacts are never read); return {path: blob id} of every file (two git calls)."""
     g = Git(root)
     try:
-        listing = g.run("ls-tree", "-r", "-z", "--full-tree", f"{ref}^{{tree}}", "--", "mlreg.yaml",
-                        "registry", strip=False)
+        listing = g.run("ls-tree", "-r", "-z", "--full-tree", f"{ref}^{{tree}}", "--", g.full("mlreg.yaml"),
+                        g.full("registry"), strip=False)
     except GitError:
         raise GitError(f"unknown git ref {ref!r}: expected a branch, tag or commit (fetch it first?)") from None
     entries = [_tree_entry(e) for e in listing.split("\0") if e]
-    files = {path: (mode, oid) for mode, kind, oid, path in entries if kind == "blob" and _safe(path)}
+    files = {g.local(path): (mode, oid) for mode, kind, oid, path in entries
+             if kind == "blob" and g.local(path) is not None and _safe(g.local(path))}
     wanted = sorted({oid for path, (mode, oid) in files.items() if _is_metadata(path) or mode == "120000"})
     contents = _cat_blobs(g, wanted)
     for path, (mode, oid) in files.items():
@@ -376,10 +393,7 @@ def _cat_blobs(g: Git, oids: list[str]) -> dict[str, bytes]:
     """Every blob's bytes, read in one `git cat-file --batch`."""
     if not oids:
         return {}
-    from git.compat import defenc
-
-    raw = g.run("cat-file", "--batch", stdin=("\n".join(oids) + "\n").encode(), strip=False)
-    data = raw.encode(defenc, "surrogateescape")  # GitPython decoded with surrogateescape: this is lossless
+    data = g.run("cat-file", "--batch", stdin=("\n".join(oids) + "\n").encode(), strip=False, raw=True)
     out, pos = {}, 0
     while pos < len(data):
         eol = data.index(b"\n", pos)
@@ -433,7 +447,8 @@ def last_commits(root: Path, path: str, depth: int = 3) -> dict[str, str]:
         if field_.startswith("\x01"):
             head, _, first = field_[1:].partition("\n")
             sha, field_ = head, first.strip("\n")
-        parts = field_.split("/")
+        rel = g.local(field_) if field_ else None
+        parts = rel.split("/") if rel else []
         if sha and len(parts) > depth:
             found.setdefault("/".join(parts[:depth]), sha)
     return found
@@ -450,6 +465,7 @@ def deleted_versions(root: Path, model: str) -> dict[int, str]:
     for block in out.split("\x1e"):
         lines = block.strip().splitlines()
         for path in lines[1:]:
+            path = g.local(path) or ""
             folder = path.split("/")[2] if path.count("/") >= 3 else ""
             if folder[1:].isdigit():
                 found.setdefault(int(folder[1:]), lines[0])

@@ -20,12 +20,10 @@ os.umask(_UMASK)
 
 
 def find_root(start: Path | None = None) -> Path:
-    """The git work tree containing `start` (found by walking up, without running git)."""
-    here = Path(start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / ".git").exists():
-            return folder
-    raise MlregError(f"{here}: not inside a git repository (run `git init` first)")
+    """The registry folder `start` is in (see mlreg.repo: nearest mlreg.yaml upward, else the work tree root)."""
+    from .repo import locate
+
+    return locate(start).root
 
 
 def check_name(name: str, what: str = "model name") -> str:

@@ -13,7 +13,7 @@ def test_init_writes_settings_registry_and_gitignore_in_one_commit(repo_dir, cli
     assert ".mlreg/" in (repo_dir / ".gitignore").read_text().split()
     assert git(repo_dir, "log", "--format=%s").splitlines()[0] == "mlreg: init registry (preset default)"
     files = git(repo_dir, "show", "--name-only", "--format=", "HEAD").split()
-    assert sorted(files) == [".gitignore", "mlreg.yaml", "registry/.gitkeep"]
+    assert sorted(files) == [".gitignore", "mlreg.yaml", "registry/.gitattributes", "registry/.gitkeep"]
     assert git(repo_dir, "status", "--porcelain") == ""
 
 

@@ -157,18 +157,19 @@ def test_no_commit_writes_files_only(reg, training, cli):
     assert "?? registry/m/" in git(reg.root, "status", "--porcelain")
 
 
-def test_failed_commit_rolls_back_the_version_folder(reg, training, monkeypatch):
+def test_a_failed_commit_point_changes_nothing(reg, training, monkeypatch):
     from mlreg import gitops
 
     def broken(*a, **k):
         raise gitops.GitError("simulated failure")
 
-    monkeypatch.setattr(gitops, "_commit_on_head", broken)
+    monkeypatch.setattr(gitops.Git, "update_ref", broken)
     before = snapshot(reg.root)
     with pytest.raises(gitops.GitError):
         reg.register("m", training())
     assert snapshot(reg.root) == before
     assert not (reg.root / "registry/m").exists()
+    assert not (reg.root / ".git/index.lock").exists() and not (reg.root / ".git/mlreg-journal.json").exists()
 
 
 def test_concurrent_registers_never_share_a_version_number(reg, training):

@@ -54,7 +54,14 @@ def registry():
     """The Registry the command works on."""
     from ..api import Registry
 
-    return Registry.open(_state["repo"])
+    return told(Registry.open(_state["repo"]))
+
+
+def told(reg):
+    """Say on stderr (one line) when opening the registry finished or undid an interrupted write."""
+    for note in reg.recovered:
+        print(note, file=sys.stderr)
+    return reg
 
 
 def print_json(doc: Any) -> None:

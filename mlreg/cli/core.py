@@ -20,10 +20,10 @@ def init(
 ) -> None:
     """Write mlreg.yaml and registry/ in the current git repository."""
     from ..api import Registry
-    from ..store import find_root
-    from .common import _state
+    from ..repo import locate
+    from .common import _state, told
 
-    reg = Registry(find_root(_state["repo"]))
+    reg = told(Registry(locate(_state["repo"], for_init=True).root))
     report_mutation(reg.init(preset, commit=not no_commit, branch=branch))
 
 

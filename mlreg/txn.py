@@ -1,0 +1,317 @@
+"""Writes as transactions with one commit point, and the journal that finishes or undoes an interrupted one.
+
+A write runs in phases:
+
+1. check    refuse what would fail or sweep in the user's work (paths outside, uncommitted edits, held git locks)
+2. prepare  every slow or failing step, invisible to the user: extra steps (`prepare_steps`, e.g. uploads),
+            then every file becomes a blob in git's object store, then a tree and a commit object
+3. commit   take `index.lock` (git's own lock, so no git command can touch the index meanwhile), write the
+            journal, then the commit point: `git update-ref HEAD new old` (compare-and-swap)
+4. settle   bring the index, then the work tree, to the new commit; release the lock; drop the journal
+
+Killed before the commit point, HEAD, index and work tree are as they were; killed after it, the next mlreg
+command (any command, reads included) finds the journal and brings the index and work tree to HEAD. Until
+then git refuses to commit, stash or check out (the index is locked), so no ordinary git command can lose
+the new version. `--branch` has no settle phase: its commit point is creating the branch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import gitops
+from .errors import GitError
+from .gitops import Applied, ChangeSet, Git
+from .repo import Location, of_root
+
+FAULT_ENV = "MLREG_TEST_FAULT"  # read only here: a test names a step and the process kills itself there
+STEPS = ("after-hashing", "after-objects", "after-branch", "after-index", "after-worktree")
+JOURNAL = "mlreg-journal.json"
+LOCK_MARK = b"mlreg transaction (the next mlreg command finishes it and removes this file)\n"
+ATTRIBUTES = "registry/.gitattributes"
+ATTRIBUTES_TEXT = (b"# mlreg: artifacts are stored byte-exact (no line-ending or filter conversion),\n"
+                   b"# so every clone checks out the bytes whose sha256 metadata.json records.\n"
+                   b"* -text -filter -ident\n")
+
+
+def fault(step: str) -> None:
+    """The test hook: die here, as `kill -9` would, when MLREG_TEST_FAULT names this step."""
+    if os.environ.get(FAULT_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+# -- the write path ------------------------------------------------------------------------------
+@dataclass
+class Transaction:
+    """One mutating operation: check, prepare (invisible), commit (one compare-and-swap), settle."""
+
+    root: Path
+    change: ChangeSet
+    branch: str | None = None
+    prepare_steps: list[Callable[[Transaction], None]] = field(default_factory=list)
+    git: Git = field(init=False)
+    old: str | None = field(init=False, default=None)
+    new: str | None = field(init=False, default=None)
+    blobs: dict[str, str | None] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.git = Git(self.root)
+
+    @property
+    def paths(self) -> list[str]:
+        return sorted(self.change.files)
+
+    def check(self) -> None:
+        """Refuse, before anything is written, what this write must not do."""
+        gitops.refuse_escape(self.git.root, self.paths)
+        outside = [p for p in self.paths if not any(gitops.inside(p, f) for f in self.change.new_folders)]
+        gitops.refuse_dirty(self.git, [*self.change.new_folders, *outside])  # folders, not 30,000 file names
+        if self.branch:
+            self.git.run("check-ref-format", "--branch", self.branch)
+            if self.git.ref_exists(f"refs/heads/{self.branch}"):
+                raise GitError(f"branch {self.branch!r} already exists; choose another --branch name")
+        else:
+            refuse_held_locks(self.git.loc)
+
+    def prepare(self) -> None:
+        """Everything slow or failing, before anything visible: extra steps, blobs, tree and commit objects."""
+        for step in self.prepare_steps:
+            step(self)
+        self.old = self.git.head()
+        paths = [p for p in self.paths if isinstance(self.change.files[p], Path)]
+        datas = [p for p in self.paths if isinstance(self.change.files[p], bytes)]
+        self.blobs = {p: None for p in self.paths}
+        self.blobs.update(zip(paths, self.git.hash_files([self.change.files[p] for p in paths])))
+        self.blobs.update(zip(datas, self.git.hash_bytes([self.change.files[p] for p in datas])))
+        fault("after-hashing")
+        self.new = self.git.commit_tree(self.old, self.blobs, self.change.message())
+        fault("after-objects")
+
+    def commit(self) -> str:
+        """The commit point; then the index and work tree are brought to the new commit."""
+        if self.branch:
+            self.git.update_ref(f"refs/heads/{self.branch}", self.new, None, f"mlreg: {self.change.subject}")
+            fault("after-branch")
+            return self.new
+        loc = self.git.loc
+        take_index_lock(loc)
+        try:
+            olds = self.git.tree_blobs(self.old, self._tracked_paths())
+            journal = {"journal": 1, "action": self.change.action, "subject": self.change.subject,
+                       "old": self.old, "new": self.new, "prefix": loc.prefix,
+                       "files": {p: [olds.get(p), self.blobs[p]] for p in self.paths}}
+            _write_journal(loc, journal)
+            self.git.update_ref("HEAD", self.new, self.old, f"mlreg: {self.change.subject}")
+        except BaseException:
+            (loc.git_dir / JOURNAL).unlink(missing_ok=True)
+            release_index_lock(loc)
+            raise
+        fault("after-branch")
+        # committed: from here a failure leaves the journal, so the next mlreg command finishes the job
+        _settle(self.git, {p: b for p, b in self.blobs.items()}, lambda: gitops.write_files(self.root, self.change))
+        return self.new
+
+    def _tracked_paths(self) -> list[str]:
+        return [p for p in self.paths if not any(gitops.inside(p, f) for f in self.change.new_folders)]
+
+
+def apply(root: Path, change: ChangeSet, commit: bool = True, branch: str | None = None,
+          prepare_steps: list[Callable[[Transaction], None]] | None = None) -> Applied:
+    """Write one change: to the work tree only (commit=False), as a commit on HEAD, or as a new branch."""
+    paths = sorted(change.files)
+    if not commit:
+        gitops.refuse_escape(Path(root), paths)
+        gitops.write_files(root, change)
+        return Applied(paths)
+    t = Transaction(Path(root), change, branch, list(prepare_steps or []))
+    t.check()
+    t.prepare()
+    sha = t.commit()
+    return Applied(paths, sha, branch)
+
+
+def _settle(g: Git, want: dict[str, str | None], write_worktree: Callable[[], object]) -> None:
+    """Index, then work tree, to the new commit; then stat data refreshed, the lock released, the journal gone."""
+    loc = g.loc
+    _replace_index(g, lambda tmp: g.set_index(tmp, want))
+    fault("after-index")
+    write_worktree()
+    fault("after-worktree")
+    _replace_index(g, lambda tmp: g.refresh_index(tmp))
+    (loc.git_dir / JOURNAL).unlink(missing_ok=True)
+    release_index_lock(loc)
+
+
+def _replace_index(g: Git, edit: Callable[[Path], None]) -> None:
+    """Edit a copy of the user's index, then swap it in (we hold index.lock: nobody else writes it)."""
+    index, tmp = g.loc.git_dir / "index", g.loc.git_dir / "mlreg-index.tmp"
+    if index.exists():
+        shutil.copyfile(index, tmp)
+    else:
+        tmp.unlink(missing_ok=True)
+    edit(tmp)
+    os.replace(tmp, index)
+
+
+# -- git's locks ----------------------------------------------------------------------------------
+def _shown(loc: Location, path: Path) -> str:
+    return path.relative_to(loc.top).as_posix() if path.is_relative_to(loc.top) else str(path)
+
+
+def _held(loc: Location) -> list[Path]:
+    """Lock files git (or an IDE) holds now that a commit on HEAD would need."""
+    candidates = [loc.git_dir / "index.lock", loc.git_dir / "HEAD.lock"]
+    head = loc.git_dir / "HEAD"
+    try:
+        text = head.read_text().strip()
+    except OSError:
+        text = ""
+    if text.startswith("ref: "):
+        candidates.append(loc.common_dir / (text[5:] + ".lock"))
+    return [p for p in candidates if p.exists()]
+
+
+def refuse_held_locks(loc: Location) -> None:
+    """A held index.lock or HEAD.lock (another git process, an IDE) is refused before anything changes."""
+    for path in _held(loc):
+        if path.name == "index.lock" and _ours(path):
+            continue  # a killed mlreg's: the journal recovery releases it
+        shown = _shown(loc, path)
+        raise GitError(f"{shown} exists: another git process (an editor or IDE?) is using this repository; "
+                       f"wait for it to finish, or if none is running, delete {shown} and rerun")
+
+
+def _ours(path: Path) -> bool:
+    try:
+        return path.read_bytes() == LOCK_MARK
+    except OSError:
+        return False
+
+
+def take_index_lock(loc: Location) -> None:
+    """Create index.lock exclusively, as git does, marked as mlreg's (refused if anyone holds it)."""
+    path = loc.git_dir / "index.lock"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        if _ours(path):
+            return
+        shown = _shown(loc, path)
+        raise GitError(f"{shown} exists: another git process is using this repository; wait for it to finish, "
+                       f"or if none is running, delete {shown} and rerun") from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(LOCK_MARK)
+
+
+def release_index_lock(loc: Location) -> None:
+    path = loc.git_dir / "index.lock"
+    if _ours(path):
+        path.unlink(missing_ok=True)
+
+
+# -- the journal -----------------------------------------------------------------------------------
+def _write_journal(loc: Location, doc: dict) -> None:
+    from .store import write_atomic
+
+    write_atomic(loc.git_dir / JOURNAL, (json.dumps(doc, indent=1) + "\n").encode())
+
+
+@contextmanager
+def writing(root: Path, check_locks: bool = True) -> Iterator[list[str]]:
+    """Hold mlreg's writer lock for a whole operation, after finishing any interrupted write (its note is
+    yielded); with check_locks, a held index.lock / HEAD.lock is refused before any work starts."""
+    with gitops.lock(root):
+        notes = _recover_held(of_root(root))
+        if check_locks:
+            refuse_held_locks(of_root(root))
+        yield notes
+
+
+def recover(root: Path) -> list[str]:
+    """Finish or undo an interrupted write of this repository (no-op, without running git, when there is none).
+
+    Returns one line saying what was done. A live writer's journal is left alone (its lock is held)."""
+    try:
+        loc = of_root(root)
+    except Exception:
+        return []
+    if not (loc.git_dir / JOURNAL).exists() and not _ours(loc.git_dir / "index.lock"):
+        return []
+    with gitops.lock(root, wait=False) as got:
+        return _recover_held(loc) if got else []
+
+
+def _recover_held(loc: Location) -> list[str]:
+    """recover() with mlreg's writer lock already held (so no live mlreg owns the journal)."""
+    path = loc.git_dir / JOURNAL
+    if not path.exists():
+        if _ours(loc.git_dir / "index.lock"):  # killed while taking or after releasing: nothing else left
+            release_index_lock(loc)
+            return ["mlreg: removed the index.lock an interrupted mlreg command left behind"]
+        return []
+    try:
+        j = json.loads(path.read_text())
+        what, old, new, files = j["subject"], j["old"], j["new"], j["files"]
+        g = Git(loc.top / j["prefix"]) if j["prefix"] else Git(loc.top)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise GitError(f"{_shown(loc, path)}: unreadable journal of an interrupted mlreg command ({e}); "
+                       f"check `git status`, then delete it") from None
+    head = g.head()
+    if head not in (old, new):
+        path.unlink()
+        release_index_lock(loc)
+        return [f"mlreg: an interrupted `{what}` left a journal, but HEAD has moved on since; "
+                "left the index and work tree as they are (check `git status`)"]
+    if head == old and not _ours(loc.git_dir / "index.lock"):
+        path.unlink()  # killed before it took the index lock: nothing was touched
+        return [f"mlreg: undid the interrupted `{what}`: it had not committed, nothing changed"]
+    take_index_lock(loc)  # ours already (adopted), or taken now
+    want = {p: (n if head == new else o) for p, (o, n) in files.items()}
+    other = {p: (o if head == new else n) for p, (o, n) in files.items()}
+    kept: list[str] = []
+    _settle(g, want, lambda: kept.extend(_restore_worktree(g, want, other)))
+    keep = f"; kept your changes to {', '.join(kept[:3])}" if kept else ""
+    if head == new:
+        return [f"mlreg: finished the interrupted `{what}` (commit {new[:10]}): index and work tree updated{keep}"]
+    return [f"mlreg: undid the interrupted `{what}`: it had not committed, nothing changed{keep}"]
+
+
+def _restore_worktree(g: Git, want: dict[str, str | None], other: dict[str, str | None]) -> list[str]:
+    """Work tree files to the wanted blobs, byte-exact; a file matching neither side is the user's: kept."""
+    from .store import write_atomic
+
+    root = g.root
+    present = [p for p in want if (root / p).is_file()]
+    current = dict(zip(present, g.hash_files([root / p for p in present], write=False)))
+    kept, todo = [], []
+    for p, oid in sorted(want.items()):
+        now = current.get(p)
+        if now == oid:
+            continue
+        if now is not None and now != other.get(p):
+            kept.append(p)
+        elif oid is None:
+            (root / p).unlink(missing_ok=True)
+            _prune_empty(root, Path(p).parent)
+        else:
+            todo.append(p)
+    blobs = g.cat_blobs(sorted({want[p] for p in todo}))
+    for p in todo:
+        write_atomic(root / p, blobs[want[p]])
+    return kept
+
+
+def _prune_empty(root: Path, folder: Path) -> None:
+    while folder.parts and folder.as_posix() != "registry":
+        try:
+            (root / folder).rmdir()
+        except OSError:
+            return
+        folder = folder.parent
