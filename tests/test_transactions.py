@@ -1,0 +1,152 @@
+"""Every write is all-or-nothing: killed at each named step (MLREG_TEST_FAULT), the next mlreg command finishes
+or undoes it, and the user's own changes, git fsck, a fresh clone and the user's next commit are all fine."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import git
+from crash import assert_whole_or_nothing, run_mlreg, status, user_changes
+from mlreg.api import Registry
+from mlreg.txn import STEPS
+
+BEFORE_COMMIT_POINT = ("after-hashing", "after-objects")
+
+
+def _legacy(tmp: Path) -> Path:
+    folder = tmp / "legacy" / "rl_agents" / "ppo_v0.1.0_20240102090000"
+    folder.mkdir(parents=True)
+    (folder / "metadata.json").write_text(json.dumps({
+        "model_name": "ppo", "model_version": "v0.1.0", "training_timestamp": "2024-01-02T09:00:00",
+        "key_performance_metrics": {"sharpe_ratio": 1.1}}))
+    (folder / "model.zip").write_bytes(b"weights\r\n" * 100)
+    return tmp / "legacy"
+
+
+OPERATIONS = {  # name -> (arguments, which registry file shows it happened)
+    "register": (lambda t: ["register", "m", "--from-dir", str(t["train"])], "registry/m/v3/metadata.json"),
+    "promote": (lambda t: ["promote", "m@2", "beta", "--reason", "better"], None),
+    "alias": (lambda t: ["alias", "set", "m", "Staging", "2"], None),
+    "tag": (lambda t: ["tag", "set", "m@1", "owner", "ana"], None),
+    "import": (lambda t: ["import", "dir", str(t["legacy"])], "registry/ppo/v1/metadata.json"),
+    "branch": (lambda t: ["register", "m", "--from-dir", str(t["train"]), "--branch", "new-model"], None),
+}
+CASES = [(op, step) for op in OPERATIONS for step in STEPS
+         if not (op == "branch" and step in ("after-index", "after-worktree"))]
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    """A registry with m v1, v2 (and the user's config isolated by conftest), built once and copied per test."""
+    import datetime as dt
+
+    base = tmp_path_factory.mktemp("template")
+    root = base / "repo"
+    root.mkdir()
+    env_home = base / "home"
+    env_home.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.name", "Test User")
+    git(root, "config", "user.email", "test@example.com")
+    (root / "README.md").write_text("hello\n")
+    git(root, "add", "README.md")
+    git(root, "commit", "-qm", "initial")
+    reg = Registry(root, clock=lambda: dt.datetime(2025, 6, 10, tzinfo=dt.timezone.utc))
+    reg.init()
+    for n in (1, 2):
+        src = base / f"run{n}"
+        src.mkdir()
+        (src / "run_metadata.json").write_text(json.dumps({"run_name": f"run{n}", "metrics": {"rmse_val": 0.1 / n}}))
+        (src / "model.txt").write_text(f"model {n}\n")
+        reg.register("m", src)
+    return root
+
+
+@pytest.fixture
+def setup(template, tmp_path):
+    root = tmp_path / "repo"
+    shutil.copytree(template, root, symlinks=True)
+    train = tmp_path / "run3"
+    train.mkdir()
+    (train / "run_metadata.json").write_text(json.dumps({"run_name": "run3", "metrics": {"rmse_val": 0.01}}))
+    (train / "model.bin").write_bytes(bytes(range(256)) * 4096)
+    (train / "notes.txt").write_bytes(b"windows text\r\nline two\r\n")
+    return root, {"train": train, "legacy": _legacy(tmp_path)}
+
+
+@pytest.mark.parametrize("op, step", CASES)
+def test_killed_at_each_step_is_whole_or_nothing(setup, tmp_path, op, step):
+    root, inputs = setup
+    args, marker = OPERATIONS[op]
+    mine = user_changes(root)
+    before = git(root, "rev-parse", "HEAD").strip()
+    killed = run_mlreg(root, args(inputs), fault=step)
+    assert killed.returncode == -9, killed.stderr
+    moved = git(root, "rev-parse", "HEAD").strip() != before
+    assert moved == (op != "branch" and step not in BEFORE_COMMIT_POINT)
+    if moved:  # between the commit point and the end, git itself refuses to touch the index
+        commit = git(root, "rev-parse", "HEAD").strip()
+        refused = run_git(root, "commit", "-qam", "too early")
+        assert refused.returncode != 0 and "index.lock" in refused.stderr
+        assert git(root, "rev-parse", "HEAD").strip() == commit
+    nxt = run_mlreg(root, ["list"])  # any command, even a read, finishes the interrupted one
+    assert nxt.returncode == 0, nxt.stderr
+    if moved:
+        assert "mlreg: finished the interrupted" in nxt.stderr
+        if marker:
+            assert (root / marker).is_file()
+    else:
+        assert "interrupted" not in nxt.stderr
+        assert git(root, "rev-parse", "HEAD").strip() == before
+    if op == "branch" and step == "after-branch":
+        assert git(root, "rev-parse", "-q", "--verify", "new-model").strip()
+    assert_whole_or_nothing(root, mine, tmp_path)
+    if not moved and op != "branch":  # nothing happened: the same command simply works now
+        again = run_mlreg(root, args(inputs))
+        assert again.returncode == 0, again.stderr
+
+
+def run_git(root: Path, *args: str):
+    import subprocess
+
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+
+
+def test_a_write_after_the_kill_finishes_it_first(setup, tmp_path):
+    root, inputs = setup
+    mine = user_changes(root)
+    assert run_mlreg(root, ["promote", "m@2", "beta", "--reason", "r"], fault="after-index").returncode == -9
+    r = run_mlreg(root, ["tag", "set", "m@2", "k", "v"])
+    assert r.returncode == 0, r.stderr
+    assert "finished the interrupted `promote m v2 to beta`" in r.stderr
+    doc = json.loads((root / "registry/m/v2/metadata.json").read_text())
+    assert doc["stage"] == "beta" and doc["tags"] == {"k": "v"}
+    assert status(root) == mine
+
+
+def test_the_user_edit_made_while_interrupted_is_kept(setup, tmp_path):
+    root, inputs = setup
+    assert run_mlreg(root, ["alias", "set", "m", "Staging", "2"], fault="after-index").returncode == -9
+    (root / "registry/m/model.yaml").write_text("schema_version: 1\nname: m\ndescription: mine\n")
+    r = run_mlreg(root, ["list"])
+    assert "kept your changes to registry/m/model.yaml" in r.stderr
+    assert "description: mine" in (root / "registry/m/model.yaml").read_text()
+    assert "Staging" in git(root, "show", "HEAD:registry/m/model.yaml")
+
+
+@pytest.mark.parametrize("lock", ["index.lock", "HEAD.lock", "refs/heads/main.lock"])
+@pytest.mark.parametrize("command", [["register", "m", "--from-dir", "{train}"], ["promote", "m@2", "beta", "--reason", "r"]])
+def test_a_held_git_lock_is_refused_before_anything_changes(setup, cli, lock, command):
+    root, inputs = setup
+    mine = user_changes(root)
+    before = git(root, "rev-parse", "HEAD").strip()
+    (root / ".git" / lock).write_text("")
+    r = cli(root, *[a.format(**inputs) for a in command])
+    assert r.code == 1 and f".git/{lock} exists" in r.err and "delete" in r.err and len(r.err.splitlines()) == 1
+    assert git(root, "rev-parse", "HEAD").strip() == before and status(root) == mine
+    assert (root / ".git" / lock).read_text() == ""  # a lock that is not mlreg's is never removed
+    assert not (root / "registry/m/v3").exists()
