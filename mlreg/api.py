@@ -197,7 +197,7 @@ class Registry:
         if (self.root / SETTINGS_FILE).exists():
             raise MlregError(f"{SETTINGS_FILE} already exists in {self.root}")
         files: dict[str, gitops.Content] = {
-            SETTINGS_FILE: dumps_yaml(PRESETS[preset]),
+            SETTINGS_FILE: dumps_yaml(_with_registry_id(PRESETS[preset])),
             f"{REGISTRY_DIR}/.gitkeep": b"",
         }
         self._byte_exact(files)
@@ -642,3 +642,11 @@ def _check_artifact(store: Store, v: Version, a) -> ArtifactCheck:
         return ArtifactCheck(v.name, v.version, location, status, a.sha256)
     actual = digest(path)
     return ArtifactCheck(v.name, v.version, location, "ok" if actual == a.sha256 else "mismatch", a.sha256, actual)
+
+
+def _with_registry_id(settings: dict) -> dict:
+    """A new registry's settings with a fresh `registry_id` after `schema_version` (sync tags what it makes with it)."""
+    import uuid
+
+    items = list(settings.items())
+    return dict(items[:1] + [("registry_id", uuid.uuid4().hex[:16])] + items[1:])

@@ -470,3 +470,20 @@ def deleted_versions(root: Path, model: str) -> dict[int, str]:
             if folder[1:].isdigit():
                 found.setdefault(int(folder[1:]), lines[0])
     return found
+
+
+def root_commit(root: Path) -> str | None:
+    """The repository's first commit (the oldest root when histories were merged); None before any commit."""
+    g = Git(root)
+    if g.head() is None:
+        return None
+    roots = g.run("rev-list", "--max-parents=0", "HEAD").split()
+    return roots[-1] if roots else None
+
+
+def remote_url(root: Path, remote: str = "origin") -> str | None:
+    """The fetch URL of `remote`, or None when there is none."""
+    try:
+        return Git(root).run("config", "--get", f"remote.{remote}.url") or None
+    except GitError:
+        return None

@@ -34,6 +34,7 @@ class Settings:
     aliases: list[str] | None = None
     tracking_uri: str | None = None
     experiment: str = "{model}"
+    registry_id: str | None = None  # tells this registry's objects in a shared MLflow from another's
 
     def alias_stages(self) -> dict[str, str]:
         """Stage name -> the MLflow alias it mirrors to."""
@@ -51,6 +52,7 @@ class Settings:
             aliases=data.get("aliases"),
             tracking_uri=ml.get("tracking_uri"),
             experiment=ml.get("experiment", "{model}"),
+            registry_id=data.get("registry_id"),
         )
 
 

@@ -77,11 +77,12 @@ def _render(report) -> None:
     out.print(f"MLflow: {report.tracking_uri} ({report.uri_source})")
     counts, totals = report.counts(), report.totals()
     cols = ["created", "updated", "unchanged", "conflicts", "pruned"]
-    cols += [c for c in ("extra", "kept") if totals[c]]
+    cols += [c for c in ("extra", "kept", "foreign") if totals[c]]
     rows = [[_ROWS[k], *(counts[k][c] for c in cols)] for k in _ROWS]
     rows.append(["total", *(totals[c] for c in cols)])
     out.print(render.table(_TITLES[report.mode], ["object", *cols], rows))
     shown = report.drift if report.mode != "sync" else [i for i in report.items if i.status in ("conflict", "kept")]
+    shown = shown + report.foreign
     if shown:
         out.print(render.table(None, ["status", "object", "name", "detail"],
                                [[i.status, i.kind, i.name, i.detail] for i in shown]))
@@ -89,7 +90,9 @@ def _render(report) -> None:
 
 
 def _verdict(report) -> None:
-
+    if report.foreign:
+        print(f"Warning: {len(report.foreign)} object(s) in MLflow not managed by git were left alone "
+              "(listed as foreign)", file=sys.stderr)
     n = len(report.conflicts)
     if report.mode == "check":
         msg = f"{len(report.drift)} difference(s) between git and MLflow" if report.drift else "MLflow matches git"

@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING, Any
 from .desired import WantModel, want_model
 from .plan import Actual, Item, ItemQueries, Options, known_run_ids, plan
 from .ui import check_port, serve_ui, ui_command
-from .uri import Target, check_supported, local_store, prepare, resolve
+from .uri import Target, check_supported, local_store, mask, prepare, resolve
 
 if TYPE_CHECKING:
     from ..api import Registry
 
-__all__ = ["SyncReport", "Target", "check_port", "desired_state", "local_store", "resolve", "run_sync", "serve_ui",
+__all__ = ["SyncReport", "Target", "check_port", "desired_state", "local_store", "registry_id", "resolve", "run_sync", "serve_ui",
            "ui_command"]
 
 KINDS = ("model", "run", "version", "alias")
 COLUMNS = {"create": "created", "update": "updated", "unchanged": "unchanged", "conflict": "conflicts",
-           "prune": "pruned", "extra": "extra", "kept": "kept"}
+           "prune": "pruned", "extra": "extra", "kept": "kept", "foreign": "foreign"}
 
 
 @dataclass
@@ -75,6 +75,7 @@ def desired_state(reg: Registry, model: str | None = None) -> tuple[list[WantMod
         models = {n: reg.store.model(n) for n in reg.store.model_names()}
     commits = gitops.last_commits(reg.root, f"registry/{model}" if model else "registry")
     head = gitops.Git(reg.root).head() or "uncommitted"
+    rid, url = registry_id(reg), mask(gitops.remote_url(reg.root) or "")
     records = {(v.record.name, v.record.version): v.record for vs in groups.values() for v in vs}
     bases = {}
     for r in records.values():
@@ -82,10 +83,21 @@ def desired_state(reg: Registry, model: str | None = None) -> tuple[list[WantMod
             key = (r.lineage.base.model, r.lineage.base.version)
             bases[key] = records.get(key) or _read_base(reg, *key)
     bases = {k: v for k, v in bases.items() if v is not None}
-    wants = [want_model(models[n], groups.get(n, []), reg.settings, commits, head, bases) for n in _bases_first(
-        models, records)]
+    wants = [want_model(models[n], groups.get(n, []), reg.settings, commits, head, bases, rid, url)
+             for n in _bases_first(models, records)]
     also = sorted({k[0] for k in bases} - set(models))
     return wants, also
+
+
+def registry_id(reg: Registry) -> str:
+    """This registry's id in MLflow: `registry_id` of mlreg.yaml, else `git-` + its root commit (stable across
+    clones); "" before the first commit."""
+    from .. import gitops
+
+    if reg.settings.registry_id:
+        return reg.settings.registry_id
+    root = gitops.root_commit(reg.root)
+    return f"git-{root[:16]}" if root else ""
 
 
 def _bases_first(models: dict, records: dict) -> list[str]:
@@ -132,7 +144,7 @@ def run_sync(reg: Registry, *, tracking_uri: str | None = None, model: str | Non
         the_plan = plan(wants, Actual(), options)
         return SyncReport(target.shown, target.source, mode, the_plan.items, the_plan.writes, force)
     with _connected(target, workers) as io:
-        actual = io.read(wants, also)
+        actual = io.read(wants, also, registry_id(reg))
         the_plan = plan(wants, actual, options)
         report = SyncReport(target.shown, target.source, mode, the_plan.items, the_plan.writes, force)
         if mode == "sync" and the_plan.writes and not the_plan.conflicts:  # any conflict left: write nothing

@@ -16,6 +16,7 @@ COMMIT = "mlreg.commit"
 TAG_MODEL = "mlreg.model"
 TAG_VERSION = "mlreg.version"
 ALIASES = "mlreg.aliases"
+REGISTRY = "mlreg.registry"  # the registry id (mlreg.yaml registry_id, else the root commit) on models and runs
 EXTERNAL_FILE = "mlreg_external.json"
 LINKED = ("base_model_run_id", "base_model_path")  # version tags that need the base's MLflow run id
 
@@ -32,6 +33,8 @@ class WantRun:
     tags: dict[str, str]  # human tags + mlreg.model / mlreg.version / mlreg.digest
     files: list[tuple[Path, str]]  # (local file, artifact path)
     external: list[dict[str, Any]]  # artifacts kept outside git: listed in mlreg_external.json
+    end_ms: int = 0  # when training ended: start + duration when recorded, else the registration time
+    system_tags: dict[str, str] = field(default_factory=dict)  # mlflow.* tags, set at creation only
 
     @property
     def digest(self) -> str:
@@ -79,15 +82,34 @@ def canonical_digest(doc: Any) -> str:
 
 
 def want_model(model: Model, views: list, settings: Settings, commits: dict[str, str], head: str,
-               bases: dict[tuple[str, int], Version]) -> WantModel:
+               bases: dict[tuple[str, int], Version], registry_id: str = "", repo_url: str = "") -> WantModel:
     """The registered model, its aliases and every version of one model (`views`: api.VersionView)."""
     tags = dict(model.tags) | {DIGEST: canonical_digest({"description": model.description, "tags": model.tags})}
+    if registry_id:
+        tags[REGISTRY] = registry_id
     want = WantModel(model.name, model.description, tags, desired_aliases(model, [v.record for v in views], settings))
     for view in views:
         r = view.record
         commit = commits.get(f"registry/{r.name}/v{r.version}", head)
-        want.versions[r.version] = want_version(r, view.version_type, settings, commit, bases, view.folder)
+        wv = want_version(r, view.version_type, settings, commit, bases, view.folder)
+        if registry_id:
+            wv.run.tags[REGISTRY] = registry_id
+        wv.run.system_tags = system_tags(r, commit, repo_url)
+        want.versions[r.version] = wv
     return want
+
+
+def system_tags(r: Version, commit: str, repo_url: str) -> dict[str, str]:
+    """MLflow's own run tags, so its run page shows who, which commit and the description. Set when the run is
+    made, never diffed afterwards (the commit moves with every promotion; the run does not change)."""
+    tags = {"mlflow.user": r.created_by, "mlflow.source.type": "JOB", "mlflow.source.name": "mlreg sync"}
+    if commit and commit != "uncommitted":
+        tags["mlflow.source.git.commit"] = commit
+    if repo_url:
+        tags["mlflow.source.git.repoURL"] = repo_url
+    if r.description:
+        tags["mlflow.note.content"] = r.description
+    return {k: v for k, v in tags.items() if v}
 
 
 def desired_aliases(model: Model, records: list[Version], settings: Settings) -> dict[str, int]:
@@ -124,16 +146,40 @@ def want_run(r: Version, settings: Settings, folder: Path) -> WantRun:
     experiment = r.run.experiment or settings.experiment.replace("{model}", r.name)
     name = r.run.name or f"{r.name}-v{r.version}"
     start = _millis(r.run.training_timestamp) or _millis(r.created_at) or 0
+    end = _end_ms(r, start)
     files = [(folder / a.path, a.path) for a in r.artifacts if a.path is not None]
     external = [a.to_dict() for a in r.artifacts if a.path is None]
     content = {"experiment": experiment, "name": name, "start": start, "params": r.params, "metrics": r.metrics,
                "tags": r.tags, "artifacts": [a.to_dict() for a in r.artifacts]}
     tags = dict(r.tags) | {TAG_MODEL: r.name, TAG_VERSION: str(r.version), DIGEST: canonical_digest(content)}
-    return WantRun(experiment, name, start, dict(r.params), dict(r.metrics), tags, files, external)
+    return WantRun(experiment, name, start, dict(r.params), dict(r.metrics), tags, files, external, end)
+
+
+_DURATION_KEYS = ("duration_seconds", "training_duration_seconds", "duration_s", "training_seconds")
+_END_KEYS = ("end_time", "training_end_timestamp", "training_end_time", "finished_at")
+
+
+def _end_ms(r: Version, start: int) -> int:
+    """End of training: start + a recorded duration (param or metric, seconds), else a recorded end time, else the
+    registration time; never before the start."""
+    for key in _DURATION_KEYS:
+        raw = r.metrics.get(key, r.params.get(key))
+        try:
+            if raw is not None and float(raw) >= 0:
+                return start + int(float(raw) * 1000)
+        except (TypeError, ValueError):
+            pass
+    for key in _END_KEYS:
+        end = _millis(str(r.params.get(key) or r.tags.get(key) or "")) if (r.params.get(key) or r.tags.get(key)) else None
+        if end is not None and end >= start:
+            return end
+    created = _millis(r.created_at) or start
+    return max(created, start)
 
 
 def promotion_tags(history: list[StageChange]) -> dict[str, str]:
-    """`promotion_<YYYYMMDD_HHMM>` per promotion, the last promotion's time and reason, the last demotion's."""
+    """`promotion_<YYYYMMDD_HHMM>` per promotion, the last promotion's time and reason, the last demotion's (unless
+    a promotion came after it)."""
     out: dict[str, str] = {}
     promotions = [c for c in history if c.action == "promote"]
     for c in promotions:
@@ -144,7 +190,10 @@ def promotion_tags(history: list[StageChange]) -> dict[str, str]:
         out["last_promoted_at"] = stamp(promotions[-1].at)
         if promotions[-1].reason:
             out["promotion_reason"] = promotions[-1].reason
+    at = {id(c): i for i, c in enumerate(history)}
     demotions = [c for c in history if c.action == "demote"]
+    if demotions and promotions and at[id(promotions[-1])] > at[id(demotions[-1])]:
+        demotions = []  # promoted again since: the old demotion no longer describes the version
     if demotions:
         out["demotion_timestamp"] = demotions[-1].at
         if demotions[-1].reason:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MlregError
-from .desired import COMMIT, DIGEST, EXTERNAL_FILE, TAG_MODEL, TAG_VERSION, WantModel, linked_tags
+from .desired import COMMIT, DIGEST, EXTERNAL_FILE, REGISTRY, TAG_MODEL, TAG_VERSION, WantModel, linked_tags
 from .plan import PLACEHOLDER, Actual, HaveModel, HaveRun, HaveVersion, ModelPlan, Plan, RunOp, VersionOp
 from .uri import Target, driver_hint, scrub
 
@@ -32,6 +32,7 @@ ENV_DEFAULTS = {
 }
 _QUIET_LOGGERS = ("mlflow", "alembic", "urllib3", "sqlalchemy", "azure", "botocore")
 _NAMES_PER_QUERY = 100  # model names per `name IN (...)` filter (keeps GET URLs short)
+_IDS_PER_QUERY = 100  # run ids per `run_id IN (...)` filter
 _MAX_PARAMS, _MAX_METRICS = 100, 1000  # MLflow's log_batch limits
 Progress = Callable[[str], None]
 
@@ -158,8 +159,9 @@ class MlflowIO:
         self.run_ids: dict[tuple[str, int], str] = {}  # (model, version) -> run id, for base_model_run_id
 
     # -- reads -----------------------------------------------------------------------------
-    def read(self, wants: list[WantModel], also: list[str]) -> Actual:
-        """Registered models, versions, experiments and mlreg's runs: a few calls in all, not per version."""
+    def read(self, wants: list[WantModel], also: list[str], registry_id: str = "") -> Actual:
+        """Registered models, versions, experiments and this registry's runs: a few calls in all, not per version.
+        Runs are searched by the registry's id, so the cost stays flat whatever else the server holds."""
         scope = [w.name for w in wants]
         actual = Actual()
         for rm in self._search_models(scope + [n for n in also if n not in scope]):
@@ -170,7 +172,13 @@ class MlflowIO:
             actual.models[mv.name].versions[hv.number] = hv
         self._load_experiments()
         ids = sorted({eid for eid, _ in self.experiments.values()})  # all: runs in experiments git no longer uses
-        for run in self._search_runs(ids, scope):
+        runs = self._search_runs(ids, scope, registry_id)
+        if registry_id:  # runs made before registries had ids: the ones this registry's versions use
+            seen = {r.info.run_id for r in runs}
+            older = sorted({hv.run_id for n in scope if n in actual.models for hv in actual.models[n].versions.values()
+                            if hv.owned and hv.run_id and hv.run_id not in seen})
+            runs += [r for r in self._runs_by_id(ids, older) if not r.data.tags.get(REGISTRY)]
+        for run in runs:
             model, number = run.data.tags.get(TAG_MODEL), run.data.tags.get(TAG_VERSION, "")
             if model in scope and number.isdigit():
                 have = actual.models.setdefault(model, HaveModel(model, "", exists=False))
@@ -186,12 +194,24 @@ class MlflowIO:
         return [mv for chunk in _chunks(names, _NAMES_PER_QUERY)
                 for mv in self._pages(self.registry.search_model_versions, _name_in(chunk), 10000)]
 
-    def _search_runs(self, experiment_ids: list[str], scope: list[str]) -> list:
-        from mlflow.entities import ViewType
-
+    def _search_runs(self, experiment_ids: list[str], scope: list[str], registry_id: str = "") -> list:
         if not experiment_ids or not scope:
             return []
         where = f"tags.`{TAG_MODEL}` = '{scope[0]}'" if len(scope) == 1 else f"tags.`{TAG_MODEL}` IS NOT NULL"
+        if registry_id:
+            where += f" AND tags.`{REGISTRY}` = '{registry_id}'"
+        return self._all_runs(experiment_ids, where)
+
+    def _runs_by_id(self, experiment_ids: list[str], run_ids: list[str]) -> list:
+        return [r for chunk in _chunks(run_ids, _IDS_PER_QUERY)
+                for r in self._all_runs(experiment_ids, "attributes.run_id IN (" + ", ".join(f"'{i}'" for i in chunk)
+                                        + ")")]
+
+    def _all_runs(self, experiment_ids: list[str], where: str) -> list:
+        from mlflow.entities import ViewType
+
+        if not experiment_ids:
+            return []
         out, token = [], None
         while True:
             page = self.client.search_runs(experiment_ids, where, ViewType.ALL, 50000, page_token=token)
@@ -297,7 +317,8 @@ class MlflowIO:
 
         want = op.want
         if op.existing is None:
-            run = self.client.create_run(self.experiments[want.experiment][0], want.start_ms, want.tags, want.name)
+            run = self.client.create_run(self.experiments[want.experiment][0], want.start_ms,
+                                         want.system_tags | want.tags, want.name)
             run_id, artifact_uri = run.info.run_id, run.info.artifact_uri
         else:
             run_id, artifact_uri = op.existing, op.artifact_uri or ""
@@ -315,7 +336,7 @@ class MlflowIO:
                                   tags[i:i + _MAX_PARAMS])
         if op.finish:
             self._upload(artifact_uri, want.files, want.external)
-            self.tracking.store.update_run_info(run_id, RunStatus.FINISHED, want.start_ms, None)
+            self.tracking.store.update_run_info(run_id, RunStatus.FINISHED, want.end_ms or want.start_ms, None)
         self._tick(progress, f"run {op.model}/{op.number}")
         return run_id, artifact_uri
 
@@ -423,7 +444,6 @@ def _chunks(items: list[str], size: int) -> list[list[str]]:
 
 
 # -- reads for `mlreg import mlflow` (it never writes to MLflow) -----------------------------------
-_IDS_PER_QUERY = 100  # run ids per `run_id IN (...)` filter
 
 
 def read_models(io: MlflowIO, names: list[str] | None) -> list:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .desired import ALIASES, COMMIT, DIGEST, LINKED, WantModel, WantRun, WantVersion, linked_tags
+from .desired import ALIASES, COMMIT, DIGEST, LINKED, REGISTRY, WantModel, WantRun, WantVersion, linked_tags
 
 PLACEHOLDER = "mlreg.placeholder"  # a version created only to skip a number git does not use, then deleted
 _RESERVED_ALIAS = re.compile(r"^(latest|[vV]\d+)$", re.IGNORECASE)
@@ -81,7 +81,7 @@ class Item:
 
     kind: str  # model | run | version | alias
     name: str  # btc-1h, btc-1h/3, btc-1h@champion
-    status: str  # create | update | unchanged | conflict | prune | extra | kept
+    status: str  # create | update | unchanged | conflict | prune | extra | kept | foreign
     detail: str = ""
 
     def to_dict(self) -> dict[str, str]:
@@ -162,7 +162,12 @@ class ItemQueries:
     @property
     def drift(self) -> list[Item]:
         """Everything where MLflow differs from git (what --check reports)."""
-        return [i for i in self.items if i.status not in ("unchanged", "kept")]
+        return [i for i in self.items if i.status not in ("unchanged", "kept", "foreign")]
+
+    @property
+    def foreign(self) -> list[Item]:
+        """What MLflow holds beside git's objects and sync leaves alone (a warning, not drift)."""
+        return [i for i in self.items if i.status == "foreign"]
 
 
 @dataclass
@@ -244,6 +249,10 @@ def _claim(aliases: dict[str, int]) -> str:
 def _foreign(want: WantModel, have: HaveModel) -> bool:
     """True when MLflow's versions of a number git uses were not made for this registry's versions (another
     registry's, or a hand-made model): mlreg then edits nothing of the registered model itself."""
+    theirs = have.tags.get(REGISTRY)
+    if theirs and theirs != want.tags.get(REGISTRY):  # made by another registry: foreign, unless git explains
+        real = {n: hv for n, hv in have.versions.items() if PLACEHOLDER not in hv.tags}  # it all (an import)
+        return not (real and all(n in want.versions and adoptable(want.versions[n], hv) for n, hv in real.items()))
     for n, hv in have.versions.items():
         wv = want.versions.get(n)
         if wv is None or PLACEHOLDER in hv.tags or adoptable(wv, hv):
@@ -271,7 +280,8 @@ def _plan_model_record(mp: ModelPlan, want: WantModel, have: HaveModel, exists: 
         mp.add("model", want.name, "conflict", f"differs ({what}), and its versions in MLflow were not made by "
                "this registry; mlreg does not edit it, even with --force")
         return
-    hand = have.tags.get(DIGEST) == want.tags[DIGEST]
+    hand = have.tags.get(DIGEST) == want.tags[DIGEST] and bool(set(set_tags) - {REGISTRY} or del_tags or
+                                                               desc is not None)
     if hand and not opts.force:
         mp.add("model", want.name, "conflict", f"edited in MLflow ({what}); --force overwrites")
         return
@@ -327,7 +337,8 @@ def _plan_run(mp: ModelPlan, wv: WantVersion, runs: list[HaveRun], used: str | N
             op.run_id, op.artifact_uri = r.run_id, r.artifact_uri
         mp.add("run", wv.ref, "unchanged")
         return True
-    hand = r.deleted or (r.complete and r.tags.get(DIGEST) == wv.run.digest)
+    hand = r.deleted or (r.complete and r.tags.get(DIGEST) == wv.run.digest and
+                         bool(set(set_tags) - {REGISTRY} or del_tags or params or metrics))
     what = "deleted in MLflow" if r.deleted else ("unfinished: finish it" if not r.complete else
                                                   _what(set_tags, del_tags, False, metrics))
     if hand and not force:
@@ -435,8 +446,8 @@ def _plan_aliases(mp: ModelPlan, want: WantModel, have: HaveModel, claimed: dict
             mp.add("alias", ref, "update", f"removed in git (was v{cur})")
         elif alias in claimed and not foreign:
             mp.add("alias", ref, "conflict", f"-> v{cur}: moved in MLflow by hand, removed in git; --force removes it")
-        else:
-            mp.add("alias", ref, "kept" if opts.force else "conflict", f"-> v{cur}: not set by mlreg and not in git")
+        else:  # someone's own alias (a canary, say): git does not manage it, so it is not sync's to judge
+            mp.add("alias", ref, "foreign", f"-> v{cur}: set in MLflow, not managed by git; left alone")
     claim = _claim(want.aliases)
     if not foreign and have.tags.get(ALIASES, "") != claim:
         mp.final_claim = claim

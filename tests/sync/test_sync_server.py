@@ -137,8 +137,8 @@ def test_hand_edit_in_mlflow_is_drift_and_a_conflict_until_forced(reg, training,
     r = cli(reg.root, "sync", "--force", "--tracking-uri", mlflow_server.url, "--json")
     assert r.code == 0, r.out + r.err
     assert versions_of(c, name)[1].tags["stage"] == "development"
-    assert aliases_of(c, name) == {"hand": 2}  # not mlreg's: kept, never deleted
-    assert [i["name"] for i in r.json()["changes"] if i["status"] == "kept"] == [f"{name}@hand"]
+    assert aliases_of(c, name) == {"hand": 2}  # not git's: left alone, never deleted
+    assert [i["name"] for i in r.json()["changes"] if i["status"] == "foreign"] == [f"{name}@hand"]
 
 
 def test_foreign_version_number_is_a_conflict_even_with_force(reg, training, mlflow_server, uniq, cli):
@@ -190,7 +190,10 @@ def test_unfinished_run_from_a_crash_is_finished_not_duplicated(reg, training, m
     register(reg, training, name, 1, uniq)
     c = mlflow_server.client()
     exp = c.create_experiment(f"{uniq}-exp")
-    crashed = c.create_run(exp, tags={"mlreg.model": name, "mlreg.version": "1"})  # died right after create_run
+    from mlreg.sync import registry_id
+
+    # died right after create_run (sync makes runs with these tags in that one call)
+    crashed = c.create_run(exp, tags={"mlreg.model": name, "mlreg.version": "1", "mlreg.registry": registry_id(reg)})
 
     assert reg.sync(mlflow_server.url).ok
 

@@ -39,7 +39,7 @@ class TeamStack:
 
     def up(self) -> None:
         """Start again whatever part is down (same ports and data)."""
-        self.info = json.loads(self.script("up", "--json", *(["--direct"] if self.direct else [])))
+        self.info = json.loads(self.script("up", "--json", "--webhook-cache-ttl", "1", *(["--direct"] if self.direct else [])))
 
     def stop(self, part: str, kill: bool = True) -> None:
         self.script("stop", part, *(["--kill"] if kill else []))
