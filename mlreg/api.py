@@ -157,7 +157,7 @@ class Registry:
 
         def holder(stage: str) -> int | None:
             held = [n for n in nums if self.store.version(name, n, validate=False).stage == stage]
-            return held[-1] if held else None
+            return lifecycle.sole_holder(name, stage, held)
 
         return lifecycle.resolve_ref(model, nums, self.store.settings(validate=False), ref, holder)
 
@@ -171,7 +171,7 @@ class Registry:
         own = {v.version: v for v in pool if v.name == name}
 
         def holder(stage: str) -> int | None:
-            return max((n for n, v in own.items() if v.stage == stage), default=None)
+            return lifecycle.sole_holder(name, stage, [n for n, v in own.items() if v.stage == stage])
 
         n = lifecycle.resolve_ref(model, sorted(own), self.store.settings(validate=False), ref, holder)
         return self._views([own[n]], pool)[0]
@@ -425,6 +425,32 @@ class Registry:
         done.record, done.demoted = v, demoted
         return done
 
+    def rollback(self, name: str, to: str | None = None, reason: str | None = None, stage: str | None = None, *,
+                 commit: bool = True, branch: str | None = None) -> Outcome:
+        """Give an exclusive stage back to a version that held it before; the current holder is demoted (one commit)."""
+        from . import rollback
+
+        if self.settings.require_reason and not (reason or "").strip():
+            raise MlregError("--reason is required by mlreg.yaml (lifecycle.require_reason)")
+        with gitops.lock(self.root):
+            number = self.resolve_number(name, to) if to is not None else None
+            plan = rollback.plan(self.settings, name, self.store.versions(check_name(name)), stage, number)
+            now, by, target, current = iso(self.clock()), gitops.Git(self.root).user(), plan.target, plan.current
+            files: dict[str, gitops.Content] = {}
+            if current is not None:
+                _move(current, plan.demote_to, now, by, f"Rolled back to v{target.version}: {reason}" if reason
+                      else f"Rolled back to v{target.version}", "demote")
+                files.update([self.store.version_file(current)])
+            _move(target, plan.stage, now, by, reason, "rollback")
+            files.update([self.store.version_file(target)])
+            was = f" (was v{current.version})" if current else ""
+            body = (reason or "") + (f"\nDemoted v{current.version} to {plan.demote_to}." if current else "")
+            change = gitops.ChangeSet("rollback", name, target.version,
+                                      f"rollback {name} {plan.stage} to v{target.version}{was}", files, body=body)
+            done = self._apply(change, commit, branch)
+        done.record, done.demoted = target, [current.version] if current else []
+        return done
+
     def alias_set(self, name: str, alias: str, ref: str, *, commit: bool = True,
                   branch: str | None = None) -> Outcome:
         """Point an alias at a version (moving it if it pointed elsewhere)."""
@@ -517,7 +543,15 @@ class Registry:
 
         if stage not in self.settings.stages:
             raise MlregError(f"unknown stage {stage!r}: expected one of {', '.join(self.settings.stages)}")
-        return query.find_by_stage(self._query_views(model), stage, params or {})
+        views = self._query_views(model)
+        if self.settings.stages[stage].exclusive:  # two holders is an error naming both, never a silent pick
+            held: dict[str, list[int]] = {}
+            for v in views:
+                if v.record.stage == stage:
+                    held.setdefault(v.record.name, []).append(v.record.version)
+            for name, numbers in sorted(held.items()):
+                lifecycle.sole_holder(name, stage, numbers)
+        return query.find_by_stage(views, stage, params or {})
 
     def search(self, expr: str = "", order_by: str | list[str] | None = None,
                max_results: int | None = None) -> list[VersionView]:
@@ -567,18 +601,17 @@ class Registry:
 
     # -- pull-request review (changes.py) -------------------------------------------------------
     def diff(self, base: str | None = None, head: str | None = None):
-        """The registry change from BASE (default: merge-base with the default branch) to HEAD (default: work tree)."""
-        from .changes import compare
+        """The registry change HEAD (default: the working tree) makes when merged into BASE (default: the
+        default branch); over a stretch of one branch's history, each first-parent step in turn."""
+        from .gate import compare
 
         return compare(self.root, base, head)
 
     def validate_change(self, base: str, head: str | None = None) -> list[str]:
-        """validate() on HEAD (a ref, or the work tree) plus every change from BASE that a PR may not make."""
-        from .changes import between, trees
-        from .checks import registry_problems
+        """Every problem of HEAD (a ref, or the working tree) merged into BASE's tip, by BASE's rules."""
+        from .gate import validate
 
-        with trees(self.root, base, head) as (old, new, store):
-            return registry_problems(store, digests=head is None) + between(old, new).problems()
+        return validate(self.root, base, head)
 
     # -- sync ------------------------------------------------------------------------------
     def sync(self, tracking_uri: str | None = None, *, model: str | None = None, dry_run: bool = False,

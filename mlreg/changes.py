@@ -10,14 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from . import gitops, schemas
+from . import schemas
 from .errors import MlregError
 from .records import MUTABLE_VERSION_FIELDS, Settings
 from .store import MODEL_FILE, REGISTRY_DIR, SETTINGS_FILE, VERSION_FILE, Store, load_json, load_yaml
@@ -48,6 +46,7 @@ class State:
     versions: dict[str, dict[int, dict[str, Any] | None]]
     blobs: dict[str, str] | None = None
     broken: dict[str, Broken] = field(default_factory=dict)  # repo-relative path -> why it cannot be read
+    links: dict[str, str | None] = field(default_factory=dict)  # symlink path -> target (None: a submodule)
 
     def settings(self) -> Settings:
         """The lifecycle in force (the defaults when mlreg.yaml is absent or invalid)."""
@@ -101,43 +100,6 @@ def _digest(path: Path) -> str:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return "unreadable"
-
-
-@contextmanager
-def trees(root: Path, base: str, head: str | None = None) -> Iterator[tuple[State, State, Store]]:
-    """The base state at a ref, the head state (a ref, or the work tree) and a Store over the head."""
-    with tempfile.TemporaryDirectory(prefix="mlreg-trees-") as tmp:
-        old = _state_at(root, base, Path(tmp) / "base")
-        if head is None:
-            store = Store(root)
-            new = read_state(store, "working tree")
-        else:
-            new = _state_at(root, head, Path(tmp) / "head")
-            store = Store(Path(tmp) / "head")
-        yield old, new, store
-
-
-def _state_at(root: Path, ref: str, dest: Path) -> State:
-    commit = gitops.resolve_commit(root, ref)
-    dest.mkdir(parents=True)
-    blobs = gitops.registry_at(root, commit, dest)
-    return read_state(Store(dest), ref, commit, blobs)
-
-
-def default_base(root: Path) -> str:
-    """The merge-base of HEAD with the default branch: what a pull request from here would change."""
-    return gitops.merge_base(root, gitops.default_branch(root), "HEAD")
-
-
-def compare(root: Path, base: str | None = None, head: str | None = None) -> ChangeSet:
-    """What changes from BASE (default: merge-base with the default branch) to HEAD (default: work tree)."""
-    label = None
-    if base is None:
-        base, label = default_base(root), f"merge-base with {gitops.default_branch(root)}"
-    with trees(root, base, head) as (old, new, _store):
-        if label:
-            old.label = label
-        return between(old, new)
 
 
 # -- the changes -----------------------------------------------------------------------------------
@@ -261,7 +223,7 @@ class StageChanged(Change):
     file: str = ""
     before: str = ""
     after: str = ""
-    direction: str = "moved"  # promoted | demoted | restored | moved
+    direction: str = "moved"  # promoted | demoted | restored | rolled back | moved
     reason: str | None = None
     by: str | None = None
     at: str | None = None
@@ -311,8 +273,18 @@ class DescriptionChanged(Change):
 
 @dataclass
 class SettingsChanged(Change):
+    """mlreg.yaml edited: reported, and judged by the old settings (the base's rules judge every change)."""
+
     kind: ClassVar[str] = "settings_changed"
     keys: list[str] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)  # stage changes made alongside a lifecycle change
+
+    def problem(self) -> str | None:
+        if "lifecycle" not in self.keys or not self.moved:
+            return None
+        shown = ", ".join(self.moved[:3]) + (f" and {len(self.moved) - 3} more" if len(self.moved) > 3 else "")
+        return (f"{SETTINGS_FILE}: $.lifecycle: the lifecycle changes in the same change that moves stages "
+                f"({shown}); expected the lifecycle changed in a pull request of its own, with no stage moves")
 
 
 @dataclass
@@ -361,6 +333,34 @@ class FileReadable(Change):
 
 
 @dataclass
+class SymlinkFound(Change):
+    """A symlink (or submodule link) where mlreg reads registry files: never allowed, never followed."""
+
+    kind: ClassVar[str] = "symlink"
+    file: str = ""
+    target: str | None = None
+
+    def problem(self) -> str | None:
+        from .checks import symlink_problem
+
+        return symlink_problem(self.file, self.target) if self.target is not None else \
+            symlink_problem(f"{self.file} (submodule)")
+
+
+@dataclass
+class MergeConflict(Change):
+    """A registry file the change and the base's newer commits both edited: git cannot merge it."""
+
+    kind: ClassVar[str] = "merge_conflict"
+    file: str = ""
+    base: str = ""
+
+    def problem(self) -> str | None:
+        return (f"{self.file}: the change does not merge cleanly into {self.base} (both edited this file); "
+                f"expected a branch that merges: rebase it onto {self.base} and push again")
+
+
+@dataclass
 class ChangeSet:
     """Every change from one registry state to another, in a stable order."""
 
@@ -405,7 +405,16 @@ def between(old: State, new: State) -> ChangeSet:
             out.changes += _model_doc_changes(name, old.models.get(name), new.models.get(name))
         if name in new.models:
             out.changes += _version_changes(name, old, new, settings)
+    out.changes += [SymlinkFound(_model_of(p), p, t) for p, t in sorted(new.links.items())
+                    if p not in old.links or old.links[p] != t]
+    for change in out.of(SettingsChanged):
+        change.moved = [f"{c.model} v{c.version} {c.before} -> {c.after}" for c in out.of(StageChanged)]
     return out
+
+
+def _model_of(path: str) -> str:
+    parts = path.split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == REGISTRY_DIR else ""
 
 
 def _file_changes(old: State, new: State, rel: str) -> list[Change]:
@@ -517,7 +526,7 @@ def _committed_version_changes(name: str, n: int, old: dict | None, new: dict | 
         appended = new_hist[len(old_hist):]
     if old.get("stage") != new.get("stage"):
         out.append(_stage_change(name, n, file, str(old.get("stage")), str(new.get("stage")), appended,
-                                 len(old_hist), settings))
+                                 old_hist, settings))
     out += _tag_changes(name, n, old.get("tags"), new.get("tags"))
     return out
 
@@ -526,17 +535,31 @@ def _list(value: Any) -> list:
     return value if isinstance(value, list) else []
 
 
-def _stage_change(name: str, n: int, file: str, before: str, after: str, appended: list, first: int,
+def _stage_change(name: str, n: int, file: str, before: str, after: str, appended: list, old_hist: list,
                   settings: Settings) -> StageChanged:
     entry = next((e for e in reversed(appended) if isinstance(e, dict) and e.get("to") == after), None)
     change = StageChanged(name, n, file, before, after, _direction(settings, before, after, entry))
     change.path = [before, *(e.get("to") for e in appended if isinstance(e, dict))]
     if entry:
         change.reason, change.by, change.at = entry.get("reason"), entry.get("by"), entry.get("at")
-    change.note = _transition_problem(settings, before, after, entry) or _history_problem(
-        settings, before, after, appended, first)
+    moved = _rollback_problem(settings, n, after, old_hist) if entry and entry.get("action") == "rollback" \
+        else _transition_problem(settings, before, after, entry)
+    change.note = moved or _history_problem(settings, before, after, appended, len(old_hist))
     change.legal = change.note is None
     return change
+
+
+def _rollback_problem(settings: Settings, n: int, stage: str, old_hist: list) -> str | None:
+    """A rollback returns an exclusive stage to a version that held it before, by its committed history."""
+    if not settings.rollback:
+        return f"$.stage: rollback to {stage!r} refused: rollback is turned off (mlreg.yaml lifecycle.rollback: false)"
+    spec = settings.stages.get(stage)
+    if not spec or not spec.exclusive:
+        return f"$.stage: rollback to {stage!r} refused: only an exclusive stage is rolled back"
+    if not any(isinstance(e, dict) and e.get("to") == stage for e in old_hist):
+        return (f"$.stage: rollback to {stage!r} refused: v{n} never held stage {stage!r} before (by its "
+                "committed stage_history); a rollback returns the stage only to a version that held it")
+    return None
 
 
 def _transition_problem(settings: Settings, before: str, after: str, entry: dict | None) -> str | None:
@@ -571,6 +594,8 @@ def _history_problem(settings: Settings, before: str, after: str, appended: list
 def _direction(settings: Settings, before: str, after: str, entry: dict | None) -> str:
     floors = {s.demote_to for s in settings.stages.values() if s.demote_to}
     order = list(settings.stages)
+    if entry and entry.get("action") == "rollback":
+        return "rolled back"
     if (entry and entry.get("action") == "demote") or after in floors:
         return "demoted"
     if before in floors:

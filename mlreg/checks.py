@@ -2,37 +2,73 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import lifecycle, schemas
 from .errors import MlregError
-from .records import NAME_RE, Settings, Version
-from .runmeta import digest
-from .store import MODEL_FILE, SETTINGS_FILE, VERSION_FILE, Store, load_json, load_yaml, parse_version_dirname
+from .records import NAME_RE, Artifact, Settings, Version
+from .digests import Hasher, cache_for, worktree_hasher
+from .store import (MODEL_FILE, REGISTRY_DIR, SETTINGS_FILE, VERSION_FILE, Store, load_json, load_yaml,
+                    parse_version_dirname)
 
 
-def registry_problems(store: Store, digests: bool = True) -> list[str]:
-    """Every problem found in the registry (empty when valid); `digests` re-hashes in-repo artifacts."""
+def registry_problems(store: Store, digests: bool | Hasher = True, rules: list[Settings] | None = None) -> list[str]:
+    """Every problem found in the registry (empty when valid).
+
+    `digests`: True re-hashes in-repo artifacts (each git blob once, see digests.py), False skips it, or a
+    function giving a file's digest. `rules`: the settings to judge by (default: the tree's own mlreg.yaml;
+    the pull-request gate passes the base's, and the head's too when a change edits them).
+    """
     out: list[str] = []
-    settings = _settings(store, out)
-    records: list[Version] = []
-    if store.registry_dir.is_dir():
-        for entry in sorted(store.registry_dir.iterdir()):
-            rel = store.rel(entry)
-            if entry.name.startswith("."):
+    own = _settings(store, out)
+    rules = rules or [own]
+    cache = None
+    if digests is True:
+        cache = cache_for(store.root)
+        digests = worktree_hasher(store.root, cache)
+    hasher = digests or None
+    records: list[Node] = []
+    reg = store.registry_dir
+    if os.path.islink(reg):
+        out.append(symlink_problem(REGISTRY_DIR, os.readlink(reg)))
+    elif reg.is_dir():
+        for entry in _entries(reg):
+            rel = f"{REGISTRY_DIR}/{entry.name}"
+            if entry.is_symlink():
+                out.append(symlink_problem(rel, os.readlink(entry.path)))
+            elif entry.name.startswith("."):
                 continue
-            if not entry.is_dir() or entry.is_symlink():
+            elif not entry.is_dir():
                 out.append(f"{rel}: unexpected file; expected only model folders in registry/")
             elif not NAME_RE.match(entry.name):
                 out.append(f"{rel}: invalid model folder name; expected {NAME_RE.pattern}")
             else:
-                records += _model_problems(store, entry.name, settings, out, digests)
+                records += _model_problems(store, entry.name, rules, out, hasher)
     out += lineage_problems(records, store)
-    return out
+    if cache:
+        cache.save()
+    return list(dict.fromkeys(out))  # judged by two rule sets, a problem may be found twice
+
+
+def symlink_problem(rel: str, target: str | None = None) -> str:
+    """The one message for a symlink (or submodule link) where mlreg reads registry files."""
+    what = f"is a symbolic link (to {target})" if target is not None else "is a symbolic link"
+    if target is None and rel.endswith(" (submodule)"):
+        rel, what = rel.removesuffix(" (submodule)"), "is a git submodule link"
+    return f"{rel}: {what}; nothing under {REGISTRY_DIR}/ and no {SETTINGS_FILE} may be a symlink"
+
+
+def _entries(folder: Path | str) -> list[os.DirEntry]:
+    with os.scandir(folder) as found:
+        return sorted(found, key=lambda e: e.name)
 
 
 def _settings(store: Store, out: list[str]) -> Settings:
+    if os.path.islink(store.root / SETTINGS_FILE):
+        out.append(symlink_problem(SETTINGS_FILE, os.readlink(store.root / SETTINGS_FILE)))
+        return Settings.from_dict({})
     try:
         doc = store.read_settings_doc()
     except MlregError as e:
@@ -59,32 +95,48 @@ def _load(kind: str, path: Path, rel: str, out: list[str]) -> tuple[Any, bool]:
     return doc, not found
 
 
-def _model_problems(store: Store, name: str, settings: Settings, out: list[str], digests: bool) -> list[Version]:
-    folder = store.model_dir(name)
-    mrel = f"{store.rel(folder)}/{MODEL_FILE}"
-    model_doc = None
-    if (folder / MODEL_FILE).exists():
-        model_doc, ok = _load("model", folder / MODEL_FILE, mrel, out)
-        model_doc = model_doc if ok else None
-    else:
+def _model_problems(store: Store, name: str, rules: list[Settings], out: list[str],
+                    hasher: Hasher | None) -> list[Node]:
+    folder = store.registry_dir / name
+    frel = f"{REGISTRY_DIR}/{name}"
+    mrel = f"{frel}/{MODEL_FILE}"
+    model_doc, versions, has_model_file = None, [], False
+    for entry in _entries(folder):
+        rel = f"{frel}/{entry.name}"
+        if entry.is_symlink():
+            out.append(symlink_problem(rel, os.readlink(entry.path)))
+            has_model_file |= entry.name == MODEL_FILE
+        elif entry.name == MODEL_FILE:
+            has_model_file = True
+            model_doc, ok = _load("model", folder / MODEL_FILE, mrel, out)
+            model_doc = model_doc if ok else None
+        elif entry.name.startswith("."):
+            continue
+        elif entry.is_dir() and parse_version_dirname(entry.name) is not None:
+            versions.append(parse_version_dirname(entry.name))
+        else:
+            out.append(f"{rel}: unexpected entry; expected version folders v1, v2, ...")
+    if not has_model_file:
         out.append(f"{mrel}: file not found; expected a model.yaml in every model folder")
     if model_doc and model_doc["name"] != name:
         out.append(f"{mrel}: $.name: expected {name!r} (the folder name), got {model_doc['name']!r}")
     records, stages = [], {}
-    for entry in sorted(folder.iterdir()):
-        if entry.name == MODEL_FILE or entry.name.startswith("."):
-            continue
-        n = parse_version_dirname(entry.name) if entry.is_dir() and not entry.is_symlink() else None
-        if n is None:
-            out.append(f"{store.rel(entry)}: unexpected entry; expected version folders v1, v2, ...")
-            continue
-        v = _version_problems(store, name, n, settings, out, digests, stages)
+    for n in sorted(versions):
+        v = _version_problems(store, name, n, rules, out, hasher, stages)
         if v:
             records.append(v)
-    nums = store.version_numbers(name)
+    nums = sorted(versions)
     if nums != list(range(1, len(nums) + 1)):
         missing = sorted(set(range(1, (nums[-1] if nums else 0) + 1)) - set(nums))
-        out.append(f"{store.rel(folder)}: versions must be contiguous from v1; missing {', '.join(f'v{m}' for m in missing)}")
+        out.append(f"{frel}: versions must be contiguous from v1; missing {', '.join(f'v{m}' for m in missing)}")
+    for settings in rules:
+        out += _model_rule_problems(frel, mrel, model_doc, nums, stages, settings)
+    return records
+
+
+def _model_rule_problems(frel: str, mrel: str, model_doc: dict | None, nums: list[int], stages: dict[int, str],
+                         settings: Settings) -> list[str]:
+    out = []
     for alias, target in ((model_doc or {}).get("aliases") or {}).items():
         if target not in nums:
             out.append(f"{mrel}: $.aliases.{alias}: points at v{target}, which does not exist")
@@ -96,16 +148,39 @@ def _model_problems(store: Store, name: str, settings: Settings, out: list[str],
     for stage, spec in settings.stages.items():
         holders = sorted(n for n, s in stages.items() if s == stage)
         if spec.exclusive and len(holders) > 1:
-            out.append(f"{store.rel(folder)}: stage {stage!r} is exclusive but held by "
+            out.append(f"{frel}: stage {stage!r} is exclusive but held by "
                        f"{', '.join(f'v{h}' for h in holders)}; expected at most one")
-    return records
+    return out
 
 
-def _version_problems(store: Store, name: str, n: int, settings: Settings, out: list[str],
-                      digests: bool, stages: dict[int, str]) -> Version | None:
-    vdir = store.version_dir(name, n)
-    rel = f"{store.rel(vdir)}/{VERSION_FILE}"
-    doc, ok = _load("model_version", vdir / VERSION_FILE, rel, out)
+def _walk(vdir: str) -> tuple[set[str], dict[str, str]]:
+    """Files and symlinks (-> their targets) below a version folder, relative to it; links are not followed."""
+    files: set[str] = set()
+    links: dict[str, str] = {}
+    stack = [""]
+    while stack:
+        sub = stack.pop()
+        for entry in _entries(os.path.join(vdir, sub) if sub else vdir):
+            rel = f"{sub}{entry.name}"
+            if entry.is_symlink():
+                links[rel] = os.readlink(entry.path)
+            elif entry.is_dir():
+                stack.append(rel + "/")
+            else:
+                files.add(rel)
+    return files, links
+
+
+def _version_problems(store: Store, name: str, n: int, rules: list[Settings], out: list[str],
+                      hasher: Hasher | None, stages: dict[int, str]) -> Node | None:
+    vrel = f"{REGISTRY_DIR}/{name}/v{n}"
+    vdir = os.path.join(store.root, vrel)  # plain strings: pathlib costs more than the JSON on 10,000 files
+    rel = f"{vrel}/{VERSION_FILE}"
+    files, links = _walk(vdir)
+    if VERSION_FILE in links:
+        out.append(symlink_problem(rel, links[VERSION_FILE]))
+        return None
+    doc, ok = _load("model_version", Path(vdir, VERSION_FILE), rel, out)
     if not isinstance(doc, dict):
         return None
     # identity and stage are checked even when the schema failed: report every problem, not the first
@@ -116,56 +191,75 @@ def _version_problems(store: Store, name: str, n: int, settings: Settings, out: 
     stage = doc.get("stage")
     if isinstance(stage, str):
         stages[n] = stage  # exclusive-stage holders count even when the rest of the file is broken
-    if isinstance(stage, str) and stage not in settings.stages:
-        out.append(f"{rel}: $.stage: expected one of the stages in mlreg.yaml {list(settings.stages)}, got {stage!r}")
+        for settings in rules:
+            if stage not in settings.stages:
+                out.append(f"{rel}: $.stage: expected one of the stages in mlreg.yaml {list(settings.stages)}, "
+                           f"got {stage!r}")
     if not ok:
         return None
-    v = Version.from_dict(doc)
-    if v.stage_history and v.stage_history[-1].to != v.stage:
-        out.append(f"{rel}: $.stage: expected {v.stage_history[-1].to!r} (where the last stage_history entry "
-                   f"moved it), got {v.stage!r}")
-    out += artifact_problems(vdir, v, rel, digests)
-    return v
+    history = doc["stage_history"]
+    if history and history[-1]["to"] != stage:
+        out.append(f"{rel}: $.stage: expected {history[-1]['to']!r} (where the last stage_history entry "
+                   f"moved it), got {stage!r}")
+    try:
+        artifacts = [Artifact.from_dict(a) for a in doc["artifacts"]]
+    except ValueError as e:
+        out.append(f"{rel}: $.artifacts: {e}")
+        artifacts = []
+    out += artifact_problems(artifacts, rel, vrel, files, links, hasher)
+    base = (doc.get("lineage") or {}).get("base")
+    return Node(name, n, (base["model"], base["version"]) if base else None)
 
 
-def artifact_problems(vdir: Path, v: Version, rel: str, digests: bool = True) -> list[str]:
-    """In-repo artifacts exist, match their digests, stay inside the folder; no file goes unrecorded."""
+def artifact_problems(artifacts: list[Artifact], rel: str, vrel: str, files: set[str], links: dict[str, str],
+                      hasher: Hasher | None) -> list[str]:
+    """In-repo artifacts exist, match their digests, are plain files; no file goes unrecorded."""
     out = []
     recorded = set()
-    for i, a in enumerate(v.artifacts):
+    for i, a in enumerate(artifacts):
         if a.path is None:
             continue
         recorded.add(a.path)
-        path = vdir / a.path
         where = f"{rel}: $.artifacts[{i}]"
-        if path.is_symlink() or not path.resolve().is_relative_to(vdir.resolve()):
+        if a.path in links or any(a.path.startswith(f"{link}/") for link in links):
             out.append(f"{where}: {a.path} must be a plain file inside the version folder (no symlinks)")
-        elif not path.is_file():
+        elif a.path not in files:
             out.append(f"{where}: {a.path} is recorded but missing")
-        elif digests and (path.stat().st_size != a.size or digest(path) != a.sha256):
+        elif hasher is not None and hasher(f"{vrel}/{a.path}") != (a.size, a.sha256):
             out.append(f"{where}: {a.path} does not match its recorded sha256/size")
-    for path in sorted(vdir.rglob("*")):
-        prel = path.relative_to(vdir).as_posix()
-        if (path.is_file() or path.is_symlink()) and prel != VERSION_FILE and prel not in recorded:
-            out.append(f"{rel}: $.artifacts: file {prel} is in the version folder but not recorded")
+    for prel in sorted(files - recorded - {VERSION_FILE}):
+        out.append(f"{rel}: $.artifacts: file {prel} is in the version folder but not recorded")
+    for prel in sorted(set(links) - recorded):
+        out.append(symlink_problem(f"{vrel}/{prel}", links[prel]))
     return out
 
 
-def lineage_problems(records: list[Version], store: Store | None = None) -> list[str]:
+class Node(NamedTuple):
+    """A version as lineage checks see it: who it is and which version it names as its base."""
+
+    name: str
+    version: int
+    base: tuple[str, int] | None
+
+
+def lineage_problems(records: list[Node] | list[Version], store: Store | None = None) -> list[str]:
     """Every base exists, and following bases never loops."""
     out = []
-    known = {(v.name, v.version): v for v in records}
+    bases = {}
     for v in records:
-        b = v.lineage.base
-        where = f"registry/{v.name}/v{v.version}/{VERSION_FILE}: $.lineage.base"
-        if b and (b.model, b.version) not in known:
-            out.append(f"{where}: base {b.model} v{b.version} does not exist")
-        seen, cur = set(), v
-        while cur and cur.lineage.base:
-            key = (cur.name, cur.version)
-            if key in seen:
-                out.append(f"{where}: lineage forms a cycle through {cur.name} v{cur.version}")
+        if isinstance(v, Version):
+            b = v.lineage.base
+            v = Node(v.name, v.version, (b.model, b.version) if b else None)
+        bases[(v.name, v.version)] = v.base
+    for (name, number), base in bases.items():
+        where = f"registry/{name}/v{number}/{VERSION_FILE}: $.lineage.base"
+        if base and base not in bases:
+            out.append(f"{where}: base {base[0]} v{base[1]} does not exist")
+        seen, cur = set(), (name, number)
+        while cur in bases and bases[cur]:
+            if cur in seen:
+                out.append(f"{where}: lineage forms a cycle through {cur[0]} v{cur[1]}")
                 break
-            seen.add(key)
-            cur = known.get((cur.lineage.base.model, cur.lineage.base.version))
+            seen.add(cur)
+            cur = bases[cur]
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -348,45 +349,10 @@ def log(root: Path, path: str) -> list[CommitInfo]:
 
 # -- registry trees at a ref (for diff and validate --base) ----------------------------------------
 
-_METADATA_NAMES = ("model.yaml", "metadata.json")
-
-
-def registry_at(root: Path, ref: str, dest: Path) -> dict[str, str]:
-    """Write the registry at REF into `dest`: metadata files with content, other files as empty
-    placeholders (artifacts are never read); return {path: blob id} of every file (two git calls)."""
-    g = Git(root)
-    try:
-        listing = g.run("ls-tree", "-r", "-z", "--full-tree", f"{ref}^{{tree}}", "--", g.full("mlreg.yaml"),
-                        g.full("registry"), strip=False)
-    except GitError:
-        raise GitError(f"unknown git ref {ref!r}: expected a branch, tag or commit (fetch it first?)") from None
-    entries = [_tree_entry(e) for e in listing.split("\0") if e]
-    files = {g.local(path): (mode, oid) for mode, kind, oid, path in entries
-             if kind == "blob" and g.local(path) is not None and _safe(g.local(path))}
-    wanted = sorted({oid for path, (mode, oid) in files.items() if _is_metadata(path) or mode == "120000"})
-    contents = _cat_blobs(g, wanted)
-    for path, (mode, oid) in files.items():
-        target = Path(dest) / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if mode == "120000":
-            os.symlink(contents[oid].decode("utf-8", "replace"), target)
-        else:
-            target.write_bytes(contents[oid] if _is_metadata(path) else b"")
-    return {path: oid for path, (mode, oid) in files.items()}
-
-
 def _tree_entry(entry: str) -> tuple[str, str, str, str]:
     meta, path = entry.split("\t", 1)
     mode, kind, oid = meta.split()
     return mode, kind, oid, path
-
-
-def _safe(path: str) -> bool:
-    return not path.startswith("/") and ".." not in path.split("/")
-
-
-def _is_metadata(path: str) -> bool:
-    return path == "mlreg.yaml" or (path.startswith("registry/") and path.rsplit("/", 1)[-1] in _METADATA_NAMES)
 
 
 def _cat_blobs(g: Git, oids: list[str]) -> dict[str, bytes]:
@@ -414,10 +380,10 @@ def resolve_commit(root: Path, ref: str) -> str:
 
 def merge_base(root: Path, a: str, b: str) -> str:
     """The best common ancestor of two refs."""
-    try:
-        return Git(root).run("merge-base", a, b)
-    except GitError:
-        raise GitError(f"{a} and {b} have no common history (git merge-base found none)") from None
+    code, out = _read(root, "merge-base", a, b, ok=(0, 1))
+    if code:
+        raise GitError(f"{a} and {b} have no common history (git merge-base found none)")
+    return out.decode().strip()
 
 
 def default_branch(root: Path) -> str:
@@ -487,3 +453,185 @@ def remote_url(root: Path, remote: str = "origin") -> str | None:
         return Git(root).run("config", "--get", f"remote.{remote}.url") or None
     except GitError:
         return None
+
+
+# -- fast reads for the pull-request gate (validate --base, diff): plain subprocess, no GitPython import ------
+# These run on every push in CI, on registries of 10,000 versions: each is one git process, and none
+# touches the work tree, the index or a ref.
+
+
+SYMLINK_MODE, SUBMODULE_MODE = "120000", "160000"
+GATED_PATHS = ("mlreg.yaml", "registry")
+_IDENT = {"GIT_AUTHOR_NAME": "mlreg", "GIT_AUTHOR_EMAIL": "mlreg@localhost", "GIT_COMMITTER_NAME": "mlreg",
+          "GIT_COMMITTER_EMAIL": "mlreg@localhost"}
+
+
+def _read(root: Path, *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None,
+          ok: tuple[int, ...] = (0,)) -> tuple[int, bytes]:
+    """Run one git command; its exit status (one of `ok`, else a GitError with git's words) and stdout."""
+    r = subprocess.run(["git", *args], cwd=root, input=stdin, capture_output=True,
+                       env={**os.environ, **env} if env else None)
+    if r.returncode not in ok:
+        err = r.stderr.decode("utf-8", "replace").strip()
+        raise GitError(f"git {args[0]} failed: {err or f'exit status {r.returncode}'}")
+    return r.returncode, r.stdout
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file of a git tree: mode (100644, 100755, 120000 symlink, 160000 submodule) and object id."""
+
+    mode: str
+    oid: str
+
+
+def commits(root: Path, *refs: str) -> list[str]:
+    """The commit each ref names; an unknown ref is a GitError naming it."""
+    found = []
+    for ref in refs:
+        code, out = _read(root, "rev-parse", "--verify", "-q", "--end-of-options", f"{ref}^{{commit}}", ok=(0, 1))
+        if code:
+            raise GitError(f"unknown git ref {ref!r}: expected a branch, tag or commit (fetch it first?)")
+        found.append(out.decode().strip())
+    return found
+
+
+def listing(root: Path, treeish: str, paths: tuple[str, ...] | list[str] = GATED_PATHS) -> dict[str, Entry]:
+    """Every file (blob, symlink, submodule) of a tree under `paths`: repo path -> Entry (one git call)."""
+    if not paths:
+        return {}
+    _, out = _read(root, "ls-tree", "-r", "-z", "--full-tree", treeish, "--", *paths)
+    found = {}
+    for rec in out.decode("utf-8", "surrogateescape").split("\0"):
+        if rec:
+            meta, path = rec.split("\t", 1)
+            mode, _kind, oid = meta.split()
+            found[path] = Entry(mode, oid)
+    return found
+
+
+def links(root: Path, treeish: str, paths: tuple[str, ...] = GATED_PATHS) -> dict[str, Entry]:
+    """Every symlink and submodule link of a tree under `paths` (one git call; a byte scan when there is none)."""
+    _, out = _read(root, "ls-tree", "-r", "-z", "--full-tree", treeish, "--", *paths)
+    if f"{SYMLINK_MODE} ".encode() not in out and f"{SUBMODULE_MODE} ".encode() not in out:
+        return {}
+    found = {}
+    for rec in out.decode("utf-8", "surrogateescape").split("\0"):
+        if rec.startswith((SYMLINK_MODE, SUBMODULE_MODE)):
+            meta, path = rec.split("\t", 1)
+            mode, _kind, oid = meta.split()
+            found[path] = Entry(mode, oid)
+    return found
+
+
+def changed(root: Path, old_tree: str, new_tree: str, paths: tuple[str, ...] = GATED_PATHS) -> list[str]:
+    """Paths under `paths` that differ between two trees (identical subtrees are skipped: one git call)."""
+    _, out = _read(root, "diff-tree", "-r", "-z", "--no-renames", "--name-only", old_tree, new_tree, "--", *paths)
+    return [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
+
+
+def blobs(root: Path, oids: list[str] | set[str]) -> dict[str, bytes]:
+    """The bytes of each blob, read in one `git cat-file --batch`."""
+    oids = sorted(set(oids))
+    if not oids:
+        return {}
+    _, data = _read(root, "cat-file", "--batch", stdin=("\n".join(oids) + "\n").encode())
+    out, pos = {}, 0
+    while pos < len(data):
+        eol = data.index(b"\n", pos)
+        header = data[pos:eol].decode().split()
+        if len(header) < 3:  # "<oid> missing"
+            pos = eol + 1
+            continue
+        start = eol + 1
+        out[header[0]] = data[start:start + int(header[2])]
+        pos = start + int(header[2]) + 1
+    return out
+
+
+@dataclass
+class Merge:
+    """What `git merge-tree --write-tree` says of merging HEAD into BASE: the tree, or the conflicted paths."""
+
+    tree: str | None
+    conflicts: list[str]
+    message: str = ""
+
+
+def merge_into(root: Path, base: str, head: str) -> Merge:
+    """The tree a merge of `head` into `base` would make, computed without touching the work tree or refs."""
+    code, out = _read(root, "merge-tree", "--write-tree", "--name-only", "--no-messages", base, head, ok=(0, 1))
+    lines = out.decode("utf-8", "surrogateescape").splitlines()
+    if code == 0:
+        return Merge(lines[0].strip(), [])
+    conflicts = []
+    for line in lines[1:]:
+        if not line.strip():
+            break
+        conflicts.append(line.strip())
+    return Merge(None, sorted(set(conflicts)) or ["(unknown)"])
+
+
+def first_parents(root: Path, base: str, head: str) -> list[str] | None:
+    """The commits from `base` (exclusive) to `head` along first parents, oldest first; None when `base`
+    is not on that chain (then the range is not a stretch of one branch's history)."""
+    _, out = _read(root, "rev-list", "--first-parent", "--parents", "--reverse", f"{base}..{head}")
+    rows = [line.split() for line in out.decode().splitlines() if line.strip()]
+    if not rows:
+        _, same = _read(root, "rev-parse", f"{head}^{{commit}}")
+        return [] if same.decode().strip() == base else None
+    if len(rows[0]) < 2 or rows[0][1] != base:
+        return None
+    return [r[0] for r in rows]
+
+
+def first_parent(root: Path, commit: str) -> str | None:
+    """The first parent of a commit (None for a root commit)."""
+    code, out = _read(root, "rev-parse", "--verify", "-q", f"{commit}^1", ok=(0, 1))
+    return out.decode().strip() if code == 0 else None
+
+
+def worktree_commit(root: Path) -> str:
+    """HEAD when mlreg.yaml and registry/ have no uncommitted changes; else a commit of HEAD plus them
+    (built in a private index, never on a ref), so the work tree is read exactly as a commit is:
+    symlinks stay symlinks, untracked files count, ignored files do not."""
+    _, out = _read(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames",
+                   "--ignore-submodules=none", "--", *GATED_PATHS)
+    paths = sorted({rec[3:] for rec in out.decode("utf-8", "surrogateescape").split("\0") if len(rec) > 3})
+    code, head = _read(root, "rev-parse", "-q", "--verify", "HEAD^{commit}", ok=(0, 1))
+    head_sha = head.decode().strip() if code == 0 else None
+    if not paths and head_sha:
+        return head_sha
+    with tempfile.TemporaryDirectory(prefix="mlreg-index-") as tmp:
+        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index"), **_IDENT}
+        _read(root, "read-tree", *([head_sha] if head_sha else ["--empty"]), env=env)
+        if paths:
+            names = "\0".join(paths).encode("utf-8", "surrogateescape") + b"\0"
+            _read(root, "update-index", "--add", "--remove", "-z", "--stdin", stdin=names, env=env)
+        _, tree = _read(root, "write-tree", env=env)
+        parents = ["-p", head_sha] if head_sha else []
+        _, sha = _read(root, "commit-tree", tree.decode().strip(), *parents, "-m", "mlreg: working tree", env=env)
+    return sha.decode().strip()
+
+
+def common_dir(root: Path) -> Path:
+    """The repository's shared git directory (the same for every linked worktree)."""
+    _, out = _read(root, "rev-parse", "--path-format=absolute", "--git-common-dir")
+    return Path(out.decode().strip())
+
+
+def clean_blob_ids(root: Path, path: str = "registry") -> dict[str, str]:
+    """Blob id of every regular file under `path` whose work-tree copy git knows is unchanged since the
+    index recorded it (stat data matches): repo path -> blob id. Two git calls; nothing is hashed."""
+    _, staged = _read(root, "ls-files", "-s", "-z", "--", path)
+    found = {}
+    for rec in staged.decode("utf-8", "surrogateescape").split("\0"):
+        if rec:
+            meta, rel = rec.split("\t", 1)
+            mode, oid, stage = meta.split()
+            if stage == "0" and mode in ("100644", "100755"):
+                found[rel] = oid
+    _, dirty = _read(root, "diff-files", "--name-only", "-z", "--", path)
+    for rel in dirty.decode("utf-8", "surrogateescape").split("\0"):
+        found.pop(rel, None)
+    return found

@@ -32,7 +32,7 @@ def weave(commits: list[CommitInfo], versions: list[Version], only: int | None =
     for c in commits:
         action, num = c.trailers.get("Mlreg-Action"), c.trailers.get("Mlreg-Version")
         number = int(num) if num and num.isdigit() else None
-        if action in ("register", "promote") and number is not None:
+        if action in ("register", "promote", "rollback") and number is not None:
             events += _take_stage_events(pending, number, action, c.sha)
         elif action == "import":
             events += [_event(k[0], pending.pop(k), c.sha) for k in sorted(pending) if pending[k].action == "import"]
@@ -51,7 +51,7 @@ def _take_stage_events(pending: dict, number: int, action: str, sha: str) -> lis
         return []
     main = pending.pop(key)
     out = [_event(number, main, sha)]
-    if action == "promote":  # the demotions an exclusive stage made in the same commit
+    if action in ("promote", "rollback"):  # the demotions an exclusive stage made in the same commit
         for k in [k for k in sorted(pending) if pending[k].action == "demote" and pending[k].at == main.at]:
             out.append(_event(k[0], pending.pop(k), sha))
     return out

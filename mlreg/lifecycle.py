@@ -60,6 +60,15 @@ def resolve_ref(model: Model, numbers: list[int], settings: Settings, ref: str,
     )
 
 
+def sole_holder(name: str, stage: str, held: list[int]) -> int | None:
+    """The one holder of an exclusive stage; two or more is an error naming them all, never a silent pick."""
+    if len(held) > 1:
+        raise MlregError(f"{name}@{stage}: stage {stage!r} is exclusive but held by "
+                         f"{', '.join(f'v{n}' for n in sorted(held))}; refusing to pick one (the registry needs "
+                         "repair: see `mlreg validate`)")
+    return held[0] if held else None
+
+
 def stage_refs(settings: Settings) -> dict[str, str]:
     """Names that resolve to an exclusive stage's holder (the stage and its mirrored alias) -> the stage."""
     out = {}

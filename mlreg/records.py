@@ -31,6 +31,7 @@ class Settings:
     stages: dict[str, StageSpec]
     initial: str
     require_reason: bool = True
+    rollback: bool = True  # `mlreg rollback` may return an exclusive stage to a version that held it before
     aliases: list[str] | None = None
     tracking_uri: str | None = None
     experiment: str = "{model}"
@@ -49,6 +50,7 @@ class Settings:
             stages=stages,
             initial=lc["initial"],
             require_reason=lc.get("require_reason", True),
+            rollback=lc.get("rollback", True),
             aliases=data.get("aliases"),
             tracking_uri=ml.get("tracking_uri"),
             experiment=ml.get("experiment", "{model}"),

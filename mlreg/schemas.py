@@ -14,11 +14,23 @@ KINDS = ("registry", "model", "model_version", "run_metadata")
 
 
 @cache
-def _validator(kind: str) -> Any:
-    import jsonschema  # deferred: only validation pays for it
+def _schema(kind: str) -> dict[str, Any]:
+    return json.loads((SCHEMA_DIR / f"{kind}.schema.json").read_text())
 
-    schema = json.loads((SCHEMA_DIR / f"{kind}.schema.json").read_text())
-    return jsonschema.Draft202012Validator(schema)
+
+@cache
+def _validator(kind: str) -> Any:
+    import jsonschema  # deferred: only an invalid document (or an uncompilable schema) pays for it
+
+    return jsonschema.Draft202012Validator(_schema(kind))
+
+
+@cache
+def _fast(kind: str) -> Any:
+    """The schema compiled once into a yes/no predicate (None: jsonschema does every check)."""
+    from .fastschema import compile_schema
+
+    return compile_schema(_schema(kind))
 
 
 def json_path(parts: Any) -> str:
@@ -34,6 +46,9 @@ def problems(kind: str, doc: Any, where: str) -> list[str]:
     newer = newer_schema(doc, where)
     if newer:
         return [newer]
+    fast = _fast(kind)
+    if fast is not None and fast(doc):
+        return []
     errors = sorted(_validator(kind).iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
     return [f"{where}: {json_path(e.absolute_path)}: {_describe(e)}" for e in errors]
 

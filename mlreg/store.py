@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -60,11 +61,24 @@ def dumps_yaml(doc: Any) -> bytes:
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False).encode()
 
 
+def read_plain(path: Path | str, where: str) -> bytes:
+    """A file's bytes, never read through a symlink (a registry file that is one is an error naming it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise MlregError(f"{where}: is a symbolic link; nothing under {REGISTRY_DIR}/ and no {SETTINGS_FILE} "
+                             "may be a symlink (mlreg never reads through one)") from None
+        raise
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
+
+
 def load_json(path: Path, rel: str | None = None) -> Any:
     """Parse a JSON file, naming the file and position on failure."""
     where = rel or str(path)
     try:
-        return json.loads(path.read_bytes(), parse_constant=_no_constant, parse_float=_finite)
+        return json.loads(read_plain(path, where), parse_constant=_no_constant, parse_float=_finite)
     except FileNotFoundError:
         raise NotFound(f"{where}: file not found") from None
     except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
@@ -89,7 +103,7 @@ def load_yaml(path: Path, rel: str | None = None) -> Any:
     where = rel or str(path)
     try:
         # libyaml's loader when built in: same safe subset, ~6x faster on `list` over 1,000 models
-        return yaml.load(path.read_bytes(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return yaml.load(read_plain(path, where), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except FileNotFoundError:
         raise NotFound(f"{where}: file not found") from None
     except yaml.YAMLError as e:
@@ -133,7 +147,7 @@ class Store:
     # -- reads ---------------------------------------------------------------
     def read_settings_doc(self) -> dict[str, Any]:
         path = self.root / SETTINGS_FILE
-        if not path.exists():
+        if not os.path.lexists(path):
             return {}
         doc = load_yaml(path, SETTINGS_FILE)
         if doc is not None and not isinstance(doc, dict):
@@ -158,7 +172,7 @@ class Store:
         if not self.registry_dir.is_dir():
             return []
         with os.scandir(self.registry_dir) as found:  # scandir: no extra stat per entry
-            return sorted(e.name for e in found if e.is_dir() and NAME_RE.match(e.name))
+            return sorted(e.name for e in found if e.is_dir(follow_symlinks=False) and NAME_RE.match(e.name))
 
     def version_numbers(self, name: str) -> list[int]:
         """Version numbers present for a model, ascending."""
@@ -166,7 +180,7 @@ class Store:
         if not folder.is_dir():
             return []
         with os.scandir(folder) as found:  # scandir: no extra stat per entry
-            nums = [parse_version_dirname(e.name) for e in found if e.is_dir()]
+            nums = [parse_version_dirname(e.name) for e in found if e.is_dir(follow_symlinks=False)]
         return sorted(n for n in nums if n is not None)
 
     def has_model(self, name: str) -> bool:
@@ -175,10 +189,13 @@ class Store:
     def model(self, name: str, validate: bool = True) -> Model:
         """model.yaml of one model (a model folder without one reads as an empty model)."""
         folder = self.model_dir(name)
+        if folder.is_symlink():
+            raise MlregError(f"{self.rel(folder)}: is a symbolic link; nothing under {REGISTRY_DIR}/ may be a symlink "
+                             "(mlreg never reads through one)")
         if not folder.is_dir():
             raise NotFound(f"model {name!r} not found in {REGISTRY_DIR}/")
         path = folder / MODEL_FILE
-        if not path.exists():
+        if not os.path.lexists(path):
             return Model(name=name)
         if not validate:
             model = _unchecked(Model.from_dict, load_yaml(path, self.rel(path)), self.rel(path), "model file")
@@ -193,7 +210,7 @@ class Store:
         if not validate:
             return self._unchecked_version(check_name(name), version)
         path = self.version_dir(name, version) / VERSION_FILE
-        if not path.exists():
+        if not os.path.lexists(path):
             raise NotFound(f"{name} v{version} not found ({self.rel(path)} does not exist)")
         doc = self.checked("model_version", load_json(path, self.rel(path)), self.rel(path))
         return Version.from_dict(doc)
@@ -206,8 +223,7 @@ class Store:
         """Plain string paths and one open(): pathlib costs more than the JSON on 10,000 files."""
         rel = f"{REGISTRY_DIR}/{name}/{version_dirname(version)}/{VERSION_FILE}"
         try:
-            with open(os.path.join(self.root, rel), "rb") as f:
-                data = f.read()
+            data = read_plain(os.path.join(self.root, rel), rel)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise NotFound(f"{name} v{version} not found ({rel} does not exist)") from None
         try:

@@ -61,12 +61,12 @@ EXPECTED_TEXT = """\
 Registry changes: base (BASE) -> HEAD (HEAD)
 
 New models:
-  - rl-agent (2 versions)
+  - rl-agent (1 version)
 
 New versions:
-  - m v4 in development; Trained 2023-2025 data; rmse_test=0.0431, rmse_train=0.049, rmse_val=0.0577; run run_20251006_145809_lgbm_y_logret_168h_huber
   - rl-agent v1 in development; evaluation/best_mean_reward=10; run run_20251004_145809_lgbm_y_logret_168h_huber
   - rl-agent v2 in development; 200k more steps; evaluation/best_mean_reward=12.5, improvement_evaluation/best_mean_reward=+25.00%; continued of rl-agent v1
+  - m v4 in development; Trained 2023-2025 data; rmse_test=0.0431, rmse_train=0.049, rmse_val=0.0577; run run_20251006_145809_lgbm_y_logret_168h_huber
 
 Promotions and demotions:
   - m v1 demoted champion -> archived: "New champion promoted" (Test User, 2025-06-10T14:27:00Z)
@@ -74,14 +74,14 @@ Promotions and demotions:
   - m v3 promoted development -> beta: "worth a shadow run" (Test User, 2025-06-10T14:28:00Z)
 
 Aliases:
-  - m alias old removed (was v1)
   - m alias prod moved v1 -> v2
   - m alias staging set to v3
+  - m alias old removed (was v1)
 
 Tags:
-  - m tag team removed (was quant)
   - m v1 tag reviewed = yes (was no)
   - m v2 tag owner = alice
+  - m tag team removed (was quant)
 
 Descriptions:
   - m description: "" -> "BTC 1h log-return regression"
@@ -98,6 +98,8 @@ def _normalise(text: str, root: Path) -> str:
 
 
 def test_text_tells_the_whole_story(story, cli):
+    """base..HEAD is a stretch of main's history: each commit is one step, its changes in the order made
+    (rl-agent arrives with v1; v2 is a later step)."""
     r = cli(story, "diff", "base", "HEAD")
     assert r.code == 0, r.err
     assert _normalise(r.out, story) == EXPECTED_TEXT
@@ -106,7 +108,7 @@ def test_text_tells_the_whole_story(story, cli):
 MARKDOWN_LINES = [
     "### Registry changes: `base` (BASE) → `HEAD` (HEAD)",
     "#### New models",
-    "- **rl-agent** (2 versions)",
+    "- **rl-agent** (1 version)",
     "#### New versions",
     "- **m v4** in `development` — Trained 2023-2025 data — rmse_test=0.0431, rmse_train=0.049, rmse_val=0.0577 "
     "— run `run_20251006_145809_lgbm_y_logret_168h_huber`",
@@ -147,7 +149,7 @@ def test_json_names_every_change(story, cli):
     by_kind: dict[str, list] = {}
     for c in doc["changes"]:
         by_kind.setdefault(c.pop("kind"), []).append(c)
-    assert by_kind["model_added"] == [{"model": "rl-agent", "description": "", "versions": [1, 2]}]
+    assert by_kind["model_added"] == [{"model": "rl-agent", "description": "", "versions": [1]}]
     added = {(c["model"], c["version"]): c for c in by_kind["version_added"]}
     assert set(added) == {("m", 4), ("rl-agent", 1), ("rl-agent", 2)}
     assert added[("m", 4)]["metrics"] == {"rmse_test": 0.0431, "rmse_train": 0.049, "rmse_val": 0.0577}
@@ -162,7 +164,7 @@ def test_json_names_every_change(story, cli):
     assert {(c["version"], c["key"], c["before"], c["after"]) for c in by_kind["tag_changed"]} == {
         (None, "team", "quant", None), (1, "reviewed", "no", "yes"), (2, "owner", None, "alice")}
     assert by_kind["description_changed"] == [{"model": "m", "before": "", "after": "BTC 1h log-return regression"}]
-    assert by_kind["settings_changed"] == [{"model": "", "keys": ["mlflow"]}]
+    assert by_kind["settings_changed"] == [{"model": "", "keys": ["mlflow"], "moved": []}]
 
 
 def _illegal(root: Path) -> None:
@@ -217,7 +219,7 @@ def test_illegal_stage_move_is_marked(reg, training, cli):
     assert "- **m v1** promoted `development` → `champion`: “yolo” (Hand Editor, 2025-07-01T09:00:00Z) — ⚠ not allowed" in md
 
 
-def test_default_base_is_the_merge_base_with_the_default_branch(reg, training, cli):
+def test_default_is_the_working_tree_merged_into_the_default_branch(reg, training, cli):
     reg.register("m", training())
     git(reg.root, "checkout", "-q", "-b", "topic")
     reg.promote("m", "1", "beta", "on the branch")
@@ -228,8 +230,8 @@ def test_default_base_is_the_merge_base_with_the_default_branch(reg, training, c
 
     r = cli(reg.root, "diff")
     assert r.code == 0, r.err
-    fork = git(reg.root, "merge-base", "main", "topic").strip()
-    assert r.out.splitlines()[0] == f"Registry changes: merge-base with main ({fork[:10]}) -> working tree"
+    tip = git(reg.root, "rev-parse", "main").strip()
+    assert r.out.splitlines()[0] == f"Registry changes: main ({tip[:10]}) -> working tree merged into main"
     assert '  - m v1 promoted development -> beta: "on the branch" (Test User, 2025-06-10T14:19:00Z)' in r.out
     assert "  - m v1 tag note = uncommitted" in r.out
     assert "m v2" not in r.out
@@ -260,8 +262,8 @@ def test_diff_reads_no_artifacts(story, monkeypatch):
     from mlreg.api import Registry
 
     asked: list[str] = []
-    real = gitops._cat_blobs
-    monkeypatch.setattr(gitops, "_cat_blobs", lambda g, oids: asked.extend(oids) or real(g, oids))
+    real = gitops.blobs
+    monkeypatch.setattr(gitops, "blobs", lambda root, oids: asked.extend(oids) or real(root, oids))
     Registry(story).diff("base", "HEAD")
     artifacts = {line.split()[2] for line in git(story, "ls-tree", "-r", "HEAD", "registry").splitlines()
                  if re.search(r"/v\d+/(?!metadata\.json$)[^/]+$", line)}

@@ -97,7 +97,7 @@ def test_new_version_and_next_step_pass(clone, cli, training):
     assert cli(clone, "promote", "m@3", "beta", "--reason", "looks good").code == 0
     r = cli(clone, "validate", "--base", "origin/main", "--head", "HEAD")
     assert r.code == 0, r.err
-    assert gitops.registry_at(clone, "HEAD", clone.parent / "tree")["registry/m/v4/model.txt"]
+    assert gitops.listing(clone, "HEAD")["registry/m/v4/model.txt"].mode == "100644"
 
 
 # -- illegal edits, each refused with file and JSON path --------------------------------------------
@@ -269,13 +269,17 @@ def test_bad_refs_and_usage(clone, cli):
     assert r.code == 2 and "--head needs --base" in r.err
 
 
-def test_registry_at_reads_only_metadata(clone, tmp_path):
-    blobs = gitops.registry_at(clone, "origin/main", tmp_path / "tree")
-    assert (tmp_path / "tree/registry/m/v1/metadata.json").read_bytes() == meta(clone, 1).read_bytes()
-    assert (tmp_path / "tree/mlreg.yaml").read_bytes() == (clone / "mlreg.yaml").read_bytes()
-    assert (tmp_path / "tree/registry/m/v1/model.txt").read_bytes() == b""  # a placeholder, never read
-    assert blobs["registry/m/v1/model.txt"] == git(clone, "rev-parse", "origin/main:registry/m/v1/model.txt").strip()
-    assert "README.md" not in blobs
+def test_trees_are_read_with_metadata_only(clone, tmp_path):
+    from mlreg.gate import Side, _Reader
+
+    read = _Reader(clone, tmp_path).read(Side("origin/main", None, "origin/main"), None)
+    tree = read.store.root
+    assert (tree / "registry/m/v1/metadata.json").read_bytes() == meta(clone, 1).read_bytes()
+    assert (tree / "mlreg.yaml").read_bytes() == (clone / "mlreg.yaml").read_bytes()
+    assert (tree / "registry/m/v1/model.txt").read_bytes() == b""  # a placeholder, never read
+    oid = git(clone, "rev-parse", "origin/main:registry/m/v1/model.txt").strip()
+    assert read.files["registry/m/v1/model.txt"].oid == read.state.blobs["registry/m/v1/model.txt"] == oid
+    assert "README.md" not in read.files
 
 
 def test_default_branch_and_merge_base(clone):

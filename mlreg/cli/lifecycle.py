@@ -35,6 +35,27 @@ def promote(
             print(f"demoted {name} v{d} (new {stage} promoted)")
 
 
+@app.command()
+def rollback(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    reason: Annotated[Optional[str], typer.Option("--reason", "-r", help="Why; recorded in stage_history and the commit.")] = None,
+    to: Annotated[Optional[str], typer.Option("--to", metavar="N", help="The version to give the stage back to "
+                                               "(default: the one that held it most recently before the current "
+                                               "holder); it must have held the stage before.")] = None,
+    stage: Annotated[Optional[str], typer.Option("--stage", help="The exclusive stage to roll back (default: the "
+                                                  "lifecycle's only exclusive stage, e.g. champion).")] = None,
+    no_commit: NoCommit = False,
+    branch: Branch = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Give an exclusive stage back to the version that held it before, in one commit; the current holder is demoted."""
+    outcome = registry().rollback(name, to, reason, stage, commit=not no_commit, branch=branch)
+    report_mutation(outcome, json_out)
+    if not json_out:
+        for d in outcome.demoted:
+            print(f"demoted {name} v{d} (rolled back to v{outcome.version})")
+
+
 @alias_app.command("set")
 def alias_set(
     name: Annotated[str, typer.Argument(help="Model name.")],

@@ -181,7 +181,7 @@ def promotion_tags(history: list[StageChange]) -> dict[str, str]:
     """`promotion_<YYYYMMDD_HHMM>` per promotion, the last promotion's time and reason, the last demotion's (unless
     a promotion came after it)."""
     out: dict[str, str] = {}
-    promotions = [c for c in history if c.action == "promote"]
+    promotions = [c for c in history if c.action in ("promote", "rollback")]
     for c in promotions:
         key = f"promotion_{stamp(c.at)}"
         key = next(k for i in range(1, len(promotions) + 2) if (k := key + (f"_{i}" if i > 1 else "")) not in out)
