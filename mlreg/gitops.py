@@ -595,11 +595,14 @@ def worktree_commit(root: Path) -> str:
     """HEAD when mlreg.yaml and registry/ have no uncommitted changes; else a commit of HEAD plus them
     (built in a private index, never on a ref), so the work tree is read exactly as a commit is:
     symlinks stay symlinks, untracked files count, ignored files do not."""
-    _, out = _read(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames",
-                   "--ignore-submodules=none", "--", *GATED_PATHS)
-    paths = sorted({rec[3:] for rec in out.decode("utf-8", "surrogateescape").split("\0") if len(rec) > 3})
     code, head = _read(root, "rev-parse", "-q", "--verify", "HEAD^{commit}", ok=(0, 1))
     head_sha = head.decode().strip() if code == 0 else None
+    # tracked changes (stat-compared with the index, nothing hashed) and untracked files, in parallel
+    tracked = ["diff-index", "--name-only", "-z", "--no-renames", head_sha] if head_sha else \
+        ["ls-files", "-z", "--cached"]
+    found = _parallel(root, [*tracked, "--", *GATED_PATHS],
+                      ["ls-files", "-z", "--others", "--exclude-standard", "--", *GATED_PATHS])
+    paths = sorted({p for out in found for p in out.decode("utf-8", "surrogateescape").split("\0") if p})
     if not paths and head_sha:
         return head_sha
     with tempfile.TemporaryDirectory(prefix="mlreg-index-") as tmp:
@@ -612,6 +615,18 @@ def worktree_commit(root: Path) -> str:
         parents = ["-p", head_sha] if head_sha else []
         _, sha = _read(root, "commit-tree", tree.decode().strip(), *parents, "-m", "mlreg: working tree", env=env)
     return sha.decode().strip()
+
+
+def _parallel(root: Path, *commands: list[str]) -> list[bytes]:
+    """Run git commands side by side (each reads the work tree); their outputs, or a GitError."""
+    procs = [subprocess.Popen(["git", *c], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for c in commands]
+    outs = []
+    for c, proc in zip(commands, procs):
+        out, err = proc.communicate()
+        if proc.returncode:
+            raise GitError(f"git {c[0]} failed: {err.decode('utf-8', 'replace').strip()}")
+        outs.append(out)
+    return outs
 
 
 def common_dir(root: Path) -> Path:
