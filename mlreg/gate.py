@@ -137,16 +137,20 @@ def pull_request(root: Path, base: str, head: str | None = None, structure: bool
     root = Path(root)
     base_commit = gitops.commits(root, base)[0]
     head_commit = gitops.commits(root, head)[0] if head else gitops.worktree_commit(root)
+    shown = head_commit
+    if head is None:  # a clean working tree is HEAD itself; else its uncommitted state has no commit to show
+        head = "HEAD" if head_commit == gitops.head_commit(root) else None
+        shown = head_commit if head else None
     head_label = head or "working tree"
     merged = gitops.merge_into(root, base_commit, head_commit)
     if merged.tree is None:
-        cs = ChangeSet(base, head_label, base_commit, head_commit if head else None)
+        cs = ChangeSet(base, head_label, base_commit, shown)
         cs.changes = [MergeConflict(_model_of(p), p, base) for p in merged.conflicts]
         return Verdict(cs, cs.problems())
     if gitops.merge_base(root, base_commit, head_commit) != base_commit:  # the branch is behind BASE
         head_label += f" merged into {base}"
     old = Side(base, base_commit, base_commit)
-    new = Side(head_label, head_commit if head else None, merged.tree)
+    new = Side(head_label, shown, merged.tree)
     with _reader(root) as reader:
         a, b = _pair(reader, old, new, _touched(root, base_commit, merged.tree))
         cs = between(a.state, b.state)

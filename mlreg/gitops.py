@@ -591,12 +591,17 @@ def first_parent(root: Path, commit: str) -> str | None:
     return out.decode().strip() if code == 0 else None
 
 
+def head_commit(root: Path) -> str | None:
+    """The commit HEAD points at (None on an unborn branch)."""
+    code, out = _read(root, "rev-parse", "-q", "--verify", "HEAD^{commit}", ok=(0, 1))
+    return out.decode().strip() if code == 0 else None
+
+
 def worktree_commit(root: Path) -> str:
     """HEAD when mlreg.yaml and registry/ have no uncommitted changes; else a commit of HEAD plus them
     (built in a private index, never on a ref), so the work tree is read exactly as a commit is:
     symlinks stay symlinks, untracked files count, ignored files do not."""
-    code, head = _read(root, "rev-parse", "-q", "--verify", "HEAD^{commit}", ok=(0, 1))
-    head_sha = head.decode().strip() if code == 0 else None
+    head_sha = head_commit(root)
     # tracked changes (stat-compared with the index, nothing hashed) and untracked files, in parallel
     tracked = ["diff-index", "--name-only", "-z", "--no-renames", head_sha] if head_sha else \
         ["ls-files", "-z", "--cached"]
