@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import shutil
 import subprocess
@@ -457,7 +458,8 @@ def remote_url(root: Path, remote: str = "origin") -> str | None:
 
 # -- fast reads for the pull-request gate (validate --base, diff): plain subprocess, no GitPython import ------
 # These run on every push in CI, on registries of 10,000 versions: each is one git process, and none
-# touches the work tree, the index or a ref.
+# touches the work tree, the index or a ref. They take and return registry-relative paths (the registry
+# may sit in a folder of the work tree); git runs at the work tree's root with full paths.
 
 
 SYMLINK_MODE, SUBMODULE_MODE = "120000", "160000"
@@ -466,10 +468,30 @@ _IDENT = {"GIT_AUTHOR_NAME": "mlreg", "GIT_AUTHOR_EMAIL": "mlreg@localhost", "GI
           "GIT_COMMITTER_EMAIL": "mlreg@localhost"}
 
 
+@functools.lru_cache(maxsize=16)
+def _where(root: Path) -> tuple[Path, str]:
+    """(work tree root, the registry folder's path prefix in it: '' or 'sub/dir/')."""
+    from .repo import of_root
+
+    loc = of_root(root)
+    return loc.top, loc.prefix
+
+
+def _full(root: Path, paths: tuple[str, ...] | list[str]) -> list[str]:
+    prefix = _where(root)[1]
+    return [prefix + p for p in paths]
+
+
+def _local(prefix: str, out: bytes) -> list[str]:
+    """NUL-separated full paths -> registry-relative ones (paths outside the registry folder dropped)."""
+    return [p[len(prefix):] for p in out.decode("utf-8", "surrogateescape").split("\0") if p and p.startswith(prefix)]
+
+
 def _read(root: Path, *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None,
           ok: tuple[int, ...] = (0,)) -> tuple[int, bytes]:
-    """Run one git command; its exit status (one of `ok`, else a GitError with git's words) and stdout."""
-    r = subprocess.run(["git", *args], cwd=root, input=stdin, capture_output=True,
+    """Run one git command at the work tree's root; its exit status (one of `ok`, else a GitError with
+    git's words) and stdout."""
+    r = subprocess.run(["git", *args], cwd=_where(root)[0], input=stdin, capture_output=True,
                        env={**os.environ, **env} if env else None)
     if r.returncode not in ok:
         err = r.stderr.decode("utf-8", "replace").strip()
@@ -500,34 +522,37 @@ def listing(root: Path, treeish: str, paths: tuple[str, ...] | list[str] = GATED
     """Every file (blob, symlink, submodule) of a tree under `paths`: repo path -> Entry (one git call)."""
     if not paths:
         return {}
-    _, out = _read(root, "ls-tree", "-r", "-z", "--full-tree", treeish, "--", *paths)
+    prefix = _where(root)[1]
+    _, out = _read(root, "ls-tree", "-r", "-z", "--full-tree", treeish, "--", *_full(root, paths))
     found = {}
     for rec in out.decode("utf-8", "surrogateescape").split("\0"):
         if rec:
             meta, path = rec.split("\t", 1)
-            mode, _kind, oid = meta.split()
-            found[path] = Entry(mode, oid)
+            if path.startswith(prefix):
+                mode, _kind, oid = meta.split()
+                found[path[len(prefix):]] = Entry(mode, oid)
     return found
 
 
 def links(root: Path, treeish: str, paths: tuple[str, ...] = GATED_PATHS) -> dict[str, Entry]:
     """Every symlink and submodule link of a tree under `paths` (one git call; a byte scan when there is none)."""
-    _, out = _read(root, "ls-tree", "-r", "-z", "--full-tree", treeish, "--", *paths)
+    _, out = _read(root, "ls-tree", "-r", "-z", "--full-tree", treeish, "--", *_full(root, paths))
     if f"{SYMLINK_MODE} ".encode() not in out and f"{SUBMODULE_MODE} ".encode() not in out:
         return {}
-    found = {}
+    prefix, found = _where(root)[1], {}
     for rec in out.decode("utf-8", "surrogateescape").split("\0"):
         if rec.startswith((SYMLINK_MODE, SUBMODULE_MODE)):
             meta, path = rec.split("\t", 1)
             mode, _kind, oid = meta.split()
-            found[path] = Entry(mode, oid)
+            found[path[len(prefix):]] = Entry(mode, oid)
     return found
 
 
 def changed(root: Path, old_tree: str, new_tree: str, paths: tuple[str, ...] = GATED_PATHS) -> list[str]:
     """Paths under `paths` that differ between two trees (identical subtrees are skipped: one git call)."""
-    _, out = _read(root, "diff-tree", "-r", "-z", "--no-renames", "--name-only", old_tree, new_tree, "--", *paths)
-    return [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
+    _, out = _read(root, "diff-tree", "-r", "-z", "--no-renames", "--name-only", old_tree, new_tree, "--",
+                   *_full(root, paths))
+    return _local(_where(root)[1], out)
 
 
 def blobs(root: Path, oids: list[str] | set[str]) -> dict[str, bytes]:
@@ -605,8 +630,8 @@ def worktree_commit(root: Path) -> str:
     # tracked changes (stat-compared with the index, nothing hashed) and untracked files, in parallel
     tracked = ["diff-index", "--name-only", "-z", "--no-renames", head_sha] if head_sha else \
         ["ls-files", "-z", "--cached"]
-    found = _parallel(root, [*tracked, "--", *GATED_PATHS],
-                      ["ls-files", "-z", "--others", "--exclude-standard", "--", *GATED_PATHS])
+    gated = _full(root, GATED_PATHS)
+    found = _parallel(root, [*tracked, "--", *gated], ["ls-files", "-z", "--others", "--exclude-standard", "--", *gated])
     paths = sorted({p for out in found for p in out.decode("utf-8", "surrogateescape").split("\0") if p})
     if not paths and head_sha:
         return head_sha
@@ -624,7 +649,8 @@ def worktree_commit(root: Path) -> str:
 
 def _parallel(root: Path, *commands: list[str]) -> list[bytes]:
     """Run git commands side by side (each reads the work tree); their outputs, or a GitError."""
-    procs = [subprocess.Popen(["git", *c], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for c in commands]
+    top = _where(root)[0]
+    procs = [subprocess.Popen(["git", *c], cwd=top, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for c in commands]
     outs = []
     for c, proc in zip(commands, procs):
         out, err = proc.communicate()
@@ -635,23 +661,25 @@ def _parallel(root: Path, *commands: list[str]) -> list[bytes]:
 
 
 def common_dir(root: Path) -> Path:
-    """The repository's shared git directory (the same for every linked worktree)."""
-    _, out = _read(root, "rev-parse", "--path-format=absolute", "--git-common-dir")
-    return Path(out.decode().strip())
+    """The repository's shared git directory (the same for every linked worktree); no git call."""
+    from .repo import of_root
+
+    return of_root(root).common_dir
 
 
 def clean_blob_ids(root: Path, path: str = "registry") -> dict[str, str]:
     """Blob id of every regular file under `path` whose work-tree copy git knows is unchanged since the
     index recorded it (stat data matches): repo path -> blob id. Two git calls; nothing is hashed."""
-    _, staged = _read(root, "ls-files", "-s", "-z", "--", path)
+    prefix = _where(root)[1]
+    staged, dirty = _parallel(root, ["ls-files", "-s", "-z", "--", prefix + path],
+                              ["diff-files", "--name-only", "-z", "--", prefix + path])
     found = {}
     for rec in staged.decode("utf-8", "surrogateescape").split("\0"):
         if rec:
             meta, rel = rec.split("\t", 1)
             mode, oid, stage = meta.split()
-            if stage == "0" and mode in ("100644", "100755"):
-                found[rel] = oid
-    _, dirty = _read(root, "diff-files", "--name-only", "-z", "--", path)
-    for rel in dirty.decode("utf-8", "surrogateescape").split("\0"):
+            if stage == "0" and mode in ("100644", "100755") and rel.startswith(prefix):
+                found[rel[len(prefix):]] = oid
+    for rel in _local(prefix, dirty):
         found.pop(rel, None)
     return found

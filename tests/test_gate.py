@@ -342,3 +342,23 @@ def test_two_holders_make_resolve_show_and_find_an_error(work, cli):
         assert r.code == 1 and expected in r.err, args
     with pytest.raises(Exception, match="held by v1, v2"):
         Registry(work).resolve("m@champion")
+
+
+def test_gate_on_a_registry_in_a_folder_of_the_repository(repo_dir, clock, training, cli):
+    sub = repo_dir / "models"
+    sub.mkdir()
+    reg = Registry(sub, clock=clock)
+    reg.init()
+    reg.register("m", training())
+    reg.promote("m", "1", "beta", "ok")
+    reg.promote("m", "1", "champion", "ok")
+    reg.register("m", training())
+    reg.promote("m", "2", "beta", "ok")
+    assert reg.promote("m", "2", "champion", "better", branch="pr").branch == "pr"
+    r = cli(sub, "validate", "--base", "main", "--head", "pr")
+    assert r.code == 0, r.err
+    doc = cli(sub, "diff", "main", "pr", "--json").json()
+    assert {(c["kind"], c.get("version")) for c in doc["changes"]} == {("stage_changed", 1), ("stage_changed", 2)}
+    os.symlink("v1", sub / "registry/m/v9")
+    r = cli(sub, "validate", "--base", "main")
+    assert r.code == 1 and "registry/m/v9: is a symbolic link (to v1)" in r.err
