@@ -613,6 +613,14 @@ class Registry:
 
         return validate(self.root, base, head)
 
+    # -- report ----------------------------------------------------------------------------
+    def report(self, out: Path | str = "site", models: list[str] | None = None, at: str = "HEAD", *,
+               jobs: int | None = None, progress: Callable[[int, int], None] | None = None):
+        """Write the static site of the registry at git ref `at` into `out`; returns a report.Built."""
+        from .report import build
+
+        return build(self.root, Path(out), models, at, jobs=jobs, progress=progress)
+
     # -- sync ------------------------------------------------------------------------------
     def sync(self, tracking_uri: str | None = None, *, model: str | None = None, dry_run: bool = False,
              check: bool = False, prune: bool = False, force: bool = False,

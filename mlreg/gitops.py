@@ -683,3 +683,42 @@ def clean_blob_ids(root: Path, path: str = "registry") -> dict[str, str]:
     for rel in _local(prefix, dirty):
         found.pop(rel, None)
     return found
+
+
+# -- history of every folder at once (for report) ---------------------------------------------------
+def folder_history(root: Path, commit: str, paths: list[str], depth: int = 3) -> dict[str, list[CommitInfo]]:
+    """Commits reachable from `commit` touching each registry-relative folder `depth` path parts deep
+    (registry/<m>/v<N>) and the folders above it down to depth 2 (registry/<m>), newest first. One git log."""
+    import datetime as dt
+
+    prefix = _where(root)[1]
+    fmt = "%x01%H%x1f%aI%x1f%an <%ae>%x1f%s%x1f%(trailers:only,unfold)%x1f"
+    _, raw = _read(root, "log", "--no-renames", "-z", f"--format={fmt}", "--name-only", commit, "--",
+                   *_full(root, paths))
+    found: dict[str, list[CommitInfo]] = {}
+    info: CommitInfo | None = None
+    for field_ in raw.decode("utf-8", "surrogateescape").split("\0"):
+        field_ = field_.lstrip("\n")
+        if field_.startswith("\x01"):
+            sha, at, author, subject, trailer_text = field_[1:].split("\x1f")[:5]
+            when = dt.datetime.fromisoformat(at).astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            trailers = dict(line.split(": ", 1) for line in trailer_text.splitlines() if ": " in line)
+            info = CommitInfo(sha, when, author, subject, trailers)
+            continue
+        if info is None or not field_.startswith(prefix):
+            continue
+        parts = field_[len(prefix):].split("/")
+        for d in range(depth - 1, min(depth, len(parts) - 1) + 1):
+            seen = found.setdefault("/".join(parts[:d]), [])
+            if not seen or seen[-1].sha != info.sha:
+                seen.append(info)
+    return found
+
+
+def commit_time(root: Path, commit: str) -> str:
+    """A commit's author time, UTC ISO-8601."""
+    import datetime as dt
+
+    _, out = _read(root, "show", "-s", "--format=%aI", commit)
+    at = out.decode().strip()
+    return dt.datetime.fromisoformat(at).astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
