@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -71,8 +72,8 @@ def print_json(doc: Any) -> None:
 def console():
     from rich.console import Console
 
-    # piped output is for grep and logs, not an 80-column terminal: don't fold cells
-    wide = None if sys.stdout.isatty() else 200
+    # a terminal (or $COLUMNS) sets the width tables fit into; piped output is for grep and logs: 200
+    wide = None if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit() else 200
     return Console(highlight=False, soft_wrap=False, width=wide)
 
 

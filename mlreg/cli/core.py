@@ -107,7 +107,7 @@ def show(
             c.print(f"  tag {k} = {v}")
         for k, v in sorted(view.model.aliases.items()):
             c.print(f"  alias {k} -> v{v}")
-        return c.print(render.versions_table(view.versions))
+        return c.print(render.versions_table(view.versions, model_column=False))
     version = reg.get(name, vref)
     if json_out:
         return print_json(version.to_dict())
