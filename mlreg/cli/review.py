@@ -63,6 +63,11 @@ def render(cs, markdown: bool = False) -> list[str]:
     st = _Style(markdown)
     title = f"Registry changes: {_side(st, cs.base, cs.base_commit)} {st.arrow} {_side(st, cs.head, cs.head_commit)}"
     lines = [f"### {title}" if markdown else title, ""]
+    if markdown:
+        from ..mermaid import diagram
+
+        picture = diagram(cs)
+        lines += [*picture, ""] if picture else []
     sections = [
         ("New models", [_model_added(st, x) for x in cs.of(c.ModelAdded)]),
         ("New versions", [_version_added(st, x) for x in cs.of(c.VersionAdded)]),
