@@ -118,7 +118,11 @@ def _setup() -> None:
 
 
 class _Figure:
-    """A figure laid out for one set of panels; draw() re-fills it with a model's numbers."""
+    """A figure laid out for one set of panels; draw() re-fills it with a model's numbers.
+
+    Panels do not share their x axis through Matplotlib (sharing costs a layout pass over every sibling's
+    tick labels); each gets the same ticks and limits, and only the bottom one prints the labels.
+    """
 
     def __init__(self, panels: list[Panel], bars: list[tuple[str, tuple[int, ...]]]):
         from matplotlib.figure import Figure
@@ -127,14 +131,15 @@ class _Figure:
         rows = len(panels) + (1 if bars else 0)
         height = PANEL_H * len(panels) + (BARS_H if bars else 0) + 0.7
         self.fig = Figure(figsize=(WIDTH, height))
-        axes = self.fig.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
+        axes = list(self.fig.subplots(rows, 1, squeeze=False)[:, 0])
         self.fig.subplots_adjust(left=LEFT / WIDTH, right=1 - RIGHT / WIDTH, top=1 - 0.3 / height,
                                  bottom=0.4 / height, hspace=0.42)
-        self.axes, self.panels, self.lines, self.stars, self.marks = list(axes), panels, [], [], []
+        self.axes, self.panels, self.lines, self.stars, self.marks = axes, panels, [], [], []
+        for ax in axes:  # few ticks, no grid: every tick is three artists to lay out and draw
+            ax.yaxis.set_major_locator(MaxNLocator(4, min_n_ticks=2))
+            ax.tick_params(axis="x", labelbottom=ax is axes[-1])
         for ax, panel in zip(axes, panels):
-            ax.set_title(panel.family, loc="left")
-            ax.yaxis.set_major_locator(MaxNLocator(4))
-            ax.grid(True, alpha=0.3, lw=0.5)
+            _title(ax, panel.family)
             self.lines.append([ax.plot([], [], marker="o", ms=4, lw=1.3, color=_COLORS.get(s, _OTHER),
                                        label=s or m, gid=f"metric-{safe_id(m)}")[0]
                                for m, s in zip(panel.metrics, panel.splits)])
@@ -147,9 +152,8 @@ class _Figure:
         self.bars = []
         if bars:
             ax = axes[-1]
-            ax.set_title("improvement over the base version, %", loc="left")
+            _title(ax, "improvement over the base version, %")
             ax.axhline(0, color="#444", lw=0.6)
-            ax.grid(True, axis="y", alpha=0.3, lw=0.5)
             width = 0.8 / len(bars)
             for i, (metric, at) in enumerate(bars):
                 xs = [n - 0.4 + width * (i + 0.5) for n in at]
@@ -171,23 +175,29 @@ class _Figure:
                 n = next(iter(series.marked))
                 mark.set_xdata([n, n])
             ax.relim()
-            ax.autoscale_view()
+            ax.autoscale_view(scalex=False)
         for metric, at, rects in self.bars:
             for n, r in zip(at, rects):
                 r.set_height(series.metrics[n][metric])
             self.axes[-1].relim()
-            self.axes[-1].autoscale_view()
+            self.axes[-1].autoscale_view(scalex=False)
         xs = series.versions
         labels = [f"v{n}" + (f"\n{series.marked[n]}" if n in series.marked else "") for n in xs]
         if len(xs) > 24:  # keep the axis readable: every k-th version (and the marked ones)
             step = -(-len(xs) // 24)
             keep = [i for i, n in enumerate(xs) if i % step == 0 or n in series.marked]
             xs, labels = [xs[i] for i in keep], [labels[i] for i in keep]
-        self.axes[-1].set_xticks(xs, labels)
-        self.axes[-1].set_xlim(min(series.versions) - 0.6, max(series.versions) + 0.6)
+        for ax in self.axes:  # the versions' ticks on the bottom panel only; the others line up with it
+            ax.set_xticks(xs, labels) if ax is self.axes[-1] else ax.set_xticks([])
+            ax.set_xlim(min(series.versions) - 0.6, max(series.versions) + 0.6)
         buf = io.StringIO()
         self.fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "mlreg report (Matplotlib)"})
         return _inline(buf.getvalue(), title)
+
+
+def _title(ax, text: str) -> None:
+    """A panel's name above its top-left corner (a plain text: Axes titles cost a layout pass each)."""
+    ax.text(0, 1.04, text, transform=ax.transAxes, fontsize=9, va="bottom", ha="left")
 
 
 def _inline(svg: str, title: str) -> str:
