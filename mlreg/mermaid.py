@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+_STYLES = {"new": "fill:#dafbe1,stroke:#1a7f37", "promoted": "fill:#fff8c5,stroke:#9a6700",
+           "demoted": "fill:#eaeef2,stroke:#6e7781", "refused": "fill:#ffebe9,stroke:#cf222e,stroke-width:2px"}
 MAX_ITEMS = 40  # a diagram of hundreds of boxes helps nobody (and GitHub caps Mermaid's size)
 _LABEL_MAX = 48
 
@@ -65,10 +67,9 @@ def diagram(cs) -> list[str]:
     lines += d.edges
     if len(items) > MAX_ITEMS:
         lines.append(f'  more["… and {len(items) - MAX_ITEMS} more changes, listed below"]')
-    lines += ["  classDef new fill:#dafbe1,stroke:#1a7f37", "  classDef promoted fill:#fff8c5,stroke:#9a6700",
-              "  classDef demoted fill:#eaeef2,stroke:#6e7781",
-              "  classDef refused fill:#ffebe9,stroke:#cf222e,stroke-width:2px"]
-    lines += [f"  class {','.join(sorted(ids))} {name}" for name, ids in d.classes.items() if ids]
+    used = [(name, ids) for name, ids in d.classes.items() if ids]
+    lines += [f"  classDef {name} {_STYLES[name]}" for name, _ in used]
+    lines += [f"  class {','.join(sorted(ids))} {name}" for name, ids in used]
     return lines + ["```"]
 
 
