@@ -56,9 +56,13 @@ class Renderer:
         nversions = sum(len(m.versions) for m in self.snap.models)
         return self._templates["index"].render(root="", rows=rows, nversions=nversions, title="Model registry")
 
+    def prepare(self) -> None:
+        """Lay out the first model's figure before worker processes are forked (they inherit it)."""
+        if self.snap.models and self.snap.models[0].versions:
+            self.plotter.prepare(_series(self.snap.models[0]))
+
     def model(self, m: ModelInfo) -> str:
-        series = plots.Series([v.number for v in m.versions], {v.number: v.record.metrics for v in m.versions},
-                              {n: s for s, n in m.holders.items()}, _primary(m))
+        series = _series(m)
         panels, more = series.panels()
         svg = self.plotter.svg(series, f"{m.name}: metrics by version") if m.versions else None
         metric_cols = _key_metric_columns(m)
@@ -75,6 +79,11 @@ class Renderer:
 
 
 # -- view helpers -----------------------------------------------------------------------------------------
+def _series(m: ModelInfo) -> plots.Series:
+    return plots.Series([v.number for v in m.versions], {v.number: v.record.metrics for v in m.versions},
+                        {n: s for s, n in m.holders.items()}, _primary(m))
+
+
 def _index_row(m: ModelInfo) -> dict[str, Any]:
     last = m.history[0] if m.history else None
     return {"m": m, "last": last, "holders": sorted(m.holders.items()), "aliases": sorted(m.model.aliases.items())}

@@ -85,19 +85,32 @@ class Plotter:
 
     def svg(self, series: Series, title: str) -> str | None:
         """The figure as an inline <svg> element, or None when the model has no metrics."""
+        from matplotlib import rc_context
+
+        with rc_context(_RC):  # the caller's own Matplotlib settings stay as they were
+            fig = self._figure(series)
+            return fig.draw(series, title) if fig else None
+
+    def prepare(self, series: Series) -> None:
+        """Lay out the figure `series` needs (and load fonts) now: worker processes forked later inherit it."""
+        from matplotlib import rc_context
+
+        with rc_context(_RC):
+            fig = self._figure(series)
+            if fig:
+                fig.draw(series, "")
+
+    def _figure(self, series: Series) -> _Figure | None:
         panels, _ = series.panels()
         bars = [(m, tuple(n for n in series.versions if m in series.metrics[n])) for m in series.improvements()]
         if not panels and not bars:
             return None
         key = (tuple(panels), tuple(bars))
-        from matplotlib import rc_context
-
-        with rc_context(_RC):  # the caller's own Matplotlib settings stay as they were
-            fig = self._figures.pop(key, None) or _Figure(panels, bars)
-            self._figures[key] = fig  # most recently used last
-            while len(self._figures) > self._keep:
-                self._figures.pop(next(iter(self._figures)))
-            return fig.draw(series, title)
+        fig = self._figures.pop(key, None) or _Figure(panels, bars)
+        self._figures[key] = fig  # most recently used last
+        while len(self._figures) > self._keep:
+            self._figures.pop(next(iter(self._figures)))
+        return fig
 
 
 _RC = {
@@ -136,7 +149,7 @@ class _Figure:
                                  bottom=0.4 / height, hspace=0.42)
         self.axes, self.panels, self.lines, self.stars, self.marks = axes, panels, [], [], []
         for ax in axes:  # few ticks, no grid: every tick is three artists to lay out and draw
-            ax.yaxis.set_major_locator(MaxNLocator(4, min_n_ticks=2))
+            ax.yaxis.set_major_locator(MaxNLocator(3, min_n_ticks=2))
             ax.tick_params(axis="x", labelbottom=ax is axes[-1])
         for ax, panel in zip(axes, panels):
             _title(ax, panel.family)

@@ -147,6 +147,7 @@ def _in_processes(renderer: pages.Renderer, dest: Path, workers: int, progress: 
 
     total = len(renderer.snap.models)
     chunks = [list(range(i, total, workers * 4)) for i in range(workers * 4)]
+    renderer.prepare()  # fonts and the common figure layout, made once and inherited by every worker
     _JOB.update(renderer=renderer, dest=dest)
     done = count = 0
     try:
