@@ -177,3 +177,17 @@ def test_help_does_not_import_plotting(repo_dir):
            "assert 'matplotlib' not in sys.modules and 'jinja2' not in sys.modules\n"
     r = subprocess.run([sys.executable, "-c", code], cwd=repo_dir, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_registry_in_a_folder_of_the_repository(repo_dir, clock, training, tmp_path, cli):
+    sub = repo_dir / "models"
+    sub.mkdir()
+    reg = Registry(sub, clock=clock)
+    reg.init()
+    reg.register("m", training())
+    reg.register("m", training(), base="m@1", enhancement_type="continued")
+    site = build(reg, tmp_path / "site", cli=cli)
+    v1 = page(site, "models", "m", "v1.html")
+    assert "Registered in commit" in v1 and 'data-edge="m/1->m/2"' in page(site, "models", "m", "index.html")
+    blob = git(repo_dir, "rev-parse", f"HEAD:models/registry/m/v1/{reg.get('m', '1').record.artifacts[0].path}")
+    assert f'title="{blob.strip()}"' in v1
