@@ -224,8 +224,15 @@ class Registry:
         enhancement_type: str | None = None,
         commit: bool = True,
         branch: str | None = None,
+        store: str | None = None,
+        allow_large: bool = False,
+        progress: Callable[[int, int], None] | None = None,
     ) -> Outcome:
-        """A new version from a training output folder, committed as one commit."""
+        """A new version from a training output folder, committed as one commit.
+
+        With an object store (`store`, else mlreg.yaml's artifacts.store) the files go there, uploaded and checked
+        before the commit; git keeps only metadata.json. `progress(bytes, total)` reports the upload.
+        """
         check_name(name)
         folder = Path(from_dir)
         self._refuse_registry_source(folder)
@@ -253,7 +260,12 @@ class Registry:
             if base:
                 self._enhance(record, base, enhancement_type or "continued", now, files)
             vdir = f"{REGISTRY_DIR}/{name}/{version_dirname(number)}"
-            for path in out.files:
+            target = None if external else self._store_for(store, out.files, folder, allow_large)
+            if target:  # the bytes go to the object store, checked there, before anything is committed
+                from .uploads import upload_version, version_uri
+
+                record.artifacts = upload_version(out.files, folder, version_uri(target, name, number), progress)
+            for path in out.files if not target else []:
                 art = runmeta.artifact_for(path, folder, external)
                 record.artifacts.append(art)
                 if not external:
@@ -275,6 +287,23 @@ class Registry:
         """Add registry/.gitattributes (artifacts stored without line-ending conversion) when it is missing."""
         if not (self.root / txn.ATTRIBUTES).exists():
             files[txn.ATTRIBUTES] = txn.ATTRIBUTES_TEXT
+
+    def _store_for(self, store: str | None, files: list[Path], folder: Path, allow_large: bool) -> str | None:
+        """The object store new files go to; without one, files over git_max_file_mb are refused."""
+        from .objstore import normalize
+        from .uploads import too_large
+
+        target = store or self.settings.store
+        if target:
+            return normalize(target)
+        limit = self.settings.git_max_file_mb
+        big = [] if allow_large else too_large(files, folder, limit)
+        if big:
+            listed = ", ".join(f"{rel} ({size / 1048576:.1f} MB)" for rel, size in big[:5])
+            raise MlregError(f"{listed}: larger than artifacts.git_max_file_mb ({limit:g} MB) and no object store is "
+                             "configured; set artifacts.store in mlreg.yaml (s3://BUCKET/PREFIX or file:///FOLDER) "
+                             "or pass --store URI, or --allow-large to commit the file(s) to git anyway")
+        return None
 
     def _refuse_reuse(self, name: str, number: int) -> None:
         """Version numbers are never reused: a number whose folder was deleted in git stays taken."""
@@ -563,12 +592,41 @@ class Registry:
         names = None if pinned is None else sorted(set(pinned) & set(self.store.model_names()))
         return query.search(self._query_views(names), flt, order, max_results)
 
-    def resolve(self, ref: str) -> query.Resolved:
-        """`NAME@alias`, `NAME@stage`, `NAME/3`, `NAME@latest`, `models:/NAME@alias` -> version and paths."""
+    def resolve(self, ref: str, pull: bool = True,
+                progress: Callable[[int, int], None] | None = None) -> query.Resolved:
+        """`NAME@alias`, `NAME@stage`, `NAME/3`, `NAME@latest`, `models:/NAME@alias` -> version and local paths
+        (store-backed files pulled into the cache on demand; `pull=False` gives their URIs instead)."""
         from . import query
+        from .pulling import local_paths
 
         name, vref = query.split_model_uri(ref)
-        return query.resolved(ref, self.get(name, vref))
+        view = self.get(name, vref)
+        paths, files_dir = local_paths(view.record, view.folder, pull, progress)
+        return query.Resolved(ref, view, paths, files_dir)
+
+    # -- object storage ----------------------------------------------------------------------
+    def pull(self, ref: str, dest: Path | str | None = None,
+             progress: Callable[[int, int], None] | None = None):
+        """Download a version's stored files into the local cache (sha256 checked) and place them in `dest`
+        (default: the cache's folder for the version); returns a pulling.PullReport."""
+        from .pulling import pull_record
+        from .query import split_model_uri
+
+        name, vref = split_model_uri(ref)
+        view = self.get(name, vref)
+        return pull_record(view.record, view.folder, Path(dest) if dest is not None else None, progress)
+
+    def gc(self, dry_run: bool = False, min_age: float = 3600.0):
+        """Remove objects under the store that no version records on any branch (or the work tree); objects
+        younger than `min_age` seconds are kept (a register may be uploading them). Returns uploads.GcReport."""
+        from .uploads import collect_garbage
+
+        if not self.settings.store:
+            raise MlregError(f"{SETTINGS_FILE}: no artifacts.store configured; gc cleans the object store")
+        recorded = gitops.recorded_uris(self.root)
+        recorded |= {a.uri for n in self.store.model_names() for v in self.store.versions(n, validate=False)
+                     for a in v.artifacts if a.uri}
+        return collect_garbage(self.settings.store, recorded, dry_run, min_age)
 
     def _query_views(self, model: str | list[str] | None = None) -> list[VersionView]:
         """Views of every version, or of some models' (version_type from them and their derived models)."""
@@ -592,12 +650,19 @@ class Registry:
             raise MlregError(f"{self.root}: no registry here (no mlreg.yaml, no registry/); run `mlreg init` first")
         return registry_problems(self.store)
 
-    def verify(self, name: str, ref: str | None = None) -> list[ArtifactCheck]:
-        """Re-hash every artifact (of one version, or of every version) against its recorded digest."""
+    def verify(self, name: str, ref: str | None = None, download: bool = False,
+               progress: Callable[[int, int], None] | None = None) -> list[ArtifactCheck]:
+        """Re-hash every artifact (of one version, or of every version) against its recorded digest. Stored files
+        are checked in the store: existence and size, and with `download` their sha256."""
+        from .uploads import check_stored
+
         records = [self.get(name, ref).record] if ref else self.store.versions(check_name(name))
         if not records:
             raise NotFound(f"model {name!r} has no versions")
-        return [_check_artifact(self.store, v, a) for v in records for a in v.artifacts]
+        stored = [(v, a) for v in records for a in v.artifacts if a.stored]
+        found = dict(zip(map(id, (a for _, a in stored)), check_stored([a for _, a in stored], download, progress)))
+        return [ArtifactCheck(v.name, v.version, a.uri, *found[id(a)][:1], a.sha256, found[id(a)][1])
+                if a.stored else _check_artifact(self.store, v, a) for v in records for a in v.artifacts]
 
     # -- pull-request review (changes.py) -------------------------------------------------------
     def diff(self, base: str | None = None, head: str | None = None):

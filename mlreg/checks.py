@@ -217,7 +217,7 @@ def artifact_problems(artifacts: list[Artifact], rel: str, vrel: str, files: set
     out = []
     recorded = set()
     for i, a in enumerate(artifacts):
-        if a.path is None:
+        if a.path is None or a.uri is not None:  # external, or in the object store: checked by verify / pull
             continue
         recorded.add(a.path)
         where = f"{rel}: $.artifacts[{i}]"

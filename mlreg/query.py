@@ -162,6 +162,7 @@ class Resolved:
     ref: str
     view: VersionView
     artifact_paths: list[str]
+    files_dir: Path | None = None  # store-backed version: the local folder its files were pulled into
 
     @property
     def path(self) -> Path:
@@ -172,7 +173,8 @@ class Resolved:
         return self.view.record
 
     def to_dict(self) -> dict[str, Any]:
-        return self.view.to_dict() | {"ref": self.ref, "artifact_paths": self.artifact_paths}
+        files = {"files_dir": str(self.files_dir)} if self.files_dir else {}
+        return self.view.to_dict() | {"ref": self.ref, "artifact_paths": self.artifact_paths} | files
 
 
 def split_model_uri(ref: str) -> tuple[str, str]:
@@ -184,12 +186,6 @@ def split_model_uri(ref: str) -> tuple[str, str]:
         raise MlregError(f"{ref!r}: no version given; expected NAME@ALIAS, NAME@STAGE, NAME/N, NAME@latest "
                          "or models:/NAME@ALIAS")
     return name, vref
-
-
-def resolved(ref: str, view: VersionView) -> Resolved:
-    """The absolute location of each artifact: in the version folder, or the external URI/path as recorded."""
-    paths = [str(view.folder / a.path) if a.path is not None else a.uri for a in view.record.artifacts]
-    return Resolved(ref, view, paths)
 
 
 def mlflow_model_location(res: Resolved) -> str | None:
@@ -206,7 +202,8 @@ def load_model(uri: str, repo: Path | str | None = None) -> Any:
     """Load an MLflow-format model named by `uri` with mlflow.pyfunc; otherwise return its path.
 
     For a version without an `MLmodel` file the path is `params.external_model_path` when recorded
-    (models registered with --external), else the version folder.
+    (models registered with --external), else the version folder (for a store-backed version: the local folder
+    its files were pulled into, on demand).
     """
     from .api import Registry
 
@@ -214,7 +211,7 @@ def load_model(uri: str, repo: Path | str | None = None) -> Any:
     where = mlflow_model_location(res)
     if where is None:
         external = res.record.params.get("external_model_path")
-        return Path(external) if external else res.path
+        return Path(external) if external else (res.files_dir or res.path)
     import mlflow.pyfunc  # heavy: only when a model is actually loaded
 
     return mlflow.pyfunc.load_model(where)

@@ -36,6 +36,8 @@ class Settings:
     tracking_uri: str | None = None
     experiment: str = "{model}"
     registry_id: str | None = None  # tells this registry's objects in a shared MLflow from another's
+    store: str | None = None  # artifacts.store: where new versions' files go (None: into git)
+    git_max_file_mb: float = 10.0  # artifacts.git_max_file_mb: bigger files need a store (or --allow-large)
 
     def alias_stages(self) -> dict[str, str]:
         """Stage name -> the MLflow alias it mirrors to."""
@@ -46,6 +48,7 @@ class Settings:
         lc = data.get("lifecycle") or DEFAULT_LIFECYCLE
         stages = {name: StageSpec(name=name, **(spec or {})) for name, spec in lc["stages"].items()}
         ml = data.get("mlflow") or {}
+        art = data.get("artifacts") or {}
         return cls(
             stages=stages,
             initial=lc["initial"],
@@ -55,6 +58,8 @@ class Settings:
             tracking_uri=ml.get("tracking_uri"),
             experiment=ml.get("experiment", "{model}"),
             registry_id=data.get("registry_id"),
+            store=art.get("store"),
+            git_max_file_mb=art.get("git_max_file_mb", 10.0),
         )
 
 
@@ -209,7 +214,8 @@ _LINEAGE_ORDER = (
 
 @dataclass
 class Artifact:
-    """One file of a version: in the version folder (`path`) or outside it (`uri`)."""
+    """One file of a version: in the version folder (`path` only), outside it (`uri` only, --external), or in
+    the object store (`uri`, placed at `path` on pull)."""
 
     sha256: str
     size: int
@@ -224,8 +230,18 @@ class Artifact:
             raise ValueError(f"artifact path {path!r} must stay inside the version folder")
         return cls(**d)
 
+    @property
+    def in_git(self) -> bool:
+        return self.uri is None
+
+    @property
+    def stored(self) -> bool:
+        """Kept in the object store (both a store `uri` and the `path` it has in the version)."""
+        return self.uri is not None and self.path is not None
+
     def to_dict(self) -> dict[str, Any]:
-        loc = {"path": self.path} if self.path is not None else {"uri": self.uri}
+        loc = {"path": self.path} if self.path is not None else {}
+        loc |= {"uri": self.uri} if self.uri is not None else {}
         return loc | {"sha256": self.sha256, "size": self.size}
 
 

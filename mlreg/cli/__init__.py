@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from . import core, imports, lifecycle, query, report, review, sync  # noqa: F401  (importing registers the commands)
+from . import core, imports, lifecycle, query, report, review, storage, sync  # noqa: F401  (importing registers the commands)
 from .common import _state, app
 
 __all__ = ["app", "main"]

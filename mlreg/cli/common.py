@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -90,3 +92,23 @@ def report_mutation(outcome, json_out: bool = False) -> None:
         print(f"{outcome.action}: {what}: committed {outcome.commit[:10]}")
     else:
         print(f"{outcome.action}: {what}: wrote {len(outcome.paths)} file(s), no commit (--no-commit)")
+
+
+@contextmanager
+def transfer_bar(what: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A byte progress bar on stderr when it is a terminal (the callback to hand the library), else None."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    bar = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                   console=Console(stderr=True), transient=True)
+    task = bar.add_task(what, total=None)
+
+    def advance(done: int, total: int) -> None:
+        bar.update(task, advance=done, total=total)
+
+    with bar:
+        yield advance

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import Branch, JsonOpt, NoCommit, app, console, print_json, registry, report_mutation
+from .common import Branch, JsonOpt, NoCommit, app, console, print_json, registry, report_mutation, transfer_bar
 
 
 @app.command()
@@ -40,6 +40,11 @@ def register(
     base: Annotated[Optional[str], typer.Option(metavar="NAME@REF",
                                                 help="The version this one enhances (NAME alone: its latest).")] = None,
     enhancement_type: Annotated[Optional[str], typer.Option(help="How it was enhanced: continued, replay, curriculum, adaptive, ...")] = None,
+    store: Annotated[Optional[str], typer.Option("--store", metavar="URI", help="Object store for the files "
+                                                 "(s3://BUCKET/PREFIX or file:///FOLDER); default: artifacts.store "
+                                                 "in mlreg.yaml. Git then keeps only metadata.json.")] = None,
+    allow_large: Annotated[bool, typer.Option("--allow-large", help="Commit files larger than "
+                                              "artifacts.git_max_file_mb to git anyway (no store).")] = False,
     no_commit: NoCommit = False,
     branch: Branch = None,
     json_out: JsonOpt = False,
@@ -50,12 +55,13 @@ def register(
 
     if not from_dir.strip():
         raise UsageError("--from-dir needs a folder")
-    outcome = registry().register(
-        name, from_dir, external=external, params=parse_pairs(param or [], "param"),
-        metrics=parse_metrics(metric or []), tags=parse_pairs(tag or [], "tag"), description=description,
-        experiment=experiment, base=base, enhancement_type=enhancement_type,
-        commit=not no_commit, branch=branch,
-    )
+    with transfer_bar("upload") as progress:
+        outcome = registry().register(
+            name, from_dir, external=external, params=parse_pairs(param or [], "param"),
+            metrics=parse_metrics(metric or []), tags=parse_pairs(tag or [], "tag"), description=description,
+            experiment=experiment, base=base, enhancement_type=enhancement_type,
+            commit=not no_commit, branch=branch, store=store, allow_large=allow_large, progress=progress,
+        )
     report_mutation(outcome, json_out)
 
 
@@ -146,14 +152,17 @@ def validate(
 @app.command()
 def verify(
     ref: Annotated[str, typer.Argument(metavar="NAME[@REF]", help="A model (every version) or one version.")],
+    download: Annotated[bool, typer.Option("--download", help="Stored files: download and re-hash them (default: "
+                                           "check that each object exists with its size).")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Re-hash artifacts against their recorded digests (external files when reachable)."""
+    """Re-hash artifacts against their recorded digests (external files when reachable; stored files in the store)."""
     from .. import render
     from ..lifecycle import split_ref
 
     name, vref = split_ref(ref)
-    checks = registry().verify(name, vref)
+    with transfer_bar("verify") as progress:
+        checks = registry().verify(name, vref, download=download, progress=progress)
     bad = [c for c in checks if c.status in ("mismatch", "missing")]
     if json_out:
         print_json({"ok": not bad, "artifacts": [c.to_dict() for c in checks]})

@@ -102,13 +102,19 @@ def search(
 def resolve(
     ref: Annotated[str, typer.Argument(
         metavar="REF", help="NAME@ALIAS, NAME@STAGE, NAME/3, NAME@latest, models:/NAME@ALIAS or models:/NAME/3.")],
+    no_pull: Annotated[bool, typer.Option("--no-pull", help="Store-backed versions: give the files' store URIs "
+                                          "instead of pulling them into the local cache.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Print the version folder's absolute path (--json: the record and absolute artifact paths)."""
-    found = registry().resolve(ref)
+    """Print the version's local folder (--json: the record and absolute artifact paths). Store-backed files are
+    pulled into the local cache first (--no-pull: their URIs)."""
+    from .common import transfer_bar
+
+    with transfer_bar("pull") as progress:
+        found = registry().resolve(ref, pull=not no_pull, progress=progress)
     if json_out:
         return print_json(found.to_dict())
-    print(found.path)
+    print(found.files_dir or found.path)
 
 
 def _report(found, json_out: bool, what: str) -> None:

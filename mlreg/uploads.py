@@ -1,0 +1,172 @@
+"""The store side of a registry: register's uploads, verify's checks of stored files, and gc.
+
+A store-backed file is recorded as `{"path": rel, "uri": <store>/<model>/v<N>/<rel>, "sha256", "size"}`: the same
+folder layout as in git, so the store folder is browsable and loadable by MLflow as it is.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from .errors import MlregError
+from .objstore import ObjectInfo, ObjectStore, Upload, file_digests, normalize
+from .records import Artifact, Version
+
+TransferProgress = Callable[[int, int], None]  # (bytes done since the last call, total bytes)
+WORKERS = 8
+
+
+def object_uri(base: str, rel: str) -> str:
+    """`<base>/<rel>`; a file:// URI quotes the relative part (spaces, `%`)."""
+    return base.rstrip("/") + "/" + (quote(rel) if base.startswith("file://") else rel)
+
+
+def version_uri(store: str, model: str, version: int) -> str:
+    """The store folder of one version: `<store>/<model>/v<N>`."""
+    return f"{normalize(store)}/{model}/v{version}"
+
+
+def stored_folder(record: Version) -> str | None:
+    """The store folder holding every file of a store-backed version (None when it has files elsewhere)."""
+    stored = [a for a in record.artifacts if a.stored]
+    if not stored or len(stored) != len(record.artifacts):
+        return None
+    folders = set()
+    for a in stored:
+        uri, rel = a.uri or "", a.path or ""
+        tail = "/" + (quote(rel) if uri.startswith("file://") else rel)
+        if not uri.endswith(tail):
+            return None
+        folders.add(uri[: -len(tail)])
+    return folders.pop() if len(folders) == 1 else None
+
+
+def too_large(files: Iterable[Path], folder: Path, limit_mb: float) -> list[tuple[str, int]]:
+    """(relative path, size) of every file bigger than `limit_mb`."""
+    limit = limit_mb * 1024 * 1024
+    return [(p.relative_to(folder).as_posix(), p.stat().st_size) for p in files if p.stat().st_size > limit]
+
+
+class _Meter:
+    """Thread-safe byte counter that forwards to the caller's progress callback."""
+
+    def __init__(self, total: int, progress: TransferProgress | None):
+        self.total, self.progress, self.lock = total, progress, threading.Lock()
+
+    def __call__(self, n: int) -> None:
+        if self.progress and n:
+            with self.lock:
+                self.progress(n, self.total)
+
+
+def run_parallel(jobs: list[Callable[[], Any]], workers: int = WORKERS) -> list[Any]:
+    """Run jobs in a thread pool; the first failure cancels what has not started and is raised."""
+    if not jobs:
+        return []
+    pool = ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="mlreg-store")
+    try:
+        futures = [pool.submit(job) for job in jobs]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        for f in futures:
+            if f.done() and f.exception() is not None:
+                raise f.exception()  # type: ignore[misc]
+        return [f.result() for f in futures]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def upload_version(files: list[Path], folder: Path, base: str, progress: TransferProgress | None = None,
+                   workers: int = WORKERS) -> list[Artifact]:
+    """Put every file under `base` (in parallel; multipart for big ones), each checked after it landed.
+
+    A file whose object is already there with the same bytes (an interrupted earlier register) is not sent
+    again; an object with other bytes is an error and is left alone. Returns the artifact records, in order.
+    """
+    store = ObjectStore.for_uri(base)
+    meter = _Meter(sum(p.stat().st_size for p in files), progress)
+
+    def one(path: Path) -> Artifact:
+        size, sha, parts = file_digests(path, store.scheme == "s3")
+        rel = path.relative_to(folder).as_posix()
+        up = Upload(path, object_uri(base, rel), size, sha, parts)
+        if not store.put(up, meter):
+            meter(size)
+        return Artifact(sha256=sha, size=size, path=rel, uri=up.uri)
+
+    return run_parallel([lambda p=p: one(p) for p in files], workers)
+
+
+# -- verify ----------------------------------------------------------------------------------------
+def check_stored(artifacts: list[Artifact], download: bool = False,
+                 progress: TransferProgress | None = None) -> list[tuple[str, str | None]]:
+    """(status, actual sha256) per stored artifact: ok, missing (no object), mismatch (size, or bytes with
+    `download`). Store errors (credentials, bucket, network) raise."""
+    meter = _Meter(sum(a.size for a in artifacts) if download else 0, progress)
+
+    def one(a: Artifact) -> tuple[str, str | None]:
+        store = ObjectStore.for_uri(a.uri or "")
+        info = store.stat(a.uri or "")
+        if info is None:
+            return "missing", None
+        if info.size != a.size:
+            return "mismatch", None
+        if not download:
+            return "ok", None
+        with tempfile.TemporaryDirectory(prefix="mlreg-verify-") as tmp:
+            dest = Path(tmp) / "object"
+            store.download(a.uri or "", dest, meter)
+            actual = file_digests(dest, False)[1]
+        return ("ok" if actual == a.sha256 else "mismatch"), actual
+
+    return run_parallel([lambda a=a: one(a) for a in artifacts])
+
+
+# -- gc --------------------------------------------------------------------------------------------
+@dataclass
+class GcReport:
+    """What gc found under the store: objects no version records (removed unless a dry run)."""
+
+    store: str
+    objects: int
+    recorded: int
+    orphans: list[ObjectInfo] = field(default_factory=list)
+    recent: list[ObjectInfo] = field(default_factory=list)  # orphans younger than min_age: kept
+    removed: bool = False
+
+    @property
+    def orphan_bytes(self) -> int:
+        return sum(o.size for o in self.orphans)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"store": self.store, "objects": self.objects, "recorded": self.recorded, "removed": self.removed,
+                "orphans": [{"uri": o.uri, "size": o.size} for o in self.orphans],
+                "recent": [{"uri": o.uri, "size": o.size} for o in self.recent]}
+
+
+def collect_garbage(store_uri: str, recorded_uris: set[str], dry_run: bool = False,
+                    min_age: float = 3600.0, now: float | None = None) -> GcReport:
+    """Remove objects under the store that no version records (objects younger than `min_age` seconds are kept:
+    a register may be uploading them right now)."""
+    base = normalize(store_uri)
+    store = ObjectStore.for_uri(base)
+    objects = store.listing(base)
+    keep = {store.path(u) for u in recorded_uris if u.startswith(base.split("://")[0])}
+    now = time.time() if now is None else now
+    report = GcReport(base, len(objects), sum(1 for o in objects if store.path(o.uri) in keep))
+    for o in objects:
+        if store.path(o.uri) in keep:
+            continue
+        young = o.mtime is not None and now - o.mtime < min_age
+        (report.recent if young else report.orphans).append(o)
+    if not dry_run and report.orphans:
+        store.delete([o.uri for o in report.orphans])
+        report.removed = True
+    return report
