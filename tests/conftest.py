@@ -12,6 +12,7 @@ import pytest
 
 from mlreg.api import Registry
 from mlreg.cli import main
+from storekit import own_cache, s3_env, s3_server, store  # noqa: F401  (fixtures for every test folder)
 
 
 @pytest.fixture(autouse=True)

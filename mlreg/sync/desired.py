@@ -10,6 +10,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..records import Artifact, Model, Settings, StageChange, Version
+from ..uploads import stored_folder
 
 DIGEST = "mlreg.digest"
 COMMIT = "mlreg.commit"
@@ -35,6 +36,7 @@ class WantRun:
     external: list[dict[str, Any]]  # artifacts kept outside git: listed in mlreg_external.json
     end_ms: int = 0  # when training ended: start + duration when recorded, else the registration time
     system_tags: dict[str, str] = field(default_factory=dict)  # mlflow.* tags, set at creation only
+    stored: list[tuple[str, str]] = field(default_factory=list)  # (object store URI, artifact path): not copied
 
     @property
     def digest(self) -> str:
@@ -54,6 +56,7 @@ class WantVersion:
     subpath: str = ""  # where the MLmodel file sits inside the run's artifacts ("" = root)
     base: tuple[str, int] | None = None
     base_subpath: str = ""
+    source: str = ""  # a store-backed version: its folder in the object store (+ subpath); "" = the run's files
 
     @property
     def digest(self) -> str:
@@ -134,10 +137,12 @@ def want_version(r: Version, version_type: str, settings: Settings, commit: str,
     tags[DIGEST] = canonical_digest(r.to_dict() | {"version_type": version_type})
     tags[COMMIT] = commit
     base = (lin.base.model, lin.base.version) if lin.base else None
+    subpath, stored = mlmodel_dir(r.artifacts), stored_folder(r)
     return WantVersion(
         model=r.name, number=r.version, description=r.description, tags=tags, run=want_run(r, settings, folder),
-        mlflow_run_id=r.run.mlflow_run_id or None, subpath=mlmodel_dir(r.artifacts), base=base,
+        mlflow_run_id=r.run.mlflow_run_id or None, subpath=subpath, base=base,
         base_subpath=model_path(bases[base].artifacts) if base in bases else "",
+        source=(stored + (f"/{subpath}" if subpath else "")) if stored else "",
     )
 
 
@@ -147,12 +152,14 @@ def want_run(r: Version, settings: Settings, folder: Path) -> WantRun:
     name = r.run.name or f"{r.name}-v{r.version}"
     start = _millis(r.run.training_timestamp) or _millis(r.created_at) or 0
     end = _end_ms(r, start)
-    files = [(folder / a.path, a.path) for a in r.artifacts if a.path is not None]
+    files = [(folder / a.path, a.path) for a in r.artifacts if a.path is not None and a.uri is None]
     external = [a.to_dict() for a in r.artifacts if a.path is None]
+    stored = [(a.uri, a.path) for a in r.artifacts if a.path is not None and a.uri is not None]
     content = {"experiment": experiment, "name": name, "start": start, "params": r.params, "metrics": r.metrics,
                "tags": r.tags, "artifacts": [a.to_dict() for a in r.artifacts]}
     tags = dict(r.tags) | {TAG_MODEL: r.name, TAG_VERSION: str(r.version), DIGEST: canonical_digest(content)}
-    return WantRun(experiment, name, start, dict(r.params), dict(r.metrics), tags, files, external, end)
+    return WantRun(experiment, name, start, dict(r.params), dict(r.metrics), tags, files, external, end,
+                   stored=stored)
 
 
 _DURATION_KEYS = ("duration_seconds", "training_duration_seconds", "duration_s", "training_seconds")

@@ -153,6 +153,7 @@ class MlflowIO:
         self.registry = self.client._get_registry_client()  # its writes skip MlflowClient's extra get per call
         self.tracking = self.client._tracking_client
         local = target.uri.startswith(("sqlite:", "file:", "/")) or "://" not in target.uri
+        self.local = local
         self.workers = workers or (1 if local else 4)  # sqlite takes one writer; a server takes a few
         self.experiments: dict[str, tuple[str, bool]] = {}  # name -> (id, deleted)
         self._lock = threading.Lock()
@@ -335,7 +336,7 @@ class MlflowIO:
             self.client.log_batch(run_id, metrics[i:i + _MAX_PARAMS], params[i:i + _MAX_PARAMS],
                                   tags[i:i + _MAX_PARAMS])
         if op.finish:
-            self._upload(artifact_uri, want.files, want.external)
+            self._upload(artifact_uri, want.files + self._store_copies(want.stored), want.external)
             self.tracking.store.update_run_info(run_id, RunStatus.FINISHED, want.end_ms or want.start_ms, None)
         self._tick(progress, f"run {op.model}/{op.number}")
         return run_id, artifact_uri
@@ -355,6 +356,14 @@ class MlflowIO:
                 path.write_text(json.dumps({"external_artifacts": external}, indent=2) + "\n")
                 repo.log_artifact(str(path))
 
+    def _store_copies(self, stored: list[tuple[str, str]]) -> list[tuple[Path, str]]:
+        """Files of a folder store (file://) when MLflow is a server: it refuses local paths as a version's source,
+        so they are copied into the run like in-git files. An s3:// store is never copied."""
+        from ..objstore import ObjectStore
+
+        return [(Path(ObjectStore.path(uri)), rel) for uri, rel in stored
+                if uri.startswith("file://") and not self.local]
+
     def _create_versions(self, mp: ModelPlan, runs: dict[tuple[str, int], Future], progress: Progress) -> None:
         """New model versions strictly in order, each after its run is complete, tags set at creation."""
         for op in mp.versions:
@@ -373,6 +382,8 @@ class MlflowIO:
     def _create_version(self, op: VersionOp, runs: dict) -> None:
         tags = dict(op.want.tags) | self._linked(op, runs)
         source = op.artifact_uri.rstrip("/") + (f"/{op.want.subpath}" if op.want.subpath else "")
+        if op.want.source and not self._store_copies([(op.want.source, "")]):
+            source = op.want.source  # store-backed: MLflow reads the files where the registry keeps them
         mv = self.registry.create_model_version(op.model, source, op.run_id, tags, None,
                                                 op.want.description or None, await_creation_for=0)
         if int(mv.version) != op.number:

@@ -9,7 +9,7 @@ from mlreg.api import Registry
 from mlreg.errors import MlregError
 from mlreg import gitops
 
-from .conftest import set_store
+from storekit import set_store
 
 
 def test_gc_removes_only_unrecorded_objects(reg, training, store, cli):

@@ -14,7 +14,7 @@ from mlreg.api import Registry
 from mlreg.errors import MlregError
 
 from conftest import git
-from .conftest import set_store
+from storekit import set_store
 
 FILES = {"model.txt": "tree model\n", "sub/weights.bin": "w" * 5000, "notes with space.md": "hello\n"}
 

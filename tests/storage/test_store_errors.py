@@ -14,7 +14,7 @@ import pytest
 from conftest import git
 from mlreg.errors import MlregError
 
-from .conftest import free_port, make_bucket, set_store
+from storekit import free_port, make_bucket, set_store
 
 
 def _unchanged(reg, head: str) -> None:

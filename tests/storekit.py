@@ -1,5 +1,5 @@
-"""A real S3-compatible server (moto's server mode, authenticating requests) and a local-folder store; tests that
-take `store` run against both."""
+"""Object-store fixtures (imported by tests/conftest.py): a real S3-compatible server (moto's server mode, with
+authentication on) and a local-folder store; tests that take `store` run against both."""
 
 from __future__ import annotations
 
