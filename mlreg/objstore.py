@@ -1,4 +1,4 @@
-"""Object storage for model files: an S3-compatible bucket (s3fs) or a folder (fsspec's local filesystem).
+"""Object storage for model files: an S3-compatible bucket (through s3fs) or a folder (plain file operations).
 
 No S3 protocol code lives here: fsspec/s3fs (and the botocore under it) do the talking. This module adds what a
 registry needs on top: bounded retries and timeouts, one-line errors, uploads that never overwrite other bytes
@@ -121,9 +121,10 @@ class ObjectStore:
 
     @property
     def fs(self) -> Any:
+        """s3fs's filesystem (a folder store needs no library beyond the standard one)."""
         with self._lock:
             if self._fs is None:
-                self._fs = _s3() if self.scheme == "s3" else _local()
+                self._fs = _s3()
             return self._fs
 
     def where(self) -> str:
@@ -172,21 +173,18 @@ class ObjectStore:
     def listing(self, root: str) -> list[ObjectInfo]:
         """Every object below the folder `root` (none when it does not exist yet)."""
         with self.errors(root, "list"):
-            if self.scheme == "s3":
-                self._check_bucket(self.path(root).split("/")[0])
             base = self.path(root).rstrip("/")
+            if self.scheme == "file":
+                return [ObjectInfo(Path(folder, f).as_uri(), (st := os.stat(os.path.join(folder, f))).st_size,
+                                   mtime=st.st_mtime) for folder, _, files in os.walk(base) for f in files]
+            self._check_bucket(base.split("/")[0])
             try:
                 found = self.fs.find(base, detail=True)
             except FileNotFoundError:
                 return []
-            out = []
-            for path, info in found.items():
-                if info.get("type") != "file" or (self.scheme == "file" and Path(path).name.startswith(".mlreg-")):
-                    continue
-                when = info.get("LastModified") or info.get("mtime")
-                out.append(ObjectInfo(self.uri(path), int(info["size"]), (info.get("ETag") or "").strip('"') or None,
-                                      mtime=when.timestamp() if hasattr(when, "timestamp") else when))
-            return out
+            return [ObjectInfo(self.uri(path), int(info["size"]), (info.get("ETag") or "").strip('"') or None,
+                               mtime=info["LastModified"].timestamp() if info.get("LastModified") else None)
+                    for path, info in found.items() if info.get("type") == "file"]
 
     def download(self, uri: str, dest: Path, progress: Progress | None = None) -> None:
         """Copy the object at `uri` to the local file `dest` (which the caller checks and moves into place)."""
@@ -330,7 +328,10 @@ def _short(text: str, limit: int = 200) -> str:
 
 
 def _s3() -> Any:
-    import s3fs  # heavy: only when an s3:// store is used
+    try:
+        import s3fs  # heavy: only when an s3:// store is used
+    except ModuleNotFoundError:
+        raise MlregError("an s3:// store needs s3fs: pip install 'mlreg[s3]'") from None
 
     fs = s3fs.S3FileSystem(
         endpoint_url=endpoint(), skip_instance_cache=True, max_concurrency=8,
@@ -339,12 +340,6 @@ def _s3() -> Any:
     )
     fs.retries = ATTEMPTS  # s3fs's own retry loop around botocore's (default 5)
     return fs
-
-
-def _local() -> Any:
-    from fsspec.implementations.local import LocalFileSystem
-
-    return LocalFileSystem()
 
 
 def _callback(progress: Progress | None) -> Any:

@@ -139,8 +139,8 @@ def prepare(reg: Registry, tracking_uri: str | None, names: list[str] | None, *,
             _check_sources(sources, names, target)  # before names go into MLflow filter strings
             mlflow_io.read_versions(io, sources)
             plan = plan_import(sources, reg.store, reg.settings, at, by, target.shown)
-            files = fetch_artifacts(io, plan, Path(tmp), external, progress or (lambda label, total: None)) \
-                if fetch else {}
+            files = fetch_artifacts(io, plan, Path(tmp), external, progress or (lambda label, total: None),
+                                    None if external else reg.settings.store) if fetch else {}
         yield Prepared(target, plan, change_set(plan, reg.store, files, target.shown))
 
 
@@ -488,8 +488,10 @@ def _one_holder(plan: ImportPlan, store: Store, settings: Settings, pinned: dict
 
 
 # -- fetching and the change set ---------------------------------------------------------------------
-def fetch_artifacts(io: Any, plan: ImportPlan, tmp: Path, external: bool, progress: Progress) -> dict[str, Any]:
-    """Download each version's files: kept under `tmp` for the commit, or (external) hashed and discarded."""
+def fetch_artifacts(io: Any, plan: ImportPlan, tmp: Path, external: bool, progress: Progress,
+                    store: str | None = None) -> dict[str, Any]:
+    """Download each version's files: kept under `tmp` for the commit, or (external) hashed and discarded. With an
+    object `store`, files already in S3 stay there (recorded by URI) and the others are uploaded to the store."""
     from . import mlflow_io
 
     files: dict[str, Any] = {}
@@ -497,6 +499,9 @@ def fetch_artifacts(io: Any, plan: ImportPlan, tmp: Path, external: bool, progre
         progress(f"{r.name} v{r.version}", len(plan.versions))
         location, local = mlflow_io.download_version(io, r.name, r.version, sv.source, tmp / str(i))
         pairs = _local_files(local)
+        if store and pairs:
+            r.artifacts = _store_backed(r, location, local, pairs, store)
+            continue
         if not external and any(rel == VERSION_FILE for rel, _ in pairs):  # the record's own name is taken
             pairs = [(f"model/{rel}", p) for rel, p in pairs]
         vdir = f"{REGISTRY_DIR}/{r.name}/{version_dirname(r.version)}"
@@ -510,6 +515,22 @@ def fetch_artifacts(io: Any, plan: ImportPlan, tmp: Path, external: bool, progre
         if not pairs:
             plan.notes.append(f"{r.name} v{r.version}: no files at {mask(location)}")
     return files
+
+
+def _store_backed(r: Version, location: str, local: Path, pairs: list[tuple[str, Path]], store: str) -> list[Artifact]:
+    """Stored artifacts of one imported version: an S3 location is kept where it is (the download only hashed it);
+    files from anywhere else go to `<store>/<model>/v<N>/`."""
+    from ..objstore import file_digests
+    from ..uploads import upload_version, version_uri
+
+    if location.startswith("s3://"):
+        base = location.rstrip("/")
+        if local.is_file():  # the source names one file
+            base = base.rsplit("/", 1)[0]
+        return [Artifact(sha256=(d := file_digests(path, False))[1], size=d[0], path=rel, uri=f"{base}/{rel}")
+                for rel, path in pairs]
+    folder = local if local.is_dir() else local.parent
+    return upload_version([p for _, p in pairs], folder, version_uri(store, r.name, r.version))
 
 
 def _local_files(local: Path | None) -> list[tuple[str, Path]]:
