@@ -13,6 +13,8 @@ from storekit import set_store
 
 from .sync_helpers import versions_of
 
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # MLflow suggests type hints for predict()
+
 LOAD = ("import sys, mlflow.pyfunc, pandas as pd; m = mlflow.pyfunc.load_model(f'models:/{sys.argv[1]}@champion'); "
         "print(list(m.predict(pd.DataFrame({'x': [1.0]}))))")
 
