@@ -132,7 +132,22 @@ def s3_env(s3_server, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     for k, v in s3_server.env().items():
         monkeypatch.setenv(k, v)
-    return s3_server
+    _forget_mlflow_s3_clients()
+    yield s3_server
+    _forget_mlflow_s3_clients()
+
+
+def _forget_mlflow_s3_clients() -> None:
+    """MLflow caches boto3 clients by endpoint, not by the credentials in the environment, and sync installs a
+    boto3 default session (whose credentials are read once): a client or session made by another test with other
+    keys would be reused."""
+    import sys
+
+    repo = sys.modules.get("mlflow.store.artifact.s3_artifact_repo")
+    if repo is not None:
+        repo._cached_get_s3_client.cache_clear()
+    if "boto3" in sys.modules:
+        sys.modules["boto3"].DEFAULT_SESSION = None
 
 
 @pytest.fixture(autouse=True)
