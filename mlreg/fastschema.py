@@ -127,6 +127,13 @@ class _Compiler:
     def _k_const(self, value: Any) -> Check:
         return lambda x: _same(x, value)
 
+    def _k_exclusiveMinimum(self, value: float) -> Check:
+        return lambda x: isinstance(x, bool) or not isinstance(x, (int, float)) or x > value
+
+    def _k_anyOf(self, value: list) -> Check:
+        subs = [self.compile(v) for v in value]
+        return lambda x: any(c(x) for c in subs)
+
     def _k_oneOf(self, value: list) -> Check:
         subs = [self.compile(v) for v in value]
         return lambda x: sum(1 for c in subs if c(x)) == 1
