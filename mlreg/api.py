@@ -222,6 +222,7 @@ class Registry:
         experiment: str | None = None,
         base: str | None = None,
         enhancement_type: str | None = None,
+        follow_symlinks: bool = False,
         commit: bool = True,
         branch: str | None = None,
         store: str | None = None,
@@ -233,14 +234,19 @@ class Registry:
         With an object store (`store`, else mlreg.yaml's artifacts.store) the files go there, uploaded and checked
         before the commit; git keeps only metadata.json. `progress(bytes, total)` reports the upload.
         """
+        from .scan import refuse_unportable
+
         check_name(name)
         folder = Path(from_dir)
         self._refuse_registry_source(folder)
-        out = runmeta.read_training_dir(folder)
+        out = runmeta.read_training_dir(folder, follow_symlinks)
+        if not external:
+            refuse_unportable([p.relative_to(folder).as_posix() for p in out.files], str(folder))
         if enhancement_type and not base:
             raise MlregError("--enhancement-type needs --base NAME@REF")
         with txn.writing(self.root, commit and branch is None):
             gitops.clean_stale_temp(self.store.model_dir(name))
+            self._refuse_broken_model(name, check_clean=commit and branch is None)
             nums = self.store.version_numbers(name)
             number = (nums[-1] if nums else 0) + 1
             self._refuse_reuse(name, number)
@@ -282,6 +288,31 @@ class Registry:
             done = self._apply(change, commit, branch)
         done.record = record
         return done
+
+    def _refuse_broken_model(self, name: str, check_clean: bool) -> None:
+        """register adds to a model only when every file of it reads and validates, its folder holds nothing
+        uncommitted (a version folder left by --no-commit would be skipped over) and its name does not collide
+        with another model's on a case-insensitive file system."""
+        gitops.refuse_escape(self.root, [f"{REGISTRY_DIR}/{name}/{MODEL_FILE}"])
+        if not self.store.has_model(name):
+            clash = [m for m in self.store.model_names() if m.lower() == name.lower()]
+            if clash:
+                raise MlregError(f"model name {name!r} collides with the existing model {clash[0]!r}: they differ only "
+                                 "in letter case, and Windows and macOS checkouts cannot hold both")
+            return
+        try:
+            self.store.model(name)
+            self.store.versions(name)
+        except MlregError as e:
+            problems = str(e).splitlines()
+            raise MlregError("\n".join(problems) + f"\nregister refuses to add to model {name!r} while a file of it "
+                             "is malformed; fix it first (`mlreg validate` lists every problem)") from None
+        if check_clean:
+            dirty = gitops.Git(self.root).dirty([f"{REGISTRY_DIR}/{name}"])
+            if dirty:
+                shown = ", ".join(dirty[:3]) + (f" and {len(dirty) - 3} more" if len(dirty) > 3 else "")
+                raise MlregError(f"{shown}: uncommitted in model {name!r}'s folder (left by --no-commit or by hand); "
+                                 "commit or remove it first, so version numbers stay contiguous in git")
 
     def _byte_exact(self, files: dict[str, gitops.Content]) -> None:
         """Add registry/.gitattributes (artifacts stored without line-ending conversion) when it is missing."""

@@ -123,7 +123,9 @@ class Git:
         """Blob ids of these files, byte-exact (no text/eol/filter conversion), in one git call."""
         if not files:
             return []
-        names = "\n".join(str(Path(p).resolve()) for p in files).encode() + b"\n"
+        # absolute paths; a symlink (followed on purpose) by its target, else git would hash the link itself
+        names = "\n".join(os.path.realpath(p) if os.path.islink(p) else os.path.abspath(p) for p in files)
+        names = names.encode() + b"\n"
         out = self.run("hash-object", *(["-w"] if write else []), "--no-filters", "--stdin-paths", stdin=names)
         return out.split()
 
@@ -168,12 +170,12 @@ class Git:
         self.run("update-index", "--index-info", env={"GIT_INDEX_FILE": str(index_file)},
                  stdin=("\n".join(lines) + "\n").encode())
 
-    def refresh_index(self, index_file: str | Path) -> None:
-        """Record the work tree's stat data in the index (entries whose content matches; others stay modified)."""
-        try:
-            self.run("update-index", "-q", "--refresh", env={"GIT_INDEX_FILE": str(index_file)})
-        except GitError:
-            pass  # exit 1 only says some files differ from the index: the user's own changes
+    def checkout(self, index_file: str | Path, rels: list[str]) -> None:
+        """Write these entries of an index to the work tree (byte-exact under registry/.gitattributes) and record
+        their stat data in that index: one git call, no re-hashing."""
+        if rels:
+            self.run("checkout-index", "-f", "-u", "-z", "--stdin", env={"GIT_INDEX_FILE": str(index_file)},
+                     stdin=b"\0".join(r.encode() for r in rels) + b"\0")
 
     def update_ref(self, ref: str, new: str, old: str | None, reason: str) -> None:
         """Compare-and-swap: move `ref` to `new` only if it still points at `old` (None: must not exist)."""
@@ -203,16 +205,27 @@ def lock(root: Path, wait: bool = True) -> Iterator[bool]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def refuse_escape(root: Path, paths: list[str]) -> None:
-    """Never write through a symlink or outside the work tree (e.g. a model folder linked elsewhere)."""
+def refuse_escape(root: Path, paths: list[str], new_folders: list[str] = ()) -> None:
+    """Never write through a symlink or outside the work tree (e.g. a model folder linked elsewhere).
+
+    Files inside `new_folders` (which must not exist yet) are checked through their folder: each folder once."""
     top = root.resolve()
+    checked: set[str] = set()
     for rel in paths:
-        path = Path(rel)
-        if path.is_absolute() or ".." in path.parts:
+        if rel.startswith("/") or ".." in rel.split("/"):
             raise GitError(f"{rel}: refusing to write outside the repository")
-        for parent in [root / p for p in reversed(path.parents[:-1])] + [root / path]:
-            if parent.is_symlink() or (parent.exists() and not parent.resolve().is_relative_to(top)):
-                raise GitError(f"{rel}: refusing to write through the symlink {parent.relative_to(root)}")
+        key = next((f for f in new_folders if inside(rel, f)), rel)
+        if key in checked:
+            continue
+        parts = key.split("/")
+        for i in range(1, len(parts) + 1):
+            part = "/".join(parts[:i])
+            if part in checked:
+                continue
+            checked.add(part)
+            at = root / part
+            if at.is_symlink() or (at.exists() and not at.resolve().is_relative_to(top)):
+                raise GitError(f"{rel}: refusing to write through the symlink {part}")
 
 
 def clean_stale_temp(folder: Path) -> None:

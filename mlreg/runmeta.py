@@ -46,13 +46,13 @@ def param_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def read_training_dir(folder: Path) -> TrainingOutput:
-    """Read `folder/run_metadata.json` (if present) and list the folder's files."""
+def read_training_dir(folder: Path, follow_symlinks: bool = False) -> TrainingOutput:
+    """Read `folder/run_metadata.json` (if present) and list the folder's files (see mlreg.scan for what is refused)."""
     from . import schemas
 
     if not str(folder).strip() or not folder.is_dir():
         raise MlregError(f"{folder}: --from-dir is not a folder")
-    out = TrainingOutput(files=list_files(folder))
+    out = TrainingOutput(files=list_files(folder, follow_symlinks))
     path = folder / RUN_METADATA
     if not path.exists():
         out.params["output_dir"] = str(folder.resolve())
@@ -92,10 +92,11 @@ def _fill(out: TrainingOutput, doc: dict[str, Any]) -> None:
     )
 
 
-def list_files(folder: Path) -> list[Path]:
+def list_files(folder: Path, follow_symlinks: bool = False) -> list[Path]:
     """Every regular file below `folder` (never inside a `.git` folder), sorted by relative path."""
-    files = (p for p in folder.rglob("*") if p.is_file() and ".git" not in p.relative_to(folder).parts)
-    return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
+    from .scan import training_files
+
+    return training_files(folder, follow_symlinks)
 
 
 def digest(path: Path) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ SETTINGS_FILE = "mlreg.yaml"
 REGISTRY_DIR = "registry"
 MODEL_FILE = "model.yaml"
 VERSION_FILE = "metadata.json"
+_WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
@@ -36,6 +38,9 @@ def check_name(name: str, what: str = "model name") -> str:
         )
     if name in (".", ".."):
         raise MlregError(f"invalid {what} {name!r}")
+    if name.endswith(".") or _WINDOWS_RESERVED.match(name):
+        raise MlregError(f"invalid {what} {name!r}: a folder of that name cannot be checked out on Windows "
+                         "(reserved names CON, PRN, AUX, NUL, COM1-9, LPT1-9, with any extension; no trailing '.')")
     return name
 
 

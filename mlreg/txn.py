@@ -70,7 +70,7 @@ class Transaction:
 
     def check(self) -> None:
         """Refuse, before anything is written, what this write must not do."""
-        gitops.refuse_escape(self.git.root, self.paths)
+        gitops.refuse_escape(self.git.root, self.paths, self.change.new_folders)
         outside = [p for p in self.paths if not any(gitops.inside(p, f) for f in self.change.new_folders)]
         gitops.refuse_dirty(self.git, [*self.change.new_folders, *outside])  # folders, not 30,000 file names
         if self.branch:
@@ -114,8 +114,11 @@ class Transaction:
             release_index_lock(loc)
             raise
         fault("after-branch")
-        # committed: from here a failure leaves the journal, so the next mlreg command finishes the job
-        _settle(self.git, {p: b for p, b in self.blobs.items()}, lambda: gitops.write_files(self.root, self.change))
+        try:  # committed: from here a failure leaves the journal, so the next mlreg command finishes the job
+            _settle(self.git, dict(self.blobs))
+        except Exception as e:
+            raise GitError(f"committed {self.new[:10]}, but updating the index and work tree failed ({e}); "
+                           "the next mlreg command finishes it") from None
         return self.new
 
     def _tracked_paths(self) -> list[str]:
@@ -127,7 +130,7 @@ def apply(root: Path, change: ChangeSet, commit: bool = True, branch: str | None
     """Write one change: to the work tree only (commit=False), as a commit on HEAD, or as a new branch."""
     paths = sorted(change.files)
     if not commit:
-        gitops.refuse_escape(Path(root), paths)
+        gitops.refuse_escape(Path(root), paths, change.new_folders)
         gitops.write_files(root, change)
         return Applied(paths)
     t = Transaction(Path(root), change, branch, list(prepare_steps or []))
@@ -137,16 +140,29 @@ def apply(root: Path, change: ChangeSet, commit: bool = True, branch: str | None
     return Applied(paths, sha, branch)
 
 
-def _settle(g: Git, want: dict[str, str | None], write_worktree: Callable[[], object]) -> None:
-    """Index, then work tree, to the new commit; then stat data refreshed, the lock released, the journal gone."""
+Plan = Callable[[Git, dict], tuple[list[str], list[str], list[str]]]
+
+
+def _everything(g: Git, want: dict[str, str | None]) -> tuple[list[str], list[str], list[str]]:
+    return [p for p, oid in want.items() if oid], [p for p, oid in want.items() if not oid], []
+
+
+def _settle(g: Git, want: dict[str, str | None], plan: Plan = _everything) -> list[str]:
+    """Index, then work tree, to the new commit; then the lock is released and the journal dropped.
+
+    `plan` says which files to write and remove (and which to keep: the user's); returns the kept ones."""
     loc = g.loc
     _replace_index(g, lambda tmp: g.set_index(tmp, want))
     fault("after-index")
-    write_worktree()
+    write, remove, kept = plan(g, want)
+    for p in remove:
+        (g.root / p).unlink(missing_ok=True)
+        _prune_empty(g.root, Path(p).parent)
+    _replace_index(g, lambda tmp: g.checkout(tmp, sorted(write)))
     fault("after-worktree")
-    _replace_index(g, lambda tmp: g.refresh_index(tmp))
     (loc.git_dir / JOURNAL).unlink(missing_ok=True)
     release_index_lock(loc)
+    return kept
 
 
 def _replace_index(g: Git, edit: Callable[[Path], None]) -> None:
@@ -220,7 +236,7 @@ def release_index_lock(loc: Location) -> None:
 def _write_journal(loc: Location, doc: dict) -> None:
     from .store import write_atomic
 
-    write_atomic(loc.git_dir / JOURNAL, (json.dumps(doc, indent=1) + "\n").encode())
+    write_atomic(loc.git_dir / JOURNAL, (json.dumps(doc) + "\n").encode())
 
 
 @contextmanager
@@ -275,37 +291,31 @@ def _recover_held(loc: Location) -> list[str]:
     take_index_lock(loc)  # ours already (adopted), or taken now
     want = {p: (n if head == new else o) for p, (o, n) in files.items()}
     other = {p: (o if head == new else n) for p, (o, n) in files.items()}
-    kept: list[str] = []
-    _settle(g, want, lambda: kept.extend(_restore_worktree(g, want, other)))
+    kept = _settle(g, want, lambda g_, w: _plan_restore(g_, w, other))
     keep = f"; kept your changes to {', '.join(kept[:3])}" if kept else ""
     if head == new:
         return [f"mlreg: finished the interrupted `{what}` (commit {new[:10]}): index and work tree updated{keep}"]
     return [f"mlreg: undid the interrupted `{what}`: it had not committed, nothing changed{keep}"]
 
 
-def _restore_worktree(g: Git, want: dict[str, str | None], other: dict[str, str | None]) -> list[str]:
-    """Work tree files to the wanted blobs, byte-exact; a file matching neither side is the user's: kept."""
-    from .store import write_atomic
-
+def _plan_restore(g: Git, want: dict[str, str | None], other: dict[str, str | None]):
+    """Which files to write and remove to reach `want`; a file that existed before and now matches neither
+    side is the user's edit: kept. (A new file matching neither was cut short by the kill: rewritten.)"""
     root = g.root
     present = [p for p in want if (root / p).is_file()]
     current = dict(zip(present, g.hash_files([root / p for p in present], write=False)))
-    kept, todo = [], []
+    write, remove, kept = [], [], []
     for p, oid in sorted(want.items()):
         now = current.get(p)
         if now == oid:
             continue
-        if now is not None and now != other.get(p):
+        if now is not None and now != other.get(p) and other.get(p) is not None and oid is not None:
             kept.append(p)
         elif oid is None:
-            (root / p).unlink(missing_ok=True)
-            _prune_empty(root, Path(p).parent)
+            remove.append(p)
         else:
-            todo.append(p)
-    blobs = g.cat_blobs(sorted({want[p] for p in todo}))
-    for p in todo:
-        write_atomic(root / p, blobs[want[p]])
-    return kept
+            write.append(p)
+    return write, remove, kept
 
 
 def _prune_empty(root: Path, folder: Path) -> None:

@@ -45,6 +45,8 @@ def register(
                                                  "in mlreg.yaml. Git then keeps only metadata.json.")] = None,
     allow_large: Annotated[bool, typer.Option("--allow-large", help="Commit files larger than "
                                               "artifacts.git_max_file_mb to git anyway (no store).")] = False,
+    follow_symlinks: Annotated[bool, typer.Option("--follow-symlinks", help="Copy the bytes of symlinks' targets "
+                                                  "(targets must be inside the folder); default: refuse symlinks.")] = False,
     no_commit: NoCommit = False,
     branch: Branch = None,
     json_out: JsonOpt = False,
@@ -59,7 +61,7 @@ def register(
         outcome = registry().register(
             name, from_dir, external=external, params=parse_pairs(param or [], "param"),
             metrics=parse_metrics(metric or []), tags=parse_pairs(tag or [], "tag"), description=description,
-            experiment=experiment, base=base, enhancement_type=enhancement_type,
+            experiment=experiment, base=base, enhancement_type=enhancement_type, follow_symlinks=follow_symlinks,
             commit=not no_commit, branch=branch, store=store, allow_large=allow_large, progress=progress,
         )
     report_mutation(outcome, json_out)
