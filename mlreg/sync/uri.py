@@ -13,7 +13,7 @@ LOCAL_DIR = ".mlreg"
 LOCAL_DB = "mlflow.db"
 LOCAL_ARTIFACTS = "artifacts"
 
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@\s:]*)(?::[^/@\s]*)?@")
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
 _SECRET_QUERY = re.compile(r"(?i)([?&](?:password|passwd|pwd|token|access_token|secret|key|sig|signature)=)[^&\s]*")
 
 
@@ -87,19 +87,40 @@ def resolve(root: Path, cli_uri: str | None, settings_uri: str | None) -> Target
 
 
 def mask(text: str) -> str:
-    """Hide credentials in a URI (or any text holding URIs): `https://bob:pw@h` -> `https://***@h`."""
-    text = _USERINFO.sub(lambda m: f"{m.group('scheme')}***@", text)
-    return _SECRET_QUERY.sub(r"\1***", text)
+    """Hide credentials in a URI (or any text holding URIs): `https://bob:pw@h` -> `https://***@h`.
+
+    Each URI is split by urllib's parser, the one MLflow and requests use to find the credentials, so the
+    user info is everything up to the last '@' of the network location (a password may contain '@')."""
+    return _SECRET_QUERY.sub(r"\1***", _URI.sub(lambda m: _mask_userinfo(m.group(0)), text))
+
+
+def _mask_userinfo(uri: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        netloc = urlsplit(uri).netloc
+    except ValueError:  # e.g. an unbalanced '[' in the host: hide the whole location
+        netloc = uri.split("://", 1)[1].split("/", 1)[0]
+        return uri.replace(netloc, "***", 1)
+    if "@" not in netloc:
+        return uri
+    start = uri.index("://") + 3
+    return uri[:start] + "***@" + netloc.rpartition("@")[2] + uri[start + len(netloc):]
 
 
 def scrub(text: str, uri: str) -> str:
     """Mask credentials in a message, including the raw secret parts of `uri` wherever they appear."""
+    from urllib.parse import unquote, urlsplit
+
     out = mask(text)
-    m = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://([^/@\s]*)@", uri)
-    if m and m.group(1):
-        for secret in {m.group(1), *m.group(1).split(":", 1)[1:]}:
-            if len(secret) >= 3:
-                out = out.replace(secret, "***")
+    try:
+        userinfo = urlsplit(uri).netloc.rpartition("@")[0]
+    except ValueError:
+        return out
+    user, _, password = userinfo.partition(":")
+    for secret in sorted({userinfo, password, unquote(password), unquote(userinfo)}, key=len, reverse=True):
+        if len(secret) >= 3:
+            out = out.replace(secret, "***")
     return out
 
 
