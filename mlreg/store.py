@@ -83,22 +83,49 @@ def load_json(path: Path, rel: str | None = None) -> Any:
     """Parse a JSON file, naming the file and position on failure."""
     where = rel or str(path)
     try:
-        return json.loads(read_plain(path, where), parse_constant=_no_constant, parse_float=_finite)
+        data = read_plain(path, where)
     except FileNotFoundError:
         raise NotFound(f"{where}: file not found") from None
+    return parse_json(data, where)
+
+
+def parse_json(data: bytes, where: str) -> Any:
+    """JSON text to data; every failure is one line naming the file, the position and what was expected."""
+    try:
+        return json.loads(data, parse_constant=_no_constant, parse_float=_finite)
+    except RecursionError:
+        raise MlregError(f"{where}: malformed JSON: nested too deeply (expected at most a few hundred levels "
+                         "of objects and arrays)") from None
+    except _NotFinite as e:
+        raise MlregError(f"{where}: malformed JSON{_position(data, e.text)}: {e}") from None
     except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
         raise MlregError(f"{where}: malformed JSON: {e}") from None
+
+
+class _NotFinite(ValueError):
+    def __init__(self, text: str, message: str):
+        super().__init__(message)
+        self.text = text
+
+
+def _position(data: bytes, text: str) -> str:
+    at = data.find(text.encode())
+    if at < 0:
+        return ""
+    line, column = data.count(b"\n", 0, at) + 1, at - data.rfind(b"\n", 0, at)
+    return f" at line {line} column {column}"
 
 
 def _finite(text: str) -> float:
     value = float(text)
     if value in (float("inf"), float("-inf")):
-        raise ValueError(f"{text} overflows to infinity (metrics must be finite)")
+        raise _NotFinite(text, f"{text} is too large for a number (it overflows to infinity); "
+                               "expected a finite number")
     return value
 
 
 def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows (metrics must be finite)")
+    raise _NotFinite(name, f"{name} is not a number JSON allows; expected a finite number")
 
 
 def load_yaml(path: Path, rel: str | None = None) -> Any:
@@ -109,6 +136,8 @@ def load_yaml(path: Path, rel: str | None = None) -> Any:
     try:
         # libyaml's loader when built in: same safe subset, ~6x faster on `list` over 1,000 models
         return yaml.load(read_plain(path, where), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except RecursionError:
+        raise MlregError(f"{where}: malformed YAML: nested too deeply (expected at most a few hundred levels)") from None
     except FileNotFoundError:
         raise NotFound(f"{where}: file not found") from None
     except yaml.YAMLError as e:
@@ -231,10 +260,7 @@ class Store:
             data = read_plain(os.path.join(self.root, rel), rel)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise NotFound(f"{name} v{version} not found ({rel} does not exist)") from None
-        try:
-            doc = json.loads(data, parse_constant=_no_constant, parse_float=_finite)
-        except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
-            raise MlregError(f"{rel}: malformed JSON: {e}") from None
+        doc = parse_json(data, rel)
         return _unchecked(Version.from_dict, doc, rel, "version record")
 
     def checked(self, kind: str, doc: Any, where: str) -> Any:
