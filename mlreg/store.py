@@ -97,7 +97,7 @@ def parse_json(data: bytes, where: str) -> Any:
         raise MlregError(f"{where}: malformed JSON: nested too deeply (expected at most a few hundred levels "
                          "of objects and arrays)") from None
     except _NotFinite as e:
-        raise MlregError(f"{where}: malformed JSON{_position(data, e.text)}: {e}") from None
+        raise MlregError(f"{where}: malformed JSON: {e}{_position(data, e.text)}") from None
     except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
         raise MlregError(f"{where}: malformed JSON: {e}") from None
 
@@ -113,7 +113,7 @@ def _position(data: bytes, text: str) -> str:
     if at < 0:
         return ""
     line, column = data.count(b"\n", 0, at) + 1, at - data.rfind(b"\n", 0, at)
-    return f" at line {line} column {column}"
+    return f" (line {line} column {column})"
 
 
 def _finite(text: str) -> float:
