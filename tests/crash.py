@@ -13,10 +13,10 @@ from mlreg.api import Registry
 HERE = Path(__file__).resolve().parent.parent
 
 
-def user_changes(root: Path) -> str:
+def user_changes(root: Path, tag: str = "") -> str:
     """A staged file, an unstaged edit and an untracked file: what every write must leave alone."""
-    (root / "README.md").write_text("edited by the user, not staged\n")
-    (root / "staged.txt").write_text("staged by the user\n")
+    (root / "README.md").write_text(f"edited by the user, not staged {tag}\n")
+    (root / "staged.txt").write_text(f"staged by the user {tag}\n")
     git(root, "add", "staged.txt")
     (root / "notes.txt").write_text("untracked\n")
     return status(root)
@@ -49,6 +49,7 @@ def assert_whole_or_nothing(root: Path, user_status: str, tmp: Path) -> None:
     assert not (root / ".git/index.lock").exists() and not (root / ".git/mlreg-journal.json").exists()
     fsck = subprocess.run(["git", "fsck", "--no-dangling"], cwd=root, capture_output=True, text=True)
     assert fsck.returncode == 0 and not fsck.stdout.strip(), fsck.stdout + fsck.stderr
+    tmp.mkdir(parents=True, exist_ok=True)
     clone = tmp / f"clone-{len(list(tmp.glob('clone-*')))}"
     git(tmp, "clone", "-q", str(root), str(clone))
     fresh = Registry(clone)
