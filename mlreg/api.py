@@ -728,12 +728,14 @@ class Registry:
                         force=force, progress=progress)
 
     # -- plumbing ----------------------------------------------------------------------------
-    def _apply(self, change: gitops.ChangeSet, commit: bool, branch: str | None) -> Outcome:
+    def _apply(self, change: gitops.ChangeSet, commit: bool, branch: str | None,
+               prepare_steps: list | None = None) -> Outcome:
+        """Write a change as one transaction (txn.py); `prepare_steps` run before the commit point."""
         if branch is not None and not branch.strip():
             raise UsageError("--branch needs a branch name")
         if branch is not None and not commit:
             raise UsageError("--branch and --no-commit contradict each other: --branch makes a commit")
-        applied = txn.apply(self.root, change, commit=commit, branch=branch)
+        applied = txn.apply(self.root, change, commit=commit, branch=branch, prepare_steps=prepare_steps)
         return Outcome(change.action, change.model, change.version, applied.paths, applied.commit, applied.branch)
 
 

@@ -69,7 +69,8 @@ class Transaction:
         return sorted(self.change.files)
 
     def check(self) -> None:
-        """Refuse, before anything is written, what this write must not do."""
+        """Refuse, before anything is written, what this write must not do; note the HEAD it builds on."""
+        self.old = self.git.head()
         gitops.refuse_escape(self.git.root, self.paths, self.change.new_folders)
         outside = [p for p in self.paths if not any(gitops.inside(p, f) for f in self.change.new_folders)]
         gitops.refuse_dirty(self.git, [*self.change.new_folders, *outside])  # folders, not 30,000 file names
@@ -84,7 +85,6 @@ class Transaction:
         """Everything slow or failing, before anything visible: extra steps, blobs, tree and commit objects."""
         for step in self.prepare_steps:
             step(self)
-        self.old = self.git.head()
         paths = [p for p in self.paths if isinstance(self.change.files[p], Path)]
         datas = [p for p in self.paths if isinstance(self.change.files[p], bytes)]
         self.blobs = {p: None for p in self.paths}
@@ -109,9 +109,14 @@ class Transaction:
                        "files": {p: [olds.get(p), self.blobs[p]] for p in self.paths}}
             _write_journal(loc, journal)
             self.git.update_ref("HEAD", self.new, self.old, f"mlreg: {self.change.subject}")
-        except BaseException:
+        except BaseException as e:
+            if self.git.head() == self.new:  # interrupted just after the commit point: the journal finishes it
+                raise
             (loc.git_dir / JOURNAL).unlink(missing_ok=True)
             release_index_lock(loc)
+            if isinstance(e, GitError) and "update-ref" in str(e):
+                raise GitError(f"{e}; HEAD was not moved, nothing changed (did another commit land meanwhile? "
+                               "rerun)") from None
             raise
         fault("after-branch")
         try:  # committed: from here a failure leaves the journal, so the next mlreg command finishes the job

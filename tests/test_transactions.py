@@ -150,3 +150,25 @@ def test_a_held_git_lock_is_refused_before_anything_changes(setup, cli, lock, co
     assert git(root, "rev-parse", "HEAD").strip() == before and status(root) == mine
     assert (root / ".git" / lock).read_text() == ""  # a lock that is not mlreg's is never removed
     assert not (root / "registry/m/v3").exists()
+
+
+def test_the_commit_point_is_a_compare_and_swap(setup, tmp_path):
+    """Another commit landing while mlreg prepares (here from a prepare step, the hook object storage uses)
+    makes the compare-and-swap fail: nothing changes and the other commit stays."""
+    from mlreg import gitops, txn
+
+    root, inputs = setup
+    mine = user_changes(root)
+    theirs = []
+
+    def someone_commits(t):
+        sha = git(root, "commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", "someone else's commit").strip()
+        git(root, "update-ref", "HEAD", sha)
+        theirs.append(sha)
+
+    change = gitops.ChangeSet("tag", "m", 1, "tag set m v1 k=v", {"registry/m/v1/extra.txt": b"x\n"})
+    with pytest.raises(gitops.GitError, match="HEAD was not moved, nothing changed"):
+        txn.apply(root, change, prepare_steps=[someone_commits])
+    assert git(root, "rev-parse", "HEAD").strip() == theirs[0]
+    assert not (root / "registry/m/v1/extra.txt").exists() and status(root) == mine
+    assert not (root / ".git/index.lock").exists() and not (root / ".git/mlreg-journal.json").exists()
