@@ -7,7 +7,6 @@ work tree's root.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,7 +90,3 @@ def of_root(root: Path | str) -> Location:
     top, git_dir = work_tree(root)
     return Location(root, top, git_dir, _common_dir(git_dir))
 
-
-def is_dir_entry_of(path: Path, folder: Path) -> bool:
-    """True when `path` (resolved) lies inside `folder` (resolved)."""
-    return os.path.commonpath([path, folder]) == str(folder)
