@@ -59,7 +59,7 @@ def read_training_dir(folder: Path, follow_symlinks: bool = False) -> TrainingOu
         return out
     from .store import load_json
 
-    doc = load_json(path)
+    doc = load_json(path.resolve() if path.is_symlink() else path, str(path))  # a link: --follow-symlinks
     found = schemas.problems("run_metadata", doc, str(path))
     if found:
         raise MlregError("\n".join(found))
