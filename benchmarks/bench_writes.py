@@ -10,9 +10,9 @@ from other processes hits both alike; the figure is the median wall time of the 
              and `mlreg promote model-NNNN@9 champion` (demotes the old champion), each on a new model;
              the checkout is reset between runs (untimed)
 
-Run: python benchmarks/bench_writes.py --baseline DIR [--runs 5] [--mb 200]
-     DIR is a checkout of the code to compare against, e.g. main before the change:
-       mkdir /tmp/base && git archive b9181b3 | tar -x -C /tmp/base
+Run: python benchmarks/bench_writes.py [--baseline-ref b9181b3 | --baseline DIR] [--runs 5] [--mb 200]
+     the baseline is the code to compare against: a git ref of this repository (extracted with git archive;
+     default b9181b3, main before the transactional write path) or a checkout
 Exit status 1 when the new code is more than 10% slower (median) than the baseline on any case.
 """
 
@@ -106,14 +106,20 @@ def bench_promote(codes: dict[str, Path], big: Path, runs: int) -> dict[str, dic
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", type=Path, required=True, help="Checkout of the code to compare against.")
+    parser.add_argument("--baseline", type=Path, help="Checkout of the code to compare against.")
+    parser.add_argument("--baseline-ref", default="b9181b3", help="Or a git ref of this repository (default: %(default)s).")
     parser.add_argument("--code", type=Path, default=HERE, help="The new code (default: this checkout).")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--mb", type=int, default=200)
     parser.add_argument("--models", type=int, default=1000)
     opts = parser.parse_args()
-    codes = {"before": opts.baseline.resolve(), "after": opts.code.resolve()}
     work = Path(tempfile.mkdtemp(prefix="mlreg-bench-writes-"))
+    if opts.baseline is None:
+        opts.baseline = work / "baseline"
+        opts.baseline.mkdir()
+        archive = subprocess.run(["git", "archive", opts.baseline_ref], cwd=HERE, check=True, capture_output=True)
+        subprocess.run(["tar", "-x", "-C", str(opts.baseline)], input=archive.stdout, check=True)
+    codes = {"before": opts.baseline.resolve(), "after": opts.code.resolve()}
     try:
         src = work / "train"
         training_folder(src, opts.mb)
