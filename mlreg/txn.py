@@ -172,7 +172,8 @@ def _settle(g: Git, want: dict[str, str | None], plan: Plan = _everything) -> li
 
 def _replace_index(g: Git, edit: Callable[[Path], None]) -> None:
     """Edit a copy of the user's index, then swap it in (we hold index.lock: nobody else writes it)."""
-    index, tmp = g.loc.git_dir / "index", g.loc.git_dir / "mlreg-index.tmp"
+    # a name of this process's own: a git child of a killed mlreg may still be finishing with its temp index
+    index, tmp = g.loc.git_dir / "index", g.loc.git_dir / f"mlreg-index.{os.getpid()}.tmp"
     if index.exists():
         shutil.copyfile(index, tmp)
     else:

@@ -32,7 +32,7 @@ def mlreg_process(root: Path, args: list[str], fault: str | None = None) -> subp
     env.pop("MLREG_TEST_FAULT", None)
     if fault:
         env["MLREG_TEST_FAULT"] = fault
-    return subprocess.Popen([sys.executable, "-m", "mlreg", *args], cwd=root, env=env,
+    return subprocess.Popen([sys.executable, "-m", "mlreg", *args], cwd=root, env=env, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -51,7 +51,8 @@ def assert_whole_or_nothing(root: Path, user_status: str, tmp: Path) -> None:
     assert fsck.returncode == 0 and not fsck.stdout.strip(), fsck.stdout + fsck.stderr
     tmp.mkdir(parents=True, exist_ok=True)
     clone = tmp / f"clone-{len(list(tmp.glob('clone-*')))}"
-    git(tmp, "clone", "-q", str(root), str(clone))
+    cloned = subprocess.run(["git", "clone", "-q", str(root), str(clone)], cwd=tmp, capture_output=True, text=True)
+    assert cloned.returncode == 0, cloned.stderr
     fresh = Registry(clone)
     assert fresh.validate() == []
     bad = [c for name in fresh.store.model_names() for c in fresh.verify(name) if c.status != "ok"]
