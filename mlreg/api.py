@@ -719,13 +719,13 @@ class Registry:
 
     # -- sync ------------------------------------------------------------------------------
     def sync(self, tracking_uri: str | None = None, *, model: str | None = None, dry_run: bool = False,
-             check: bool = False, prune: bool = False, force: bool = False,
+             check: bool = False, prune: bool = False, force: bool = False, artifacts: bool = False,
              progress: Callable[[str, int], None] | None = None):
         """Mirror the registry into MLflow (check / dry_run only compare); returns a sync.SyncReport."""
         from .sync import run_sync
 
         return run_sync(self, tracking_uri=tracking_uri, model=model, dry_run=dry_run, check=check, prune=prune,
-                        force=force, progress=progress)
+                        force=force, artifacts=artifacts, progress=progress)
 
     # -- plumbing ----------------------------------------------------------------------------
     def _apply(self, change: gitops.ChangeSet, commit: bool, branch: str | None,

@@ -29,11 +29,14 @@ def sync(
         "--prune", help="Also delete the model versions and runs mlreg made that git no longer has.")] = False,
     force: Annotated[bool, typer.Option(
         "--force", help="Overwrite hand edits of what mlreg made; never deletes what mlreg did not make.")] = False,
+    artifacts: Annotated[bool, typer.Option(
+        "--artifacts", help="Also list the artifact store: every mirrored file must be there with its recorded size "
+                            "(one listing per run); a sync uploads missing ones again.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Mirror the registry into MLflow: models, runs, versions, tags, aliases. Idempotent; rerun after a stop."""
     reg = registry()
-    options = dict(model=model, dry_run=dry_run, check=check, prune=prune, force=force)
+    options = dict(model=model, dry_run=dry_run, check=check, prune=prune, force=force, artifacts=artifacts)
     err = console_err()
     try:
         if err.is_terminal and not json_out:

@@ -130,21 +130,21 @@ def _read_base(reg: Registry, name: str, number: int):
 
 
 def run_sync(reg: Registry, *, tracking_uri: str | None = None, model: str | None = None, dry_run: bool = False,
-             check: bool = False, prune: bool = False, force: bool = False,
+             check: bool = False, prune: bool = False, force: bool = False, artifacts: bool = False,
              progress: Callable[[str, int], None] | None = None, workers: int | None = None) -> SyncReport:
     """Mirror git into MLflow (or, with check / dry_run, only compare). `progress(label, total)` per write."""
     target = resolve(reg.root, tracking_uri, reg.settings.tracking_uri)
     check_supported(target)
     wants, also = desired_state(reg, model)
     mode = "check" if check else ("dry-run" if dry_run else "sync")
-    options = Options(force=force, prune=prune)
+    options = Options(force=force, prune=prune, artifacts=artifacts)
     if mode == "sync":
         prepare(reg.root, target)
     elif not target.exists:  # a store not made yet is empty: compare with nothing, and create nothing
         the_plan = plan(wants, Actual(), options)
         return SyncReport(target.shown, target.source, mode, the_plan.items, the_plan.writes, force)
     with _connected(target, workers) as io:
-        actual = io.read(wants, also, registry_id(reg))
+        actual = io.read(wants, also, registry_id(reg), whole=model is None, artifacts=artifacts)
         the_plan = plan(wants, actual, options)
         report = SyncReport(target.shown, target.source, mode, the_plan.items, the_plan.writes, force)
         if mode == "sync" and the_plan.writes and not the_plan.conflicts:  # any conflict left: write nothing

@@ -35,6 +35,7 @@ class WantRun:
     files: list[tuple[Path, str]]  # (local file, artifact path)
     external: list[dict[str, Any]]  # artifacts kept outside git: listed in mlreg_external.json
     end_ms: int = 0  # when training ended: start + duration when recorded, else the registration time
+    sizes: dict[str, int] = field(default_factory=dict)  # artifact path -> recorded size
     system_tags: dict[str, str] = field(default_factory=dict)  # mlflow.* tags, set at creation only
     stored: list[tuple[str, str]] = field(default_factory=list)  # (object store URI, artifact path): not copied
 
@@ -158,8 +159,9 @@ def want_run(r: Version, settings: Settings, folder: Path) -> WantRun:
     content = {"experiment": experiment, "name": name, "start": start, "params": r.params, "metrics": r.metrics,
                "tags": r.tags, "artifacts": [a.to_dict() for a in r.artifacts]}
     tags = dict(r.tags) | {TAG_MODEL: r.name, TAG_VERSION: str(r.version), DIGEST: canonical_digest(content)}
+    sizes = {a.path: a.size for a in r.artifacts if a.path is not None}
     return WantRun(experiment, name, start, dict(r.params), dict(r.metrics), tags, files, external, end,
-                   stored=stored)
+                   sizes=sizes, stored=stored)
 
 
 _DURATION_KEYS = ("duration_seconds", "training_duration_seconds", "duration_s", "training_seconds")

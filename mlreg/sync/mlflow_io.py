@@ -160,7 +160,8 @@ class MlflowIO:
         self.run_ids: dict[tuple[str, int], str] = {}  # (model, version) -> run id, for base_model_run_id
 
     # -- reads -----------------------------------------------------------------------------
-    def read(self, wants: list[WantModel], also: list[str], registry_id: str = "") -> Actual:
+    def read(self, wants: list[WantModel], also: list[str], registry_id: str = "", *, whole: bool = False,
+             artifacts: bool = False) -> Actual:
         """Registered models, versions, experiments and this registry's runs: a few calls in all, not per version.
         Runs are searched by the registry's id, so the cost stays flat whatever else the server holds."""
         scope = [w.name for w in wants]
@@ -168,12 +169,16 @@ class MlflowIO:
         for rm in self._search_models(scope + [n for n in also if n not in scope]):
             actual.models[rm.name] = HaveModel(rm.name, rm.description or "", dict(rm.tags),
                                                {a: int(v) for a, v in rm.aliases.items()})
-        for mv in self._search_versions(list(actual.models)):
+        if whole and registry_id:  # this registry's models that git no longer has (one query)
+            for rm in self._pages(self.registry.search_registered_models, f"tags.`{REGISTRY}` = '{registry_id}'", 1000):
+                if rm.name not in actual.models:
+                    actual.orphans[rm.name] = HaveModel(rm.name, rm.description or "", dict(rm.tags))
+        for mv in self._search_versions(list(actual.models) + list(actual.orphans)):
             hv = HaveVersion(int(mv.version), mv.run_id or None, mv.source or "", mv.description or "", dict(mv.tags))
-            actual.models[mv.name].versions[hv.number] = hv
+            (actual.models.get(mv.name) or actual.orphans[mv.name]).versions[hv.number] = hv
         self._load_experiments()
         ids = sorted({eid for eid, _ in self.experiments.values()})  # all: runs in experiments git no longer uses
-        runs = self._search_runs(ids, scope, registry_id)
+        runs = self._search_runs(ids, scope + list(actual.orphans), registry_id)
         if registry_id:  # runs made before registries had ids: the ones this registry's versions use
             seen = {r.info.run_id for r in runs}
             older = sorted({hv.run_id for n in scope if n in actual.models for hv in actual.models[n].versions.values()
@@ -181,11 +186,30 @@ class MlflowIO:
             runs += [r for r in self._runs_by_id(ids, older) if not r.data.tags.get(REGISTRY)]
         for run in runs:
             model, number = run.data.tags.get(TAG_MODEL), run.data.tags.get(TAG_VERSION, "")
-            if model in scope and number.isdigit():
+            if model in actual.orphans and number.isdigit():
+                actual.orphans[model].runs.setdefault(int(number), []).append(_have_run(run))
+            elif model in scope and number.isdigit():
                 have = actual.models.setdefault(model, HaveModel(model, "", exists=False))
                 have.runs.setdefault(int(number), []).append(_have_run(run))
         self._read_training_runs(wants, actual)
+        if artifacts:
+            self._list_files([r for m in actual.models.values() for rs in m.runs.values() for r in rs if r.complete])
         return actual
+
+    def _list_files(self, runs: list[HaveRun]) -> None:
+        """What the artifact store holds for each run (path -> size): one listing per folder, a few at a time."""
+        def walk(run: HaveRun) -> None:
+            files, folders = {}, [None]
+            while folders:
+                for f in self.client.list_artifacts(run.run_id, folders.pop()):
+                    if f.is_dir:
+                        folders.append(f.path)
+                    else:
+                        files[f.path] = f.file_size
+            run.files = files
+
+        with ThreadPoolExecutor(max_workers=max(self.workers, 4), thread_name_prefix="mlreg-list") as pool:
+            list(pool.map(walk, runs))
 
     def _search_models(self, names: list[str]) -> list:
         return [rm for chunk in _chunks(names, _NAMES_PER_QUERY)
@@ -311,6 +335,9 @@ class MlflowIO:
                 self.registry.set_registered_model_tag(mp.name, k, v)
         if mp.create or mp.description is not None or mp.set_tags or mp.del_tags:
             self._tick(progress, f"model {mp.name}")
+        if mp.delete_model:
+            self.registry.delete_registered_model(mp.name)
+            self._tick(progress, f"prune {mp.name}")
 
     def _write_run(self, op: RunOp, progress: Progress) -> tuple[str, str]:
         """Create (or resume) the run: tags at creation, params+metrics in batches, files, then FINISHED."""
@@ -338,6 +365,9 @@ class MlflowIO:
         if op.finish:
             self._upload(artifact_uri, want.files + self._store_copies(want.stored), want.external)
             self.tracking.store.update_run_info(run_id, RunStatus.FINISHED, want.end_ms or want.start_ms, None)
+        elif op.upload:  # files the artifact store lost (--artifacts)
+            self._upload(artifact_uri, [f for f in op.upload if f[0] is not None],
+                         want.external if any(f[0] is None for f in op.upload) else [])
         self._tick(progress, f"run {op.model}/{op.number}")
         return run_id, artifact_uri
 

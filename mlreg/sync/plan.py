@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .desired import ALIASES, COMMIT, DIGEST, LINKED, REGISTRY, WantModel, WantRun, WantVersion, linked_tags
+from .desired import (ALIASES, COMMIT, DIGEST, EXTERNAL_FILE, LINKED, REGISTRY, WantModel, WantRun, WantVersion,
+                      linked_tags)
 
 PLACEHOLDER = "mlreg.placeholder"  # a version created only to skip a number git does not use, then deleted
 _RESERVED_ALIAS = re.compile(r"^(latest|[vV]\d+)$", re.IGNORECASE)
@@ -24,6 +25,7 @@ class HaveRun:
     params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    files: dict[str, int] | None = None  # artifact path -> size, when the artifact store was listed (--artifacts)
 
     @property
     def complete(self) -> bool:
@@ -72,6 +74,7 @@ class Actual:
 
     models: dict[str, HaveModel] = field(default_factory=dict)  # registered models (or runs made for one)
     training_runs: dict[str, HaveRun] = field(default_factory=dict)  # run.mlflow_run_id lookups
+    orphans: dict[str, HaveModel] = field(default_factory=dict)  # this registry's models that git no longer has
 
 
 # -- what to do ------------------------------------------------------------------------------
@@ -103,6 +106,7 @@ class RunOp:
     metrics: dict[str, float] = field(default_factory=dict)
     set_tags: dict[str, str] = field(default_factory=dict)
     del_tags: list[str] = field(default_factory=list)
+    upload: list[tuple] = field(default_factory=list)  # (local file, artifact path) the artifact store lacks
 
 
 @dataclass
@@ -137,6 +141,7 @@ class ModelPlan:
     final_claim: str | None = None  # mlreg.aliases once stale aliases are gone (None: no change)
     delete_versions: list[int] = field(default_factory=list)
     delete_runs: list[str] = field(default_factory=list)
+    delete_model: bool = False  # removed from git (--prune), after its runs
     items: list[Item] = field(default_factory=list)
 
     @property
@@ -144,7 +149,8 @@ class ModelPlan:
         """How many steps the plan has (the progress total)."""
         model = 1 if (self.create or self.description is not None or self.set_tags or self.del_tags) else 0
         return (model + len(self.runs) + len(self.versions) + len(self.set_aliases) + len(self.del_aliases)
-                + len(self.delete_versions) + len(self.delete_runs) + (self.final_claim is not None))
+                + len(self.delete_versions) + len(self.delete_runs) + (self.final_claim is not None)
+                + self.delete_model)
 
     def add(self, kind: str, name: str, status: str, detail: str = "") -> None:
         self.items.append(Item(kind, name, status, detail))
@@ -191,13 +197,30 @@ class Options:
 
     force: bool = False
     prune: bool = False
+    artifacts: bool = False  # also compare the files in the artifact store (listed by the reader)
 
 
 # -- planning --------------------------------------------------------------------------------
 def plan(wants: list[WantModel], actual: Actual, opts: Options) -> Plan:
     """The writes that make MLflow match git, and a report line for every object looked at."""
     run_ids = known_run_ids(actual)
-    return Plan([plan_model(w, actual.models.get(w.name), actual, run_ids, opts) for w in wants])
+    models = [plan_model(w, actual.models.get(w.name), actual, run_ids, opts) for w in wants]
+    return Plan(models + [plan_removed(have, opts) for _, have in sorted(actual.orphans.items())])
+
+
+def plan_removed(have: HaveModel, opts: Options) -> ModelPlan:
+    """A registered model this registry made that git no longer has: `extra`, or with --prune deleted with its
+    runs, but only when mlreg made every version of it."""
+    mp = ModelPlan(have.name)
+    runs = [r.run_id for rs in have.runs.values() for r in rs if not r.deleted]
+    if not all(hv.owned for hv in have.versions.values()):
+        mp.add("model", have.name, "extra", "removed from git; holds versions mlreg did not make, so it stays")
+    elif opts.prune:
+        mp.delete_model, mp.delete_runs = True, runs
+        mp.add("model", have.name, "prune", f"removed from git ({len(have.versions)} version(s), {len(runs)} run(s))")
+    else:
+        mp.add("model", have.name, "extra", "removed from git; --prune removes it")
+    return mp
 
 
 def known_run_ids(actual: Actual) -> dict[tuple[str, int], str]:
@@ -332,7 +355,8 @@ def _plan_run(mp: ModelPlan, wv: WantVersion, runs: list[HaveRun], used: str | N
         mp.add("run", wv.ref, "conflict", f"run {r.run_id} has other values for params {', '.join(bad)}; "
                "MLflow params cannot change")
         return False
-    if r.complete and not (set_tags or del_tags or params or metrics):
+    upload = _missing_files(wv.run, r) if r.complete else []
+    if r.complete and not (set_tags or del_tags or params or metrics or upload):
         if op is not None:  # nothing to write: the version can use the run at once
             op.run_id, op.artifact_uri = r.run_id, r.artifact_uri
         mp.add("run", wv.ref, "unchanged")
@@ -341,11 +365,14 @@ def _plan_run(mp: ModelPlan, wv: WantVersion, runs: list[HaveRun], used: str | N
                          bool(set(set_tags) - {REGISTRY} or del_tags or params or metrics))
     what = "deleted in MLflow" if r.deleted else ("unfinished: finish it" if not r.complete else
                                                   _what(set_tags, del_tags, False, metrics))
+    if upload:
+        missing = "artifact store lacks " + ", ".join(rel for _, rel in upload) + ": upload again"
+        what = f"{what}; {missing}" if what else missing
     if hand and not force:
         mp.add("run", wv.ref, "conflict", f"run {r.run_id} {what}; --force overwrites")
         return False
     mp.runs.append(RunOp(wv.model, wv.number, wv.run, r.run_id, r.artifact_uri, r.deleted, not r.complete, params,
-                         metrics, set_tags, del_tags))
+                         metrics, set_tags, del_tags, upload))
     mp.add("run", wv.ref, "update", ("overwrite hand edit: " if hand else "") + what)
     return True
 
@@ -451,6 +478,16 @@ def _plan_aliases(mp: ModelPlan, want: WantModel, have: HaveModel, claimed: dict
     claim = _claim(want.aliases)
     if not foreign and have.tags.get(ALIASES, "") != claim:
         mp.final_claim = claim
+
+
+def _missing_files(want: WantRun, r: HaveRun) -> list[tuple]:
+    """Files of the version the artifact store lacks, or holds with another size (only when it was listed)."""
+    if r.files is None:
+        return []
+    missing = [(local, rel) for local, rel in want.files if r.files.get(rel) != want.sizes.get(rel)]
+    if want.external and EXTERNAL_FILE not in r.files:
+        missing.append((None, EXTERNAL_FILE))
+    return missing
 
 
 def _tag_diff(want: dict[str, str], have: dict[str, str], ignore=()) -> tuple[dict[str, str], list[str]]:

@@ -126,3 +126,49 @@ def test_webhook_fires_when_a_git_promotion_is_synced(reg, training, healthy_sta
         c.delete_webhook(hook.webhook_id)
     finally:
         server.shutdown()
+
+
+def test_model_removed_from_git_is_reported_then_pruned(reg, training, healthy_stack, uniq, cli):
+    keep, gone = f"{uniq}-keep", f"{uniq}-gone"
+    register(reg, training, keep, 1, uniq)
+    register(reg, training, gone, 2, uniq)
+    assert reg.sync(healthy_stack.url).ok
+    git(reg.root, "rm", "-q", "-r", f"registry/{gone}")
+    git(reg.root, "commit", "-q", "-m", "retire a model")
+
+    r = cli(reg.root, "sync", "--tracking-uri", healthy_stack.url, "--check")
+    assert r.code == 1 and gone in r.out and "removed from git" in r.out
+    assert reg.sync(healthy_stack.url, prune=True).ok
+    c = healthy_stack.client()
+    from mlflow.exceptions import MlflowException
+
+    with pytest.raises(MlflowException):
+        c.get_registered_model(gone)
+    from ..sync_helpers import runs_of
+
+    assert {r.info.lifecycle_stage for r in runs_of(c, gone)} == {"deleted"}
+    assert sorted(versions_of(c, keep)) == [1]
+    check = reg.sync(healthy_stack.url, check=True)
+    assert check.ok, ([i for i in check.items if i.status != "unchanged"],
+                      [(r.info.status, r.info.lifecycle_stage, r.data.tags) for r in runs_of(c, keep)])
+
+
+def test_check_artifacts_finds_files_the_store_lost(reg, training, healthy_stack, uniq, cli):
+    name = f"{uniq}-m"
+    register(reg, training, name, 1, uniq)
+    assert reg.sync(healthy_stack.url).ok
+    c = healthy_stack.client()
+    run = c.get_run(versions_of(c, name)[1].run_id)
+    prefix = "mlflow/" + run.info.artifact_uri.split("mlflow-artifacts:/", 1)[1].strip("/") + "/"
+    key = prefix + "model.txt"
+    size = reg.get(name, "1").record.artifacts
+    assert key in healthy_stack.objects(prefix)
+    healthy_stack.s3().delete_object(Bucket=healthy_stack.info["bucket"], Key=key)
+
+    assert cli(reg.root, "sync", "--tracking-uri", healthy_stack.url, "--check").code == 0  # metadata only
+    r = cli(reg.root, "sync", "--tracking-uri", healthy_stack.url, "--check", "--artifacts")
+    assert r.code == 1 and "artifact store lacks model.txt" in r.out
+    assert cli(reg.root, "sync", "--tracking-uri", healthy_stack.url, "--artifacts").code == 0
+    sizes = {a.path: a.size for a in size if a.path}
+    assert healthy_stack.objects(prefix)[key] == sizes["model.txt"]
+    assert cli(reg.root, "sync", "--tracking-uri", healthy_stack.url, "--check", "--artifacts").code == 0
