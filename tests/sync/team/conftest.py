@@ -109,3 +109,9 @@ def healthy_stack(team_stack) -> TeamStack:
     """The stack with every part running (a test before may have stopped one)."""
     team_stack.up()
     return team_stack
+
+
+def pytest_collection_modifyitems(config, items):
+    """Team tests last: their stack (three servers and their connections) then never runs beside other tests
+    that bind ports of their own."""
+    items.sort(key=lambda item: item.get_closest_marker("team") is not None)
