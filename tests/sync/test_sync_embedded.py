@@ -110,6 +110,7 @@ def test_ui_serves_mlflow_over_the_local_store_quietly(reg, training, cli):
     out, err = proc.communicate()
     assert code == 0 and out == b"" and err == b""  # none of MLflow's or uvicorn's logs, warnings, tracebacks
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed connection's TIME_WAIT is not a server
         s.bind(("127.0.0.1", port))  # the server is gone: its port is free again
 
 
