@@ -142,7 +142,7 @@ def validate() -> int:
         return finish(r)
     base = base_ref(event, payload)
     fetch_base(base)
-    diff = mlreg("diff", base, "HEAD", "--format", "md")
+    diff = mlreg("diff", base, "--format", "md")  # the base against the checkout: what the change does
     check = mlreg("validate", "--base", base)
     body = (diff.stdout if diff.returncode == 0 else problems("mlreg diff", diff)) + "\n" + \
         verdict(f"mlreg validate --base {base}", check, "the change is valid")

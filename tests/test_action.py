@@ -310,24 +310,60 @@ def test_a_read_only_token_keeps_the_summary_and_warns(tmp_path, models_repo, gi
     assert "✅ the change is valid" in run.summary and ours(github) == []
 
 
-def test_push_and_merge_group_validate(tmp_path, models_repo, github, action_dir, runner_temp):
+def test_push_validates(tmp_path, models_repo, github, action_dir, runner_temp):
     ws = checkout(tmp_path, models_repo, "refs/heads/main")
-    wf = ws / ".github/workflows/registry-validate.yml"
-    push = run_workflow(wf, "push", ws, {ACTION: action_dir}, github_context("push", ws, github.url, {}),
-                        runner_env(runner_temp), tmp_path / "push")["validate"]
-    assert push.ok, push.log
-    assert push.summary.strip() == "**`mlreg validate`**: ✅ the registry is valid"
+    push = run_workflow(ws / ".github/workflows/registry-validate.yml", "push", ws, {ACTION: action_dir},
+                        github_context("push", ws, github.url, {}), runner_env(runner_temp), tmp_path / "push")
+    assert push["validate"].ok, push["validate"].log
+    assert push["validate"].summary.strip() == "**`mlreg validate`**: ✅ the registry is valid"
 
-    open_pull_request(models_repo, "refs/heads/gh-readonly-queue/main/pr-1")  # the merge queue's branch
-    base = git(models_repo, "rev-parse", "origin/main").strip()
-    ws = checkout(tmp_path, models_repo, "refs/heads/gh-readonly-queue/main/pr-1", "queue")
-    payload = {"merge_group": {"base_sha": base, "base_ref": "refs/heads/main",
-                               "head_ref": "refs/heads/gh-readonly-queue/main/pr-1"}}
-    queue = run_workflow(wf, "merge_group", ws, {ACTION: action_dir}, github_context("merge_group", ws, github.url, payload),
-                         runner_env(runner_temp), tmp_path / "queue")["validate"]
-    assert queue.ok, queue.log
-    assert queue.outputs["base"] == base and f"### Registry changes: `{base}`" in queue.summary
-    assert github.requests == []  # no comment in a merge queue
+
+def queue_event(base_sha: str, number: int) -> dict:
+    """The `merge_group` event payload (checks_requested) GitHub sends for one merge group."""
+    return {"action": "checks_requested", "merge_group": {
+        "base_sha": base_sha, "base_ref": "refs/heads/main", "head_ref": f"refs/heads/gh-readonly-queue/main/pr-{number}"}}
+
+
+def test_the_merge_queue_takes_the_first_champion_and_refuses_the_second(
+        tmp_path, reg, training, cli, github, action_dir, runner_temp):
+    """Two pull requests each promote a version of m to champion; the merge queue builds group 1 = main + PR 1
+    and group 2 = group 1 + PR 2 (pushed as gh-readonly-queue branches), each checked against its parent."""
+    wf = reg.root / ".github" / "workflows"
+    wf.mkdir(parents=True)
+    (wf / "registry-validate.yml").write_text(caller("registry-validate.yml"))
+    git(reg.root, "add", ".github")
+    git(reg.root, "commit", "-q", "-m", "CI: the mlreg action")
+    reg.register("m", training())
+    reg.register("m", training(metrics={"rmse_val": 0.0601}))
+    reg.promote("m", "1", "beta", "shadow run looked fine")
+    reg.promote("m", "2", "beta", "shadow run looked fine")
+    git(tmp_path, "clone", "-q", "--bare", str(reg.root), str(tmp_path / "origin.git"))
+    dev = tmp_path / "dev"
+    git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(dev))
+    for n in (1, 2):
+        assert cli(dev, "promote", f"m@{n}", "champion", "--reason", f"v{n} is best", "--branch", f"pr-{n}").code == 0
+    parent = git(dev, "rev-parse", "HEAD").strip()
+    git(dev, "checkout", "-q", "--detach")
+    parents = []
+    for n in (1, 2):
+        parents.append(git(dev, "rev-parse", "HEAD").strip())
+        git(dev, "merge", "-q", "--no-ff", "-m", f"Merge pull request #{n}", f"pr-{n}")
+        git(dev, "push", "-q", "origin", f"HEAD:refs/heads/gh-readonly-queue/main/pr-{n}")
+    assert parents[0] == parent
+
+    runs = []
+    for n in (1, 2):
+        ws = checkout(tmp_path, dev, f"refs/heads/gh-readonly-queue/main/pr-{n}", f"group{n}")
+        ctx = github_context("merge_group", ws, github.url, queue_event(parents[n - 1], n))
+        runs.append(run_workflow(ws / ".github/workflows/registry-validate.yml", "merge_group", ws,
+                                 {ACTION: action_dir}, ctx, runner_env(runner_temp), tmp_path / f"q{n}")["validate"])
+    first, second = runs
+    assert first.ok, first.log
+    assert first.outputs["base"] == parents[0] and f"### Registry changes: `{parents[0]}`" in first.summary
+    assert "- **m v1** promoted `beta` → `champion`: “v1 is best”" in first.summary
+    assert not second.ok and "- **m v2** promoted `beta` → `champion`" in second.summary
+    assert "registry/m: stage 'champion' is exclusive but held by v1, v2; expected at most one" in second.summary
+    assert github.requests == []  # no pull-request comment from a merge queue
 
 
 # -- sync and report --------------------------------------------------------------------------------
