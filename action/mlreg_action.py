@@ -27,6 +27,7 @@ COMMANDS = {"validate": "", "sync": "mlflow", "report": "report"}  # command -> 
 PR_EVENTS = ("pull_request", "merge_group")
 MARKER = "<!-- mlreg-action:validate:{where} -->"  # finds our earlier comment on the pull request
 PAGE = 100  # comments per page when looking for it
+MAX_COMMENT = 60_000  # characters of the change in the comment (GitHub's limit is 65,536 for the whole body)
 
 
 def env(name: str, default: str = "") -> str:
@@ -235,7 +236,10 @@ def comment_body(summary: str) -> str:
                f"{env('GITHUB_RUN_ID')}") if env("GITHUB_RUN_ID") else ""
     footer = "<sub>mlreg" + (f" at {sha}" if sha else "") + (f" · [run]({run_url})" if run_url else "") + \
         " · this comment is updated on every push</sub>"
-    return f"{marker}\n{summary.rstrip()}\n\n{footer}\n"
+    text = summary.rstrip()
+    if len(text) > MAX_COMMENT:  # GitHub refuses comments over 65,536 characters
+        text = text[:MAX_COMMENT].rsplit("\n", 1)[0] + "\n\n… (cut here: the job summary has the whole change)"
+    return f"{marker}\n{text}\n\n{footer}\n"
 
 
 def upsert_comment(number: int, body: str) -> str | None:

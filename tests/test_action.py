@@ -411,3 +411,15 @@ def test_the_readme_workflows_are_the_callers_here():
         readme = yaml.safe_load(text)
         here = yaml.safe_load(caller(name).replace(ACTION, "<owner>/mlreg@v0"))
         assert readme == here, name
+
+
+def test_a_huge_change_is_cut_to_fit_a_comment(monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mlreg_action", ROOT / "action" / "mlreg_action.py")
+    action = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(action)
+    monkeypatch.setenv("GITHUB_SHA", "0123456789abcdef")
+    body = action.comment_body("\n".join(f"- **m v{n}** registered" for n in range(1, 20001)))
+    assert len(body) <= 65_536 and body.startswith("<!-- mlreg-action:validate:. -->\n- **m v1** registered\n")
+    assert "\n\n… (cut here: the job summary has the whole change)\n\n<sub>mlreg at 0123456789 · " in body
