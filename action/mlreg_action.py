@@ -196,16 +196,18 @@ def base_ref(event: str, payload: dict) -> str:
 
 
 def fetch_base(base: str) -> None:
-    """Fetch the base when the checkout lacks it (actions/checkout fetches one commit by default)."""
-    if git("rev-parse", "--verify", "--quiet", f"{base}^{{commit}}").returncode == 0:
-        return
+    """Fetch the base, and the history down to the merge-base, when the checkout lacks them
+    (actions/checkout fetches one commit by default; `validate --base` merges the change into the base)."""
+    have = git("rev-parse", "--verify", "--quiet", f"{base}^{{commit}}").returncode == 0
     shallow = git("rev-parse", "--is-shallow-repository").stdout.strip() == "true"
+    if have and not shallow:
+        return
     if base.startswith("origin/"):
         branch = base[len("origin/"):]
         refspec = f"+refs/heads/{branch}:refs/remotes/origin/{branch}"
     else:
         refspec = base
-    args = ["fetch", "--no-tags", "--quiet", *(["--depth=1"] if shallow else []), "origin", refspec]
+    args = ["fetch", "--no-tags", "--quiet", *(["--unshallow"] if shallow else []), "origin", refspec]
     print(f"+ git {' '.join(args)}", flush=True)
     r = git(*args)
     if r.returncode != 0:

@@ -258,7 +258,7 @@ def test_a_good_pull_request_validates_and_one_comment_is_kept_up_to_date(
     assert subprocess.run([venv / "bin" / "python", "-c", "import importlib.util as u, mlreg; "
                            "assert u.find_spec('mlflow') is None; assert mlreg.__file__.startswith(%r)" % str(venv)],
                           env=runner_env(runner_temp)).returncode == 0
-    assert "+ git fetch --no-tags --quiet --depth=1 origin +refs/heads/main:refs/remotes/origin/main" in first.log
+    assert "+ git fetch --no-tags --quiet --unshallow origin +refs/heads/main:refs/remotes/origin/main" in first.log
     assert first.summary.startswith("### Registry changes: `origin/main` (")
     assert "- **m v2** promoted `beta` → `champion`: “beats v1”" in first.summary
     assert "- **m v1** demoted `champion` → `archived`: “New champion promoted”" in first.summary
