@@ -212,6 +212,9 @@ def load_model(uri: str, repo: Path | str | None = None) -> Any:
     if where is None:
         external = res.record.params.get("external_model_path")
         return Path(external) if external else (res.files_dir or res.path)
+    from .extras import require
+
+    require("mlflow", f"loading the MLflow model of {res.record.name} v{res.record.version}")
     import mlflow.pyfunc  # heavy: only when a model is actually loaded
 
     return mlflow.pyfunc.load_model(where)

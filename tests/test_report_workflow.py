@@ -1,14 +1,15 @@
-"""The Pages workflow: linted by actionlint, and its report step run for real on a clone."""
+"""The Pages workflow: linted by actionlint, a thin caller of the mlreg action, whose report step builds
+the site for real in a registry repository (tests/gha.py runs the action as the runner would)."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 from conftest import git, origin_and_clone
+from gha import run_action
+from test_action import action_dir, github, github_context, runner_env, runner_temp  # noqa: F401  (fixtures)
 from test_workflows import WORKFLOWS, linter, load, steps  # noqa: F401  (linter: the fixture)
 
 NAME = "registry-pages.yml"
@@ -25,26 +26,30 @@ def test_pages_workflow_shape():
     assert doc["on"]["push"] == {"branches": ["main"]} and "workflow_dispatch" in doc["on"]
     assert doc["permissions"] == {"contents": "read"}  # the build job reads; only deploy may write Pages
     build, deploy = doc["jobs"]["build"], doc["jobs"]["deploy"]
+    assert build["permissions"] == {"contents": "read"}
     assert deploy["needs"] == "build" and deploy["permissions"] == {"pages": "write", "id-token": "write"}
     assert deploy["environment"]["name"] == "github-pages"
     uses = {s["uses"].split("@")[0]: int(re.match(r"v(\d+)", s["uses"].split("@")[1]).group(1))
-            for s in steps(NAME) if "uses" in s}
-    assert uses == {"actions/checkout": 5, "actions/setup-python": 6, "actions/configure-pages": 6,
-                    "actions/upload-pages-artifact": 5, "actions/deploy-pages": 5}
-    checkout = next(s for s in build["steps"] if s.get("uses", "").startswith("actions/checkout@"))
+            for s in steps(NAME) if "@" in s.get("uses", "")}
+    assert uses == {"actions/checkout": 5, "actions/configure-pages": 6, "actions/upload-pages-artifact": 5,
+                    "actions/deploy-pages": 5}
+    assert [s.get("uses", "").split("@")[0] for s in build["steps"]] == [
+        "actions/checkout", "./", "actions/configure-pages", "actions/upload-pages-artifact"]
+    checkout, report, _, upload = build["steps"]
     assert checkout["with"]["fetch-depth"] == 0  # the folder histories need the whole history
-    report = next(s for s in build["steps"] if s.get("run", "").startswith("mlreg report"))
-    upload = next(s for s in build["steps"] if s.get("uses", "").startswith("actions/upload-pages-artifact@"))
-    assert report["run"] == f"mlreg report -o {upload['with']['path']}"
+    assert report["with"] == {"command": "report", "report-dir": "site"} and not any("run" in s for s in build["steps"])
+    assert upload["with"]["path"] == "${{ steps.%s.outputs.report-dir }}" % report["id"]
 
 
-def test_report_step_builds_the_site_on_a_clone(tmp_path, reg, training):
+def test_report_step_builds_the_site_on_a_clone(tmp_path, reg, training, github, action_dir, runner_temp):  # noqa: F811
     reg.register("m", training())
     reg.promote("m", "1", "beta", "looks fine")
     ci = origin_and_clone(tmp_path, reg.root)
-    report = next(s for s in steps(NAME) if s.get("run", "").startswith("mlreg report"))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    r = subprocess.run(["bash", "-e", "-c", report["run"]], cwd=ci, env=env, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    assert (ci / "site/index.html").is_file() and (ci / "site/models/m/v1.html").is_file()
+    step = next(s for s in load(NAME)["jobs"]["build"]["steps"] if s.get("uses") == "./")
+    # the job's own mlreg (install: false): the action's install step is run by tests/test_action.py
+    run = run_action(action_dir, ci, {**step["with"], "install": "false"}, github_context("push", ci, github.url, {}),
+                     runner_env(runner_temp, with_mlreg=True), tmp_path / "job")
+    assert run.ok, run.log
+    site = Path(run.outputs["report-dir"])
+    assert site == ci / "site" and (site / "index.html").is_file() and (site / "models/m/v1.html").is_file()
     assert git(ci, "status", "--porcelain", "--", "registry") == ""

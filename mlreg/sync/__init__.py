@@ -133,6 +133,9 @@ def run_sync(reg: Registry, *, tracking_uri: str | None = None, model: str | Non
              check: bool = False, prune: bool = False, force: bool = False, artifacts: bool = False,
              progress: Callable[[str, int], None] | None = None, workers: int | None = None) -> SyncReport:
     """Mirror git into MLflow (or, with check / dry_run, only compare). `progress(label, total)` per write."""
+    from ..extras import require
+
+    require("mlflow", "`mlreg sync`")
     target = resolve(reg.root, tracking_uri, reg.settings.tracking_uri)
     check_supported(target)
     wants, also = desired_state(reg, model)

@@ -129,6 +129,9 @@ class Prepared:
 def prepare(reg: Registry, tracking_uri: str | None, names: list[str] | None, *, external: bool, fetch: bool,
             at: str, by: str, progress: Progress | None = None) -> Iterator[Prepared]:
     """Read MLflow, plan the import against the registry, fetch artifacts (unless not `fetch`): nothing written."""
+    from ..extras import require
+
+    require("mlflow", "`mlreg import mlflow`")
     from . import mlflow_io
 
     names = [check_name(n, "--model name") for n in dict.fromkeys(names or [])] or None

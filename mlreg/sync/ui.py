@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO
 
 from ..errors import MlregError
+from ..extras import require
 from .uri import local_store
 
 HOST = "127.0.0.1"
@@ -31,6 +32,7 @@ class _Stop(Exception):
 
 def ui_command(root: Path, port: int) -> list[str]:
     """The `mlflow server` command serving MLflow's UI over the embedded store on 127.0.0.1."""
+    require("mlflow", "`mlreg ui`")
     target = local_store(root)
     db = target.sqlite_path
     if not db.exists():

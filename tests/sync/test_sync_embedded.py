@@ -109,9 +109,23 @@ def test_ui_serves_mlflow_over_the_local_store_quietly(reg, training, cli):
             raise
     out, err = proc.communicate()
     assert code == 0 and out == b"" and err == b""  # none of MLflow's or uvicorn's logs, warnings, tracebacks
+    assert_nothing_listens(port)  # the server is gone: its port is free again
+
+
+def assert_nothing_listens(port: int) -> None:
+    """No server owns 127.0.0.1:port: a connection is refused and a listener may bind there again.
+
+    The server closed its side of our HTTP connections first, so those sit in TIME_WAIT on `port` for a
+    minute; a plain bind() then fails with EADDRINUSE although nothing listens (the old flake). A server
+    binds with SO_REUSEADDR (uvicorn does, and so does `mlreg ui`'s own port check), which ignores TIME_WAIT
+    but still fails while a socket listens: check exactly that.
+    """
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
     with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed connection's TIME_WAIT is not a server
-        s.bind(("127.0.0.1", port))  # the server is gone: its port is free again
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        s.listen()
 
 
 def test_ui_refuses_a_port_in_use(reg, training, cli):
