@@ -20,6 +20,7 @@ from pathlib import Path
 from . import gitops
 from .changes import ChangeSet, MergeConflict, State, SymlinkFound, between, read_state
 from .gitops import GATED_PATHS, SUBMODULE_MODE, SYMLINK_MODE, Entry
+from .records import NAME_RE
 from .store import MODEL_FILE, REGISTRY_DIR, SETTINGS_FILE, VERSION_FILE, Store
 
 
@@ -96,8 +97,8 @@ def _lineage_models(state: State) -> set[str]:
     for versions in state.versions.values():
         for doc in versions.values():
             base = ((doc or {}).get("lineage") or {}).get("base") if isinstance(doc, dict) else None
-            if isinstance(base, dict) and isinstance(base.get("model"), str):
-                found.add(base["model"])
+            if isinstance(base, dict) and isinstance(base.get("model"), str) and NAME_RE.match(base["model"]):
+                found.add(base["model"])  # a name that is no model folder name is never a path to read
     return found
 
 
@@ -136,11 +137,10 @@ def pull_request(root: Path, base: str, head: str | None = None, structure: bool
 
     root = Path(root)
     base_commit = gitops.commits(root, base)[0]
-    head_commit = gitops.commits(root, head)[0] if head else gitops.worktree_commit(root)
-    shown = head_commit
-    if head is None:  # a clean working tree is HEAD itself; else its uncommitted state has no commit to show
-        head = "HEAD" if head_commit == gitops.head_commit(root) else None
-        shown = head_commit if head else None
+    head_commit, clean = (gitops.commits(root, head)[0], True) if head else gitops.worktree_commit(root)
+    if head is None and clean:  # a clean working tree is HEAD itself; uncommitted edits have no commit to show
+        head = "HEAD"
+    shown = head_commit if head else None
     head_label = head or "working tree"
     merged = gitops.merge_into(root, base_commit, head_commit)
     if merged.tree is None:

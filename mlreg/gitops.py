@@ -635,10 +635,10 @@ def head_commit(root: Path) -> str | None:
     return out.decode().strip() if code == 0 else None
 
 
-def worktree_commit(root: Path) -> str:
-    """HEAD when mlreg.yaml and registry/ have no uncommitted changes; else a commit of HEAD plus them
-    (built in a private index, never on a ref), so the work tree is read exactly as a commit is:
-    symlinks stay symlinks, untracked files count, ignored files do not."""
+def worktree_commit(root: Path) -> tuple[str, bool]:
+    """(HEAD, True) when mlreg.yaml and registry/ have no uncommitted changes; else (a commit of HEAD plus
+    them, False), built in a private index, never on a ref, so the work tree is read exactly as a commit
+    is: symlinks stay symlinks, untracked files count, ignored files do not."""
     head_sha = head_commit(root)
     # tracked changes (stat-compared with the index, nothing hashed) and untracked files, in parallel
     tracked = ["diff-index", "--name-only", "-z", "--no-renames", head_sha] if head_sha else \
@@ -647,7 +647,7 @@ def worktree_commit(root: Path) -> str:
     found = _parallel(root, [*tracked, "--", *gated], ["ls-files", "-z", "--others", "--exclude-standard", "--", *gated])
     paths = sorted({p for out in found for p in out.decode("utf-8", "surrogateescape").split("\0") if p})
     if not paths and head_sha:
-        return head_sha
+        return head_sha, True
     with tempfile.TemporaryDirectory(prefix="mlreg-index-") as tmp:
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index"), **_IDENT}
         _read(root, "read-tree", *([head_sha] if head_sha else ["--empty"]), env=env)
@@ -657,7 +657,7 @@ def worktree_commit(root: Path) -> str:
         _, tree = _read(root, "write-tree", env=env)
         parents = ["-p", head_sha] if head_sha else []
         _, sha = _read(root, "commit-tree", tree.decode().strip(), *parents, "-m", "mlreg: working tree", env=env)
-    return sha.decode().strip()
+    return sha.decode().strip(), False
 
 
 def _parallel(root: Path, *commands: list[str]) -> list[bytes]:
