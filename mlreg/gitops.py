@@ -521,7 +521,12 @@ class Entry:
 
 
 def commits(root: Path, *refs: str) -> list[str]:
-    """The commit each ref names; an unknown ref is a GitError naming it."""
+    """The commit each ref names (one git call); an unknown ref is a GitError naming it."""
+    if refs and not any(r.startswith("-") for r in refs):
+        code, out = _read(root, "rev-parse", *[f"{r}^{{commit}}" for r in refs], ok=(0, 128))
+        found = out.decode().split()
+        if code == 0 and len(found) == len(refs):
+            return found
     found = []
     for ref in refs:
         code, out = _read(root, "rev-parse", "--verify", "-q", "--end-of-options", f"{ref}^{{commit}}", ok=(0, 1))
@@ -561,11 +566,15 @@ def links(root: Path, treeish: str, paths: tuple[str, ...] = GATED_PATHS) -> dic
     return found
 
 
-def changed(root: Path, old_tree: str, new_tree: str, paths: tuple[str, ...] = GATED_PATHS) -> list[str]:
-    """Paths under `paths` that differ between two trees (identical subtrees are skipped: one git call)."""
-    _, out = _read(root, "diff-tree", "-r", "-z", "--no-renames", "--name-only", old_tree, new_tree, "--",
-                   *_full(root, paths))
-    return _local(_where(root)[1], out)
+def changed(root: Path, old_tree: str, new_tree: str) -> tuple[list[str], bool]:
+    """Paths of mlreg.yaml and registry/ that differ between two trees, and whether any file outside them
+    differs too (identical subtrees are skipped: one git call)."""
+    _, out = _read(root, "diff-tree", "-r", "-z", "--no-renames", "--name-only", old_tree, new_tree)
+    gated = tuple(_full(root, GATED_PATHS))
+    paths = [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
+    inside = [p for p in paths if p == gated[0] or p.startswith(gated[1] + "/")]
+    prefix = _where(root)[1]
+    return [p[len(prefix):] for p in inside], len(inside) < len(paths)
 
 
 def blobs(root: Path, oids: list[str] | set[str]) -> dict[str, bytes]:
