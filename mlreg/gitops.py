@@ -504,7 +504,7 @@ def _read(root: Path, *args: str, stdin: bytes | None = None, env: dict[str, str
           ok: tuple[int, ...] = (0,)) -> tuple[int, bytes]:
     """Run one git command at the work tree's root; its exit status (one of `ok`, else a GitError with
     git's words) and stdout."""
-    r = subprocess.run(["git", *args], cwd=_where(root)[0], input=stdin, capture_output=True,
+    r = subprocess.run(["git", "--literal-pathspecs", *args], cwd=_where(root)[0], input=stdin, capture_output=True,
                        env={**os.environ, **env} if env else None)
     if r.returncode not in ok:
         err = r.stderr.decode("utf-8", "replace").strip()
@@ -672,7 +672,8 @@ def worktree_commit(root: Path) -> tuple[str, bool]:
 def _parallel(root: Path, *commands: list[str]) -> list[bytes]:
     """Run git commands side by side (each reads the work tree); their outputs, or a GitError."""
     top = _where(root)[0]
-    procs = [subprocess.Popen(["git", *c], cwd=top, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for c in commands]
+    procs = [subprocess.Popen(["git", "--literal-pathspecs", *c], cwd=top, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for c in commands]
     outs = []
     for c, proc in zip(commands, procs):
         out, err = proc.communicate()
