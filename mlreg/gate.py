@@ -20,6 +20,7 @@ from pathlib import Path
 from . import gitops
 from .changes import ChangeSet, MergeConflict, State, SymlinkFound, between, read_state
 from .gitops import GATED_PATHS, SUBMODULE_MODE, SYMLINK_MODE, Entry
+from .records import NAME_RE
 from .store import MODEL_FILE, REGISTRY_DIR, SETTINGS_FILE, VERSION_FILE, Store
 
 
@@ -82,12 +83,13 @@ def _safe(path: str) -> bool:
     return not path.startswith("/") and ".." not in path.split("/")
 
 
-def _touched(root: Path, old: str, new: str) -> set[str] | None:
-    """Model folders (or stray registry/ entries) a change touches; None when it edits mlreg.yaml (all)."""
-    paths = gitops.changed(root, old, new)
+def _touched(root: Path, old: str, new: str) -> tuple[set[str] | None, bool]:
+    """Model folders (or stray registry/ entries) a change touches (None when it edits mlreg.yaml: all),
+    and whether it changes files outside the registry too."""
+    paths, outside = gitops.changed(root, old, new)
     if SETTINGS_FILE in paths:
-        return None
-    return {p.split("/")[1] for p in paths if p.startswith(f"{REGISTRY_DIR}/")}
+        return None, outside
+    return {p.split("/")[1] for p in paths if p.startswith(f"{REGISTRY_DIR}/")}, outside
 
 
 def _lineage_models(state: State) -> set[str]:
@@ -96,8 +98,8 @@ def _lineage_models(state: State) -> set[str]:
     for versions in state.versions.values():
         for doc in versions.values():
             base = ((doc or {}).get("lineage") or {}).get("base") if isinstance(doc, dict) else None
-            if isinstance(base, dict) and isinstance(base.get("model"), str):
-                found.add(base["model"])
+            if isinstance(base, dict) and isinstance(base.get("model"), str) and NAME_RE.match(base["model"]):
+                found.add(base["model"])  # a name that is no model folder name is never a path to read
     return found
 
 
@@ -136,11 +138,10 @@ def pull_request(root: Path, base: str, head: str | None = None, structure: bool
 
     root = Path(root)
     base_commit = gitops.commits(root, base)[0]
-    head_commit = gitops.commits(root, head)[0] if head else gitops.worktree_commit(root)
-    shown = head_commit
-    if head is None:  # a clean working tree is HEAD itself; else its uncommitted state has no commit to show
-        head = "HEAD" if head_commit == gitops.head_commit(root) else None
-        shown = head_commit if head else None
+    head_commit, clean = (gitops.commits(root, head)[0], True) if head else gitops.worktree_commit(root)
+    if head is None and clean:  # a clean working tree is HEAD itself; uncommitted edits have no commit to show
+        head = "HEAD"
+    shown = head_commit if head else None
     head_label = head or "working tree"
     merged = gitops.merge_into(root, base_commit, head_commit)
     if merged.tree is None:
@@ -152,9 +153,11 @@ def pull_request(root: Path, base: str, head: str | None = None, structure: bool
     old = Side(base, base_commit, base_commit)
     new = Side(head_label, shown, merged.tree)
     with _reader(root) as reader:
-        a, b = _pair(reader, old, new, _touched(root, base_commit, merged.tree))
+        models, outside = _touched(root, base_commit, merged.tree)
+        a, b = _pair(reader, old, new, models)
         cs = between(a.state, b.state)
-        cs.changes += _other_links(root, merged.tree, cs)
+        if outside or models is None:  # a change to a file a committed link points at is a registry change
+            cs.changes += _other_links(root, merged.tree, cs)
         if not structure:
             return Verdict(cs, cs.problems())
         rules = [a.state.settings()]
@@ -170,7 +173,9 @@ def pull_request(root: Path, base: str, head: str | None = None, structure: bool
 
 def _other_links(root: Path, tree: str, cs: ChangeSet) -> list[SymlinkFound]:
     """Symlinks anywhere in the registry that lands, not only in what the change touches: a link committed
-    earlier lets a change to its target (outside registry/) rewrite a record with no registry diff at all."""
+    earlier (before the gate refused links) lets a change to its target outside registry/ rewrite a record
+    with no registry diff at all. Links in the touched models are found anyway; plain `validate` finds
+    every link in the working tree."""
     seen = {c.file for c in cs.of(SymlinkFound)}
     found = gitops.links(root, tree)
     targets = gitops.blobs(root, {e.oid for p, e in found.items() if e.mode == SYMLINK_MODE and p not in seen})
@@ -193,7 +198,7 @@ def history(root: Path, base: str, head: str, steps: list[str]) -> ChangeSet:
     with _reader(root) as reader:
         for commit in steps:
             a, b = _pair(reader, Side(base, parent, parent), Side(head, commit, commit),
-                         _touched(root, parent, commit))
+                         _touched(root, parent, commit)[0])
             out.changes += between(a.state, b.state).changes
             parent = commit
     return out

@@ -504,7 +504,7 @@ def _read(root: Path, *args: str, stdin: bytes | None = None, env: dict[str, str
           ok: tuple[int, ...] = (0,)) -> tuple[int, bytes]:
     """Run one git command at the work tree's root; its exit status (one of `ok`, else a GitError with
     git's words) and stdout."""
-    r = subprocess.run(["git", *args], cwd=_where(root)[0], input=stdin, capture_output=True,
+    r = subprocess.run(["git", "--literal-pathspecs", *args], cwd=_where(root)[0], input=stdin, capture_output=True,
                        env={**os.environ, **env} if env else None)
     if r.returncode not in ok:
         err = r.stderr.decode("utf-8", "replace").strip()
@@ -521,7 +521,12 @@ class Entry:
 
 
 def commits(root: Path, *refs: str) -> list[str]:
-    """The commit each ref names; an unknown ref is a GitError naming it."""
+    """The commit each ref names (one git call); an unknown ref is a GitError naming it."""
+    if refs and not any(r.startswith("-") for r in refs):
+        code, out = _read(root, "rev-parse", *[f"{r}^{{commit}}" for r in refs], ok=(0, 128))
+        found = out.decode().split()
+        if code == 0 and len(found) == len(refs):
+            return found
     found = []
     for ref in refs:
         code, out = _read(root, "rev-parse", "--verify", "-q", "--end-of-options", f"{ref}^{{commit}}", ok=(0, 1))
@@ -561,11 +566,15 @@ def links(root: Path, treeish: str, paths: tuple[str, ...] = GATED_PATHS) -> dic
     return found
 
 
-def changed(root: Path, old_tree: str, new_tree: str, paths: tuple[str, ...] = GATED_PATHS) -> list[str]:
-    """Paths under `paths` that differ between two trees (identical subtrees are skipped: one git call)."""
-    _, out = _read(root, "diff-tree", "-r", "-z", "--no-renames", "--name-only", old_tree, new_tree, "--",
-                   *_full(root, paths))
-    return _local(_where(root)[1], out)
+def changed(root: Path, old_tree: str, new_tree: str) -> tuple[list[str], bool]:
+    """Paths of mlreg.yaml and registry/ that differ between two trees, and whether any file outside them
+    differs too (identical subtrees are skipped: one git call)."""
+    _, out = _read(root, "diff-tree", "-r", "-z", "--no-renames", "--name-only", old_tree, new_tree)
+    gated = tuple(_full(root, GATED_PATHS))
+    paths = [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
+    inside = [p for p in paths if p == gated[0] or p.startswith(gated[1] + "/")]
+    prefix = _where(root)[1]
+    return [p[len(prefix):] for p in inside], len(inside) < len(paths)
 
 
 def blobs(root: Path, oids: list[str] | set[str]) -> dict[str, bytes]:
@@ -635,10 +644,10 @@ def head_commit(root: Path) -> str | None:
     return out.decode().strip() if code == 0 else None
 
 
-def worktree_commit(root: Path) -> str:
-    """HEAD when mlreg.yaml and registry/ have no uncommitted changes; else a commit of HEAD plus them
-    (built in a private index, never on a ref), so the work tree is read exactly as a commit is:
-    symlinks stay symlinks, untracked files count, ignored files do not."""
+def worktree_commit(root: Path) -> tuple[str, bool]:
+    """(HEAD, True) when mlreg.yaml and registry/ have no uncommitted changes; else (a commit of HEAD plus
+    them, False), built in a private index, never on a ref, so the work tree is read exactly as a commit
+    is: symlinks stay symlinks, untracked files count, ignored files do not."""
     head_sha = head_commit(root)
     # tracked changes (stat-compared with the index, nothing hashed) and untracked files, in parallel
     tracked = ["diff-index", "--name-only", "-z", "--no-renames", head_sha] if head_sha else \
@@ -647,7 +656,7 @@ def worktree_commit(root: Path) -> str:
     found = _parallel(root, [*tracked, "--", *gated], ["ls-files", "-z", "--others", "--exclude-standard", "--", *gated])
     paths = sorted({p for out in found for p in out.decode("utf-8", "surrogateescape").split("\0") if p})
     if not paths and head_sha:
-        return head_sha
+        return head_sha, True
     with tempfile.TemporaryDirectory(prefix="mlreg-index-") as tmp:
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index"), **_IDENT}
         _read(root, "read-tree", *([head_sha] if head_sha else ["--empty"]), env=env)
@@ -657,13 +666,14 @@ def worktree_commit(root: Path) -> str:
         _, tree = _read(root, "write-tree", env=env)
         parents = ["-p", head_sha] if head_sha else []
         _, sha = _read(root, "commit-tree", tree.decode().strip(), *parents, "-m", "mlreg: working tree", env=env)
-    return sha.decode().strip()
+    return sha.decode().strip(), False
 
 
 def _parallel(root: Path, *commands: list[str]) -> list[bytes]:
     """Run git commands side by side (each reads the work tree); their outputs, or a GitError."""
     top = _where(root)[0]
-    procs = [subprocess.Popen(["git", *c], cwd=top, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for c in commands]
+    procs = [subprocess.Popen(["git", "--literal-pathspecs", *c], cwd=top, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for c in commands]
     outs = []
     for c, proc in zip(commands, procs):
         out, err = proc.communicate()

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.benchmark
     ("bench_sync.py", []),
     ("bench_report.py", []),
     ("bench_install.py", ["--runs", "2"]),
+    ("bench_validate.py", ["--runs", "3"]),
 ])
 def test_benchmark_meets_its_targets(script, args):
     r = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True)

@@ -126,12 +126,12 @@ def show(
 
 @app.command()
 def validate(
-    base: Annotated[Optional[str], typer.Option("--base", metavar="REF", help="Also refuse what a pull request "
-                                                "may not change since REF: altered, deleted or renumbered "
-                                                "versions, illegal stage moves.")] = None,
-    head: Annotated[Optional[str], typer.Option("--head", metavar="REF", help="With --base: check the registry "
-                                                "at REF instead of the working tree (artifact digests are "
-                                                "not re-hashed).")] = None,
+    base: Annotated[Optional[str], typer.Option("--base", metavar="REF", help="Judge the change instead, as it "
+                                                "would land: merged into REF's tip, by REF's mlreg.yaml. Refuses "
+                                                "altered, deleted or renumbered versions, illegal stage moves, "
+                                                "symlinks, and every problem of the models it touches.")] = None,
+    head: Annotated[Optional[str], typer.Option("--head", metavar="REF", help="With --base: the change is REF "
+                                                "instead of the working tree.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Check every registry file against its schema and the registry's invariants."""

@@ -20,10 +20,11 @@ class Format(str, Enum):
 @app.command()
 def diff(
     base: Annotated[Optional[str], typer.Argument(
-        metavar="[BASE]", help="Git ref to compare from (default: the merge-base of HEAD with the default "
-        "branch: origin/HEAD, else main or master).")] = None,
+        metavar="[BASE]", help="The branch the change would merge into (default: the default branch: "
+        "origin/HEAD, else main or master).")] = None,
     head: Annotated[Optional[str], typer.Argument(
-        metavar="[HEAD]", help="Git ref to compare to (default: the working tree).")] = None,
+        metavar="[HEAD]", help="The change, a git ref (default: the working tree). When BASE is on HEAD's "
+        "first-parent history, each commit between them is one step.")] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="text, md (markdown for a pull request "
                                         "summary) or json.")] = Format.text,
     json_out: JsonOpt = False,
