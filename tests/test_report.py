@@ -191,3 +191,20 @@ def test_registry_in_a_folder_of_the_repository(repo_dir, clock, training, tmp_p
     assert "Registered in commit" in v1 and 'data-edge="m/1->m/2"' in page(site, "models", "m", "index.html")
     blob = git(repo_dir, "rev-parse", f"HEAD:models/registry/m/v1/{reg.get('m', '1').record.artifacts[0].path}")
     assert f'title="{blob.strip()}"' in v1
+
+
+def test_cross_model_lineage_links_only_to_pages_in_the_site(reg, training, tmp_path, cli):
+    reg.register("a", training({"rmse_val": 0.07}))
+    reg.register("b", training({"rmse_val": 0.06}), base="a@1", enhancement_type="curriculum")
+    site = build(reg, tmp_path / "all", cli=cli)
+    b = page(site, "models", "b", "index.html")
+    assert 'href="../a/v1.html" data-node="a/1"' in b and 'data-edge="a/1->b/1"' in b
+    assert 'href="../b/v1.html">b v1</a>' in page(site, "models", "a", "v1.html")  # a v1 is enhanced by b v1
+    assert "old" in page(site, "models", "a", "v1.html")
+    site = build(reg, tmp_path / "only-b", "--model", "b", cli=cli)
+    b = page(site, "models", "b", "index.html")
+    assert '<span class="lnode" data-node="a/1">' in b and "../a/" not in b
+    assert "curriculum of a v1" in page(site, "models", "b", "v1.html")
+    site = build(reg, tmp_path / "only-a", "--model", "a", cli=cli)
+    a1 = page(site, "models", "a", "v1.html")
+    assert "enhanced by b v1" in a1 and '<span class="badge">old</span>' in a1  # b read for version_type only
