@@ -121,6 +121,15 @@ def test_one_model_and_unknown_model(filled, tmp_path, cli):
     assert not (tmp_path / "other").exists()
 
 
+def test_a_ref_without_a_registry(reg, tmp_path, cli):
+    first = git(reg.root, "rev-list", "--max-parents=0", "HEAD").strip()
+    r = cli(reg.root, "report", "-o", str(tmp_path / "site"), "--at", first)
+    assert r.code == 1 and r.err.startswith(f"Error: no registry at {first} ({first[:10]}): no mlreg.yaml")
+    assert not (tmp_path / "site").exists()
+    r = cli(reg.root, "report", "-o", str(tmp_path / "site"))  # just initialised: an empty registry is a site
+    assert r.code == 0 and "0 model(s)" in r.out
+
+
 def test_output_folder_rules(filled, tmp_path, cli):
     mine = tmp_path / "mine"
     mine.mkdir()

@@ -83,6 +83,9 @@ def load(root: Path, at: str = "HEAD", names: list[str] | None = None) -> Snapsh
     paths = [SETTINGS_FILE] + ([f"{REGISTRY_DIR}/{n}" for n in wanted] if wanted else [REGISTRY_DIR])
     commit = gitops.commits(root, at)[0]
     files = _files(root, commit, paths)
+    if not files:
+        raise MlregError(f"no registry at {at} ({commit[:10]}): no {SETTINGS_FILE} and no {REGISTRY_DIR}/ in that "
+                         "commit (run `mlreg init`, or name another ref with --at)")
     _refuse_unknown(files, wanted, at)
     extra = _derived_models(root, files, wanted)
     if extra:
