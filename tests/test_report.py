@@ -99,6 +99,19 @@ def test_version_page(filled, tmp_path, cli):
     assert "enhanced by" in rl1 and 'href="../rl/v2.html"' in rl1
 
 
+def test_artifacts_in_git_in_a_store_or_external(filled, tmp_path):
+    meta = filled.root / "registry/rl/v1/metadata.json"
+    doc = json.loads(meta.read_text())
+    doc["artifacts"] += [{"path": "weights.bin", "uri": "s3://models/rl/v1/weights.bin", "sha256": "a" * 64, "size": 5 << 20},
+                         {"uri": "/mnt/shared/rl/v1/replay.npz", "sha256": "b" * 64, "size": 12}]
+    meta.write_text(json.dumps(doc, indent=2))
+    git(filled.root, "commit", "-qam", "record store-backed and external files")
+    v1 = filled.report(tmp_path / "site").out.joinpath("models/rl/v1.html").read_text()
+    assert "in git (blob" in v1  # model.txt
+    assert "<code>weights.bin</code>" in v1 and "object store: <code>s3://models/rl/v1/weights.bin</code>" in v1
+    assert ">5.0 MiB</td>" in v1 and "<code>/mnt/shared/rl/v1/replay.npz</code>" in v1 and ">external</td>" in v1
+
+
 def test_reads_git_at_a_ref_never_the_work_tree(filled, training, tmp_path, cli):
     git(filled.root, "tag", "before-v4")
     filled.register("btc", training({"rmse_val": 0.01}))
