@@ -99,6 +99,19 @@ def test_version_page(filled, tmp_path, cli):
     assert "enhanced by" in rl1 and 'href="../rl/v2.html"' in rl1
 
 
+def test_artifacts_in_git_in_a_store_or_external(filled, tmp_path):
+    meta = filled.root / "registry/rl/v1/metadata.json"
+    doc = json.loads(meta.read_text())
+    doc["artifacts"] += [{"path": "weights.bin", "uri": "s3://models/rl/v1/weights.bin", "sha256": "a" * 64, "size": 5 << 20},
+                         {"uri": "/mnt/shared/rl/v1/replay.npz", "sha256": "b" * 64, "size": 12}]
+    meta.write_text(json.dumps(doc, indent=2))
+    git(filled.root, "commit", "-qam", "record store-backed and external files")
+    v1 = filled.report(tmp_path / "site").out.joinpath("models/rl/v1.html").read_text()
+    assert "in git (blob" in v1  # model.txt
+    assert "<code>weights.bin</code>" in v1 and "object store: <code>s3://models/rl/v1/weights.bin</code>" in v1
+    assert ">5.0 MiB</td>" in v1 and "<code>/mnt/shared/rl/v1/replay.npz</code>" in v1 and ">external</td>" in v1
+
+
 def test_reads_git_at_a_ref_never_the_work_tree(filled, training, tmp_path, cli):
     git(filled.root, "tag", "before-v4")
     filled.register("btc", training({"rmse_val": 0.01}))
@@ -119,6 +132,15 @@ def test_one_model_and_unknown_model(filled, tmp_path, cli):
     r = cli(filled.root, "report", "-o", str(tmp_path / "other"), "--model", "nope")
     assert r.code == 1 and r.err.strip() == "Error: model 'nope' not found in registry/ at HEAD"
     assert not (tmp_path / "other").exists()
+
+
+def test_a_ref_without_a_registry(reg, tmp_path, cli):
+    first = git(reg.root, "rev-list", "--max-parents=0", "HEAD").strip()
+    r = cli(reg.root, "report", "-o", str(tmp_path / "site"), "--at", first)
+    assert r.code == 1 and r.err.startswith(f"Error: no registry at {first} ({first[:10]}): no mlreg.yaml")
+    assert not (tmp_path / "site").exists()
+    r = cli(reg.root, "report", "-o", str(tmp_path / "site"))  # just initialised: an empty registry is a site
+    assert r.code == 0 and "0 model(s)" in r.out
 
 
 def test_output_folder_rules(filled, tmp_path, cli):
@@ -191,3 +213,20 @@ def test_registry_in_a_folder_of_the_repository(repo_dir, clock, training, tmp_p
     assert "Registered in commit" in v1 and 'data-edge="m/1->m/2"' in page(site, "models", "m", "index.html")
     blob = git(repo_dir, "rev-parse", f"HEAD:models/registry/m/v1/{reg.get('m', '1').record.artifacts[0].path}")
     assert f'title="{blob.strip()}"' in v1
+
+
+def test_cross_model_lineage_links_only_to_pages_in_the_site(reg, training, tmp_path, cli):
+    reg.register("a", training({"rmse_val": 0.07}))
+    reg.register("b", training({"rmse_val": 0.06}), base="a@1", enhancement_type="curriculum")
+    site = build(reg, tmp_path / "all", cli=cli)
+    b = page(site, "models", "b", "index.html")
+    assert 'href="../a/v1.html" data-node="a/1"' in b and 'data-edge="a/1->b/1"' in b
+    assert 'href="../b/v1.html">b v1</a>' in page(site, "models", "a", "v1.html")  # a v1 is enhanced by b v1
+    assert "old" in page(site, "models", "a", "v1.html")
+    site = build(reg, tmp_path / "only-b", "--model", "b", cli=cli)
+    b = page(site, "models", "b", "index.html")
+    assert '<span class="lnode" data-node="a/1">' in b and "../a/" not in b
+    assert "curriculum of a v1" in page(site, "models", "b", "v1.html")
+    site = build(reg, tmp_path / "only-a", "--model", "a", cli=cli)
+    a1 = page(site, "models", "a", "v1.html")
+    assert "enhanced by b v1" in a1 and '<span class="badge">old</span>' in a1  # b read for version_type only

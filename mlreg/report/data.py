@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import gitops
 from ..errors import MlregError, NotFound
-from ..records import Model, Settings, Version
+from ..records import NAME_RE, Model, Settings, Version
 from ..store import MODEL_FILE, REGISTRY_DIR, SETTINGS_FILE, VERSION_FILE, check_name, parse_version_dirname
 
 _REGULAR = ("100644", "100755")
@@ -73,9 +73,6 @@ class Snapshot:
     problems: list[str] = field(default_factory=list)  # files that could not be read (left out of the site)
     partial: bool = False  # only some models (--model)
 
-    def exclusive_stages(self) -> list[str]:
-        return [s.name for s in self.settings.stages.values() if s.exclusive]
-
 
 def load(root: Path, at: str = "HEAD", names: list[str] | None = None) -> Snapshot:
     """Read the registry at `at` from git: every model, or `names` (plus the models deriving from them)."""
@@ -83,6 +80,9 @@ def load(root: Path, at: str = "HEAD", names: list[str] | None = None) -> Snapsh
     paths = [SETTINGS_FILE] + ([f"{REGISTRY_DIR}/{n}" for n in wanted] if wanted else [REGISTRY_DIR])
     commit = gitops.commits(root, at)[0]
     files = _files(root, commit, paths)
+    if not files:
+        raise MlregError(f"no registry at {at} ({commit[:10]}): no {SETTINGS_FILE} and no {REGISTRY_DIR}/ in that "
+                         "commit (run `mlreg init`, or name another ref with --at)")
     _refuse_unknown(files, wanted, at)
     extra = _derived_models(root, files, wanted)
     if extra:
@@ -120,9 +120,12 @@ def _derived_models(root: Path, files: dict[str, str], wanted: list[str] | None)
     oids = [files[f"{REGISTRY_DIR}/{n}/{MODEL_FILE}"] for n in wanted if f"{REGISTRY_DIR}/{n}/{MODEL_FILE}" in files]
     derived: list[str] = []
     for raw in gitops.blobs(root, oids).values():
-        doc = _yaml(raw)
-        if isinstance(doc, dict):
-            derived += [d for d in doc.get("derived_models") or [] if isinstance(d, str) and d not in wanted]
+        try:
+            doc = _yaml(raw)
+        except MlregError:  # reported when the model itself is read
+            continue
+        if isinstance(doc, dict) and isinstance(doc.get("derived_models"), list):
+            derived += [d for d in doc["derived_models"] if isinstance(d, str) and NAME_RE.match(d) and d not in wanted]
     return sorted(set(derived))
 
 

@@ -41,7 +41,9 @@ class Renderer:
             loader=jinja2.PackageLoader("mlreg.report", "templates"),
             autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
         self.env.filters.update(number=_number, size=_size, who=_who, short=lambda s: (s or "")[:10])
-        self.env.globals.update(site=snap, stage_class=_stage_class)
+        shown = {m.name for m in snap.models}  # with --model, pages of other models are not written: no links
+        self.env.globals.update(site=snap, stage_class=_stage_class, linked=shown.__contains__)
+        self.shown = shown
         self._plotter: plots.Plotter | None = None
         self._templates = {n: self.env.get_template(f"{n}.html") for n in ("index", "model", "version")}
 
@@ -68,7 +70,7 @@ class Renderer:
         metric_cols = _key_metric_columns(m)
         return self._templates["model"].render(
             root="../../", title=m.name, m=m, svg=svg, panels=panels, more_panels=more,
-            metric_cols=metric_cols, params=m.differing_params(), lineage=lineage(m),
+            metric_cols=metric_cols, params=m.differing_params(), lineage=lineage(m, self.shown),
             timeline=m.timeline(), safe_id=plots.safe_id)
 
     def version(self, m: ModelInfo, v: VersionInfo) -> str:
@@ -104,9 +106,9 @@ def _key_metric_columns(m: ModelInfo) -> list[str]:
     return plain + sorted(k for k in cols if k.startswith("improvement_"))
 
 
-def lineage(m: ModelInfo) -> list[LineageNode]:
-    """The model's lineage as trees: each root is a version with no base here (or another model's base),
-    shown only when some version enhances another; base-only models give an empty list."""
+def lineage(m: ModelInfo, shown: set[str] | None = None) -> list[LineageNode]:
+    """The model's lineage as trees: each root is a version with no base here (or another model's base,
+    linked when its pages are in the site), drawn only when some version enhances another."""
     if not any(v.record.lineage.base for v in m.versions):
         return []
     nodes = {v.number: _node(m.name, v) for v in m.versions}
@@ -120,8 +122,9 @@ def lineage(m: ModelInfo) -> list[LineageNode]:
         elif base:
             key = (base.model, base.version)
             if key not in outside:
+                href = f"../{base.model}/v{base.version}.html" if shown is None or base.model in shown else None
                 outside[key] = LineageNode(base.model, base.version, f"{base.model} v{base.version}",
-                                           "another model", f"../{base.model}/v{base.version}.html")
+                                           "another model", href)
                 roots.append(outside[key])
             outside[key].children.append((etype, nodes[v.number]))
         else:

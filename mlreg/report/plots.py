@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
+
 from ..errors import MlregError
 
 _SPLITS = ("train", "training", "val", "valid", "validation", "dev", "test", "eval", "holdout")
