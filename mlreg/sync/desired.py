@@ -138,23 +138,54 @@ def want_version(r: Version, version_type: str, settings: Settings, commit: str,
     tags[DIGEST] = canonical_digest(r.to_dict() | {"version_type": version_type})
     tags[COMMIT] = commit
     base = (lin.base.model, lin.base.version) if lin.base else None
-    subpath, stored = mlmodel_dir(r.artifacts), stored_folder(r)
+    placed = readable_external(r)
+    subpath, stored = mlmodel_dir(r.artifacts + [a for _, a in placed]), stored_folder(r)
     return WantVersion(
-        model=r.name, number=r.version, description=r.description, tags=tags, run=want_run(r, settings, folder),
+        model=r.name, number=r.version, description=r.description, tags=tags,
+        run=want_run(r, settings, folder, placed),
         mlflow_run_id=r.run.mlflow_run_id or None, subpath=subpath, base=base,
         base_subpath=model_path(bases[base].artifacts) if base in bases else "",
         source=(stored + (f"/{subpath}" if subpath else "")) if stored else "",
     )
 
 
-def want_run(r: Version, settings: Settings, folder: Path) -> WantRun:
-    """The run: experiment, name, params, metrics, human tags and the files of the version folder."""
+def readable_external(r: Version) -> list[tuple[Path, Artifact]]:
+    """--external files readable on this machine with their recorded size, each with the path it gets in the run:
+    its path under the training folder (params.output_dir), else its file name. Sync uploads them so that the
+    MLflow version is loadable; files it cannot read stay listed in mlreg_external.json."""
+    out, root = [], r.params.get("output_dir")
+    for a in r.artifacts:
+        local = _local_file(a.uri) if a.path is None and a.uri else None
+        try:
+            if local is None or not local.is_file() or local.stat().st_size != a.size:
+                continue
+        except OSError:
+            continue
+        rel = local.relative_to(root).as_posix() if root and local.is_relative_to(root) else local.name
+        out.append((local, Artifact(sha256=a.sha256, size=a.size, path=rel, uri=a.uri)))
+    return out
+
+
+def _local_file(uri: str) -> Path | None:
+    if uri.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        return Path(unquote(urlparse(uri).path))
+    return Path(uri) if "://" not in uri and Path(uri).is_absolute() else None
+
+
+def want_run(r: Version, settings: Settings, folder: Path,
+             placed: list[tuple[Path, Artifact]] | None = None) -> WantRun:
+    """The run: experiment, name, params, metrics, human tags and the files of the version folder (and the
+    readable --external files, `placed`)."""
     experiment = r.run.experiment or settings.experiment.replace("{model}", r.name)
     name = r.run.name or f"{r.name}-v{r.version}"
     start = _millis(r.run.training_timestamp) or _millis(r.created_at) or 0
     end = _end_ms(r, start)
     files = [(folder / a.path, a.path) for a in r.artifacts if a.path is not None and a.uri is None]
-    external = [a.to_dict() for a in r.artifacts if a.path is None]
+    files += [(local, a.path) for local, a in placed or []]
+    uploaded = {a.uri for _, a in placed or []}
+    external = [a.to_dict() for a in r.artifacts if a.path is None and a.uri not in uploaded]
     stored = [(a.uri, a.path) for a in r.artifacts if a.path is not None and a.uri is not None]
     content = {"experiment": experiment, "name": name, "start": start, "params": r.params, "metrics": r.metrics,
                "tags": r.tags, "artifacts": [a.to_dict() for a in r.artifacts]}

@@ -172,3 +172,19 @@ def test_settings_schema_refuses_bad_store(reg, cli):
     (reg.root / "mlreg.yaml").write_text((reg.root / "mlreg.yaml").read_text() + "artifacts:\n  store: ftp://x\n")
     r = cli(reg.root, "validate")
     assert r.code == 1 and "mlreg.yaml" in r.err and "artifacts.store" in r.err
+
+
+def test_progress_reports_every_byte(reg, training, store):
+    seen = []
+    reg.register("p", training(files=FILES), store=store.uri, progress=lambda n, total: seen.append((n, total)))
+    total = sum(a.size for a in reg.get("p", "1").record.artifacts)
+    assert seen and {t for _, t in seen} == {total} and sum(n for n, _ in seen) == total
+    got = []
+    reg.pull("p/1", progress=lambda n, t: got.append((n, t)))
+    assert sum(n for n, _ in got) == total
+
+
+def test_pull_of_an_external_version_names_what_it_cannot_place(reg, training, tmp_path, cli):
+    reg.register("ext", training(), external=True)
+    r = cli(reg.root, "pull", "ext/1", "-o", str(tmp_path / "o"))
+    assert r.code == 0 and "not placed (--external file, recorded by path)" in r.out

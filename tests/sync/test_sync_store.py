@@ -64,3 +64,22 @@ def test_folder_store_with_a_server_copies_the_files_into_the_run(reg, pyfunc_tr
     mv = versions_of(mlflow_server.client(), uniq)
     assert mv[2].source.startswith("mlflow-artifacts:") and mv[2].source.endswith("/artifacts/model")
     assert _load_with_mlflow_alone(mlflow_server.url, uniq) == "[3.0]"
+
+
+def test_external_versions_are_uploaded_when_their_files_are_readable(reg, pyfunc_training, tmp_path, cli):
+    from mlflow import MlflowClient
+
+    reg.register("ext", pyfunc_training(2, "ext-exp", name="ext"), external=True)
+    gone = pyfunc_training(3, "ext-exp", name="gone")
+    reg.register("ext", gone, external=True)
+    gone.rename(tmp_path / "moved-away")  # v2's files are not readable where sync runs
+    reg.promote("ext", "1", "beta", "ok")
+    reg.promote("ext", "1", "champion", "best")
+    uri = local_store(reg.root).uri
+    r = cli(reg.root, "sync")
+    assert r.code == 0, r.err
+    c = MlflowClient(uri, uri)
+    mv = versions_of(c, "ext")
+    assert mv[1].source.endswith("/artifacts/model")
+    assert _load_with_mlflow_alone(uri, "ext") == "[2.0]"
+    assert [f.path for f in c.list_artifacts(mv[2].run_id)] == ["mlreg_external.json"]

@@ -1,0 +1,136 @@
+"""Object-store benchmark against a moto S3 server on 127.0.0.1 (its own process, so it never shares a GIL).
+
+Targets (issue 13), in one run:
+  * upload and download of a 1 GiB version (several files): mlreg register / pull at least 0.9x the throughput of
+    boto3's own upload_file / download_file on the same files (register also hashes, checks and commits; pull
+    also checks every sha256);
+  * a second `mlreg pull` of the same version transfers 0 bytes and takes under 0.3 s (the CLI, wall clock);
+  * `mlreg register` of 200 small files to the store under 5 s (the CLI, wall clock).
+Run: python benchmarks/bench_store.py [--gib 1] [--files 4]   (exit 1 when a target is missed)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SERVER = ("import sys, threading; from moto.server import ThreadedMotoServer\n"
+          "s = ThreadedMotoServer(ip_address='127.0.0.1', port=int(sys.argv[1]), verbose=False); s.start()\n"
+          "print('ready', flush=True); threading.Event().wait()\n")
+MIB = 1 << 20
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    took = time.perf_counter() - start
+    if done.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr}")
+    return took, done.stdout
+
+
+def make_files(folder: Path, total: int, count: int) -> None:
+    folder.mkdir(parents=True)
+    (folder / "run_metadata.json").write_text(json.dumps({"run_name": "bench", "model_type": "lgbm"}))
+    each = total // count
+    for i in range(count):
+        with open(folder / f"part-{i}.bin", "wb") as f:
+            for _ in range(each // (64 * MIB)):
+                f.write(os.urandom(64 * MIB))  # incompressible, like model weights
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gib", type=float, default=1.0, help="size of the big version")
+    parser.add_argument("--files", type=int, default=4, help="files in the big version")
+    args = parser.parse_args()
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout and server.stdout.readline().strip() == "ready"
+        with tempfile.TemporaryDirectory(prefix="mlreg-bench-store-") as tmp:
+            return bench(Path(tmp), f"http://127.0.0.1:{port}", args.gib, args.files)
+    finally:
+        server.kill()
+        server.wait()
+
+
+def bench(tmp: Path, endpoint: str, gib: float, count: int) -> int:
+    import boto3
+
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
+               AWS_ENDPOINT_URL=endpoint, MLREG_CACHE=str(tmp / "cache"), AWS_EC2_METADATA_DISABLED="true",
+               GIT_CONFIG_NOSYSTEM="1", HOME=str(tmp), GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="b@example.com",
+               GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="b@example.com")
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
+    s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="bench", aws_secret_access_key="bench",
+                      region_name="us-east-1")
+    s3.create_bucket(Bucket="bench")
+    big = tmp / "big"
+    make_files(big, int(gib * 1024) * MIB, count)
+    size = sum(p.stat().st_size for p in big.iterdir())
+    repo = tmp / "repo"
+    repo.mkdir()
+    for cmd in (["git", "init", "-q"], [sys.executable, "-m", "mlreg", "init"]):
+        run(cmd, repo, env)
+    mlreg = [sys.executable, "-m", "mlreg"]
+    rows, ok = [], True
+
+    # boto3's own transfers, file by file (each multipart and threaded the way boto3 does it)
+    start = time.perf_counter()
+    for p in sorted(big.iterdir()):
+        s3.upload_file(str(p), "bench", f"boto3/{p.name}")
+    boto_up = time.perf_counter() - start
+    down = tmp / "boto3-down"
+    down.mkdir()
+    start = time.perf_counter()
+    for p in sorted(big.iterdir()):
+        s3.download_file("bench", f"boto3/{p.name}", str(down / p.name))
+    boto_down = time.perf_counter() - start
+
+    up, _ = run([*mlreg, "register", "big", "--from-dir", str(big), "--store", "s3://bench/models"], repo, env)
+    pull, out = run([*mlreg, "pull", "big@latest", "-o", str(tmp / "pulled"), "--json"], repo, env)
+    first = json.loads(out)
+    again, out = run([*mlreg, "pull", "big@latest", "-o", str(tmp / "pulled"), "--json"], repo, env)
+    second = json.loads(out)
+    for label, boto_s, ours in (("upload", boto_up, up), ("download", boto_down, pull)):
+        ratio = boto_s / ours
+        passed = ratio >= 0.9
+        ok &= passed
+        rows.append((f"{gib:g} GiB, {count} files: {label}", f"boto3 {size / MIB / boto_s:.0f} MiB/s, "
+                     f"mlreg {size / MIB / ours:.0f} MiB/s = {ratio:.2f}x", ">= 0.9x", passed))
+    passed = second["downloaded_bytes"] == 0 and again < 0.3
+    ok &= passed
+    rows.append(("second pull (CLI, wall)", f"{again:.3f} s, {second['downloaded_bytes']} bytes "
+                 f"(first: {first['downloaded_bytes']})", "0 B, < 0.3 s", passed))
+
+    small = tmp / "small"
+    small.mkdir()
+    for i in range(200):
+        (small / f"f{i:03d}.txt").write_text(f"file {i}\n" * 20)
+    took, _ = run([*mlreg, "register", "small", "--from-dir", str(small), "--store", "s3://bench/models"], repo, env)
+    passed = took < 5
+    ok &= passed
+    rows.append(("register 200 small files (CLI, wall)", f"{took:.2f} s", "< 5 s", passed))
+
+    print(f"{'case':<40} {'measured':<55} {'target':<14} result")
+    for case, measured, target, passed in rows:
+        print(f"{case:<40} {measured:<55} {target:<14} {'PASS' if passed else 'FAIL'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
