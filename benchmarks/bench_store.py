@@ -58,7 +58,8 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=4, help="files in the big version")
     args = parser.parse_args()
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
     try:
         assert server.stdout and server.stdout.readline().strip() == "ready"
         with tempfile.TemporaryDirectory(prefix="mlreg-bench-store-") as tmp:
@@ -104,8 +105,12 @@ def bench(tmp: Path, endpoint: str, gib: float, count: int) -> int:
     up, _ = run([*mlreg, "register", "big", "--from-dir", str(big), "--store", "s3://bench/models"], repo, env)
     pull, out = run([*mlreg, "pull", "big@latest", "-o", str(tmp / "pulled"), "--json"], repo, env)
     first = json.loads(out)
-    again, out = run([*mlreg, "pull", "big@latest", "-o", str(tmp / "pulled"), "--json"], repo, env)
-    second = json.loads(out)
+    walls = []
+    for _ in range(5):
+        took, out = run([*mlreg, "pull", "big@latest", "-o", str(tmp / "pulled"), "--json"], repo, env)
+        walls.append(took)
+    again, second = sorted(walls)[2], json.loads(out)
+    helps = sorted(run([*mlreg, "--help"], repo, env)[0] for _ in range(5))
     for label, boto_s, ours in (("upload", boto_up, up), ("download", boto_down, pull)):
         ratio = boto_s / ours
         passed = ratio >= 0.9
@@ -114,8 +119,8 @@ def bench(tmp: Path, endpoint: str, gib: float, count: int) -> int:
                      f"mlreg {size / MIB / ours:.0f} MiB/s = {ratio:.2f}x", ">= 0.9x", passed))
     passed = second["downloaded_bytes"] == 0 and again < 0.3
     ok &= passed
-    rows.append(("second pull (CLI, wall)", f"{again:.3f} s, {second['downloaded_bytes']} bytes "
-                 f"(first: {first['downloaded_bytes']})", "0 B, < 0.3 s", passed))
+    rows.append(("second pull (CLI, wall, median of 5)", f"{again:.3f} s, {second['downloaded_bytes']} bytes "
+                 f"(mlreg --help: {helps[2]:.3f} s)", "0 B, < 0.3 s", passed))
 
     small = tmp / "small"
     small.mkdir()
@@ -126,6 +131,8 @@ def bench(tmp: Path, endpoint: str, gib: float, count: int) -> int:
     ok &= passed
     rows.append(("register 200 small files (CLI, wall)", f"{took:.2f} s", "< 5 s", passed))
 
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; first pull moved "
+          f"{first['downloaded_bytes']} bytes")
     print(f"{'case':<40} {'measured':<55} {'target':<14} result")
     for case, measured, target, passed in rows:
         print(f"{case:<40} {measured:<55} {target:<14} {'PASS' if passed else 'FAIL'}")

@@ -24,6 +24,7 @@ CHUNK = 16 << 20  # multipart part size: uploads of 2 parts or more go multipart
 MAX_PARTS = 10_000
 CONNECT_TIMEOUT, READ_TIMEOUT = 3, 60  # seconds; with 2 x 2 attempts an unreachable endpoint fails in ~12 s
 ATTEMPTS = 2  # botocore's attempts per request, and s3fs's retries around them
+PART_CONCURRENCY = 4  # parts of one file in flight at once (several files go at once too)
 SCHEMES = ("s3://", "file://")
 Progress = Callable[[int], None]  # bytes transferred since the last call
 _ENV_KEYS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
@@ -82,23 +83,28 @@ def part_size(size: int) -> int:
     return max(CHUNK, -(-size // MAX_PARTS))
 
 
-def expected_etag(size: int, part_md5s: list[bytes]) -> str:
-    """S3's ETag for bytes put by `put` below: the MD5 for one part, MD5-of-MD5s plus `-N` for multipart."""
+def etag_matches(etag: str, size: int, part_md5s: list[bytes] | None) -> bool:
+    """S3's ETag for bytes put by `put` below: the MD5 for one request; `<MD5 of part MD5s>-N` for a multipart
+    upload, checked by its part count N."""
     if size < 2 * part_size(size):
-        return part_md5s[0].hex() if part_md5s else hashlib.md5(b"").hexdigest()
-    return hashlib.md5(b"".join(part_md5s)).hexdigest() + f"-{len(part_md5s)}"
+        return part_md5s is None or etag == (part_md5s[0].hex() if part_md5s else hashlib.md5(b"").hexdigest())
+    return etag.endswith(f"-{-(-size // part_size(size))}")
 
 
-def file_digests(path: Path, with_parts: bool) -> tuple[int, str, list[bytes] | None]:
-    """Size, sha256 and (S3) the MD5 of every part, in one read of the file."""
+def file_digests(path: Path, with_md5: bool) -> tuple[int, str, list[bytes] | None]:
+    """Size, sha256 and (S3, a file sent in one request) its MD5, the ETag S3 will give it, in one read.
+
+    A multipart upload's ETag is checked by its part count only: each part carries its own checksum, which the
+    store verifies on receipt, and an MD5 of a big file would cost more CPU than the transfer."""
     size = path.stat().st_size
-    sha, parts, step = hashlib.sha256(), [], part_size(size)
+    single = size < 2 * part_size(size)
+    sha, md5, step = hashlib.sha256(), hashlib.md5() if with_md5 and single else None, part_size(size)
     with open(path, "rb") as f:
         while block := f.read(step):
             sha.update(block)
-            if with_parts:
-                parts.append(hashlib.md5(block).digest())
-    return size, sha.hexdigest(), (parts if with_parts else None)
+            if md5 is not None:
+                md5.update(block)
+    return size, sha.hexdigest(), ([md5.digest()] if md5 is not None else None)
 
 
 class ObjectStore:
@@ -108,6 +114,7 @@ class ObjectStore:
         self.scheme = scheme
         self._fs: Any = None
         self._lock = threading.Lock()
+        self._buckets: set[str] = set()  # buckets known to exist
 
     @classmethod
     def for_uri(cls, uri: str) -> ObjectStore:
@@ -156,7 +163,9 @@ class ObjectStore:
             try:
                 head = self.fs.call_s3("head_object", Bucket=bucket, Key=key)
             except FileNotFoundError:
-                self._check_bucket(bucket)
+                if bucket not in self._buckets:  # once per bucket: a missing bucket is not a missing object
+                    self._check_bucket(bucket)
+                    self._buckets.add(bucket)
                 return None
             return ObjectInfo(uri, int(head["ContentLength"]), head.get("ETag", "").strip('"'),
                               head.get("ServerSideEncryption") == "aws:kms" or "SSECustomerAlgorithm" in head,
@@ -199,18 +208,23 @@ class ObjectStore:
             self.fs.get_file(self.path(uri), str(dest), callback=_callback(progress))
 
     # -- writes --------------------------------------------------------------------------
-    def put(self, up: Upload, progress: Progress | None = None) -> bool:
-        """Put one file unless the same bytes are already there; never replace other bytes. False: was there."""
+    def put(self, up: Upload, progress: Progress | None = None, digests: Callable[[], None] = lambda: None) -> bool:
+        """Put one file unless the same bytes are already there; never replace other bytes. False: was there.
+
+        `digests()` fills in up.sha256 / up.part_md5s (hashing may run while the bytes are on their way)."""
         have = self.stat(up.uri)
         if have is not None:
+            digests()
             self._same_or_refuse(up, have)
             return False
         with self.errors(up.uri, "upload"):
             try:
                 self._put_new(up, progress)
             except FileExistsError:  # someone else put it meanwhile
+                digests()
                 self._same_or_refuse(up, self.stat(up.uri))
                 return False
+        digests()
         self.check(up)
         return True
 
@@ -246,15 +260,15 @@ class ObjectStore:
             raise MlregError(f"{up.uri}: the stored object does not match {up.local} ({what}); nothing was committed")
 
     def _etag_ok(self, up: Upload, have: ObjectInfo) -> bool:
-        if self.scheme != "s3" or have.encrypted or not have.etag or up.part_md5s is None:
+        if self.scheme != "s3" or have.encrypted or not have.etag:
             return True  # a folder store has no checksum to ask for; KMS/SSE-C ETags are not MD5s
-        return have.etag == expected_etag(up.size, up.part_md5s)
+        return etag_matches(have.etag, up.size, up.part_md5s)
 
     def _same_or_refuse(self, up: Upload, have: ObjectInfo | None) -> None:
         """An object already at the URI (an interrupted earlier register): keep it only if it is our bytes."""
+        single = up.part_md5s is not None and have is not None and have.etag and not have.encrypted
         same = have is not None and have.size == up.size and (
-            self._etag_ok(up, have) if self.scheme == "s3" and have.etag and not have.encrypted
-            else self._sha256(up.uri) == up.sha256)
+            self._etag_ok(up, have) if single else self._sha256(up.uri) == up.sha256)
         if not same:
             raise MlregError(f"{up.uri} already exists with different bytes; mlreg never overwrites an object "
                              "(left by an interrupted register? `mlreg gc` removes objects no version records)")
@@ -334,7 +348,7 @@ def _s3() -> Any:
         raise MlregError("an s3:// store needs s3fs: pip install 'mlreg[s3]'") from None
 
     fs = s3fs.S3FileSystem(
-        endpoint_url=endpoint(), skip_instance_cache=True, max_concurrency=8,
+        endpoint_url=endpoint(), skip_instance_cache=True, max_concurrency=PART_CONCURRENCY,
         config_kwargs={"connect_timeout": CONNECT_TIMEOUT, "read_timeout": READ_TIMEOUT,
                        "retries": {"total_max_attempts": ATTEMPTS, "mode": "standard"}},
     )

@@ -92,16 +92,24 @@ def upload_version(files: list[Path], folder: Path, base: str, progress: Transfe
     """
     store = ObjectStore.for_uri(base)
     meter = _Meter(sum(p.stat().st_size for p in files), progress)
+    hashing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mlreg-hash")  # hashlib frees the GIL
 
     def one(path: Path) -> Artifact:
-        size, sha, parts = file_digests(path, store.scheme == "s3")
         rel = path.relative_to(folder).as_posix()
-        up = Upload(path, object_uri(base, rel), size, sha, parts)
-        if not store.put(up, meter):
-            meter(size)
-        return Artifact(sha256=sha, size=size, path=rel, uri=up.uri)
+        up = Upload(path, object_uri(base, rel), path.stat().st_size, "")
+        digest = hashing.submit(file_digests, path, store.scheme == "s3")  # while the bytes travel
 
-    return run_parallel([lambda p=p: one(p) for p in files], workers)
+        def fill() -> None:
+            up.size, up.sha256, up.part_md5s = digest.result()
+
+        if not store.put(up, meter, fill):
+            meter(up.size)
+        return Artifact(sha256=up.sha256, size=up.size, path=rel, uri=up.uri)
+
+    try:
+        return run_parallel([lambda p=p: one(p) for p in files], workers)
+    finally:
+        hashing.shutdown(wait=True, cancel_futures=True)
 
 
 # -- verify ----------------------------------------------------------------------------------------
