@@ -190,7 +190,8 @@ def want_run(r: Version, settings: Settings, folder: Path,
     content = {"experiment": experiment, "name": name, "start": start, "params": r.params, "metrics": r.metrics,
                "tags": r.tags, "artifacts": [a.to_dict() for a in r.artifacts]}
     tags = dict(r.tags) | {TAG_MODEL: r.name, TAG_VERSION: str(r.version), DIGEST: canonical_digest(content)}
-    sizes = {a.path: a.size for a in r.artifacts if a.path is not None}
+    sizes = {a.path: a.size for a in r.artifacts if a.path is not None and a.uri is None}
+    sizes |= {a.path: a.size for _, a in placed or []}
     return WantRun(experiment, name, start, dict(r.params), dict(r.metrics), tags, files, external, end,
                    sizes=sizes, stored=stored)
 
