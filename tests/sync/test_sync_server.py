@@ -275,14 +275,22 @@ def test_gap_in_git_numbers_keeps_mlflow_numbers_equal(reg, training, mlflow_ser
     assert reg.sync(mlflow_server.url, check=True).ok
 
 
-def test_external_artifacts_are_listed_not_copied(reg, training, mlflow_server, uniq):
-    name = f"{uniq}-m"
-    reg.register(name, training(experiment=f"{uniq}-exp", files={"model.bin": "weights"}), external=True)
+def test_external_artifacts_are_uploaded_when_readable_else_listed(reg, training, mlflow_server, uniq):
+    readable, gone = f"{uniq}-m", f"{uniq}-gone"
+    reg.register(readable, training(experiment=f"{uniq}-exp", files={"model.bin": "weights"}), external=True)
+    folder = training(experiment=f"{uniq}-exp", files={"model.bin": "lost"})
+    reg.register(gone, folder, external=True)
+    (folder / "model.bin").unlink()  # unreadable where sync runs: only listed
+    (folder / "run_metadata.json").unlink()
     assert reg.sync(mlflow_server.url).ok
     c = mlflow_server.client()
-    run_id = versions_of(c, name)[1].run_id
-    assert [f.path for f in c.list_artifacts(run_id)] == ["mlreg_external.json"]
-    with open(c.download_artifacts(run_id, "mlreg_external.json")) as f:
+    run_id = versions_of(c, readable)[1].run_id
+    assert sorted(f.path for f in c.list_artifacts(run_id)) == ["model.bin", "run_metadata.json"]
+    with open(c.download_artifacts(run_id, "model.bin")) as f:
+        assert f.read() == "weights"
+    gone_run = versions_of(c, gone)[1].run_id
+    assert [f.path for f in c.list_artifacts(gone_run)] == ["mlreg_external.json"]
+    with open(c.download_artifacts(gone_run, "mlreg_external.json")) as f:
         listed = json.load(f)
     assert sorted(a["uri"].rsplit("/", 1)[-1] for a in listed["external_artifacts"]) == [
         "model.bin", "run_metadata.json"]
