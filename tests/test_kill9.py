@@ -81,7 +81,7 @@ def test_kill_9_at_random_moments_of_a_large_register_and_of_promotes(big_folder
     calibration = fresh_repo(tmp_path / "calibration")
     mine = user_changes(calibration, "calibration")
     start = time.monotonic()
-    r = run_mlreg(calibration, ["register", "m", "--from-dir", str(big_folder)])
+    r = run_mlreg(calibration, ["register", "m", "--from-dir", str(big_folder), "--allow-large"])
     full = time.monotonic() - start
     assert r.returncode == 0, r.stderr
     assert_whole_or_nothing(calibration, mine, tmp_path / "checks-calibration")
@@ -90,7 +90,7 @@ def test_kill_9_at_random_moments_of_a_large_register_and_of_promotes(big_folder
     for i in range(REGISTERS):
         root = fresh_repo(tmp_path / f"register-{i}")
         mine = user_changes(root, str(i))
-        what = kill_at(root, ["register", "m", "--from-dir", str(big_folder)], rng.uniform(0.2, 1.2) * full)
+        what = kill_at(root, ["register", "m", "--from-dir", str(big_folder), "--allow-large"], rng.uniform(0.2, 1.2) * full)
         committed = "registry/m/v1/metadata.json" in git(root, "ls-tree", "-r", "--name-only", "HEAD")
         assert committed == (root / "registry/m/v1/metadata.json").is_file()
         assert_whole_or_nothing(root, mine, tmp_path / f"checks-register-{i}")
