@@ -97,19 +97,13 @@ def test_no_build_output_is_tracked():
     assert built == []
 
 
-def test_the_core_wheel_validates_diffs_and_registers_without_mlflow(core_venv, tmp_path, training):
+def test_the_core_wheel_validates_diffs_and_registers_without_mlflow(core_venv, example_repo, training):
     env = clean_env(PATH=f"{core_venv / 'bin'}{os.pathsep}{os.environ['PATH']}")
     mlreg_bin = core_venv / "bin" / "mlreg"
     assert sh(core_venv / "bin" / "python", "-c", "import mlflow", env=env, ok=False).returncode == 1
     assert sh(mlreg_bin, "--version", env=env).stdout == f"mlreg {mlreg.__version__}\n"
 
-    repo = tmp_path / "registry-repo"  # a copy of the example registry
-    repo.mkdir()
-    git(repo, "init", "-q")
-    shutil.copytree(ROOT / "registry", repo / "registry")
-    shutil.copy(ROOT / "mlreg.yaml", repo / "mlreg.yaml")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "example registry")
+    repo = example_repo
     assert sh(mlreg_bin, "validate", cwd=repo, env=env).stdout == "registry is valid\n"
 
     r = sh(mlreg_bin, "register", "rl-agent-1h", "--from-dir", training(), cwd=repo, env=env)
@@ -130,7 +124,8 @@ def test_the_core_wheel_validates_diffs_and_registers_without_mlflow(core_venv, 
 # -- pre-commit ----------------------------------------------------------------------------------------
 @pytest.fixture
 def example_repo(tmp_path) -> Path:
-    repo = tmp_path / "models"
+    """A git repository holding a copy of the example registry, committed."""
+    repo = tmp_path / "example-repo"  # not tmp_path/models: the `training` fixture writes there
     repo.mkdir()
     git(repo, "init", "-q")
     shutil.copytree(ROOT / "registry", repo / "registry")
