@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .api import Registry
-    from .query import load_model
+    from .api import load_model
 
 __all__ = ["Registry", "__version__", "load_model"]
 
@@ -20,7 +20,7 @@ def __getattr__(name: str) -> Any:
 
         return Registry
     if name == "load_model":
-        from .query import load_model
+        from .api import load_model
 
         return load_model
     raise AttributeError(name)

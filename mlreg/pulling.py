@@ -180,24 +180,3 @@ def local_paths(record: Version, folder: Path, pull: bool,
     files = iter(report.files)
     return [str(next(files)) if a.path is not None else a.uri or "" for a in record.artifacts], report.dest
 
-
-def get(url: str, ref: str, dest: Path | None = None, progress: TransferProgress | None = None,
-        rev: str | None = None) -> PullReport:
-    """`mlreg get`: read one model's records from a remote git registry (a partial, sparse checkout of
-    registry/NAME only) and pull the version's files into `dest` (default ./NAME-vN)."""
-    from . import gitops
-    from .api import Registry
-    from .query import split_model_uri
-    from .store import REGISTRY_DIR, check_name
-
-    name, vref = split_model_uri(ref)
-    check_name(name)
-    with tempfile.TemporaryDirectory(prefix="mlreg-get-") as tmp:
-        checkout = Path(tmp) / "registry-repo"
-        gitops.sparse_checkout(url, f"{REGISTRY_DIR}/{name}", checkout, rev)
-        reg = Registry(checkout)
-        if not reg.store.has_model(name):
-            raise MlregError(f"{url}: no model {name!r} in {REGISTRY_DIR}/")
-        view = reg.get(name, vref)
-        target = dest if dest is not None else Path.cwd() / f"{name}-v{view.record.version}"
-        return pull_record(view.record, view.folder, target, progress)

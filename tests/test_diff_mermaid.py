@@ -7,7 +7,7 @@ import re
 from test_diff import _normalise, story  # noqa: F401  (the fixture: a change of every kind)
 
 from mlreg.changes import ChangeSet, StageChanged
-from mlreg.mermaid import diagram, label
+from mlreg.render.mermaid import diagram, label
 
 
 def block(out: str) -> list[str]:

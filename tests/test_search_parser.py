@@ -2,7 +2,7 @@
 
 import pytest
 
-from mlreg.query import Condition, Key, SearchSyntaxError, parse_filter, parse_order_by, tokenize
+from mlreg.search import Condition, Key, SearchSyntaxError, parse_filter, parse_order_by, tokenize
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -20,10 +19,9 @@ def init(
 ) -> None:
     """Write mlreg.yaml and registry/ in the current git repository."""
     from ..api import Registry
-    from ..repo import locate
     from .common import _state, told
 
-    reg = told(Registry(locate(_state["repo"], for_init=True).root))
+    reg = told(Registry.open(_state["repo"], for_init=True))
     report_mutation(reg.init(preset, commit=not no_commit, branch=branch))
 
 
@@ -53,7 +51,7 @@ def register(
 ) -> None:
     """Register a new version from a training output folder (one commit)."""
     from ..errors import UsageError
-    from ..runmeta import parse_metrics, parse_pairs
+    from ..api import parse_metrics, parse_pairs
 
     if not from_dir.strip():
         raise UsageError("--from-dir needs a folder")
@@ -101,7 +99,7 @@ def show(
 ) -> None:
     """Show one model with its versions, or one version in full."""
     from .. import render
-    from ..lifecycle import split_ref
+    from ..api import split_ref
 
     name, vref = split_ref(ref)
     reg = registry()
@@ -160,7 +158,7 @@ def verify(
 ) -> None:
     """Re-hash artifacts against their recorded digests (external files when reachable; stored files in the store)."""
     from .. import render
-    from ..lifecycle import split_ref
+    from ..api import split_ref
 
     name, vref = split_ref(ref)
     with transfer_bar("verify") as progress:

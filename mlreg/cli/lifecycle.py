@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..lifecycle import split_ref
+from ..api import split_ref
 from .common import Branch, JsonOpt, NoCommit, app, registry, report_mutation
 
 alias_app = typer.Typer(help="Named pointers to versions (unique per model).", no_args_is_help=True)

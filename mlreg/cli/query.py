@@ -76,7 +76,7 @@ def find_stage(
     json_out: JsonOpt = False,
 ) -> None:
     """Every version in a stage, optionally filtered by params."""
-    from ..runmeta import parse_pairs
+    from ..api import parse_pairs
 
     views = registry().find_by_stage(stage, parse_pairs(param or [], "param"), model)
     _versions(views, json_out, f"no version is in stage {stage!r}" + (" with those params" if param else ""))

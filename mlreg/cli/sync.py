@@ -114,7 +114,4 @@ def ui(
                                       help="Port on 127.0.0.1 for MLflow's UI (must be free).")] = 5000,
 ) -> None:
     """Serve MLflow's UI over the local store in .mlreg/ on http://127.0.0.1:PORT (Ctrl-C stops it)."""
-    from ..sync import serve_ui
-
-    serve_ui(registry().root, port,
-             lambda url: print(f"MLflow UI on {url} (local store in .mlreg/); Ctrl-C stops it", flush=True))
+    registry().ui(port, lambda url: print(f"MLflow UI on {url} (local store in .mlreg/); Ctrl-C stops it", flush=True))

@@ -1,0 +1,187 @@
+"""Writes to existing models: init, promote, rollback, aliases, descriptions and tags, each one commit.
+
+Each function takes the Workspace first, so `Registry` (api.py) offers it as a method.
+"""
+
+from __future__ import annotations
+
+from . import gitops, lifecycle, reads, runmeta
+from .errors import MlregError, NotFound, UsageError
+from .records import PRESETS, Model, Settings, StageChange, Version
+from .store import REGISTRY_DIR, SETTINGS_FILE, check_name, dumps_yaml
+from .views import Outcome
+from .workspace import Workspace
+
+
+def init(ws: Workspace, preset: str = "default", commit: bool = True, branch: str | None = None) -> Outcome:
+    """Write mlreg.yaml, registry/ and the .mlreg/ ignore line."""
+    if preset not in PRESETS:
+        raise UsageError(f"unknown preset {preset!r}: expected one of {', '.join(PRESETS)}")
+    if (ws.root / SETTINGS_FILE).exists():
+        raise MlregError(f"{SETTINGS_FILE} already exists in {ws.root}")
+    files: dict[str, gitops.Content] = {
+        SETTINGS_FILE: dumps_yaml(_with_registry_id(PRESETS[preset])),
+        f"{REGISTRY_DIR}/.gitkeep": b"",
+    }
+    ws.byte_exact(files)
+    ignore = ws.root / ".gitignore"
+    old = ignore.read_text() if ignore.exists() else ""
+    if ".mlreg/" not in old.split():
+        files[".gitignore"] = (old + ("" if not old or old.endswith("\n") else "\n") + ".mlreg/\n").encode()
+    change = gitops.ChangeSet("init", "", None, f"init registry (preset {preset})", files)
+    return ws.apply(change, commit, branch)
+
+
+def promote(ws: Workspace, name: str, ref: str, stage: str, reason: str | None = None, *,
+            commit: bool = True, branch: str | None = None) -> Outcome:
+    """Move a version to a stage along an allowed transition; an exclusive stage demotes its holder."""
+    s = ws.settings
+    if stage not in s.stages:
+        raise MlregError(f"unknown stage {stage!r}: expected one of {', '.join(s.stages)}")
+    if s.require_reason and not (reason or "").strip():
+        raise MlregError("--reason is required by mlreg.yaml (lifecycle.require_reason)")
+    with ws.writing(commit, branch):
+        v = ws.store.version(name, reads.resolve_number(ws, name, ref))
+        if v.stage == stage:
+            raise MlregError(f"{name} v{v.version} is already in stage {stage!r}")
+        allowed = s.stages[v.stage].to if v.stage in s.stages else []
+        if stage not in allowed:
+            raise MlregError(
+                f"{name} v{v.version}: {v.stage} -> {stage} is not an allowed transition; "
+                f"from {v.stage} a version may move to: {', '.join(allowed) or 'nowhere'}"
+            )
+        now, by = ws.stamp()
+        files: dict[str, gitops.Content] = {}
+        demoted = []
+        spec = s.stages[stage]
+        if spec.exclusive:
+            for other in ws.store.versions(name):
+                if other.stage == stage and other.version != v.version:
+                    _move(other, spec.demote_to, now, by, "New champion promoted" if stage == "champion"
+                          else f"New {stage} promoted", "demote")
+                    files.update([ws.store.version_file(other)])
+                    demoted.append(other.version)
+        _move(v, stage, now, by, reason, "promote")
+        files.update([ws.store.version_file(v)])
+        subject = f"promote {name} v{v.version} to {stage}"
+        body = f"{reason or ''}" + "".join(f"\nDemoted v{d} to {spec.demote_to}." for d in demoted)
+        change = gitops.ChangeSet("promote", name, v.version, subject, files, body=body)
+        done = ws.apply(change, commit, branch)
+    done.record, done.demoted = v, demoted
+    return done
+
+
+def rollback(ws: Workspace, name: str, to: str | None = None, reason: str | None = None, stage: str | None = None, *,
+             commit: bool = True, branch: str | None = None) -> Outcome:
+    """Give an exclusive stage back to a version that held it before; the current holder is demoted (one commit)."""
+    from .rollback import plan as rollback_plan
+
+    if ws.settings.require_reason and not (reason or "").strip():
+        raise MlregError("--reason is required by mlreg.yaml (lifecycle.require_reason)")
+    with gitops.lock(ws.root):
+        number = reads.resolve_number(ws, name, to) if to is not None else None
+        plan = rollback_plan(ws.settings, name, ws.store.versions(check_name(name)), stage, number)
+        (now, by), target, current = ws.stamp(), plan.target, plan.current
+        files: dict[str, gitops.Content] = {}
+        if current is not None:
+            _move(current, plan.demote_to, now, by, f"Rolled back to v{target.version}: {reason}" if reason
+                  else f"Rolled back to v{target.version}", "demote")
+            files.update([ws.store.version_file(current)])
+        _move(target, plan.stage, now, by, reason, "rollback")
+        files.update([ws.store.version_file(target)])
+        was = f" (was v{current.version})" if current else ""
+        body = (reason or "") + (f"\nDemoted v{current.version} to {plan.demote_to}." if current else "")
+        change = gitops.ChangeSet("rollback", name, target.version,
+                                  f"rollback {name} {plan.stage} to v{target.version}{was}", files, body=body)
+        done = ws.apply(change, commit, branch)
+    done.record, done.demoted = target, [current.version] if current else []
+    return done
+
+
+def alias_set(ws: Workspace, name: str, alias: str, ref: str, *, commit: bool = True,
+              branch: str | None = None) -> Outcome:
+    """Point an alias at a version (moving it if it pointed elsewhere)."""
+    _check_alias(alias, ws.settings)
+    with ws.writing(commit, branch):
+        n = reads.resolve_number(ws, name, ref)
+        model = ws.store.model(name)
+        old = model.aliases.get(alias)
+        if old == n:
+            raise MlregError(f"{name}: alias {alias!r} already points at v{n}")
+        model.aliases[alias] = n
+        subject = f"alias {name} {alias} -> v{n}" + (f" (was v{old})" if old else "")
+        change = gitops.ChangeSet("alias", name, n, subject, dict([ws.store.model_file(model)]))
+        return ws.apply(change, commit, branch)
+
+
+def alias_rm(ws: Workspace, name: str, alias: str, *, commit: bool = True, branch: str | None = None) -> Outcome:
+    """Remove an alias."""
+    with ws.writing(commit, branch):
+        model = ws.store.model(check_name(name))
+        if alias not in model.aliases:
+            raise NotFound(f"{name}: no alias {alias!r} (aliases: {', '.join(model.aliases) or 'none'})")
+        n = model.aliases.pop(alias)
+        change = gitops.ChangeSet("alias-rm", name, n, f"alias rm {name} {alias} (was v{n})",
+                                  dict([ws.store.model_file(model)]))
+        return ws.apply(change, commit, branch)
+
+
+def describe(ws: Workspace, name: str, description: str, *, commit: bool = True, branch: str | None = None) -> Outcome:
+    """Set a model's description (model.yaml)."""
+    with ws.writing(commit, branch):
+        model = ws.store.model(check_name(name))
+        model.description = description
+        change = gitops.ChangeSet("describe", name, None, f"describe {name}", dict([ws.store.model_file(model)]),
+                                  body=description)
+        return ws.apply(change, commit, branch)
+
+
+def tag_set(ws: Workspace, name: str, ref: str | None, key: str, value: str | None, *, commit: bool = True,
+            branch: str | None = None) -> Outcome:
+    """Set (value given) or remove (value None) a human tag on a model (ref None) or a version."""
+    runmeta.check_key(key, "tag")
+    with ws.writing(commit, branch):
+        if ref is None:
+            target: Model | Version = ws.store.model(check_name(name))
+            number = None
+        else:
+            target = ws.store.version(name, reads.resolve_number(ws, name, ref))
+            number = target.version
+        what = f"{name}" + (f" v{number}" if number else "")
+        if value is None:
+            if key not in target.tags:
+                raise NotFound(f"{what}: no tag {key!r}")
+            del target.tags[key]
+            subject, action = f"tag rm {what} {key}", "tag-rm"
+        else:
+            target.tags[key] = value
+            subject, action = f"tag set {what} {key}={value}", "tag"
+        rel_data = ws.store.model_file(target) if number is None else ws.store.version_file(target)
+        change = gitops.ChangeSet(action, name, number, subject, dict([rel_data]))
+        return ws.apply(change, commit, branch)
+
+
+def _move(v: Version, to: str, at: str, by: str, reason: str | None, action: str) -> None:
+    v.stage_history.append(StageChange(to=to, at=at, by=by, action=action, from_=v.stage, reason=reason))
+    v.stage = to
+
+
+def _check_alias(alias: str, settings: Settings) -> None:
+    from .records import ALIAS_RE
+
+    if not ALIAS_RE.match(alias) or alias == "latest":
+        raise MlregError(f"invalid alias {alias!r}: expected a name starting with a letter or '_' (not 'latest')")
+    reserved = lifecycle.stage_refs(settings)
+    if alias in reserved:
+        raise MlregError(f"alias {alias!r} is reserved: it names stage {reserved[alias]!r} in mlreg.yaml "
+                         f"(promote a version to {reserved[alias]!r} instead)")
+    if settings.aliases is not None and alias not in settings.aliases:
+        raise MlregError(f"alias {alias!r} is not allowed by mlreg.yaml: expected one of {', '.join(settings.aliases)}")
+
+
+def _with_registry_id(settings: dict) -> dict:
+    """A new registry's settings with a fresh `registry_id` after `schema_version` (sync tags what it makes with it)."""
+    import uuid
+
+    items = list(settings.items())
+    return dict(items[:1] + [("registry_id", uuid.uuid4().hex[:16])] + items[1:])
