@@ -575,3 +575,10 @@ def _default_store(uri: str) -> Iterator[None]:
         yield
     finally:
         _restore_env(saved)
+
+
+def load_pyfunc(location: str) -> Any:
+    """`mlflow.pyfunc.load_model(location)`: `mlreg.load_model` of an MLflow-format version."""
+    import mlflow.pyfunc
+
+    return mlflow.pyfunc.load_model(location)
