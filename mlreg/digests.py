@@ -46,7 +46,7 @@ class Cache:
     def save(self) -> None:
         if self.path is None or not self.added:
             return
-        from .store import write_atomic
+        from .storewrite import write_atomic
 
         text = "".join(f"{oid} {size} {sha}\n" for oid, (size, sha) in sorted(self.known.items()))
         try:

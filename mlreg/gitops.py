@@ -248,7 +248,7 @@ def refuse_dirty(g: Git, paths: list[str]) -> None:
 
 def write_files(root: Path, change: ChangeSet):
     """Write every file (new folders via temp folder + rename); return a function that undoes it."""
-    from .store import write_atomic
+    from .storewrite import write_atomic
 
     root = Path(root)
     folders = change.new_folders

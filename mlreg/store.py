@@ -1,4 +1,5 @@
-"""Read and write registry files (atomically). Knows paths and formats, not git."""
+"""Read registry files and serialise the documents to write (`storewrite` writes them atomically).
+Knows paths and formats, not git."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import errno
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,6 @@ REGISTRY_DIR = "registry"
 MODEL_FILE = "model.yaml"
 VERSION_FILE = "metadata.json"
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -142,20 +140,6 @@ def load_yaml(path: Path, rel: str | None = None) -> Any:
         raise NotFound(f"{where}: file not found") from None
     except yaml.YAMLError as e:
         raise MlregError(f"{where}: malformed YAML: {' '.join(str(e).split())}") from None
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file via a temp file in the same folder and os.replace; never leaves a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class Store:

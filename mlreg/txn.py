@@ -240,7 +240,7 @@ def release_index_lock(loc: Location) -> None:
 
 # -- the journal -----------------------------------------------------------------------------------
 def _write_journal(loc: Location, doc: dict) -> None:
-    from .store import write_atomic
+    from .storewrite import write_atomic
 
     write_atomic(loc.git_dir / JOURNAL, (json.dumps(doc) + "\n").encode())
 
