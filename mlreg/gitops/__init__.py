@@ -1,0 +1,26 @@
+"""Every git call mlreg makes: commit exactly these paths, branch, lock, read trees at a ref.
+
+The git layer's public face; other modules import from here, never from the submodules:
+`runner` (the `Git` class: objects, trees, the index, compare-and-swap of refs), `writes` (ChangeSet,
+the writers' lock, refusals, writing the work tree), `reads` (fast reads of trees, blobs and merges at
+a ref), `logs` (history and refs), `remote` (other branches' records, a partial checkout of a remote).
+"""
+
+from ..errors import GitError
+from .logs import (CommitInfo, commit_time, default_branch, deleted_versions, folder_history, last_commits, log,
+                   merge_base, remote_url, resolve_commit, root_commit)
+from .reads import (GATED_PATHS, SUBMODULE_MODE, SYMLINK_MODE, Entry, Merge, blobs, changed, clean_blob_ids, commits,
+                    common_dir, first_parent, first_parents, head_commit, links, listing, merge_into, worktree_commit)
+from .remote import recorded_uris, sparse_checkout
+from .runner import Git
+from .writes import (Applied, ChangeSet, Content, clean_stale_temp, inside, lock, refuse_dirty, refuse_escape,
+                     write_files)
+
+__all__ = [
+    "GATED_PATHS", "SUBMODULE_MODE", "SYMLINK_MODE", "Applied", "ChangeSet", "CommitInfo", "Content", "Entry", "Git",
+    "GitError", "Merge", "blobs", "changed", "clean_blob_ids", "clean_stale_temp", "commit_time", "commits",
+    "common_dir", "default_branch", "deleted_versions", "first_parent", "first_parents", "folder_history",
+    "head_commit", "inside", "last_commits", "links", "listing", "lock", "log", "merge_base", "merge_into",
+    "recorded_uris", "refuse_dirty", "refuse_escape", "remote_url", "resolve_commit", "root_commit",
+    "sparse_checkout", "worktree_commit", "write_files",
+]
