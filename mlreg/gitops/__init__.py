@@ -2,14 +2,14 @@
 
 The git layer's public face; other modules import from here, never from the submodules:
 `runner` (the `Git` class: objects, trees, the index, compare-and-swap of refs), `writes` (ChangeSet,
-the writers' lock, refusals, writing the work tree), `reads` (fast reads of trees, blobs and merges at
+the writers' lock, refusals, writing the work tree), `trees` (fast reads of trees, blobs and merges at
 a ref), `logs` (history and refs), `remote` (other branches' records, a partial checkout of a remote).
 """
 
 from ..errors import GitError
 from .logs import (CommitInfo, commit_time, default_branch, deleted_versions, folder_history, last_commits, log,
                    merge_base, remote_url, resolve_commit, root_commit)
-from .reads import (GATED_PATHS, SUBMODULE_MODE, SYMLINK_MODE, Entry, Merge, blobs, changed, clean_blob_ids, commits,
+from .trees import (GATED_PATHS, SUBMODULE_MODE, SYMLINK_MODE, Entry, Merge, blobs, changed, clean_blob_ids, commits,
                     common_dir, first_parent, first_parents, head_commit, links, listing, merge_into, worktree_commit)
 from .remote import recorded_uris, sparse_checkout
 from .runner import Git

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import GitError
-from .reads import _full, _read, _where
+from .trees import _full, _read, _where
 from .runner import Git
 
 
