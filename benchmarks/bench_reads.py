@@ -14,6 +14,8 @@ Exit status 1 when a target is missed.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import os
 import random
 import shutil
 import statistics
@@ -85,11 +87,16 @@ def version_record(rng: random.Random, name: str, n: int, versions: int, at: str
     )
 
 
-def generate(root: Path, models: int, versions: int, seed: int = 5) -> None:
-    """Write mlreg.yaml, model.yaml and metadata.json files directly (one `git init`, no commits)."""
+def generate(root: Path, models: int, versions: int, seed: int = 5, *, real_digests: bool = False,
+             commit: bool = False) -> None:
+    """Write mlreg.yaml, model.yaml and metadata.json files directly into a new git repository.
+
+    real_digests: each artifact holds its line 20 times and is recorded with its true sha256 (so `validate`
+    passes), else one line under a random digest (reads never check it). commit: commit it all once on
+    `main` (else no commit: reads never touch git)."""
     rng = random.Random(seed)
     root.mkdir(parents=True)
-    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    _git(root, "init", "-q", *(["-b", "main"] if commit else []))
     (root / "mlreg.yaml").write_bytes(dumps_yaml(PRESETS["default"]))
     for m in range(models):
         name = NAME.format(m)
@@ -102,8 +109,23 @@ def generate(root: Path, models: int, versions: int, seed: int = 5) -> None:
             at = f"2025-{1 + n % 12:02d}-{1 + m % 28:02d}T{m % 24:02d}:{n % 60:02d}:00Z"
             vdir = folder / f"v{n}"
             vdir.mkdir()
-            (vdir / "metadata.json").write_bytes(dumps_json(version_record(rng, name, n, versions, at).to_dict()))
-            (vdir / "model.txt").write_text(f"{name} v{n}\n")
+            data = f"{name} v{n}\n".encode() * (20 if real_digests else 1)
+            (vdir / "model.txt").write_bytes(data)
+            record = version_record(rng, name, n, versions, at)
+            if real_digests:
+                record.artifacts = [Artifact(sha256=hashlib.sha256(data).hexdigest(), size=len(data), path="model.txt")]
+            (vdir / "metadata.json").write_bytes(dumps_json(record.to_dict()))
+    if commit:
+        _git(root, "add", "-A")
+        _git(root, "commit", "-q", "-m", "benchmark registry")
+
+
+def _git(root: Path, *args: str) -> None:
+    ident = {"GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com", "GIT_COMMITTER_NAME": "Bench",
+             "GIT_COMMITTER_EMAIL": "bench@example.com"}
+    r = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, env={**os.environ, **ident})
+    if r.returncode:
+        raise SystemExit(f"git {' '.join(args)} failed: {r.stderr.strip()}")
 
 
 # -- timing -----------------------------------------------------------------------------------------

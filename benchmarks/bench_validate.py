@@ -14,8 +14,6 @@ Exit status 1 when a target is missed.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import random
 import shutil
 import statistics
 import subprocess
@@ -25,10 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_reads import NAME, version_record  # noqa: E402  (one record generator for both benchmarks)
-
-from mlreg.records import PRESETS, Artifact, Model  # noqa: E402
-from mlreg.store import dumps_json, dumps_yaml  # noqa: E402
+from bench_reads import NAME, generate  # noqa: E402  (one registry generator for both benchmarks)
 
 ENV = {"GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com", "GIT_COMMITTER_NAME": "Bench",
        "GIT_COMMITTER_EMAIL": "bench@example.com"}
@@ -41,32 +36,6 @@ def git(root: Path, *args: str) -> str:
     if r.returncode:
         raise SystemExit(f"git {' '.join(args)} failed: {r.stderr.strip()}")
     return r.stdout
-
-
-def generate(root: Path, models: int, versions: int, seed: int = 11) -> None:
-    """Write a valid registry (real digests) and commit it on main in one commit."""
-    rng = random.Random(seed)
-    root.mkdir(parents=True)
-    git(root, "init", "-q", "-b", "main")
-    (root / "mlreg.yaml").write_bytes(dumps_yaml(PRESETS["default"]))
-    for m in range(models):
-        name = NAME.format(m)
-        folder = root / "registry" / name
-        folder.mkdir(parents=True)
-        model = Model(name=name, description=f"benchmark model {m}", tags={"team": "quant"},
-                      aliases={"Staging": versions - 1})
-        (folder / "model.yaml").write_bytes(dumps_yaml(model.to_dict()))
-        for n in range(1, versions + 1):
-            at = f"2025-{1 + n % 12:02d}-{1 + m % 28:02d}T{m % 24:02d}:{n % 60:02d}:00Z"
-            vdir = folder / f"v{n}"
-            vdir.mkdir()
-            data = f"{name} v{n}\n".encode() * 20
-            (vdir / "model.txt").write_bytes(data)
-            record = version_record(rng, name, n, versions, at)
-            record.artifacts = [Artifact(sha256=hashlib.sha256(data).hexdigest(), size=len(data), path="model.txt")]
-            (vdir / "metadata.json").write_bytes(dumps_json(record.to_dict()))
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "benchmark registry")
 
 
 def mlreg(root: Path, *args: str) -> float:
@@ -90,7 +59,7 @@ def main() -> int:
     try:
         if not root.exists():
             start = time.perf_counter()
-            generate(root, opts.models, opts.versions)
+            generate(root, opts.models, opts.versions, seed=11, real_digests=True, commit=True)
             print(f"generated and committed {opts.models} x {opts.versions} versions in "
                   f"{time.perf_counter() - start:.1f} s: {root}")
         return report(root, opts)
