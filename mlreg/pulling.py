@@ -15,11 +15,16 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import MlregError
 from .records import Artifact, Version
-from .uploads import TransferProgress, _Meter, run_parallel
+
+if TYPE_CHECKING:
+    from .uploads import TransferProgress, _Meter
+
+# A pull whose files are all cached imports nothing of the transfer machinery (thread pools, boto3): it checks each
+# cache entry's size (its name is the sha256 it was verified against) and links it into place.
 
 
 def cache_dir() -> Path:
@@ -50,7 +55,7 @@ class Cache:
 
     def fetch(self, a: Artifact, meter: _Meter) -> None:
         """Download one stored file, check its sha256 and size, and only then add it to the cache."""
-        from .objstore import ObjectStore, file_digests
+        from .uploads import store_for
 
         tmpdir = self.root / "tmp"
         tmpdir.mkdir(parents=True, exist_ok=True)
@@ -58,8 +63,8 @@ class Cache:
         os.close(fd)
         tmp = Path(name)
         try:
-            ObjectStore.for_uri(a.uri or "").download(a.uri or "", tmp, meter)
-            size, sha, _ = file_digests(tmp, False)
+            sha = store_for(a.uri or "").download(a.uri or "", tmp, meter)
+            size = tmp.stat().st_size
             if sha != a.sha256 or size != a.size:
                 raise MlregError(f"{a.uri}: downloaded bytes do not match the record (sha256 {sha[:12]}..., "
                                  f"expected {a.sha256[:12]}...; {size} bytes, expected {a.size}); the store "
@@ -109,8 +114,11 @@ def pull_record(record: Version, folder: Path | None, dest: Path | None = None,
     report = PullReport(f"{record.name}/{record.version}", dest.resolve() if dest.exists() else dest)
     stored = [a for a in record.artifacts if a.stored]
     missing = list({a.sha256: a for a in stored if not cache.has(a)}.values())
-    meter = _Meter(sum(a.size for a in missing), progress)
-    run_parallel([lambda a=a: cache.fetch(a, meter) for a in missing])
+    if missing:
+        from .uploads import _Meter, run_parallel
+
+        meter = _Meter(sum(a.size for a in missing), progress)
+        run_parallel([lambda a=a: cache.fetch(a, meter) for a in missing])
     report.downloaded_files, report.downloaded_bytes = len(missing), sum(a.size for a in missing)
     report.cached_files = len(stored) - len(missing)
     dest.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ folder layout as in git, so the store folder is browsable and loadable by MLflow
 
 from __future__ import annotations
 
+import os
 import tempfile
 import threading
 import time
@@ -17,11 +18,30 @@ from typing import Any
 from urllib.parse import quote
 
 from .errors import MlregError
-from .objstore import ObjectInfo, ObjectStore, Upload, file_digests, normalize
+from .objstore import FolderStore, ObjectInfo, ObjectStore, PendingUpload, Upload, normalize
 from .records import Artifact, Version
 
 TransferProgress = Callable[[int, int], None]  # (bytes done since the last call, total bytes)
-WORKERS = 8
+WORKERS = 16  # files in flight at once (an S3 store sends at most MULTIPART_FILES big ones at a time)
+_ENV_KEYS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
+             "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_REGION")
+_SHARED: dict[tuple, ObjectStore] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def store_for(uri: str) -> ObjectStore:
+    """The shared store for a URI's scheme (one S3 client per process and environment: making one is slow)."""
+    s3 = uri.startswith("s3://")
+    key = ("s3", *(os.environ.get(v) for v in _ENV_KEYS)) if s3 else ("file",)
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            if s3:
+                from .s3store import S3Store  # boto3: only when an s3:// store is used
+
+                _SHARED[key] = S3Store()
+            else:
+                _SHARED[key] = FolderStore()
+        return _SHARED[key]
 
 
 def object_uri(base: str, rel: str) -> str:
@@ -90,26 +110,20 @@ def upload_version(files: list[Path], folder: Path, base: str, progress: Transfe
     A file whose object is already there with the same bytes (an interrupted earlier register) is not sent
     again; an object with other bytes is an error and is left alone. Returns the artifact records, in order.
     """
-    store = ObjectStore.for_uri(base)
+    store = store_for(base)
     meter = _Meter(sum(p.stat().st_size for p in files), progress)
-    hashing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mlreg-hash")  # hashlib frees the GIL
 
     def one(path: Path) -> Artifact:
         rel = path.relative_to(folder).as_posix()
-        up = Upload(path, object_uri(base, rel), path.stat().st_size, "")
-        digest = hashing.submit(file_digests, path, store.scheme == "s3")  # while the bytes travel
-
-        def fill() -> None:
-            up.size, up.sha256, up.part_md5s = digest.result()
-
-        if not store.put(up, meter, fill):
+        up = Upload(path, object_uri(base, rel), path.stat().st_size)
+        if not store.put(up, meter):
             meter(up.size)
         return Artifact(sha256=up.sha256, size=up.size, path=rel, uri=up.uri)
 
-    try:
-        return run_parallel([lambda p=p: one(p) for p in files], workers)
-    finally:
-        hashing.shutdown(wait=True, cancel_futures=True)
+    order = sorted(range(len(files)), key=lambda i: -files[i].stat().st_size)  # big files first: no long tail
+    done = run_parallel([lambda p=files[i]: one(p) for i in order], workers)
+    by_index = dict(zip(order, done))
+    return [by_index[i] for i in range(len(files))]
 
 
 # -- verify ----------------------------------------------------------------------------------------
@@ -120,7 +134,7 @@ def check_stored(artifacts: list[Artifact], download: bool = False,
     meter = _Meter(sum(a.size for a in artifacts) if download else 0, progress)
 
     def one(a: Artifact) -> tuple[str, str | None]:
-        store = ObjectStore.for_uri(a.uri or "")
+        store = store_for(a.uri or "")
         info = store.stat(a.uri or "")
         if info is None:
             return "missing", None
@@ -130,8 +144,7 @@ def check_stored(artifacts: list[Artifact], download: bool = False,
             return "ok", None
         with tempfile.TemporaryDirectory(prefix="mlreg-verify-") as tmp:
             dest = Path(tmp) / "object"
-            store.download(a.uri or "", dest, meter)
-            actual = file_digests(dest, False)[1]
+            actual = store.download(a.uri or "", dest, meter)
         return ("ok" if actual == a.sha256 else "mismatch"), actual
 
     return run_parallel([lambda a=a: one(a) for a in artifacts])
@@ -140,13 +153,15 @@ def check_stored(artifacts: list[Artifact], download: bool = False,
 # -- gc --------------------------------------------------------------------------------------------
 @dataclass
 class GcReport:
-    """What gc found under the store: objects no version records (removed unless a dry run)."""
+    """What gc found under the store: objects no version records and multipart uploads never completed (both
+    removed unless a dry run)."""
 
     store: str
     objects: int
     recorded: int
     orphans: list[ObjectInfo] = field(default_factory=list)
     recent: list[ObjectInfo] = field(default_factory=list)  # orphans younger than min_age: kept
+    uploads: list[PendingUpload] = field(default_factory=list)  # incomplete multipart uploads older than min_age
     removed: bool = False
 
     @property
@@ -156,15 +171,16 @@ class GcReport:
     def to_dict(self) -> dict[str, Any]:
         return {"store": self.store, "objects": self.objects, "recorded": self.recorded, "removed": self.removed,
                 "orphans": [{"uri": o.uri, "size": o.size} for o in self.orphans],
-                "recent": [{"uri": o.uri, "size": o.size} for o in self.recent]}
+                "recent": [{"uri": o.uri, "size": o.size} for o in self.recent],
+                "uploads": [{"uri": u.uri, "upload_id": u.upload_id, "started": u.started} for u in self.uploads]}
 
 
 def collect_garbage(store_uri: str, recorded_uris: set[str], dry_run: bool = False,
                     min_age: float = 3600.0, now: float | None = None) -> GcReport:
-    """Remove objects under the store that no version records (objects younger than `min_age` seconds are kept:
-    a register may be uploading them right now)."""
+    """Remove objects under the store that no version records, and abort multipart uploads that were never
+    completed (what is younger than `min_age` seconds is kept: a register may be uploading it right now)."""
     base = normalize(store_uri)
-    store = ObjectStore.for_uri(base)
+    store = store_for(base)
     objects = store.listing(base)
     keep = {store.path(u) for u in recorded_uris if u.startswith(base.split("://")[0])}
     now = time.time() if now is None else now
@@ -174,7 +190,9 @@ def collect_garbage(store_uri: str, recorded_uris: set[str], dry_run: bool = Fal
             continue
         young = o.mtime is not None and now - o.mtime < min_age
         (report.recent if young else report.orphans).append(o)
-    if not dry_run and report.orphans:
+    report.uploads = [u for u in store.pending_uploads(base) if u.started is None or now - u.started >= min_age]
+    if not dry_run and (report.orphans or report.uploads):
         store.delete([o.uri for o in report.orphans])
+        store.abort_uploads(report.uploads)
         report.removed = True
     return report

@@ -28,7 +28,7 @@ def test_wrong_credentials(reg, training, s3_env, monkeypatch, cli):
     head = git(reg.root, "rev-parse", "HEAD")
     r = cli(reg.root, "register", "m", "--from-dir", str(training()), "--store", uri)
     assert r.code == 1 and r.err.count("\n") == 1
-    assert r.err.startswith(f"Error: cannot read {uri}/m/v1/") and "access denied by" in r.err
+    assert r.err.startswith(f"Error: cannot upload {uri}/m/v1/") and "access denied by" in r.err
     assert "AWS_ACCESS_KEY_ID" in r.err
     _unchanged(reg, head)
 
