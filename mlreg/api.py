@@ -70,7 +70,7 @@ class Registry(Workspace):
 
         Reads MLflow only (never writes to it); returns a sync.importing.ImportReport.
         """
-        from .sync import importing
+        from .importers import from_mlflow as importing
 
         with self.writing(commit, branch, dry_run):
             now, by = self.stamp()

@@ -183,7 +183,7 @@ def _enhance(ws: Workspace, record: Version, base_ref: str, etype: str, now: str
 def import_dir(ws: Workspace, path: Path | str, model: str | None = None, *, dry_run: bool = False,
                commit: bool = True, branch: str | None = None) -> Outcome:
     """Import a folder-per-version layout (folders with a metadata.json each) as new versions, one commit."""
-    from . import importer
+    from .importers import folder as importer
 
     root = Path(path).resolve()
     legacy = importer.scan(root, check_name(model) if model else None)
@@ -233,7 +233,7 @@ def import_dir(ws: Workspace, path: Path | str, model: str | None = None, *, dry
 
 def _legacy_digests(ws: Workspace, models: set[str]) -> set[tuple[str, str]]:
     """(model, sha256 of the legacy metadata.json) of every version imported before."""
-    from .importer import LEGACY_METADATA
+    from .importers.folder import LEGACY_METADATA
 
     return {(v.name, a.sha256) for m in models if ws.store.has_model(m)
             for v in ws.store.versions(m, validate=False) for a in v.artifacts if a.path == LEGACY_METADATA}

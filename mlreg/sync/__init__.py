@@ -9,18 +9,20 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
+from ..records import Model, Settings, Version
+from ..store import Store
+from .actual import Actual
 from .desired import WantModel, want_model
-from .plan import Actual, Item, ItemQueries, Options, known_run_ids, plan
+from .ops import Item, ItemQueries, Options
+from .plan import known_run_ids, plan
 from .ui import check_port, serve_ui, ui_command
 from .uri import Target, check_supported, local_store, mask, prepare, resolve
 
-if TYPE_CHECKING:
-    from ..api import Registry
-
-__all__ = ["SyncReport", "Target", "check_port", "desired_state", "local_store", "registry_id", "resolve", "run_sync", "serve_ui",
-           "ui_command"]
+__all__ = ["RegistrySource", "SyncReport", "Target", "check_port", "desired_state", "local_store", "registry_id", "resolve",
+           "run_sync", "serve_ui", "ui_command"]
 
 KINDS = ("model", "run", "version", "alias")
 COLUMNS = {"create": "created", "update": "updated", "unchanged": "unchanged", "conflict": "conflicts",
@@ -61,43 +63,77 @@ class SyncReport(ItemQueries):
         }
 
 
-def desired_state(reg: Registry, model: str | None = None) -> tuple[list[WantModel], list[str]]:
-    """What MLflow should hold for every model (or one), and base models outside that scope to read too."""
-    from .. import gitops
+class VersionLike(Protocol):
+    """A version record with the fields the registry derives around it (api.VersionView is one)."""
 
+    record: Version
+    version_type: str
+    folder: Path
+
+
+class ModelLike(Protocol):
+    """A model with its versions (api.ModelView is one)."""
+
+    model: Model
+    versions: list[Any]  # of VersionLike
+
+
+class RegistrySource(Protocol):
+    """What sync reads from a registry (api.Registry is one): passed in, so sync never imports the api."""
+
+    root: Path
+    store: Store
+
+    @property
+    def settings(self) -> Settings: ...
+
+    def versions(self) -> list[Any]: ...  # of VersionLike
+
+    def show(self, name: str) -> ModelLike: ...
+
+
+def scope(reg: RegistrySource, model: str | None = None) -> tuple[dict[str, Model], dict[str, list[VersionLike]]]:
+    """The models sync mirrors (every one, or one) and their versions, read through the registry's views."""
     if model:
         view = reg.show(model)
-        groups, models = {model: view.versions}, {model: view.model}
-    else:
-        groups = {}
-        for v in reg.versions():
-            groups.setdefault(v.record.name, []).append(v)
-        models = {n: reg.store.model(n) for n in reg.store.model_names()}
-    commits = gitops.last_commits(reg.root, f"registry/{model}" if model else "registry")
-    head = gitops.Git(reg.root).head() or "uncommitted"
-    rid, url = registry_id(reg), mask(gitops.remote_url(reg.root) or "")
+        return {model: view.model}, {model: view.versions}
+    groups: dict[str, list[VersionLike]] = {}
+    for v in reg.versions():
+        groups.setdefault(v.record.name, []).append(v)
+    return {n: reg.store.model(n) for n in reg.store.model_names()}, groups
+
+
+def desired_state(root: Path, store: Store, settings: Settings, models: dict[str, Model],
+                  groups: dict[str, list[VersionLike]], model: str | None = None) -> tuple[list[WantModel], list[str]]:
+    """What MLflow should hold for `models` (every model, or the one `model`) with their versions `groups`, and
+    base models outside that scope to read too."""
+    from .. import gitops
+
+    commits = gitops.last_commits(root, f"registry/{model}" if model else "registry")
+    head = gitops.Git(root).head() or "uncommitted"
+    rid, url = registry_id(root, settings), mask(gitops.remote_url(root) or "")
     records = {(v.record.name, v.record.version): v.record for vs in groups.values() for v in vs}
     bases = {}
     for r in records.values():
         if r.lineage.base:
             key = (r.lineage.base.model, r.lineage.base.version)
-            bases[key] = records.get(key) or _read_base(reg, *key)
+            bases[key] = records.get(key) or _read_base(store, *key)
     bases = {k: v for k, v in bases.items() if v is not None}
-    wants = [want_model(models[n], groups.get(n, []), reg.settings, commits, head, bases, rid, url)
+    wants = [want_model(models[n], groups.get(n, []), settings, commits, head, bases, rid, url)
              for n in _bases_first(models, records)]
     also = sorted({k[0] for k in bases} - set(models))
     return wants, also
 
 
-def registry_id(reg: Registry) -> str:
+def registry_id(root: Path, settings: Settings) -> str:
     """This registry's id in MLflow: `registry_id` of mlreg.yaml, else `git-` + its root commit (stable across
     clones); "" before the first commit."""
     from .. import gitops
 
-    if reg.settings.registry_id:
-        return reg.settings.registry_id
-    root = gitops.root_commit(reg.root)
-    return f"git-{root[:16]}" if root else ""
+    if settings.registry_id:
+        return settings.registry_id
+    first = gitops.root_commit(root)
+    return f"git-{first[:16]}" if first else ""
 
 
 def _bases_first(models: dict, records: dict) -> list[str]:
@@ -120,34 +156,37 @@ def _bases_first(models: dict, records: dict) -> list[str]:
     return order
 
 
-def _read_base(reg: Registry, name: str, number: int):
+def _read_base(store: Store, name: str, number: int) -> Version | None:
     from ..errors import MlregError
 
     try:
-        return reg.store.version(name, number)
+        return store.version(name, number)
     except MlregError:
         return None
 
 
-def run_sync(reg: Registry, *, tracking_uri: str | None = None, model: str | None = None, dry_run: bool = False,
-             check: bool = False, prune: bool = False, force: bool = False, artifacts: bool = False,
-             progress: Callable[[str, int], None] | None = None, workers: int | None = None) -> SyncReport:
+def run_sync(reg: RegistrySource, *, tracking_uri: str | None = None, model: str | None = None,
+             dry_run: bool = False, check: bool = False, prune: bool = False, force: bool = False,
+             artifacts: bool = False, progress: Callable[[str, int], None] | None = None,
+             workers: int | None = None) -> SyncReport:
     """Mirror git into MLflow (or, with check / dry_run, only compare). `progress(label, total)` per write."""
     from ..extras import require
 
     require("mlflow", "`mlreg sync`")
-    target = resolve(reg.root, tracking_uri, reg.settings.tracking_uri)
+    root, settings = reg.root, reg.settings
+    target = resolve(root, tracking_uri, settings.tracking_uri)
     check_supported(target)
-    wants, also = desired_state(reg, model)
+    models, groups = scope(reg, model)
+    wants, also = desired_state(root, reg.store, settings, models, groups, model)
     mode = "check" if check else ("dry-run" if dry_run else "sync")
     options = Options(force=force, prune=prune, artifacts=artifacts)
     if mode == "sync":
-        prepare(reg.root, target)
+        prepare(root, target)
     elif not target.exists:  # a store not made yet is empty: compare with nothing, and create nothing
         the_plan = plan(wants, Actual(), options)
         return SyncReport(target.shown, target.source, mode, the_plan.items, the_plan.writes, force)
     with _connected(target, workers) as io:
-        actual = io.read(wants, also, registry_id(reg), whole=model is None, artifacts=artifacts)
+        actual = io.read(wants, also, registry_id(root, settings), whole=model is None, artifacts=artifacts)
         the_plan = plan(wants, actual, options)
         report = SyncReport(target.shown, target.source, mode, the_plan.items, the_plan.writes, force)
         if mode == "sync" and the_plan.writes and not the_plan.conflicts:  # any conflict left: write nothing

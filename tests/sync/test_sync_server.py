@@ -194,7 +194,8 @@ def test_unfinished_run_from_a_crash_is_finished_not_duplicated(reg, training, m
     from mlreg.sync import registry_id
 
     # died right after create_run (sync makes runs with these tags in that one call)
-    crashed = c.create_run(exp, tags={"mlreg.model": name, "mlreg.version": "1", "mlreg.registry": registry_id(reg)})
+    crashed = c.create_run(exp, tags={"mlreg.model": name, "mlreg.version": "1",
+                                      "mlreg.registry": registry_id(reg.root, reg.settings)})
 
     assert reg.sync(mlflow_server.url).ok
 

@@ -38,8 +38,8 @@ def test_run_page_shows_who_when_how_long_and_which_commit(reg, training, health
     assert run.data.tags["mlflow.user"] == record.created_by
     assert run.data.tags["mlflow.source.git.commit"] == git(reg.root, "log", "-1", "--format=%H", "--",
                                                             f"registry/{name}/v1").strip()
-    assert run.data.tags["mlreg.registry"] == registry_id(reg) == reg.settings.registry_id
-    assert c.get_registered_model(name).tags["mlreg.registry"] == registry_id(reg)
+    assert run.data.tags["mlreg.registry"] == registry_id(reg.root, reg.settings) == reg.settings.registry_id
+    assert c.get_registered_model(name).tags["mlreg.registry"] == registry_id(reg.root, reg.settings)
 
 
 def test_repromoted_version_loses_its_old_demotion_tags(reg, training, healthy_stack, uniq):
