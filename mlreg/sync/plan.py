@@ -5,18 +5,8 @@ from __future__ import annotations
 import re
 
 from .actual import PLACEHOLDER, Actual, HaveModel, HaveRun, HaveVersion
-from .desired import (
-    ALIASES,
-    COMMIT,
-    DIGEST,
-    EXTERNAL_FILE,
-    LINKED,
-    REGISTRY,
-    WantModel,
-    WantRun,
-    WantVersion,
-    linked_tags,
-)
+from .desired import (ALIASES, COMMIT, DIGEST, EXTERNAL_FILE, LINKED, REGISTRY, WantModel, WantRun, WantVersion,
+                      linked_tags)
 from .ops import ModelPlan, Options, Plan, RunOp, VersionOp
 
 _RESERVED_ALIAS = re.compile(r"^(latest|[vV]\d+)$", re.IGNORECASE)

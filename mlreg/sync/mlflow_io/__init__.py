@@ -10,14 +10,7 @@ from typing import Any
 
 from .reads import Reader
 from .session import ENV_DEFAULTS, session, to_error
-from .source import (
-    SourceModel,
-    SourceRun,
-    SourceVersion,
-    download_version,
-    read_models,
-    read_versions,
-)
+from .source import SourceModel, SourceRun, SourceVersion, download_version, read_models, read_versions
 from .writes import MlflowIO
 
 __all__ = ["ENV_DEFAULTS", "MlflowIO", "Reader", "SourceModel", "SourceRun", "SourceVersion", "download_version",
