@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from . import gitops, lifecycle, reads, runmeta
+from . import gitops, lifecycle, reads, runmeta, txn
 from .errors import MlregError
 from .records import Base, Model, StageChange, Version
 from .store import MODEL_FILE, REGISTRY_DIR, check_name, version_dirname
@@ -70,11 +70,9 @@ def register(
         if base:
             _enhance(ws, record, base, enhancement_type or "continued", now, files)
         vdir = f"{REGISTRY_DIR}/{name}/{version_dirname(number)}"
-        target = None if external else _store_for(ws, store, out.files, folder, allow_large)
-        if target:  # the bytes go to the object store, checked there, before anything is committed
-            from .uploads import upload_version, version_uri
-
-            record.artifacts = upload_version(out.files, folder, version_uri(target, name, number), progress)
+        named = [(p.relative_to(folder).as_posix(), p) for p in out.files]
+        target = None if external else _store_for(ws, store, named, allow_large)
+        steps = [_upload_step(ws, record, out.files, folder, target, progress)] if target else []
         for path in out.files if not target else []:
             art = runmeta.artifact_for(path, folder, external)
             record.artifacts.append(art)
@@ -89,9 +87,24 @@ def register(
             files.update([ws.store.model_file(Model(name=name))])
         change = gitops.ChangeSet("register", name, number, f"register {name} v{number}", files, [vdir],
                                   body=_register_body(record))
-        done = ws.apply(change, commit, branch)
+        done = ws.apply(change, commit, branch, steps)
     done.record = record
     return done
+
+
+def _upload_step(ws: Workspace, record: Version, files: list[Path], folder: Path, store: str,
+                 progress: Callable[[int, int], None] | None) -> Callable[[txn.Transaction], None]:
+    """The transaction's prepare step that puts the version's files in the store (after the write's checks,
+    before the commit point: killed meanwhile, nothing is committed and a rerun reuses what landed) and records
+    their URIs, digests and sizes in metadata.json."""
+    from .uploads import upload_version, version_uri
+
+    def upload(t: txn.Transaction) -> None:
+        record.artifacts = upload_version(files, folder, version_uri(store, record.name, record.version), progress)
+        rel, data = ws.store.version_file(record)
+        t.change.files[rel] = data
+
+    return upload
 
 
 def _register_body(v: Version) -> str:
@@ -136,8 +149,8 @@ def _refuse_broken_model(ws: Workspace, name: str, check_clean: bool) -> None:
                              "commit or remove it first, so version numbers stay contiguous in git")
 
 
-def _store_for(ws: Workspace, store: str | None, files: list[Path], folder: Path, allow_large: bool) -> str | None:
-    """The object store new files go to; without one, files over git_max_file_mb are refused."""
+def _store_for(ws: Workspace, store: str | None, files: list[tuple[str, Path]], allow_large: bool) -> str | None:
+    """The object store new files go to; without one, files (name, path) over git_max_file_mb are refused."""
     from .objstore import normalize
     from .uploads import too_large
 
@@ -145,7 +158,7 @@ def _store_for(ws: Workspace, store: str | None, files: list[Path], folder: Path
     if target:
         return normalize(target)
     limit = ws.settings.git_max_file_mb
-    big = [] if allow_large else too_large(files, folder, limit)
+    big = [] if allow_large else too_large(files, limit)
     if big:
         listed = ", ".join(f"{rel} ({size / 1048576:.1f} MB)" for rel, size in big[:5])
         raise MlregError(f"{listed}: larger than artifacts.git_max_file_mb ({limit:g} MB) and no object store is "

@@ -136,6 +136,8 @@ def apply(root: Path, change: ChangeSet, commit: bool = True, branch: str | None
     paths = sorted(change.files)
     if not commit:
         gitops.refuse_escape(Path(root), paths, change.new_folders)
+        for step in prepare_steps or []:  # e.g. uploads: they fill in files before any is written
+            step(Transaction(Path(root), change, branch))
         gitops.write_files(root, change)
         return Applied(paths)
     t = Transaction(Path(root), change, branch, list(prepare_steps or []))

@@ -69,10 +69,10 @@ def stored_folder(record: Version) -> str | None:
     return folders.pop() if len(folders) == 1 else None
 
 
-def too_large(files: Iterable[Path], folder: Path, limit_mb: float) -> list[tuple[str, int]]:
-    """(relative path, size) of every file bigger than `limit_mb`."""
+def too_large(files: Iterable[tuple[str, Path]], limit_mb: float) -> list[tuple[str, int]]:
+    """(name, size) of every (name, file) bigger than `limit_mb`."""
     limit = limit_mb * 1024 * 1024
-    return [(p.relative_to(folder).as_posix(), p.stat().st_size) for p in files if p.stat().st_size > limit]
+    return [(name, p.stat().st_size) for name, p in files if p.stat().st_size > limit]
 
 
 class _Meter:
@@ -103,27 +103,34 @@ def run_parallel(jobs: list[Callable[[], Any]], workers: int = WORKERS) -> list[
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def upload_version(files: list[Path], folder: Path, base: str, progress: TransferProgress | None = None,
-                   workers: int = WORKERS) -> list[Artifact]:
-    """Put every file under `base` (in parallel; multipart for big ones), each checked after it landed.
+def upload_files(targets: list[tuple[Path, str]], progress: TransferProgress | None = None,
+                 workers: int = WORKERS) -> list[Upload]:
+    """Put each local file at its object URI (in parallel, big files first; multipart for big ones), each checked
+    as it lands; returns the uploads, with their sha256 and size, in order.
 
     A file whose object is already there with the same bytes (an interrupted earlier register) is not sent
-    again; an object with other bytes is an error and is left alone. Returns the artifact records, in order.
+    again; an object with other bytes is an error and is left alone.
     """
-    store = store_for(base)
-    meter = _Meter(sum(p.stat().st_size for p in files), progress)
+    sizes = [path.stat().st_size for path, _ in targets]
+    meter = _Meter(sum(sizes), progress)
 
-    def one(path: Path) -> Artifact:
-        rel = path.relative_to(folder).as_posix()
-        up = Upload(path, object_uri(base, rel), path.stat().st_size)
-        if not store.put(up, meter):
+    def one(i: int) -> Upload:
+        up = Upload(targets[i][0], targets[i][1], sizes[i])
+        if not store_for(up.uri).put(up, meter):
             meter(up.size)
-        return Artifact(sha256=up.sha256, size=up.size, path=rel, uri=up.uri)
+        return up
 
-    order = sorted(range(len(files)), key=lambda i: -files[i].stat().st_size)  # big files first: no long tail
-    done = run_parallel([lambda p=files[i]: one(p) for i in order], workers)
-    by_index = dict(zip(order, done))
-    return [by_index[i] for i in range(len(files))]
+    order = sorted(range(len(targets)), key=lambda i: -sizes[i])  # big files first: no long tail
+    done = dict(zip(order, run_parallel([lambda i=i: one(i) for i in order], workers)))
+    return [done[i] for i in range(len(targets))]
+
+
+def upload_version(files: list[Path], folder: Path, base: str, progress: TransferProgress | None = None,
+                   workers: int = WORKERS) -> list[Artifact]:
+    """Put every file of a version folder under `base` (see upload_files); returns the artifact records."""
+    rels = [p.relative_to(folder).as_posix() for p in files]
+    ups = upload_files([(p, object_uri(base, rel)) for p, rel in zip(files, rels)], progress, workers)
+    return [Artifact(sha256=u.sha256, size=u.size, path=rel, uri=u.uri) for u, rel in zip(ups, rels)]
 
 
 # -- verify ----------------------------------------------------------------------------------------
