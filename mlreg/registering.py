@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import gitops, lifecycle, reads, runmeta, txn
 from .errors import MlregError
-from .records import Base, Model, StageChange, Version
+from .records import Artifact, Base, Model, StageChange, Version
 from .store import MODEL_FILE, REGISTRY_DIR, check_name, version_dirname
 from .views import Outcome
 from .workspace import Workspace
@@ -194,8 +194,13 @@ def _enhance(ws: Workspace, record: Version, base_ref: str, etype: str, now: str
 
 
 def import_dir(ws: Workspace, path: Path | str, model: str | None = None, *, dry_run: bool = False,
-               commit: bool = True, branch: str | None = None) -> Outcome:
-    """Import a folder-per-version layout (folders with a metadata.json each) as new versions, one commit."""
+               commit: bool = True, branch: str | None = None, store: str | None = None, allow_large: bool = False,
+               progress: Callable[[int, int], None] | None = None) -> Outcome:
+    """Import a folder-per-version layout (folders with a metadata.json each) as new versions, one commit.
+
+    Like register: with an object store (`store`, else artifacts.store) the files go there (a prepare step of the
+    transaction) and git keeps only metadata.json; without one, files over git_max_file_mb are refused unless
+    `allow_large`."""
     from .importers import folder as importer
 
     root = Path(path).resolve()
@@ -210,12 +215,14 @@ def import_dir(ws: Workspace, path: Path | str, model: str | None = None, *, dry
             return Outcome("import", "", None, [], notes=notes)
         now, by = ws.stamp()
         files: dict[str, gitops.Content] = {}
-        folders, records = [], []
+        folders, records, uploads = [], [], []
+        parts = [importer.version_parts(old, root) for old in legacy]
+        target = _store_for(ws, store, [(src.relative_to(root).as_posix(), src) for _, _, copies in parts
+                                        for src in copies.values()], allow_large)
         next_number = {m: (ws.store.version_numbers(m) or [0])[-1] + 1 for m in {v.model for v in legacy}}
-        for old in legacy:
+        for old, (params, artifacts, copies) in zip(legacy, parts):
             number = next_number[old.model]
             next_number[old.model] += 1
-            params, artifacts, copies = importer.version_parts(old, root)
             record = Version(
                 name=old.model, version=number, created_at=now, created_by=by, stage=ws.settings.initial,
                 description=f"Imported from {params['imported_from']} ({old.label})", run=old.run,
@@ -224,7 +231,10 @@ def import_dir(ws: Workspace, path: Path | str, model: str | None = None, *, dry
                                            reason=f"imported from {params['imported_from']}")],
             )
             vdir = f"{REGISTRY_DIR}/{old.model}/{version_dirname(number)}"
-            files.update({f"{vdir}/{rel}": src for rel, src in copies.items()})
+            if target:
+                uploads.extend(_stored_artifacts(record, copies, target))
+            else:
+                files.update({f"{vdir}/{rel}": src for rel, src in copies.items()})
             files.update([ws.store.version_file(record)])
             folders.append(vdir)
             records.append(record)
@@ -239,9 +249,35 @@ def import_dir(ws: Workspace, path: Path | str, model: str | None = None, *, dry
                                   folders, body=body)
         if dry_run:
             return Outcome("import", change.model, None, sorted(files), records=records, notes=notes)
-        done = ws.apply(change, commit, branch)
+        steps = [_import_upload_step(uploads, progress)] if uploads else []
+        done = ws.apply(change, commit, branch, steps)
     done.records, done.notes = records, notes
     return done
+
+
+def _stored_artifacts(record: Version, copies: dict[str, Path], store: str) -> list[tuple[Path, Artifact]]:
+    """Point the record's artifacts (hashed already) at their objects; (source file, artifact) to upload."""
+    from .uploads import object_uri, version_uri
+
+    base = version_uri(store, record.name, record.version)
+    for a in record.artifacts:
+        a.uri = object_uri(base, a.path or "")
+    return [(copies[a.path or ""], a) for a in record.artifacts]
+
+
+def _import_upload_step(pending: list[tuple[Path, Artifact]],
+                        progress: Callable[[int, int], None] | None) -> Callable[[txn.Transaction], None]:
+    """The prepare step of a store-backed import: every file to its object, checked against its record."""
+    from .uploads import upload_files
+
+    def upload(t: txn.Transaction) -> None:
+        done = upload_files([(src, a.uri or "") for src, a in pending], progress)
+        for (src, a), up in zip(pending, done):
+            if (up.sha256, up.size) != (a.sha256, a.size):
+                raise MlregError(f"{src}: changed while it was being imported (sha256 {up.sha256[:12]}..., size "
+                                 f"{up.size}; recorded {a.sha256[:12]}..., {a.size}); nothing was committed: rerun")
+
+    return upload
 
 
 def _legacy_digests(ws: Workspace, models: set[str]) -> set[tuple[str, str]]:

@@ -29,6 +29,11 @@ Branch = Annotated[
     typer.Option("--branch", metavar="NAME",
                  help="Make the commit on a new branch NAME (for a pull request); the checkout is left untouched."),
 ]
+StoreOpt = Annotated[Optional[str], typer.Option(
+    "--store", metavar="URI", help="Object store for the files (s3://BUCKET/PREFIX or file:///FOLDER); default: "
+                                   "artifacts.store in mlreg.yaml. Git then keeps only metadata.json.")]
+AllowLarge = Annotated[bool, typer.Option("--allow-large", help="Commit files larger than "
+                                          "artifacts.git_max_file_mb to git anyway (no store).")]
 
 _state: dict[str, Any] = {"repo": None}
 

@@ -6,7 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import Branch, JsonOpt, NoCommit, app, console, print_json, registry, report_mutation, transfer_bar
+from .common import (AllowLarge, Branch, JsonOpt, NoCommit, StoreOpt, app, console, print_json, registry,
+                     report_mutation, transfer_bar)
 
 
 @app.command()
@@ -38,11 +39,8 @@ def register(
     base: Annotated[Optional[str], typer.Option(metavar="NAME@REF",
                                                 help="The version this one enhances (NAME alone: its latest).")] = None,
     enhancement_type: Annotated[Optional[str], typer.Option(help="How it was enhanced: continued, replay, curriculum, adaptive, ...")] = None,
-    store: Annotated[Optional[str], typer.Option("--store", metavar="URI", help="Object store for the files "
-                                                 "(s3://BUCKET/PREFIX or file:///FOLDER); default: artifacts.store "
-                                                 "in mlreg.yaml. Git then keeps only metadata.json.")] = None,
-    allow_large: Annotated[bool, typer.Option("--allow-large", help="Commit files larger than "
-                                              "artifacts.git_max_file_mb to git anyway (no store).")] = False,
+    store: StoreOpt = None,
+    allow_large: AllowLarge = False,
     follow_symlinks: Annotated[bool, typer.Option("--follow-symlinks", help="Copy the bytes of symlinks' targets "
                                                   "(targets must be inside the folder); default: refuse symlinks.")] = False,
     no_commit: NoCommit = False,

@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import Branch, JsonOpt, NoCommit, app, print_json, registry, report_mutation
+from .common import (AllowLarge, Branch, JsonOpt, NoCommit, StoreOpt, app, print_json, registry, report_mutation,
+                     transfer_bar)
 
 import_app = typer.Typer(help="Bring an existing registry into git (one commit).", no_args_is_help=True)
 app.add_typer(import_app, name="import")
@@ -20,12 +21,17 @@ def import_dir(
     model: Annotated[Optional[str], typer.Option(help="Import every version into this model "
                                                  "(default: each metadata.json's model_name).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be imported; write nothing.")] = False,
+    store: StoreOpt = None,
+    allow_large: AllowLarge = False,
     no_commit: NoCommit = False,
     branch: Branch = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Import a folder-per-version layout: versions ordered by training_timestamp, files copied, one commit."""
-    outcome = registry().import_dir(path, model, dry_run=dry_run, commit=not no_commit, branch=branch)
+    """Import a folder-per-version layout: versions ordered by training_timestamp, files copied (or uploaded to
+    the object store), one commit."""
+    with transfer_bar("upload") as progress:
+        outcome = registry().import_dir(path, model, dry_run=dry_run, commit=not no_commit, branch=branch,
+                                        store=store, allow_large=allow_large, progress=progress)
     if json_out:
         return print_json(outcome.to_dict() | {"dry_run": dry_run})
     for r in outcome.records:

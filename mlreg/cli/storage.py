@@ -53,7 +53,8 @@ def gc(
                                            "than this (a register may be uploading them).")] = 60.0,
     json_out: JsonOpt = False,
 ) -> None:
-    """Remove objects in the store that no version records (on any branch, or in the work tree)."""
+    """Remove objects in the store that no version records (on any branch, or in the work tree), and abort
+    multipart uploads that were never completed."""
     report = registry().gc(dry_run=dry_run, min_age=min_age * 60)
     if json_out:
         return print_json(report.to_dict())
@@ -62,6 +63,8 @@ def gc(
         print(f"{verb} {o.uri} ({o.size} bytes)")
     for o in report.recent:
         print(f"kept {o.uri}: unrecorded but younger than {min_age:g} minutes")
+    for u in report.uploads:
+        print(f"{'would abort' if dry_run else 'aborted'} the multipart upload of {u.uri} (never completed)")
     print(f"{report.store}: {report.objects} object(s), {report.recorded} recorded; {verb} {len(report.orphans)} "
           f"({report.orphan_bytes} bytes)")
 
