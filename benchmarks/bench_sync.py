@@ -233,8 +233,9 @@ def foreign_runs(url: str, n: int) -> None:
     exp = c.create_experiment(f"other-registry-{int(time.time())}")
 
     def one(i: int) -> None:
-        tags = {"mlreg.model": f"other-{i // 10:04d}", "mlreg.version": str(i % 10 + 1),
-                "mlreg.registry": "someone-else", "mlreg.digest": f"{i:064x}"}
+        mark = {"digest": f"{i:064x}", "model": f"other-{i // 10:04d}", "registry": "someone-else", "tags": [],
+                "version": i % 10 + 1}
+        tags = {"mlreg.sync": json.dumps(mark, sort_keys=True, separators=(",", ":"))}
         c.set_terminated(c.create_run(exp, tags=tags).info.run_id)
 
     with ThreadPoolExecutor(8) as pool:

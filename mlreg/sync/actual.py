@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from .desired import DIGEST
+from .desired import DIGEST, REGISTRY, TAG_MODEL, TAG_VERSION, read_marker
 
 PLACEHOLDER = "mlreg.placeholder"  # a version created only to skip a number git does not use, then deleted
 
@@ -27,6 +28,28 @@ class HaveRun:
     def complete(self) -> bool:
         return self.status == "FINISHED" and not self.deleted
 
+    @property
+    def mark(self) -> dict[str, Any] | None:
+        return read_marker(self.tags)
+
+    @property
+    def digest(self) -> str | None:
+        return (self.mark or {}).get("digest") or self.tags.get(DIGEST)
+
+    @property
+    def registry(self) -> str | None:
+        """The registry that made it ("" before that registry's first commit); None: no registry recorded."""
+        mark = self.mark
+        return mark.get("registry") if mark else self.tags.get(REGISTRY)
+
+    @property
+    def key(self) -> tuple[str, int] | None:
+        """(model, version) it mirrors: from SYNC, else an older sync's mlreg.model / mlreg.version tags."""
+        mark = self.mark
+        model, number = (mark.get("model"), str(mark.get("version", ""))) if mark else \
+            (self.tags.get(TAG_MODEL), self.tags.get(TAG_VERSION, ""))
+        return (model, int(number)) if isinstance(model, str) and model and number.isdigit() else None
+
 
 @dataclass
 class HaveVersion:
@@ -40,7 +63,15 @@ class HaveVersion:
 
     @property
     def owned(self) -> bool:
-        return DIGEST in self.tags or PLACEHOLDER in self.tags
+        return self.mark is not None or DIGEST in self.tags or PLACEHOLDER in self.tags
+
+    @property
+    def mark(self) -> dict[str, Any] | None:
+        return read_marker(self.tags)
+
+    @property
+    def digest(self) -> str | None:
+        return (self.mark or {}).get("digest") or self.tags.get(DIGEST)
 
 
 @dataclass
@@ -54,6 +85,19 @@ class HaveModel:
     versions: dict[int, HaveVersion] = field(default_factory=dict)
     runs: dict[int, list[HaveRun]] = field(default_factory=dict)  # by tag mlreg.version
     exists: bool = True  # False: no registered model yet, but runs mlreg made for it (an interrupted sync)
+
+    @property
+    def mark(self) -> dict[str, Any] | None:
+        return read_marker(self.tags)
+
+    @property
+    def digest(self) -> str | None:
+        return (self.mark or {}).get("digest") or self.tags.get(DIGEST)
+
+    @property
+    def legacy(self) -> bool:
+        """Made by an older sync (bookkeeping in mlreg.digest, its runs tagged mlreg.model / mlreg.version)."""
+        return self.mark is None and DIGEST in self.tags
 
     def run_id_of(self, number: int) -> str | None:
         """The run a version uses: the model version's own, else a complete run mlreg made for it."""

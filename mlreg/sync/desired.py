@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -12,12 +13,18 @@ from typing import Any
 from ..records import Artifact, Model, Settings, StageChange, Version
 from ..uploads import stored_folder
 
+# mlreg's bookkeeping in MLflow: one tag on each version and run it makes (a JSON object: what the object
+# mirrors, its digest, the tag keys sync manages on it), and on each registered model also the registry id
+# (searched by) and the aliases it set.
+SYNC = "mlreg.sync"
+REGISTRY = "mlreg.registry"  # the registry id (mlreg.yaml registry_id, else the root commit) on registered models
+ALIASES = "mlreg.aliases"
+# what older syncs wrote instead (read, then replaced by SYNC): never a conflict, always removed
 DIGEST = "mlreg.digest"
 COMMIT = "mlreg.commit"
 TAG_MODEL = "mlreg.model"
 TAG_VERSION = "mlreg.version"
-ALIASES = "mlreg.aliases"
-REGISTRY = "mlreg.registry"  # the registry id (mlreg.yaml registry_id, else the root commit) on models and runs
+LEGACY = (DIGEST, COMMIT, TAG_MODEL, TAG_VERSION)
 EXTERNAL_FILE = "mlreg_external.json"
 LINKED = ("base_model_run_id", "base_model_path")  # version tags that need the base's MLflow run id
 
@@ -31,17 +38,22 @@ class WantRun:
     start_ms: int
     params: dict[str, str]
     metrics: dict[str, float]
-    tags: dict[str, str]  # human tags + mlreg.model / mlreg.version / mlreg.digest
+    tags: dict[str, str]  # the record's tags (sync's own go into SYNC)
     files: list[tuple[Path, str]]  # (local file, artifact path)
     external: list[dict[str, Any]]  # artifacts kept outside git: listed in mlreg_external.json
     end_ms: int = 0  # when training ended: start + duration when recorded, else the registration time
     sizes: dict[str, int] = field(default_factory=dict)  # artifact path -> recorded size
     system_tags: dict[str, str] = field(default_factory=dict)  # mlflow.* tags, set at creation only
     stored: list[tuple[str, str]] = field(default_factory=list)  # (object store URI, artifact path): not copied
+    digest: str = ""
+    model: str = ""
+    number: int = 0
+    registry: str = ""  # the registry id ("" before the first commit)
 
-    @property
-    def digest(self) -> str:
-        return self.tags[DIGEST]
+    def marker(self, tags: Iterable[str]) -> str:
+        """The SYNC tag of the run, once its tags are `tags`."""
+        return marker(digest=self.digest, model=self.model, registry=self.registry, tags=sorted(tags),
+                      version=self.number)
 
 
 @dataclass
@@ -51,17 +63,19 @@ class WantVersion:
     model: str
     number: int
     description: str
-    tags: dict[str, str]  # every version tag except LINKED (resolved against MLflow when planning)
+    tags: dict[str, str]  # every version tag except LINKED (resolved against MLflow when planning) and SYNC
     run: WantRun
     mlflow_run_id: str | None = None  # the training's own run, used when it exists on the server
     subpath: str = ""  # where the MLmodel file sits inside the run's artifacts ("" = root)
     base: tuple[str, int] | None = None
     base_subpath: str = ""
     source: str = ""  # a store-backed version: its folder in the object store (+ subpath); "" = the run's files
+    digest: str = ""
+    commit: str = ""  # the last commit that touched the version's folder (not diffed on its own)
 
-    @property
-    def digest(self) -> str:
-        return self.tags[DIGEST]
+    def marker(self, tags: Iterable[str]) -> str:
+        """The SYNC tag of the model version, once its tags are `tags`."""
+        return marker(commit=self.commit, digest=self.digest, tags=sorted(tags))
 
     @property
     def ref(self) -> str:
@@ -74,9 +88,28 @@ class WantModel:
 
     name: str
     description: str
-    tags: dict[str, str]  # model.yaml tags + mlreg.digest
+    tags: dict[str, str]  # model.yaml tags (+ REGISTRY)
     aliases: dict[str, int]
     versions: dict[int, WantVersion] = field(default_factory=dict)
+    digest: str = ""
+
+    def marker(self, tags: Iterable[str]) -> str:
+        """The SYNC tag of the registered model, once its tags are `tags` (REGISTRY is not counted: sync's own)."""
+        return marker(digest=self.digest, tags=sorted(k for k in tags if k != REGISTRY))
+
+
+def marker(**fields: Any) -> str:
+    """A SYNC tag's value: compact JSON with sorted keys (so it compares as text and is searched with LIKE)."""
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def read_marker(tags: dict[str, str]) -> dict[str, Any] | None:
+    """The SYNC tag of an object, parsed; None when it has none (or one that is not mlreg's JSON)."""
+    try:
+        doc = json.loads(tags.get(SYNC) or "null")
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 def canonical_digest(doc: Any) -> str:
@@ -88,16 +121,16 @@ def canonical_digest(doc: Any) -> str:
 def want_model(model: Model, views: list, settings: Settings, commits: dict[str, str], head: str,
                bases: dict[tuple[str, int], Version], registry_id: str = "", repo_url: str = "") -> WantModel:
     """The registered model, its aliases and every version of one model (`views`: api.VersionView)."""
-    tags = dict(model.tags) | {DIGEST: canonical_digest({"description": model.description, "tags": model.tags})}
+    tags = dict(model.tags)
     if registry_id:
         tags[REGISTRY] = registry_id
-    want = WantModel(model.name, model.description, tags, desired_aliases(model, [v.record for v in views], settings))
+    want = WantModel(model.name, model.description, tags, desired_aliases(model, [v.record for v in views], settings),
+                     digest=canonical_digest({"description": model.description, "tags": model.tags}))
     for view in views:
         r = view.record
         commit = commits.get(f"registry/{r.name}/v{r.version}", head)
         wv = want_version(r, view.version_type, settings, commit, bases, view.folder)
-        if registry_id:
-            wv.run.tags[REGISTRY] = registry_id
+        wv.run.registry = registry_id
         wv.run.system_tags = system_tags(r, commit, repo_url)
         want.versions[r.version] = wv
     return want
@@ -135,8 +168,6 @@ def want_version(r: Version, version_type: str, settings: Settings, commit: str,
              "previous_timesteps": lin.previous_timesteps, "total_timesteps": lin.total_timesteps}
     tags |= {k: str(v) for k, v in extra.items() if v not in (None, "")}
     tags |= promotion_tags(r.stage_history)
-    tags[DIGEST] = canonical_digest(r.to_dict() | {"version_type": version_type})
-    tags[COMMIT] = commit
     base = (lin.base.model, lin.base.version) if lin.base else None
     placed = readable_external(r)
     subpath, stored = mlmodel_dir(r.artifacts + [a for _, a in placed]), stored_folder(r)
@@ -146,6 +177,7 @@ def want_version(r: Version, version_type: str, settings: Settings, commit: str,
         mlflow_run_id=r.run.mlflow_run_id or None, subpath=subpath, base=base,
         base_subpath=model_path(bases[base].artifacts) if base in bases else "",
         source=(stored + (f"/{subpath}" if subpath else "")) if stored else "",
+        digest=canonical_digest(r.to_dict() | {"version_type": version_type}), commit=commit,
     )
 
 
@@ -189,11 +221,10 @@ def want_run(r: Version, settings: Settings, folder: Path,
     stored = [(a.uri, a.path) for a in r.artifacts if a.path is not None and a.uri is not None]
     content = {"experiment": experiment, "name": name, "start": start, "params": r.params, "metrics": r.metrics,
                "tags": r.tags, "artifacts": [a.to_dict() for a in r.artifacts]}
-    tags = dict(r.tags) | {TAG_MODEL: r.name, TAG_VERSION: str(r.version), DIGEST: canonical_digest(content)}
     sizes = {a.path: a.size for a in r.artifacts if a.path is not None and a.uri is None}
     sizes |= {a.path: a.size for _, a in placed or []}
-    return WantRun(experiment, name, start, dict(r.params), dict(r.metrics), tags, files, external, end,
-                   sizes=sizes, stored=stored)
+    return WantRun(experiment, name, start, dict(r.params), dict(r.metrics), dict(r.tags), files, external, end,
+                   sizes=sizes, stored=stored, digest=canonical_digest(content), model=r.name, number=r.version)
 
 
 _DURATION_KEYS = ("duration_seconds", "training_duration_seconds", "duration_s", "training_seconds")

@@ -36,6 +36,7 @@ class RunOp:
     set_tags: dict[str, str] = field(default_factory=dict)
     del_tags: list[str] = field(default_factory=list)
     upload: list[tuple] = field(default_factory=list)  # (local file, artifact path) the artifact store lacks
+    drop_tags: list[str] = field(default_factory=list)  # an older sync's bookkeeping: removed after SYNC is set
 
 
 @dataclass
@@ -52,6 +53,7 @@ class VersionOp:
     description: str | None = None  # new description (update only)
     set_tags: dict[str, str] = field(default_factory=dict)
     del_tags: list[str] = field(default_factory=list)
+    drop_tags: list[str] = field(default_factory=list)  # an older sync's bookkeeping: removed after SYNC is set
 
 
 @dataclass
@@ -63,6 +65,7 @@ class ModelPlan:
     description: str | None = None
     set_tags: dict[str, str] = field(default_factory=dict)
     del_tags: list[str] = field(default_factory=list)
+    drop_tags: list[str] = field(default_factory=list)  # an older sync's bookkeeping: removed after SYNC is set
     runs: list[RunOp] = field(default_factory=list)
     versions: list[VersionOp] = field(default_factory=list)
     set_aliases: dict[str, int] = field(default_factory=dict)
@@ -76,7 +79,8 @@ class ModelPlan:
     @property
     def writes(self) -> int:
         """How many steps the plan has (the progress total)."""
-        model = 1 if (self.create or self.description is not None or self.set_tags or self.del_tags) else 0
+        model = 1 if (self.create or self.description is not None or self.set_tags or self.del_tags
+                      or self.drop_tags) else 0
         return (model + len(self.runs) + len(self.versions) + len(self.set_aliases) + len(self.del_aliases)
                 + len(self.delete_versions) + len(self.delete_runs) + (self.final_claim is not None)
                 + self.delete_model)

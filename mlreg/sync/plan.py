@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
+from typing import Any
 
 from .actual import PLACEHOLDER, Actual, HaveModel, HaveRun, HaveVersion
-from .desired import (ALIASES, COMMIT, DIGEST, EXTERNAL_FILE, LINKED, REGISTRY, WantModel, WantRun, WantVersion,
-                      linked_tags)
+from .desired import (ALIASES, COMMIT, DIGEST, EXTERNAL_FILE, LEGACY, LINKED, REGISTRY, SYNC, WantModel, WantRun,
+                      WantVersion, linked_tags)
 from .ops import ModelPlan, Options, Plan, RunOp, VersionOp
 
 _RESERVED_ALIAS = re.compile(r"^(latest|[vV]\d+)$", re.IGNORECASE)
+_OWN = ("mlflow.", "mlreg.")  # MLflow's own tags and mlreg's bookkeeping: never diffed as plain tags
 
 
 def plan(wants: list[WantModel], actual: Actual, opts: Options) -> Plan:
@@ -101,25 +105,28 @@ def _plan_model_record(mp: ModelPlan, want: WantModel, have: HaveModel, exists: 
     """Create the registered model, or update description/tags (hand edits are conflicts). The alias claim tag
     is written last, by _plan_aliases."""
     if not exists:
-        mp.create, mp.set_tags, mp.description = True, dict(want.tags), want.description
+        mp.create, mp.description = True, want.description
+        mp.set_tags = dict(want.tags) | {SYNC: want.marker(want.tags)}
         mp.add("model", want.name, "create")
         return
-    set_tags, del_tags = _tag_diff(want.tags, have.tags, ignore=(ALIASES,))
+    diff = _tag_diff(want.tags, have.tags, ignore=(ALIASES,), legacy=(DIGEST,))
     desc = want.description if (have.description or "") != want.description else None
-    if not (set_tags or del_tags or desc is not None):
+    mark = want.marker(want.tags)
+    if not (diff.changes or desc is not None or _stale(mark, have.mark)):
         mp.add("model", want.name, "unchanged")
         return
-    what = _what(set_tags, del_tags, desc is not None)
+    set_tags = diff.set_tags | ({SYNC: mark} if have.tags.get(SYNC) != mark else {})
+    what = _what(set_tags, diff.del_tags + diff.drop_tags, desc is not None)
     if foreign:
         mp.add("model", want.name, "conflict", f"differs ({what}), and its versions in MLflow were not made by "
                "this registry; mlreg does not edit it, even with --force")
         return
-    hand = have.tags.get(DIGEST) == want.tags[DIGEST] and bool(set(set_tags) - {REGISTRY} or del_tags or
-                                                               desc is not None)
+    hand = have.digest == want.digest and bool(set(diff.set_tags) - {REGISTRY} or diff.del_tags or
+                                                desc is not None)
     if hand and not opts.force:
         mp.add("model", want.name, "conflict", f"edited in MLflow ({what}); --force overwrites")
         return
-    mp.description, mp.set_tags, mp.del_tags = desc, set_tags, del_tags
+    mp.description, mp.set_tags, mp.del_tags, mp.drop_tags = desc, set_tags, diff.del_tags, diff.drop_tags
     mp.add("model", want.name, "update", ("overwrite hand edit: " if hand else "") + what)
 
 
@@ -158,7 +165,8 @@ def _plan_run(mp: ModelPlan, wv: WantVersion, runs: list[HaveRun], used: str | N
                              metrics=wv.run.metrics))
         mp.add("run", wv.ref, "create")
         return True
-    set_tags, del_tags = _tag_diff(wv.run.tags, r.tags)
+    diff = _tag_diff(wv.run.tags, r.tags, legacy=(*LEGACY, REGISTRY))
+    mark = wv.run.marker(wv.run.tags)
     params = {k: v for k, v in wv.run.params.items() if k not in r.params}
     bad = sorted(k for k, v in wv.run.params.items() if k in r.params and r.params[k] != v)
     metrics = {k: v for k, v in wv.run.metrics.items() if r.metrics.get(k) != v}
@@ -167,15 +175,16 @@ def _plan_run(mp: ModelPlan, wv: WantVersion, runs: list[HaveRun], used: str | N
                "MLflow params cannot change")
         return False
     upload = _missing_files(wv.run, r) if r.complete else []
-    if r.complete and not (set_tags or del_tags or params or metrics or upload):
+    if r.complete and not (diff.changes or _stale(mark, r.mark) or params or metrics or upload):
         if op is not None:  # nothing to write: the version can use the run at once
             op.run_id, op.artifact_uri = r.run_id, r.artifact_uri
         mp.add("run", wv.ref, "unchanged")
         return True
-    hand = r.deleted or (r.complete and r.tags.get(DIGEST) == wv.run.digest and
-                         bool(set(set_tags) - {REGISTRY} or del_tags or params or metrics))
+    set_tags = diff.set_tags | ({SYNC: mark} if r.tags.get(SYNC) != mark else {})
+    hand = r.deleted or (r.complete and r.digest == wv.run.digest and
+                         bool(diff.set_tags or diff.del_tags or params or metrics))
     what = "deleted in MLflow" if r.deleted else ("unfinished: finish it" if not r.complete else
-                                                  _what(set_tags, del_tags, False, metrics))
+                                                  _what(set_tags, diff.del_tags + diff.drop_tags, False, metrics))
     if upload:
         missing = "artifact store lacks " + ", ".join(rel for _, rel in upload) + ": upload again"
         what = f"{what}; {missing}" if what else missing
@@ -183,7 +192,7 @@ def _plan_run(mp: ModelPlan, wv: WantVersion, runs: list[HaveRun], used: str | N
         mp.add("run", wv.ref, "conflict", f"run {r.run_id} {what}; --force overwrites")
         return False
     mp.runs.append(RunOp(wv.model, wv.number, wv.run, r.run_id, r.artifact_uri, r.deleted, not r.complete, params,
-                         metrics, set_tags, del_tags, upload))
+                         metrics, set_tags, diff.del_tags, upload, diff.drop_tags))
     mp.add("run", wv.ref, "update", ("overwrite hand edit: " if hand else "") + what)
     return True
 
@@ -202,22 +211,22 @@ def _plan_existing_version(mp: ModelPlan, wv: WantVersion, hv: HaveVersion, have
     base_run = run_ids.get(wv.base) if wv.base else None
     if base_run:
         want_tags |= linked_tags(base_run, wv.base_subpath)
-    set_tags, del_tags = _tag_diff(want_tags, hv.tags, ignore=() if base_run or not wv.base else LINKED)
-    set_tags.pop(COMMIT, None)
+    ignore = () if base_run or not wv.base else LINKED
+    diff = _tag_diff(want_tags, hv.tags, ignore=ignore, legacy=(DIGEST, COMMIT))
+    mark = wv.marker(set(want_tags) | {k for k in ignore if k in hv.tags})
     desc = wv.description if (hv.description or "") != wv.description else None
-    if not (set_tags or del_tags or desc is not None):
+    if not (diff.changes or desc is not None or _stale(mark, hv.mark)):
         mp.add("version", wv.ref, "unchanged")
         return
-    if hv.tags.get(COMMIT) != wv.tags[COMMIT]:
-        set_tags[COMMIT] = wv.tags[COMMIT]
+    set_tags = diff.set_tags | ({SYNC: mark} if hv.tags.get(SYNC) != mark else {})
     # same record, yet different: edited in MLflow (a base run id filled in late is not an edit)
-    hand = hv.tags.get(DIGEST) == wv.digest and bool(set(set_tags) - {COMMIT, *LINKED} or del_tags or desc)
-    what = _what(set_tags, del_tags, desc is not None)
+    hand = hv.digest == wv.digest and bool(set(diff.set_tags) - set(LINKED) or diff.del_tags or desc)
+    what = _what(set_tags, diff.del_tags + diff.drop_tags, desc is not None)
     if hand and not opts.force:
         mp.add("version", wv.ref, "conflict", f"edited in MLflow ({what}); --force overwrites")
         return
     mp.versions.append(VersionOp(wv.model, wv.number, False, wv, hv.run_id, description=desc, set_tags=set_tags,
-                                 del_tags=del_tags))
+                                 del_tags=diff.del_tags, drop_tags=diff.drop_tags))
     mp.add("version", wv.ref, "update", ("overwrite hand edit: " if hand else "") + what)
 
 
@@ -301,11 +310,32 @@ def _missing_files(want: WantRun, r: HaveRun) -> list[tuple]:
     return missing
 
 
-def _tag_diff(want: dict[str, str], have: dict[str, str], ignore=()) -> tuple[dict[str, str], list[str]]:
-    """Tags to set and keys to delete; MLflow's own `mlflow.*` tags are never touched."""
+@dataclass
+class TagDiff:
+    """How an object's tags differ from git's."""
+
+    set_tags: dict[str, str]  # git's tags MLflow lacks or holds with another value
+    del_tags: list[str]  # tags git does not have
+    drop_tags: list[str]  # an older sync's bookkeeping, replaced by SYNC
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.set_tags or self.del_tags or self.drop_tags)
+
+
+def _tag_diff(want: dict[str, str], have: dict[str, str], ignore=(), legacy=()) -> TagDiff:
+    """Tags to set and keys to delete; `mlflow.*` and mlreg's own `mlreg.*` tags are never diffed here."""
     set_tags = {k: v for k, v in want.items() if have.get(k) != v and k not in ignore}
-    del_tags = sorted(k for k in have if k not in want and not k.startswith("mlflow.") and k not in ignore)
-    return set_tags, del_tags
+    extra = [k for k in sorted(have) if k not in want and k not in ignore and not k.startswith(_OWN)]
+    return TagDiff(set_tags, extra, [k for k in legacy if k in have])
+
+
+def _stale(mark: str, have: dict[str, Any] | None) -> bool:
+    """The object's SYNC tag says something other than `mark` (the commit aside: it alone is no reason to write)."""
+    if have is None:
+        return True
+    want = json.loads(mark)
+    return {k: v for k, v in have.items() if k != "commit"} != {k: v for k, v in want.items() if k != "commit"}
 
 
 def _what(set_tags: dict, del_tags: list, desc: bool, metrics: dict | None = None) -> str:

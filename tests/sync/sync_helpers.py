@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 from pathlib import Path
@@ -20,11 +21,22 @@ def free_port() -> int:
 
 
 def runs_of(client, name: str) -> list:
-    """Every run (deleted too) tagged as made by mlreg for model `name`."""
+    """Every run (deleted too) mlreg made for model `name` (its `mlreg.sync` tag names the model)."""
     from mlflow.entities import ViewType
 
     exps = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
-    return client.search_runs(exps, f"tags.`mlreg.model` = '{name}'", ViewType.ALL)
+    found = client.search_runs(exps, f"""tags.`mlreg.sync` LIKE '%"model":"{name}",%'""", ViewType.ALL)
+    return [r for r in found if mark_of(r.data.tags)["model"] == name]
+
+
+def mark_of(tags: dict[str, str]) -> dict:
+    """The `mlreg.sync` bookkeeping tag of a model, version or run, parsed."""
+    return json.loads(tags["mlreg.sync"])
+
+
+def bookkeeping(tags: dict[str, str]) -> list[str]:
+    """The keys of mlreg's own tags on an object."""
+    return sorted(k for k in tags if k.startswith("mlreg."))
 
 
 def versions_of(client, name: str) -> dict:

@@ -11,7 +11,7 @@ import pytest
 from mlreg.api import Registry
 from mlreg.records import Base
 
-from .sync_helpers import free_port, git, runs_of, versions_of
+from .sync_helpers import bookkeeping, free_port, git, runs_of, versions_of
 
 pytestmark = [pytest.mark.filterwarnings("ignore::FutureWarning"),  # MLflow's legacy stages, used on purpose
               pytest.mark.filterwarnings("ignore::UserWarning")]
@@ -131,11 +131,11 @@ def test_import_models_versions_runs_and_files_in_one_commit(reg, mlflow_server,
     assert check["conflicts"] == [] and check["totals"]["created"] == 0
     version_changes = {i["name"]: i["detail"] for i in check["changes"] if i["kind"] == "version"}
     assert sorted(version_changes) == [f"{b}/1", f"{a}/1", f"{a}/2"]
-    assert "mlreg.digest" in version_changes[f"{a}/1"] and "stage" not in version_changes[f"{a}/1"]
+    assert "mlreg.sync" in version_changes[f"{a}/1"] and "stage" not in version_changes[f"{a}/1"]
     assert cli(reg.root, "sync", "--tracking-uri", url).code == 0
     mv = versions_of(c, a)
     assert sorted(mv) == [1, 2] and mv[1].run_id == v1.run_id and mv[1].tags["stage"] == "beta"
-    assert "mlreg.digest" in mv[1].tags and mv[1].tags["owner"] == "ana"
+    assert bookkeeping(mv[1].tags) == ["mlreg.sync"] and mv[1].tags["owner"] == "ana"  # mlreg.commit dropped
     assert runs_of(c, a) == []  # the training runs were used, none made
     assert {k: int(v) for k, v in c.get_registered_model(a).aliases.items()} == {"champion": 2, "shadow": 1}
     assert cli(reg.root, "sync", "--tracking-uri", url, "--check").code == 0

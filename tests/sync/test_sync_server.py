@@ -8,7 +8,7 @@ import pytest
 
 from mlreg.errors import MlregError
 
-from .sync_helpers import aliases_of, free_port, git, runs_of, versions_of
+from .sync_helpers import aliases_of, bookkeeping, free_port, git, mark_of, runs_of, versions_of
 
 pytestmark = pytest.mark.server
 PLACEHOLDER = "mlreg.placeholder"
@@ -50,14 +50,16 @@ def test_first_sync_mirrors_models_runs_versions_tags_and_aliases(reg, training,
     promos = {k: v for k, v in t2.items() if k.startswith("promotion_2")}
     assert sorted(promos.values()) == ["beta -> champion", "development -> beta"]
     assert t2["last_promoted_at"] == max(k[len("promotion_"):len("promotion_") + 13] for k in promos)
-    assert t2["mlreg.commit"] == git(reg.root, "log", "-1", "--format=%H", "--", f"registry/{a}/v2").strip()
-    assert t2["mlreg.digest"] != t1["mlreg.digest"]
+    assert mark_of(t2)["commit"] == git(reg.root, "log", "-1", "--format=%H", "--", f"registry/{a}/v2").strip()
+    assert mark_of(t2)["digest"] != mark_of(t1)["digest"]
+    assert bookkeeping(t1) == bookkeeping(t2) == ["mlreg.sync"]  # mlreg's bookkeeping: one tag per version
     run = c.get_run(mv[2].run_id)
     assert run.info.status == "FINISHED" and run.info.run_name.startswith("run_")
     assert c.get_experiment(run.info.experiment_id).name == f"{uniq}-exp"
     assert run.data.params["objective"] == "huber" and run.data.params["dataset_slug"] == "BINANCE_BTCUSDT.P_60"
     assert run.data.metrics == {"rmse_val": 0.069, "rmse_test": 0.05}
-    assert run.data.tags["mlreg.model"] == a and run.data.tags["mlreg.version"] == "2"
+    assert mark_of(run.data.tags)["model"] == a and mark_of(run.data.tags)["version"] == 2
+    assert bookkeeping(run.data.tags) == ["mlreg.sync"]  # and one per run
     assert run.data.tags["target_type"] == "regression"
     assert sorted(f.path for f in c.list_artifacts(run.info.run_id)) == ["model.txt", "run_metadata.json"]
     assert mv[2].source == run.info.artifact_uri
@@ -178,7 +180,7 @@ def test_interrupted_sync_resumes_without_duplicates(reg, training, mlflow_serve
         report = reg.sync(mlflow_server.url, model=name)
         assert report.ok, report.conflicts
         runs = runs_of(c, name)
-        assert sorted(int(r.data.tags["mlreg.version"]) for r in runs) == [1, 2, 3, 4]
+        assert sorted(mark_of(r.data.tags)["version"] for r in runs) == [1, 2, 3, 4]
         assert all(r.info.status == "FINISHED" for r in runs)
         mv = versions_of(c, name)
         assert sorted(mv) == [1, 2, 3, 4]
@@ -193,9 +195,9 @@ def test_unfinished_run_from_a_crash_is_finished_not_duplicated(reg, training, m
     exp = c.create_experiment(f"{uniq}-exp")
     from mlreg.sync import registry_id
 
-    # died right after create_run (sync makes runs with these tags in that one call)
-    crashed = c.create_run(exp, tags={"mlreg.model": name, "mlreg.version": "1",
-                                      "mlreg.registry": registry_id(reg.root, reg.settings)})
+    # died right after create_run (sync makes runs with this tag in that one call)
+    mark = {"digest": "", "model": name, "registry": registry_id(reg.root, reg.settings), "tags": [], "version": 1}
+    crashed = c.create_run(exp, tags={"mlreg.sync": json.dumps(mark, sort_keys=True, separators=(",", ":"))})
 
     assert reg.sync(mlflow_server.url).ok
 
@@ -230,7 +232,7 @@ def test_killed_sync_process_then_rerun_has_no_duplicates(reg, training, mlflow_
     assert reg.sync(mlflow_server.url).ok
 
     runs = runs_of(c, name)
-    assert sorted(int(r.data.tags["mlreg.version"]) for r in runs) == list(range(1, n + 1))
+    assert sorted(mark_of(r.data.tags)["version"] for r in runs) == list(range(1, n + 1))
     mv = versions_of(c, name)
     assert sorted(mv) == list(range(1, n + 1)) and len({v.run_id for v in mv.values()}) == n
     assert sorted(f.path for f in c.list_artifacts(mv[n].run_id, "extra")) == ["extra/cfg.json"]
@@ -309,7 +311,7 @@ def test_training_run_named_by_mlflow_run_id_is_used(reg, training, mlflow_serve
 
     mv = versions_of(c, name)
     assert mv[1].run_id == trained.info.run_id and mv[1].source == trained.info.artifact_uri
-    assert [r.data.tags["mlreg.version"] for r in runs_of(c, name)] == ["2"]
+    assert [mark_of(r.data.tags)["version"] for r in runs_of(c, name)] == [2]
     assert reg.sync(mlflow_server.url, check=True).ok
 
 
@@ -380,7 +382,7 @@ def test_tag_change_in_git_updates_version_and_run_tags(reg, training, mlflow_se
     c = mlflow_server.client()
     v1 = versions_of(c, name)[1]
     assert v1.tags["reviewed-by"] == "risk-team" and c.get_run(v1.run_id).data.tags["reviewed-by"] == "risk-team"
-    assert len(http_log.writes) == 4  # run: log-batch(tags); version: set-tag x3 (tag, mlreg.digest, mlreg.commit)
+    assert len(http_log.writes) == 3  # run: log-batch (tag + mlreg.sync); version: set-tag x2 (tag, mlreg.sync)
 
 
 def test_hand_edited_run_metric_is_restored_with_force(reg, training, mlflow_server, uniq):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from ..actual import Actual, HaveModel, HaveRun, HaveVersion
-from ..desired import REGISTRY, TAG_MODEL, TAG_VERSION, WantModel
+from ..desired import REGISTRY, SYNC, TAG_MODEL, WantModel
 from ..uri import Target
 
 _NAMES_PER_QUERY = 100  # model names per `name IN (...)` filter (keeps GET URLs short)
@@ -50,19 +51,23 @@ class Reader:
             (actual.models.get(mv.name) or actual.orphans[mv.name]).versions[hv.number] = hv
         self.load_experiments()
         ids = sorted({eid for eid, _ in self.experiments.values()})  # all: runs in experiments git no longer uses
-        runs = self._search_runs(ids, scope + list(actual.orphans), registry_id)
-        if registry_id:  # runs made before registries had ids: the ones this registry's versions use
-            seen = {r.info.run_id for r in runs}
-            older = sorted({hv.run_id for n in scope if n in actual.models for hv in actual.models[n].versions.values()
-                            if hv.owned and hv.run_id and hv.run_id not in seen})
-            runs += [r for r in self._runs_by_id(ids, older) if not r.data.tags.get(REGISTRY)]
+        mine = scope + list(actual.orphans)
+        runs = [r for r in map(_have_run, self._search_runs(ids, mine, registry_id)) if r.registry == registry_id]
+        legacy = [n for n in mine if (have := actual.models.get(n) or actual.orphans.get(n)) and have.legacy]
+        if legacy:  # models an older sync made: their runs carry mlreg.model / mlreg.registry (until migrated)
+            runs += [r for r in map(_have_run, self._legacy_runs(ids, legacy, registry_id)) if r.mark is None]
+        # runs made before registries had ids (or by an interrupted migration): the ones this registry's versions use
+        seen = {r.run_id for r in runs}
+        older = sorted({hv.run_id for n in scope if n in actual.models for hv in actual.models[n].versions.values()
+                        if hv.owned and hv.run_id and hv.run_id not in seen})
+        runs += [r for r in map(_have_run, self._runs_by_id(ids, older)) if r.registry in (None, "", registry_id)]
         for run in runs:
-            model, number = run.data.tags.get(TAG_MODEL), run.data.tags.get(TAG_VERSION, "")
-            if model in actual.orphans and number.isdigit():
-                actual.orphans[model].runs.setdefault(int(number), []).append(_have_run(run))
-            elif model in scope and number.isdigit():
+            model, number = run.key or ("", 0)
+            if model in actual.orphans:
+                actual.orphans[model].runs.setdefault(number, []).append(run)
+            elif model in scope:
                 have = actual.models.setdefault(model, HaveModel(model, "", exists=False))
-                have.runs.setdefault(int(number), []).append(_have_run(run))
+                have.runs.setdefault(number, []).append(run)
         self._read_training_runs(wants, actual)
         if artifacts:
             self._list_files([r for m in actual.models.values() for rs in m.runs.values() for r in rs if r.complete])
@@ -92,8 +97,17 @@ class Reader:
                 for mv in self.pages(self.registry.search_model_versions, _name_in(chunk), 10000)]
 
     def _search_runs(self, experiment_ids: list[str], scope: list[str], registry_id: str = "") -> list:
+        """This registry's runs (of the one model in `scope`, or of any): one LIKE on their SYNC tag, whose JSON has
+        sorted keys (`..."model":M,"registry":R,"tags":...`). `_` in a name matches any character: callers keep
+        only exact matches."""
         if not experiment_ids or not scope:
             return []
+        rid = _json(registry_id)
+        pattern = f'%"model":{_json(scope[0])},"registry":{rid},%' if len(scope) == 1 else f'%"registry":{rid},%'
+        return self._all_runs(experiment_ids, f"tags.`{SYNC}` LIKE '{pattern}'")
+
+    def _legacy_runs(self, experiment_ids: list[str], scope: list[str], registry_id: str = "") -> list:
+        """Runs an older sync made (tagged mlreg.model / mlreg.registry, no SYNC tag yet)."""
         where = f"tags.`{TAG_MODEL}` = '{scope[0]}'" if len(scope) == 1 else f"tags.`{TAG_MODEL}` IS NOT NULL"
         if registry_id:
             where += f" AND tags.`{REGISTRY}` = '{registry_id}'"
@@ -162,6 +176,10 @@ def _have_run(run) -> HaveRun:
 
 def _name_in(names: list[str]) -> str:
     return "name IN (" + ", ".join(f"'{n}'" for n in names) + ")"
+
+
+def _json(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
 
 
 def chunks(items: list[str], size: int) -> list[list[str]]:

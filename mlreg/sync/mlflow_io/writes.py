@@ -13,7 +13,7 @@ from typing import Any
 
 from ...errors import MlregError
 from ..actual import PLACEHOLDER
-from ..desired import ALIASES, COMMIT, DIGEST, EXTERNAL_FILE, linked_tags
+from ..desired import ALIASES, EXTERNAL_FILE, SYNC, linked_tags
 from ..ops import ModelPlan, Plan, RunOp, VersionOp
 from .reads import Reader
 
@@ -72,9 +72,11 @@ class MlflowIO(Reader):
                 self.registry.update_registered_model(mp.name, mp.description)
             for k in mp.del_tags:
                 self.registry.delete_registered_model_tag(mp.name, k)
-            for k, v in _digest_last(mp.set_tags):
+            for k, v in _sync_last(mp.set_tags):
                 self.registry.set_registered_model_tag(mp.name, k, v)
-        if mp.create or mp.description is not None or mp.set_tags or mp.del_tags:
+            for k in mp.drop_tags:
+                self.registry.delete_registered_model_tag(mp.name, k)
+        if mp.create or mp.description is not None or mp.set_tags or mp.del_tags or mp.drop_tags:
             self._tick(progress, f"model {mp.name}")
         if mp.delete_model:
             self.registry.delete_registered_model(mp.name)
@@ -86,8 +88,8 @@ class MlflowIO(Reader):
 
         want = op.want
         if op.existing is None:
-            run = self.client.create_run(self.experiments[want.experiment][0], want.start_ms,
-                                         want.system_tags | want.tags, want.name)
+            tags = want.system_tags | want.tags | {SYNC: want.marker(want.tags)}
+            run = self.client.create_run(self.experiments[want.experiment][0], want.start_ms, tags, want.name)
             run_id, artifact_uri = run.info.run_id, run.info.artifact_uri
         else:
             run_id, artifact_uri = op.existing, op.artifact_uri or ""
@@ -97,12 +99,14 @@ class MlflowIO(Reader):
         # an update logs with the current time so that it, not a hand-logged value, is the run's latest
         at = want.start_ms if op.existing is None else int(time.time() * 1000)
         metrics = [Metric(k, v, at, 0) for k, v in op.metrics.items()]
-        tags = [RunTag(k, v) for k, v in _digest_last(op.set_tags)]
+        tags = [RunTag(k, v) for k, v in _sync_last(op.set_tags)]
         for k in op.del_tags:
             self.client.delete_tag(run_id, k)
         for i in range(0, max(len(params), len(metrics), len(tags)), _MAX_PARAMS):
             self.client.log_batch(run_id, metrics[i:i + _MAX_PARAMS], params[i:i + _MAX_PARAMS],
                                   tags[i:i + _MAX_PARAMS])
+        for k in op.drop_tags:
+            self.client.delete_tag(run_id, k)
         if op.finish:
             self._upload(artifact_uri, want.files + self._store_copies(want.stored), want.external)
             self.tracking.store.update_run_info(run_id, RunStatus.FINISHED, want.end_ms or want.start_ms, None)
@@ -154,6 +158,7 @@ class MlflowIO(Reader):
 
     def _create_version(self, op: VersionOp, runs: dict) -> None:
         tags = dict(op.want.tags) | self._linked(op, runs)
+        tags[SYNC] = op.want.marker(tags)
         source = op.artifact_uri.rstrip("/") + (f"/{op.want.subpath}" if op.want.subpath else "")
         if op.want.source and not self._store_copies([(op.want.source, "")]):
             source = op.want.source  # store-backed: MLflow reads the files where the registry keeps them
@@ -180,8 +185,10 @@ class MlflowIO(Reader):
             self.registry.update_model_version(op.model, str(op.number), op.description)
         for k in op.del_tags:
             self.registry.delete_model_version_tag(op.model, str(op.number), k)
-        for k, v in _digest_last(op.set_tags):
+        for k, v in _sync_last(op.set_tags):
             self.registry.set_model_version_tag(op.model, str(op.number), k, v)
+        for k in op.drop_tags:  # an older sync's bookkeeping, once SYNC stands in for it
+            self.registry.delete_model_version_tag(op.model, str(op.number), k)
         self._tick(progress, f"version {op.model}/{op.number}")
 
     def _finish_model(self, mp: ModelPlan, progress: Progress) -> None:
@@ -206,6 +213,6 @@ class MlflowIO(Reader):
             self._tick(progress, f"model {mp.name}")
 
 
-def _digest_last(tags: dict[str, str]) -> list[tuple[str, str]]:
-    """Tags in write order: mlreg.digest / mlreg.commit last, so an interrupted update never looks finished."""
-    return sorted(tags.items(), key=lambda kv: kv[0] in (DIGEST, COMMIT))
+def _sync_last(tags: dict[str, str]) -> list[tuple[str, str]]:
+    """Tags in write order: SYNC (with the digest) last, so an interrupted update never looks finished."""
+    return sorted(tags.items(), key=lambda kv: kv[0] == SYNC)

@@ -12,7 +12,7 @@ import pytest
 from mlreg.api import Registry
 from mlreg.sync import registry_id
 
-from ..sync_helpers import aliases_of, git, versions_of
+from ..sync_helpers import aliases_of, git, mark_of, versions_of
 
 pytestmark = pytest.mark.team
 
@@ -38,7 +38,7 @@ def test_run_page_shows_who_when_how_long_and_which_commit(reg, training, health
     assert run.data.tags["mlflow.user"] == record.created_by
     assert run.data.tags["mlflow.source.git.commit"] == git(reg.root, "log", "-1", "--format=%H", "--",
                                                             f"registry/{name}/v1").strip()
-    assert run.data.tags["mlreg.registry"] == registry_id(reg.root, reg.settings) == reg.settings.registry_id
+    assert mark_of(run.data.tags)["registry"] == registry_id(reg.root, reg.settings) == reg.settings.registry_id
     assert c.get_registered_model(name).tags["mlreg.registry"] == registry_id(reg.root, reg.settings)
 
 

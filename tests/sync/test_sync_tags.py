@@ -1,0 +1,74 @@
+"""What sync leaves on MLflow's objects: one bookkeeping tag each, and older syncs' tag sets migrated."""
+
+from __future__ import annotations
+
+import pytest
+
+from .sync_helpers import bookkeeping, mark_of, runs_of, versions_of
+
+pytestmark = pytest.mark.server
+
+
+def register(reg, training, name, n, uniq, **kw):
+    for _ in range(n):
+        reg.register(name, training(experiment=f"{uniq}-exp"), **kw)
+
+
+def test_one_bookkeeping_tag_per_version_and_per_run(reg, training, mlflow_server, uniq):
+    name = f"{uniq}-m"
+    register(reg, training, name, 2, uniq, tags={"owner": "ana"})
+    reg.promote(name, "2", "beta", "good backtest")
+
+    assert reg.sync(mlflow_server.url).ok
+
+    c = mlflow_server.client()
+    for v in versions_of(c, name).values():
+        assert bookkeeping(v.tags) == ["mlreg.sync"], v.tags
+        assert sorted(mark_of(v.tags)["tags"]) == sorted(k for k in v.tags if not k.startswith("mlreg."))
+        run = c.get_run(v.run_id)
+        assert bookkeeping(run.data.tags) == ["mlreg.sync"], run.data.tags
+        assert mark_of(run.data.tags)["registry"] == reg.settings.registry_id
+    assert bookkeeping(c.get_registered_model(name).tags) == ["mlreg.registry", "mlreg.sync"]
+    again = reg.sync(mlflow_server.url)
+    assert again.writes == 0 and reg.sync(mlflow_server.url, check=True).ok
+
+
+def _as_an_older_sync_left_it(c, name: str) -> None:
+    """Rewrite mlreg's bookkeeping the way syncs before `mlreg.sync` wrote it (same digests)."""
+    model = c.get_registered_model(name)
+    c.delete_registered_model_tag(name, "mlreg.sync")
+    c.set_registered_model_tag(name, "mlreg.digest", mark_of(model.tags)["digest"])
+    for n, v in versions_of(c, name).items():
+        mark = mark_of(v.tags)
+        c.delete_model_version_tag(name, str(n), "mlreg.sync")
+        c.set_model_version_tag(name, str(n), "mlreg.digest", mark["digest"])
+        c.set_model_version_tag(name, str(n), "mlreg.commit", mark["commit"])
+        run = mark_of(c.get_run(v.run_id).data.tags)
+        c.delete_tag(v.run_id, "mlreg.sync")
+        for key, value in (("mlreg.model", name), ("mlreg.version", str(n)), ("mlreg.digest", run["digest"]),
+                           ("mlreg.registry", run["registry"])):
+            c.set_tag(v.run_id, key, value)
+
+
+def test_an_older_syncs_tags_are_migrated_not_conflicts(reg, training, mlflow_server, uniq, cli):
+    name = f"{uniq}-m"
+    register(reg, training, name, 2, uniq)
+    assert reg.sync(mlflow_server.url).ok
+    c = mlflow_server.client()
+    runs = sorted(r.info.run_id for r in runs_of(c, name))
+    _as_an_older_sync_left_it(c, name)
+    assert runs_of(c, name) == []  # nothing carries mlreg.sync now
+
+    check = reg.sync(mlflow_server.url, check=True)
+    assert check.conflicts == [] and {(i.kind, i.status) for i in check.drift} == {("model", "update"),
+                                                                                  ("version", "update"),
+                                                                                  ("run", "update")}
+    r = cli(reg.root, "sync", "--tracking-uri", mlflow_server.url)
+    assert r.code == 0, r.out + r.err
+
+    assert sorted(r.info.run_id for r in runs_of(c, name)) == runs  # the same runs, migrated, none made
+    mv = versions_of(c, name)
+    assert sorted(mv) == [1, 2] and all(bookkeeping(v.tags) == ["mlreg.sync"] for v in mv.values())
+    assert all(bookkeeping(c.get_run(v.run_id).data.tags) == ["mlreg.sync"] for v in mv.values())
+    assert bookkeeping(c.get_registered_model(name).tags) == ["mlreg.registry", "mlreg.sync"]
+    assert reg.sync(mlflow_server.url, check=True).drift == []
