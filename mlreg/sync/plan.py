@@ -14,6 +14,11 @@ from .ops import ModelPlan, Options, Plan, RunOp, VersionOp
 
 _RESERVED_ALIAS = re.compile(r"^(latest|[vV]\d+)$", re.IGNORECASE)
 _OWN = ("mlflow.", "mlreg.")  # MLflow's own tags and mlreg's bookkeeping: never diffed as plain tags
+# version tags sync derives from the record: managed on versions that carry no list of managed keys (made by an
+# older sync, or imported); any other tag there that git lacks is left alone
+_DERIVED = re.compile(r"^(stage|version_type|model_type|enhancement_type|enhancement_timestamp|previous_timesteps|"
+                      r"total_timesteps|last_promoted_at|promotion_reason|promotion_\d{8}_\d{4}(_\d+)?|"
+                      r"demotion_reason|demotion_timestamp|base_model_run_id|base_model_path)$")
 
 
 def plan(wants: list[WantModel], actual: Actual, opts: Options) -> Plan:
@@ -109,7 +114,8 @@ def _plan_model_record(mp: ModelPlan, want: WantModel, have: HaveModel, exists: 
         mp.set_tags = dict(want.tags) | {SYNC: want.marker(want.tags)}
         mp.add("model", want.name, "create")
         return
-    diff = _tag_diff(want.tags, have.tags, ignore=(ALIASES,), legacy=(DIGEST,))
+    diff = _tag_diff(want.tags, have.tags, _managed(have.mark, have.tags), ignore=(ALIASES,), legacy=(DIGEST,))
+    _report_foreign(mp, "model", want.name, diff.foreign)
     desc = want.description if (have.description or "") != want.description else None
     mark = want.marker(want.tags)
     if not (diff.changes or desc is not None or _stale(mark, have.mark)):
@@ -165,7 +171,8 @@ def _plan_run(mp: ModelPlan, wv: WantVersion, runs: list[HaveRun], used: str | N
                              metrics=wv.run.metrics))
         mp.add("run", wv.ref, "create")
         return True
-    diff = _tag_diff(wv.run.tags, r.tags, legacy=(*LEGACY, REGISTRY))
+    diff = _tag_diff(wv.run.tags, r.tags, _managed(r.mark, r.tags), legacy=(*LEGACY, REGISTRY))
+    _report_foreign(mp, "run", wv.ref, diff.foreign)
     mark = wv.run.marker(wv.run.tags)
     params = {k: v for k, v in wv.run.params.items() if k not in r.params}
     bad = sorted(k for k, v in wv.run.params.items() if k in r.params and r.params[k] != v)
@@ -212,7 +219,8 @@ def _plan_existing_version(mp: ModelPlan, wv: WantVersion, hv: HaveVersion, have
     if base_run:
         want_tags |= linked_tags(base_run, wv.base_subpath)
     ignore = () if base_run or not wv.base else LINKED
-    diff = _tag_diff(want_tags, hv.tags, ignore=ignore, legacy=(DIGEST, COMMIT))
+    diff = _tag_diff(want_tags, hv.tags, _managed(hv.mark, hv.tags, _DERIVED), ignore=ignore, legacy=(DIGEST, COMMIT))
+    _report_foreign(mp, "version", wv.ref, diff.foreign)
     mark = wv.marker(set(want_tags) | {k for k in ignore if k in hv.tags})
     desc = wv.description if (hv.description or "") != wv.description else None
     if not (diff.changes or desc is not None or _stale(mark, hv.mark)):
@@ -315,7 +323,8 @@ class TagDiff:
     """How an object's tags differ from git's."""
 
     set_tags: dict[str, str]  # git's tags MLflow lacks or holds with another value
-    del_tags: list[str]  # tags git does not have
+    del_tags: list[str]  # tags sync set that git no longer has
+    foreign: list[str]  # tags set in MLflow that git does not manage: left alone, reported
     drop_tags: list[str]  # an older sync's bookkeeping, replaced by SYNC
 
     @property
@@ -323,11 +332,21 @@ class TagDiff:
         return bool(self.set_tags or self.del_tags or self.drop_tags)
 
 
-def _tag_diff(want: dict[str, str], have: dict[str, str], ignore=(), legacy=()) -> TagDiff:
-    """Tags to set and keys to delete; `mlflow.*` and mlreg's own `mlreg.*` tags are never diffed here."""
+def _tag_diff(want: dict[str, str], have: dict[str, str], managed: set[str], ignore=(), legacy=()) -> TagDiff:
+    """Tags to set, to delete (only ones sync manages: `managed`) and to leave alone; `mlflow.*` and mlreg's own
+    `mlreg.*` tags are never diffed here."""
     set_tags = {k: v for k, v in want.items() if have.get(k) != v and k not in ignore}
     extra = [k for k in sorted(have) if k not in want and k not in ignore and not k.startswith(_OWN)]
-    return TagDiff(set_tags, extra, [k for k in legacy if k in have])
+    return TagDiff(set_tags, [k for k in extra if k in managed], [k for k in extra if k not in managed],
+                   [k for k in legacy if k in have])
+
+
+def _managed(mark: dict[str, Any] | None, have: dict[str, str], derived: re.Pattern | None = None) -> set[str]:
+    """The tag keys sync set on an object last time: listed in its SYNC tag; on an object without one, only the
+    keys sync derives from the record (`derived`), so nobody's own tag is ever deleted."""
+    if mark is not None:
+        return {k for k in mark.get("tags") or [] if isinstance(k, str)}
+    return {k for k in have if derived is not None and derived.match(k)}
 
 
 def _stale(mark: str, have: dict[str, Any] | None) -> bool:
@@ -336,6 +355,11 @@ def _stale(mark: str, have: dict[str, Any] | None) -> bool:
         return True
     want = json.loads(mark)
     return {k: v for k, v in have.items() if k != "commit"} != {k: v for k, v in want.items() if k != "commit"}
+
+
+def _report_foreign(mp: ModelPlan, kind: str, name: str, keys: list[str]) -> None:
+    if keys:
+        mp.add(kind, name, "foreign", f"tags {', '.join(keys)}: set in MLflow, not managed by git; left alone")
 
 
 def _what(set_tags: dict, del_tags: list, desc: bool, metrics: dict | None = None) -> str:
