@@ -43,6 +43,7 @@ def s3_problem(e: Exception) -> str | None:
         from botocore import exceptions as bx
     except ImportError:  # pragma: no cover - boto3 comes with S3 support
         return None
+    e = _botocore_cause(e, bx)
     if isinstance(e, (bx.NoCredentialsError, bx.PartialCredentialsError)):
         return ("S3 credentials missing: this server lets clients write artifacts to S3 themselves (direct mode, "
                 "`--no-serve-artifacts`), so sync needs them too; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
@@ -59,6 +60,15 @@ def s3_problem(e: Exception) -> str | None:
     if isinstance(e, bx.BotoCoreError):
         return f"the S3 artifact store failed ({' '.join(str(e).split())})"
     return None
+
+
+def _botocore_cause(e: BaseException, bx) -> BaseException:
+    """The botocore error behind `e`: boto3's upload_file re-raises S3's ClientError as an S3UploadFailedError
+    (the ClientError, with S3's code, is its context)."""
+    seen = e
+    while seen is not None and not isinstance(seen, (bx.ClientError, bx.BotoCoreError)):
+        seen = seen.__cause__ or seen.__context__
+    return seen if seen is not None else e
 
 
 def probe(uri: str, endpoint: str, params: dict | None = None) -> Probe:

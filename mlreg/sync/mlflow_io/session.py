@@ -89,9 +89,10 @@ def _is_backend_error(e: Exception) -> bool:
 
     kinds: tuple[type, ...] = (MlflowException, requests.RequestException, OSError)
     try:
+        from boto3.exceptions import Boto3Error  # S3UploadFailedError: an S3 ClientError, re-raised by upload_file
         from botocore.exceptions import BotoCoreError, ClientError
 
-        kinds += (BotoCoreError, ClientError)
+        kinds += (BotoCoreError, ClientError, Boto3Error)
     except ImportError:
         pass
     return isinstance(e, kinds)
