@@ -21,8 +21,8 @@ from .plan import known_run_ids, plan
 from .ui import check_port, serve_ui, ui_command
 from .uri import Target, check_supported, local_store, mask, prepare, resolve
 
-__all__ = ["RegistrySource", "SyncReport", "Target", "check_port", "desired_state", "local_store", "registry_id", "resolve",
-           "run_sync", "serve_ui", "ui_command"]
+__all__ = ["RegistrySource", "SyncReport", "Target", "check_port", "desired_state", "local_store", "registry_id",
+           "resolve", "run_sync", "serve_ui", "ui_command"]
 
 KINDS = ("model", "run", "version", "alias")
 COLUMNS = {"create": "created", "update": "updated", "unchanged": "unchanged", "conflict": "conflicts",
