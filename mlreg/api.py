@@ -68,7 +68,7 @@ class Registry(Workspace):
                       progress: Callable[[str, int], None] | None = None):
         """Import MLflow's registered models and versions (MLflow's numbers kept) in one commit.
 
-        Reads MLflow only (never writes to it); returns a sync.importing.ImportReport.
+        Reads MLflow only (never writes to it); returns a importers.from_mlflow.ImportReport.
         """
         from .importers import from_mlflow as importing
 
