@@ -27,7 +27,7 @@ _QUIET_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_LOGGING_LEV
 
 
 class _Stop(Exception):
-    """SIGTERM / SIGHUP to mlreg: stop the server, then exit."""
+    """SIGINT / SIGTERM / SIGHUP to mlreg: stop the server, then exit."""
 
 
 def ui_command(root: Path, port: int) -> list[str]:
@@ -64,7 +64,9 @@ def serve_ui(root: Path, port: int, ready: Callable[[str], None]) -> None:
     with tempfile.TemporaryFile() as log:  # the server's own output: shown only if it fails
         proc = subprocess.Popen(cmd, env={**os.environ, **_QUIET_ENV}, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
-        saved = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+        # SIGINT too: a shell without job control starts background commands with SIGINT ignored, and Python
+        # keeps that; `kill -INT` (or Ctrl-C once in the foreground) must still stop the server
+        saved = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         try:
             _await_start(proc, url, log)
             ready(url)
