@@ -10,8 +10,22 @@ from .desired import DIGEST, REGISTRY, TAG_MODEL, TAG_VERSION, read_marker
 PLACEHOLDER = "mlreg.placeholder"  # a version created only to skip a number git does not use, then deleted
 
 
+class Marked:
+    """What sync made carries its bookkeeping in tags: the `mlreg.sync` marker, or an older sync's mlreg.digest."""
+
+    tags: dict[str, str]
+
+    @property
+    def mark(self) -> dict[str, Any] | None:
+        return read_marker(self.tags)
+
+    @property
+    def digest(self) -> str | None:
+        return (self.mark or {}).get("digest") or self.tags.get(DIGEST)
+
+
 @dataclass
-class HaveRun:
+class HaveRun(Marked):
     """An MLflow run as search_runs returns it."""
 
     run_id: str
@@ -29,14 +43,6 @@ class HaveRun:
         return self.status == "FINISHED" and not self.deleted
 
     @property
-    def mark(self) -> dict[str, Any] | None:
-        return read_marker(self.tags)
-
-    @property
-    def digest(self) -> str | None:
-        return (self.mark or {}).get("digest") or self.tags.get(DIGEST)
-
-    @property
     def registry(self) -> str | None:
         """The registry that made it ("" before that registry's first commit); None: no registry recorded."""
         mark = self.mark
@@ -52,7 +58,7 @@ class HaveRun:
 
 
 @dataclass
-class HaveVersion:
+class HaveVersion(Marked):
     """An MLflow model version as search_model_versions returns it."""
 
     number: int
@@ -65,17 +71,9 @@ class HaveVersion:
     def owned(self) -> bool:
         return self.mark is not None or DIGEST in self.tags or PLACEHOLDER in self.tags
 
-    @property
-    def mark(self) -> dict[str, Any] | None:
-        return read_marker(self.tags)
-
-    @property
-    def digest(self) -> str | None:
-        return (self.mark or {}).get("digest") or self.tags.get(DIGEST)
-
 
 @dataclass
-class HaveModel:
+class HaveModel(Marked):
     """A registered model with its versions, aliases and the runs mlreg made for it."""
 
     name: str
@@ -85,14 +83,6 @@ class HaveModel:
     versions: dict[int, HaveVersion] = field(default_factory=dict)
     runs: dict[int, list[HaveRun]] = field(default_factory=dict)  # by tag mlreg.version
     exists: bool = True  # False: no registered model yet, but runs mlreg made for it (an interrupted sync)
-
-    @property
-    def mark(self) -> dict[str, Any] | None:
-        return read_marker(self.tags)
-
-    @property
-    def digest(self) -> str | None:
-        return (self.mark or {}).get("digest") or self.tags.get(DIGEST)
 
     @property
     def legacy(self) -> bool:
