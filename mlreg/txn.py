@@ -32,7 +32,7 @@ from .gitops import Applied, ChangeSet, Git
 from .repo import Location, of_root
 
 FAULT_ENV = "MLREG_TEST_FAULT"  # read only here: a test names a step and the process kills itself there
-STEPS = ("after-hashing", "after-objects", "after-branch", "after-index", "after-worktree")
+STEPS = ("after-hashing", "after-objects", "after-journal", "after-branch", "after-index", "after-worktree")
 JOURNAL = "mlreg-journal.json"
 LOCK_MARK = b"mlreg transaction (the next mlreg command finishes it and removes this file)\n"
 ATTRIBUTES = "registry/.gitattributes"
@@ -108,6 +108,7 @@ class Transaction:
                        "old": self.old, "new": self.new, "prefix": loc.prefix,
                        "files": {p: [olds.get(p), self.blobs[p]] for p in self.paths}}
             _write_journal(loc, journal)
+            fault("after-journal")
             self.git.update_ref("HEAD", self.new, self.old, f"mlreg: {self.change.subject}")
         except BaseException as e:
             if self.git.head() == self.new:  # interrupted just after the commit point: the journal finishes it
@@ -288,6 +289,8 @@ def _recover_held(loc: Location) -> list[str]:
         raise GitError(f"{_shown(loc, path)}: unreadable journal of an interrupted mlreg command ({e}); "
                        f"check `git status`, then delete it") from None
     head = g.head()
+    # past the commit point's start (index.lock is ours): a ref lock holding NEW is its killed update-ref's
+    freed = _release_killed_ref_locks(loc, new) if _ours(loc.git_dir / "index.lock") else []
     if head not in (old, new):
         path.unlink()
         release_index_lock(loc)
@@ -301,9 +304,26 @@ def _recover_held(loc: Location) -> list[str]:
     other = {p: (o if head == new else n) for p, (o, n) in files.items()}
     kept = _settle(g, want, lambda g_, w: _plan_restore(g_, w, other))
     keep = f"; kept your changes to {', '.join(kept[:3])}" if kept else ""
+    keep += f"; removed the {', '.join(freed)} its killed `git update-ref` left" if freed else ""
     if head == new:
         return [f"mlreg: finished the interrupted `{what}` (commit {new[:10]}): index and work tree updated{keep}"]
     return [f"mlreg: undid the interrupted `{what}`: it had not committed, nothing changed{keep}"]
+
+
+def _release_killed_ref_locks(loc: Location, new: str) -> list[str]:
+    """The ref locks (HEAD's branch, HEAD) a `git update-ref HEAD NEW` killed mid-way left behind: git writes NEW
+    into the lock file before it renames it into place, so a lock holding NEW (or nothing yet) is that one's.
+    A lock holding anything else belongs to someone else and stays (the next write refuses it)."""
+    freed = []
+    for path in _held(loc):
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            continue
+        if path.name != "index.lock" and text in ("", new):
+            path.unlink(missing_ok=True)
+            freed.append(_shown(loc, path))
+    return freed
 
 
 def _plan_restore(g: Git, want: dict[str, str | None], other: dict[str, str | None]):

@@ -30,8 +30,12 @@ def isolated_git(tmp_path_factory, monkeypatch):
 
 
 def git(cwd: Path, *args: str) -> str:
-    """Run git in `cwd` and return its stdout."""
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+    """Run git in `cwd` and return its stdout (a failure shows git's own message)."""
+    r = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    if r.returncode:
+        raise subprocess.CalledProcessError(r.returncode, r.args, r.stdout, r.stderr) from AssertionError(
+            f"git {' '.join(args)} exited {r.returncode}: {r.stderr.strip()}")
+    return r.stdout
 
 
 def origin_and_clone(tmp_path: Path, repo: Path) -> Path:

@@ -14,7 +14,7 @@ from crash import assert_whole_or_nothing, run_mlreg, status, user_changes
 from mlreg.api import Registry
 from mlreg.txn import STEPS
 
-BEFORE_COMMIT_POINT = ("after-hashing", "after-objects")
+BEFORE_COMMIT_POINT = ("after-hashing", "after-objects", "after-journal")
 
 
 def _legacy(tmp: Path) -> Path:
@@ -36,7 +36,7 @@ OPERATIONS = {  # name -> (arguments, which registry file shows it happened)
     "branch": (lambda t: ["register", "m", "--from-dir", str(t["train"]), "--branch", "new-model"], None),
 }
 CASES = [(op, step) for op in OPERATIONS for step in STEPS
-         if not (op == "branch" and step in ("after-index", "after-worktree"))]
+         if not (op == "branch" and step in ("after-journal", "after-index", "after-worktree"))]
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +99,8 @@ def test_killed_at_each_step_is_whole_or_nothing(setup, tmp_path, op, step):
         assert "mlreg: finished the interrupted" in nxt.stderr
         if marker:
             assert (root / marker).is_file()
-    else:
-        assert "interrupted" not in nxt.stderr
+    else:  # killed holding the index lock with its journal written: the next command undoes it and says so
+        assert ("undid the interrupted" in nxt.stderr) == (step == "after-journal"), nxt.stderr
         assert git(root, "rev-parse", "HEAD").strip() == before
     if op == "branch" and step == "after-branch":
         assert git(root, "rev-parse", "-q", "--verify", "new-model").strip()
@@ -126,6 +126,31 @@ def test_a_write_after_the_kill_finishes_it_first(setup, tmp_path):
     doc = json.loads((root / "registry/m/v2/metadata.json").read_text())
     assert doc["stage"] == "beta" and doc["tags"] == {"k": "v"}
     assert status(root) == mine
+
+
+@pytest.mark.parametrize("whose", ["killed update-ref", "someone else"])
+def test_a_ref_lock_left_by_a_killed_update_ref_is_released(setup, tmp_path, whose):
+    """Killed inside `git update-ref HEAD` (the commit point), git leaves refs/heads/main.lock holding the new
+    commit id: the next mlreg command removes it, or the user's own `git commit` would fail. A lock holding
+    anything else is another process's and stays."""
+    root, inputs = setup
+    mine = user_changes(root)
+    before = git(root, "rev-parse", "HEAD").strip()
+    assert run_mlreg(root, ["promote", "m@2", "beta", "--reason", "r"], fault="after-journal").returncode == -9
+    new = json.loads((root / ".git/mlreg-journal.json").read_text())["new"]
+    lock = root / ".git/refs/heads/main.lock"
+    lock.write_text((new if whose == "killed update-ref" else before) + "\n")  # what update-ref writes first
+    nxt = run_mlreg(root, ["list"])
+    assert nxt.returncode == 0 and "undid the interrupted `promote m v2 to beta`" in nxt.stderr, nxt.stderr
+    assert git(root, "rev-parse", "HEAD").strip() == before
+    if whose == "someone else":
+        assert lock.is_file() and "refs/heads/main.lock" not in nxt.stderr
+        refused = run_mlreg(root, ["promote", "m@2", "beta", "--reason", "r"])
+        assert refused.returncode == 1 and ".git/refs/heads/main.lock exists" in refused.stderr
+        lock.unlink()
+    else:
+        assert not lock.exists() and "removed the .git/refs/heads/main.lock" in nxt.stderr
+    assert_whole_or_nothing(root, mine, tmp_path)  # ends with the user's own `git commit -am`
 
 
 def test_the_user_edit_made_while_interrupted_is_kept(setup, tmp_path):
