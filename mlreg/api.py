@@ -93,7 +93,6 @@ class Registry(Workspace):
         from .pulling import pull_record
         from .query import split_model_uri
 
-
         name, vref = split_model_uri(ref)
         view = self.get(name, vref)
         return pull_record(view.record, view.folder, Path(dest) if dest is not None else None, progress)
