@@ -171,3 +171,74 @@ def test_every_command_is_in_the_built_site(tmp_path):
     assert len(commands) > 20
     missing = [c for c in commands if f"{c} [OPTIONS]" not in page and f"{c} [ARGS]" not in page]
     assert not missing, missing
+
+
+# -- the README's set-up commands, the release and the site workflows --------------------------------------
+README_COMMANDS = ("pip install -e '.[mlflow,test]' && mlreg validate && mlreg sync && mlreg sync --check",
+                   "python -m pytest -q")
+
+
+def test_readme_development_commands_are_what_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    development = readme.split("\n## Development", 1)[1]
+    blocks = [b.strip() for b in re.findall(r"^ *```bash\n *(.*?)\n *```$", development, re.M | re.S)]
+    assert tuple(blocks) == README_COMMANDS
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert all(command in ci for command in README_COMMANDS)
+    assert "mkdocs build --strict" in (ROOT / ".ci" / "run").read_text()
+    assert len(readme.splitlines()) <= 250
+    assert "$RUN2" not in readme and "/data/models" not in readme
+
+
+def test_one_install_placeholder():
+    """Until the first release: one way to install, from one placeholder repository, at the released tag."""
+    pages = [ROOT / "README.md", *DOCS.rglob("*.md")]
+    text = "\n".join(p.read_text() for p in pages)
+    assert 'pip install "mlreg[mlflow] @ git+https://github.com/<owner>/mlreg@v0.1.0"' in text
+    owners = set(re.findall(r"github\.com[:/]([^/\s]+)/mlreg", text)) | set(re.findall(r"([^\s`'\"/]+)/mlreg@v0", text))
+    assert owners == {"<owner>"}, owners
+    from mlreg import __version__
+
+    assert f"## [{__version__}]" in (ROOT / "CHANGELOG.md").read_text()
+
+
+def workflow(name: str) -> dict:
+    doc = yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text())
+    doc["on"] = doc.pop(True, doc.get("on"))  # YAML 1.1 reads the key `on` as True
+    return doc
+
+
+def test_release_and_docs_workflows_pin_actions_by_commit():
+    for name in ("release.yml", "docs.yml"):
+        text = (ROOT / ".github" / "workflows" / name).read_text()
+        uses = re.findall(r"^\s+(?:- )?uses: (\S+)(.*)", text, re.M)
+        assert uses
+        for action, comment in uses:
+            assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", action), action
+            assert re.fullmatch(r" # v\d+\.\d+\.\d+", comment), (action, comment)
+
+
+def test_release_workflow_publishes_by_trusted_publishing():
+    doc = workflow("release.yml")
+    assert doc["on"] == {"push": {"tags": ["v*"]}} and doc["permissions"] == {}
+    jobs = doc["jobs"]
+    build = "\n".join(s.get("run", "") for s in jobs["build"]["steps"])
+    assert "python -m build" in build and "twine check" in build and "mlreg/__init__.py" in build
+    assert jobs["pypi"]["permissions"] == {"id-token": "write"}
+    assert jobs["pypi"]["steps"][-1]["uses"].startswith("pypa/gh-action-pypi-publish@")
+    assert "with" not in jobs["pypi"]["steps"][-1]  # no password: trusted publishing
+    release = "\n".join(s.get("run", "") for s in jobs["github-release"]["steps"])
+    assert jobs["github-release"]["permissions"] == {"contents": "write"}
+    assert 'gh release create "$TAG" dist/*' in release and 'git push --force origin "refs/tags/$major"' in release
+
+
+def test_release_notes_come_from_the_changelog(tmp_path):
+    """The awk line of the release job picks the tag's CHANGELOG section, without the link definitions."""
+    [run] = [s["run"] for s in workflow("release.yml")["jobs"]["github-release"]["steps"] if "awk" in s.get("run", "")]
+    [awk] = [line.strip() for line in run.splitlines() if line.strip().startswith("awk")]
+    from mlreg import __version__
+
+    shutil.copy(ROOT / "CHANGELOG.md", tmp_path / "CHANGELOG.md")
+    r = subprocess.run(["bash", "-c", f'version={__version__}\n{awk}\ncat notes.md'], cwd=tmp_path,
+                       capture_output=True, text=True, check=True)
+    assert "### Added" in r.stdout and "## [" not in r.stdout and "]: https://" not in r.stdout
