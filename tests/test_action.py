@@ -404,8 +404,8 @@ def test_an_unknown_command_is_one_error(tmp_path, models_repo, github, action_d
 
 
 def test_the_readme_workflows_are_the_callers_here():
-    """The workflows the README tells a registry repository to write are this repository's, `uses:` aside."""
-    blocks = re.findall(r"```yaml\n(# \.github/workflows/(\S+)\n.*?)```", (ROOT / "README.md").read_text(), re.S)
+    """The workflows the docs tell a registry repository to write are this repository's, `uses:` aside."""
+    blocks = re.findall(r"```yaml\n(# \.github/workflows/(\S+)\n.*?)```", (ROOT / "docs/how-to/ci.md").read_text(), re.S)
     assert sorted(name for _, name in blocks) == ["registry-sync.yml", "registry-validate.yml"]
     for text, name in blocks:
         readme = yaml.safe_load(text)

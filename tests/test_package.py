@@ -155,7 +155,7 @@ def test_pre_commit_try_repo_installs_and_runs_the_hook(example_repo, tmp_path):
 
 
 def test_the_readme_local_hook_works_as_written(example_repo, tmp_path):
-    [config] = [b for b in re.findall(r"```yaml\n(repos:\n.*?)```", (ROOT / "README.md").read_text(), re.S)
+    [config] = [b for b in re.findall(r"```yaml\n(repos:\n.*?)```", (ROOT / "docs/how-to/ci.md").read_text(), re.S)
                 if "repo: local" in b]
     assert yaml.safe_load(config)["repos"][0]["hooks"][0]["id"] == "mlreg-validate"
     (example_repo / ".pre-commit-config.yaml").write_text(config)
