@@ -19,8 +19,8 @@ from .writes import (Applied, ChangeSet, Content, clean_stale_temp, inside, lock
 __all__ = [
     "GATED_PATHS", "SUBMODULE_MODE", "SYMLINK_MODE", "Applied", "ChangeSet", "CommitInfo", "Content", "Entry", "Git",
     "GitError", "Merge", "blobs", "changed", "clean_blob_ids", "clean_stale_temp", "commit_time", "commits",
-    "common_dir", "default_branch", "deleted_versions", "first_parent", "first_parents", "folder_history",
-    "head_commit", "inside", "last_commits", "links", "listing", "lock", "log", "merge_base", "merge_into",
-    "fetch_remotes", "recorded_uris", "refuse_dirty", "refuse_escape", "remote_url", "resolve_commit", "root_commit",
+    "common_dir", "default_branch", "deleted_versions", "fetch_remotes", "first_parent", "first_parents",
+    "folder_history", "head_commit", "inside", "last_commits", "links", "listing", "lock", "log", "merge_base",
+    "merge_into", "recorded_uris", "refuse_dirty", "refuse_escape", "remote_url", "resolve_commit", "root_commit",
     "sparse_checkout", "worktree_commit", "write_files",
 ]

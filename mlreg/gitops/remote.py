@@ -107,7 +107,8 @@ def _uris(data: bytes, where: str, strict: bool) -> set[str]:
         if not strict:
             return set()
         raise MlregError(f"{where}: not a readable version record ({' '.join(str(e).split())}); gc reads every "
-                         "record before it deletes anything, so nothing was deleted: fix or remove that record") from None
+                         "record before it deletes anything, so nothing was deleted: fix or remove that "
+                         "record") from None
     artifacts = doc.get("artifacts")
     return {a["uri"] for a in artifacts if isinstance(a, dict) and isinstance(a.get("uri"), str)} \
         if isinstance(artifacts, list) else set()

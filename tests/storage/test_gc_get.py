@@ -3,11 +3,8 @@ checkout."""
 
 from __future__ import annotations
 
-import pytest
 
 from conftest import git
-from mlreg.api import Registry
-from mlreg.errors import MlregError
 from mlreg import gitops
 
 from storekit import set_store

@@ -7,7 +7,6 @@ import json
 
 import pytest
 
-from conftest import git
 from mlreg.errors import MlregError
 
 from storekit import make_bucket, set_store
