@@ -8,6 +8,7 @@ stay valid): the same layout as in git below it, so the folder is browsable and 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tempfile
 import threading
@@ -66,6 +67,9 @@ def registry_key(root: Path) -> str:
 
     settings = Store(root).settings()
     if settings.registry_id:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{3,63}", settings.registry_id):
+            raise MlregError(f"mlreg.yaml: $.registry_id: expected 4-64 letters, digits, '.', '_' or '-', got "
+                             f"{settings.registry_id!r}")
         return settings.registry_id
     first = gitops.root_commit(root)
     if not first:
