@@ -43,9 +43,9 @@ def _mask_userinfo(uri: str) -> str:
 
     try:
         netloc = urlsplit(uri).netloc
-    except ValueError:  # e.g. an unbalanced '[' in the host: hide the whole location
+    except ValueError:  # e.g. an unbalanced '[' in the host: hide the whole location if it has user info
         netloc = uri.split("://", 1)[1].split("/", 1)[0]
-        return uri.replace(netloc, "***", 1)
+        return uri.replace(netloc, "***", 1) if "@" in netloc else uri
     if "@" not in netloc:
         return uri
     start = uri.index("://") + 3

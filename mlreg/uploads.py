@@ -149,8 +149,8 @@ def upload_files(targets: list[tuple[Path, str]], progress: TransferProgress | N
     """Put each local file at its object URI (in parallel, big files first; multipart for big ones), each checked
     as it lands; returns the uploads, with their sha256 and size, in order.
 
-    A file whose object is already there with the same bytes (an interrupted earlier register) is not sent
-    again; an object with other bytes is an error and is left alone.
+    A file whose object is already there with the same bytes is not sent again; an object with other bytes is an
+    error and is left alone (register and import upload into a fresh folder each time: neither happens to them).
     """
     sizes = [path.stat().st_size for path, _ in targets]
     meter = _Meter(sum(sizes), progress)
