@@ -54,9 +54,11 @@ def recorded_uris(root: Path) -> set[str]:
         if path.endswith("metadata.json"):
             blobs.setdefault(oid, path)
     uris: set[str] = set()
-    for oid, data in _blobs(g, list(blobs)).items():
-        path = blobs[oid]
-        uris |= _uris(data, f"{path} (git object {oid[:12]})", strict=bool(_RECORD.search(path)))
+    oids = list(blobs)
+    for start in range(0, len(oids), 500):  # a bounded batch in memory at a time: records have many revisions
+        for oid, data in _blobs(g, oids[start:start + 500]).items():
+            path = blobs[oid]
+            uris |= _uris(data, f"{path} (git object {oid[:12]})", strict=bool(_RECORD.search(path)))
     for folder, _ in trees:
         if not Path(folder).is_dir():  # a linked work tree whose folder is gone: its HEAD and index still count
             continue

@@ -304,3 +304,11 @@ def test_old_layout_records_stay_valid_and_kept(reg, training, store, cli):
     assert store.exists(stray) and all(store.exists(a["uri"]) for a in doc["artifacts"])
     assert {c.status for c in reg.verify("m", "1", download=True)} == {"ok"}
     assert reg.validate() == []
+
+
+def test_a_bad_grace_is_refused_before_anything_runs(reg, store, cli):
+    _stored(reg, store)
+    orphan = _orphan(reg, store)
+    r = cli(reg.root, "gc", "--grace", "soon")
+    assert r.code == 1 and r.err == "Error: --grace 'soon': expected a duration such as 7d, 12h, 30m or 0\n"
+    assert store.keys() == [orphan]  # not even marked
