@@ -97,18 +97,13 @@ class Registry(Workspace):
         view = self.get(name, vref)
         return pull_record(view.record, view.folder, Path(dest) if dest is not None else None, progress)
 
-    def gc(self, dry_run: bool = False, min_age: float = 3600.0):
-        """Remove objects under the store that no version records on any branch (or the work tree); objects
-        younger than `min_age` seconds are kept (a register may be uploading them). Returns uploads.GcReport."""
-        from . import gitops
-        from .uploads import collect_garbage
+    def gc(self, dry_run: bool = False, grace: float | str = 7 * 24 * 3600.0):
+        """Fetch every remote, then mark the objects of this registry's namespace in the store that no record of any
+        ref, stash, work tree or index names, and delete those a run at least `grace` (seconds, or `7d`, `12h`)
+        earlier marked. Returns garbage.GcReport."""
+        from .garbage import gc
 
-        if not self.settings.store:
-            raise MlregError(f"{SETTINGS_FILE}: no artifacts.store configured; gc cleans the object store")
-        recorded = gitops.recorded_uris(self.root)
-        recorded |= {a.uri for n in self.store.model_names() for v in self.store.versions(n, validate=False)
-                     for a in v.artifacts if a.uri}
-        return collect_garbage(self.settings.store, recorded, dry_run, min_age)
+        return gc(self.root, self.settings.store, dry_run, grace)
 
     # -- pull-request review (gate.py) -------------------------------------------------------
     def diff(self, base: str | None = None, head: str | None = None):

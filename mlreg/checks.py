@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 from . import lifecycle, schemas
 from .errors import MlregError
+from .masking import credentials_in, mask
 from .records import NAME_RE, Artifact, Settings, Version
 from .digests import Hasher, cache_for, worktree_hasher
 from .store import (MODEL_FILE, REGISTRY_DIR, SETTINGS_FILE, VERSION_FILE, Store, load_json, load_yaml,
@@ -217,6 +218,9 @@ def artifact_problems(artifacts: list[Artifact], rel: str, vrel: str, files: set
     out = []
     recorded = set()
     for i, a in enumerate(artifacts):
+        if a.uri is not None and (secret := credentials_in(a.uri)):
+            out.append(f"{rel}: $.artifacts[{i}].uri: {mask(a.uri)} carries {secret}; credentials never go in a "
+                       "record (they belong in the environment of whoever reads the store)")
         if a.path is None or a.uri is not None:  # external, or in the object store: checked by verify / pull
             continue
         recorded.add(a.path)

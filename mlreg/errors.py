@@ -25,3 +25,10 @@ class NotFound(MlregError):
 
 class GitError(MlregError):
     """A git operation failed or was refused (dirty paths, no repository, branch exists)."""
+
+
+def shown(text: str) -> str:
+    """`text` as the CLI may print it: credentials in any URI masked (the one function: mlreg.masking.mask)."""
+    from .masking import mask
+
+    return mask(text)

@@ -10,8 +10,10 @@ what both share, and nothing heavier than the standard library.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import posixpath
 import re
 import tempfile
 from collections.abc import Callable
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MlregError
+from .masking import credentials_in, mask
 
 CHUNK = 16 << 20  # multipart part size: uploads of 2 parts or more go multipart, parts in parallel
 MAX_PARTS = 10_000
@@ -60,15 +63,54 @@ class Upload:
 
 
 def normalize(uri: str) -> str:
-    """A store URI without a trailing slash; an absolute path becomes file://. Other schemes are refused."""
+    """A store URI without a trailing slash; an absolute path becomes file://. Other schemes, and a URI that carries
+    credentials (they belong in the environment, never in mlreg.yaml, a flag or a record), are refused."""
     text = str(uri).strip()
     if text.startswith("/"):
         text = Path(text).as_uri()
+    if secret := credentials_in(text):
+        raise MlregError(f"store {mask(text)!r} carries {secret}: credentials never go in a store URI (they "
+                         "would be committed); set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE instead")
     if not text.startswith(SCHEMES) or text.rstrip("/") in ("s3:/", "file:/", "file://"):
         raise MlregError(f"store {uri!r}: expected s3://BUCKET[/PREFIX] or file:///FOLDER (or an absolute path)")
     if text.startswith("s3://") and not re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/|$)", text):
         raise MlregError(f"store {uri!r}: {text[5:].split('/')[0]!r} is not a valid bucket name")
     return text.rstrip("/")
+
+
+def canonical(uri: str) -> str:
+    """One spelling per object, to compare a recorded URI with a listed one: scheme and host in lower case,
+    `.`/`..` and repeated or trailing slashes folded, a file:// path percent-decoded with its symlinks resolved
+    (the same folder reached through a link is the same object). Never used to address an object."""
+    text = str(uri).strip()
+    if text.startswith("/"):
+        text = Path(text).as_uri()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return text
+    scheme = scheme.lower()
+    host, _, path = rest.partition("/")
+    host = host.rpartition("@")[2]  # user info names no other object
+    if scheme == "file":
+        from urllib.parse import unquote
+
+        host = "" if host.lower() in ("", "localhost") else host.lower()
+        return f"file://{host}{_real(posixpath.normpath('/' + unquote(path)))}"
+    key = posixpath.normpath("/" + path).lstrip("/") if path else ""
+    return f"{scheme}://{host.lower()}/{key}".rstrip("/")
+
+
+@functools.lru_cache(maxsize=4096)
+def _real_dir(folder: str) -> str:
+    return os.path.realpath(folder)
+
+
+def _real(path: str) -> str:
+    """The path with its folder's symlinks resolved (the file itself may be gone)."""
+    folder, name = os.path.split(path)
+    real = _real_dir(folder)
+    full = os.path.join(real, name)
+    return os.path.realpath(full) if os.path.islink(full) else full
 
 
 def join(base: str, *parts: str) -> str:
@@ -164,18 +206,27 @@ class ObjectStore:
         """Remove these objects."""
         raise NotImplementedError
 
+    def read_note(self, uri: str) -> bytes | None:
+        """A small bookkeeping object of mlreg's own (gc's marks), None when there is none."""
+        raise NotImplementedError
+
+    def write_note(self, uri: str, data: bytes) -> None:
+        """Write (replace) a small bookkeeping object of mlreg's own: the only objects mlreg ever replaces."""
+        raise NotImplementedError
+
     def errors(self, uri: str, action: str) -> _Errors:
         return _Errors(self, uri, action)
 
     def _refuse(self, up: Upload) -> MlregError:
-        return MlregError(f"{up.uri} already exists with different bytes; mlreg never overwrites an object "
-                          "(left by an interrupted register? `mlreg gc` removes objects no version records)")
+        return MlregError(f"{mask(up.uri)} already exists with different bytes; mlreg never overwrites an object "
+                          "(rerun: every register uploads into a folder of its own)")
 
     def _mismatch(self, up: Upload, have: ObjectInfo | None) -> MlregError:
         if have is None:
-            return MlregError(f"{up.uri}: uploaded, but the store does not show it; nothing was committed")
+            return MlregError(f"{mask(up.uri)}: uploaded, but the store does not show it; nothing was committed")
         what = f"size {have.size}, expected {up.size}" if have.size != up.size else "checksum (ETag) differs"
-        return MlregError(f"{up.uri}: the stored object does not match {up.local} ({what}); nothing was committed")
+        return MlregError(f"{mask(up.uri)}: the stored object does not match {up.local} ({what}); nothing was "
+                          "committed")
 
 
 class FolderStore(ObjectStore):
@@ -234,6 +285,25 @@ class FolderStore(ObjectStore):
             with self.errors(u, "delete"):
                 Path(self.path(u)).unlink(missing_ok=True)
 
+    def read_note(self, uri: str) -> bytes | None:
+        with self.errors(uri, "read"):
+            try:
+                return Path(self.path(uri)).read_bytes()
+            except FileNotFoundError:
+                return None
+
+    def write_note(self, uri: str, data: bytes) -> None:
+        with self.errors(uri, "write"):
+            target = Path(self.path(uri))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".mlreg-{target.name}.", suffix=".part")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                os.replace(tmp, target)
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+
 
 def _copy(src: Any, out: Any, progress: Progress | None) -> str:
     """Copy one open file to another in blocks, hashing on the way; returns the sha256."""
@@ -262,7 +332,28 @@ class _Errors:
 
 
 def translate(e: Exception, store: ObjectStore, uri: str, action: str) -> MlregError:
-    """A user-facing message for a storage failure."""
+    """A user-facing message for a storage failure, credentials masked (the endpoint's, and any in a URI)."""
+    text = mask(str(_explain(e, store, uri, action)))
+    for var in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL", "AWS_SECRET_ACCESS_KEY",
+                "AWS_SESSION_TOKEN"):
+        for secret in _secrets(var):
+            text = text.replace(secret, "***")
+    return MlregError(text)
+
+
+def _secrets(var: str) -> list[str]:
+    """The secret parts of an environment variable: a key or token as it is, or the user info of an endpoint."""
+    from urllib.parse import unquote
+
+    value = os.environ.get(var) or ""
+    if "://" not in value:
+        return [value] if len(value) >= 3 else []
+    userinfo = value.split("://", 1)[1].split("/", 1)[0].rpartition("@")[0]
+    parts = {userinfo, *userinfo.split(":", 1), unquote(userinfo)}
+    return sorted((p for p in parts if len(p) >= 3), key=len, reverse=True)
+
+
+def _explain(e: Exception, store: ObjectStore, uri: str, action: str) -> MlregError:
     text = " ".join(str(e).split()) or type(e).__name__
     name = type(e).__name__
     where = store.where()

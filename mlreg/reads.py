@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from . import lifecycle
 from .errors import MlregError, NotFound
+from .masking import mask
 from .records import Model, Version
 from .store import REGISTRY_DIR, SETTINGS_FILE, Store, check_name
 from .views import ArtifactCheck, ModelSummary, ModelView, VersionView
@@ -179,7 +180,7 @@ def verify(ws: Workspace, name: str, ref: str | None = None, download: bool = Fa
         raise NotFound(f"model {name!r} has no versions")
     stored = [(v, a) for v in records for a in v.artifacts if a.stored]
     found = dict(zip(map(id, (a for _, a in stored)), check_stored([a for _, a in stored], download, progress)))
-    return [ArtifactCheck(v.name, v.version, a.uri, *found[id(a)][:1], a.sha256, found[id(a)][1])
+    return [ArtifactCheck(v.name, v.version, mask(a.uri or ""), *found[id(a)][:1], a.sha256, found[id(a)][1])
             if a.stored else _check_artifact(ws.store, v, a) for v in records for a in v.artifacts]
 
 
@@ -207,7 +208,7 @@ def _check_artifact(store: Store, v: Version, a) -> ArtifactCheck:
     if a.path is not None:
         path, location = store.version_dir(v.name, v.version) / a.path, a.path
     else:
-        location = a.uri
+        location = mask(a.uri)  # a record may carry credentials (validate flags it): never shown
         path = Path(a.uri[len("file://"):] if a.uri.startswith("file://") else a.uri)
         if "://" in a.uri and not a.uri.startswith("file://"):
             return ArtifactCheck(v.name, v.version, location, "unreachable", a.sha256)

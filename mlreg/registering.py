@@ -100,7 +100,8 @@ def _upload_step(ws: Workspace, record: Version, files: list[Path], folder: Path
     from .uploads import upload_version, version_uri
 
     def upload(t: txn.Transaction) -> None:
-        record.artifacts = upload_version(files, folder, version_uri(store, record.name, record.version), progress)
+        record.artifacts = upload_version(files, folder, version_uri(store, record.name, record.version, ws.root),
+                                          progress)
         rel, data = ws.store.version_file(record)
         t.change.files[rel] = data
 
@@ -232,7 +233,7 @@ def import_dir(ws: Workspace, path: Path | str, model: str | None = None, *, dry
             )
             vdir = f"{REGISTRY_DIR}/{old.model}/{version_dirname(number)}"
             if target:
-                uploads.extend(_stored_artifacts(record, copies, target))
+                uploads.extend(_stored_artifacts(record, copies, _namespace(ws, target)))
             else:
                 files.update({f"{vdir}/{rel}": src for rel, src in copies.items()})
             files.update([ws.store.version_file(record)])
@@ -263,6 +264,12 @@ def _stored_artifacts(record: Version, copies: dict[str, Path], store: str) -> l
     for a in record.artifacts:
         a.uri = object_uri(base, a.path or "")
     return [(copies[a.path or ""], a) for a in record.artifacts]
+
+
+def _namespace(ws: Workspace, store: str) -> str:
+    from .uploads import registry_store
+
+    return registry_store(ws.root, store) or store
 
 
 def _import_upload_step(pending: list[tuple[Path, Artifact]],

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MlregError
+from .masking import mask
 from .objstore import (ObjectInfo, ObjectStore, PendingUpload, Progress, Upload, endpoint, etag_matches,
                        file_digests, multipart, part_size)
 
@@ -69,7 +70,7 @@ class S3Store(ObjectStore):
             params.setdefault("IfNoneMatch", "*")
 
     def where(self) -> str:
-        return endpoint() or "AWS S3"
+        return mask(endpoint() or "AWS S3")
 
     @staticmethod
     def _split(uri: str) -> tuple[str, str]:
@@ -238,6 +239,21 @@ class S3Store(ObjectStore):
                         "Objects": [{"Key": k} for k in batch], "Quiet": True})
                 for err in resp.get("Errors", []):
                     raise MlregError(f"cannot delete s3://{bucket}/{err.get('Key')}: {err.get('Message')}")
+
+    def read_note(self, uri: str) -> bytes | None:
+        bucket, key = self._split(uri)
+        with self.errors(uri, "read"):
+            try:
+                return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            except Exception as e:
+                if _code(e) not in _NOT_FOUND:
+                    raise
+                return None
+
+    def write_note(self, uri: str, data: bytes) -> None:
+        bucket, key = self._split(uri)
+        with self.errors(uri, "write"):
+            self.client.put_object(Bucket=bucket, Key=key, Body=data)
 
 
 class _Exists(MlregError):

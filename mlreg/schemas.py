@@ -7,6 +7,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from .masking import mask
 from .records import SCHEMA_VERSION
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
@@ -71,7 +72,7 @@ def _describe(err: Any) -> str:
     if err.validator == "required":
         return f"expected {err.message}"
     if err.validator == "pattern":
-        return f"expected a string matching {err.validator_value}, got {err.instance!r}"
+        return f"expected a string matching {err.validator_value}, got {mask(repr(err.instance))}"
     if err.validator == "type":
         return f"expected {_type_words(err.validator_value)}, got {_short(err.instance)}"
     if err.validator == "const":

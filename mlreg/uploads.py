@@ -1,30 +1,34 @@
 """The store side of a registry: register's uploads, verify's checks of stored files, and gc.
 
-A store-backed file is recorded as `{"path": rel, "uri": <store>/<model>/v<N>/<rel>, "sha256", "size"}`: the same
-folder layout as in git, so the store folder is browsable and loadable by MLflow as it is.
+A store-backed file is recorded as `{"path": rel, "uri": <version folder>/<rel>, "sha256", "size"}`, the version
+folder being `<store>/_mlreg/<registry id>/<model>/v<N>-<random>` (records of the older `<store>/<model>/v<N>`
+stay valid): the same layout as in git below it, so the folder is browsable and loadable by MLflow as it is.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from .errors import MlregError
-from .objstore import FolderStore, ObjectInfo, ObjectStore, PendingUpload, Upload, normalize
+from .masking import mask
+from .objstore import FolderStore, ObjectStore, Upload, normalize
 from .records import Artifact, Version
 
 TransferProgress = Callable[[int, int], None]  # (bytes done since the last call, total bytes)
 WORKERS = 16  # files in flight at once (an S3 store sends at most MULTIPART_FILES big ones at a time)
 _ENV_KEYS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
              "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_REGION")
+NAMESPACE = "_mlreg"  # <store>/_mlreg/<registry id>/: the objects of one registry
+MARKS = "gc-marks.json"  # <namespace>/gc-marks.json: what gc found unrecorded, and when
 _SHARED: dict[tuple, ObjectStore] = {}
 _SHARED_LOCK = threading.Lock()
 
@@ -49,9 +53,46 @@ def object_uri(base: str, rel: str) -> str:
     return base.rstrip("/") + "/" + (quote(rel) if base.startswith("file://") else rel)
 
 
-def version_uri(store: str, model: str, version: int) -> str:
-    """The store folder of one version: `<store>/<model>/v<N>`."""
-    return f"{normalize(store)}/{model}/v{version}"
+def namespace(store: str, registry: str) -> str:
+    """This registry's part of a store: `<store>/_mlreg/<registry id>` (`_` starts no model name, so it never
+    meets the old layout's `<store>/<model>/`)."""
+    return f"{normalize(store)}/{NAMESPACE}/{registry}"
+
+
+def registry_key(root: Path) -> str:
+    """The registry's id as the store knows it: `registry_id` of mlreg.yaml, else `git-` and 16 digits of the
+    repository's root commit (the same in every clone, as sync names it in MLflow)."""
+    from . import gitops
+    from .store import Store
+
+    settings = Store(root).settings()
+    if settings.registry_id:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{3,63}", settings.registry_id):
+            raise MlregError(f"mlreg.yaml: $.registry_id: expected 4-64 letters, digits, '.', '_' or '-', got "
+                             f"{settings.registry_id!r}")
+        return settings.registry_id
+    first = gitops.root_commit(root)
+    if not first:
+        raise MlregError("the registry has no commit yet, so no id for the store; commit mlreg.yaml first (or set "
+                         "registry_id in it)")
+    return f"git-{first[:16]}"
+
+
+def registry_store(root: Path, store: str | None) -> str | None:
+    """The namespace of the registry at `root` in `store` (None without a store)."""
+    return namespace(store, registry_key(root)) if store else None
+
+
+def version_uri(store: str, model: str, version: int, root: Path | None = None) -> str:
+    """A fresh store folder for one version's files: `<store>/_mlreg/<registry>/<model>/v<N>-<random>` (`store` as
+    configured, with `root` the registry's folder; or, without `root`, a namespace from `registry_store`).
+
+    Each upload gets a folder of its own: two branches or clones can give the same number to different bytes, an
+    abandoned upload never blocks a retry, and no register reuses an object a gc may have marked."""
+    base = namespace(store, registry_key(root)) if root is not None else normalize(store)
+    if f"/{NAMESPACE}/" not in base:
+        raise MlregError(f"internal: {mask(base)} is not a registry's namespace in a store")
+    return f"{base}/{model}/v{version}-{secrets.token_hex(6)}"
 
 
 def stored_folder(record: Version) -> str | None:
@@ -108,8 +149,8 @@ def upload_files(targets: list[tuple[Path, str]], progress: TransferProgress | N
     """Put each local file at its object URI (in parallel, big files first; multipart for big ones), each checked
     as it lands; returns the uploads, with their sha256 and size, in order.
 
-    A file whose object is already there with the same bytes (an interrupted earlier register) is not sent
-    again; an object with other bytes is an error and is left alone.
+    A file whose object is already there with the same bytes is not sent again; an object with other bytes is an
+    error and is left alone (register and import upload into a fresh folder each time: neither happens to them).
     """
     sizes = [path.stat().st_size for path, _ in targets]
     meter = _Meter(sum(sizes), progress)
@@ -155,51 +196,3 @@ def check_stored(artifacts: list[Artifact], download: bool = False,
         return ("ok" if actual == a.sha256 else "mismatch"), actual
 
     return run_parallel([lambda a=a: one(a) for a in artifacts])
-
-
-# -- gc --------------------------------------------------------------------------------------------
-@dataclass
-class GcReport:
-    """What gc found under the store: objects no version records and multipart uploads never completed (both
-    removed unless a dry run)."""
-
-    store: str
-    objects: int
-    recorded: int
-    orphans: list[ObjectInfo] = field(default_factory=list)
-    recent: list[ObjectInfo] = field(default_factory=list)  # orphans younger than min_age: kept
-    uploads: list[PendingUpload] = field(default_factory=list)  # incomplete multipart uploads older than min_age
-    removed: bool = False
-
-    @property
-    def orphan_bytes(self) -> int:
-        return sum(o.size for o in self.orphans)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"store": self.store, "objects": self.objects, "recorded": self.recorded, "removed": self.removed,
-                "orphans": [{"uri": o.uri, "size": o.size} for o in self.orphans],
-                "recent": [{"uri": o.uri, "size": o.size} for o in self.recent],
-                "uploads": [{"uri": u.uri, "upload_id": u.upload_id, "started": u.started} for u in self.uploads]}
-
-
-def collect_garbage(store_uri: str, recorded_uris: set[str], dry_run: bool = False,
-                    min_age: float = 3600.0, now: float | None = None) -> GcReport:
-    """Remove objects under the store that no version records, and abort multipart uploads that were never
-    completed (what is younger than `min_age` seconds is kept: a register may be uploading it right now)."""
-    base = normalize(store_uri)
-    store = store_for(base)
-    objects = store.listing(base)
-    keep = {store.path(u) for u in recorded_uris if u.startswith(base.split("://")[0])}
-    now = time.time() if now is None else now
-    report = GcReport(base, len(objects), sum(1 for o in objects if store.path(o.uri) in keep))
-    for o in objects:
-        if store.path(o.uri) in keep:
-            continue
-        young = o.mtime is not None and now - o.mtime < min_age
-        (report.recent if young else report.orphans).append(o)
-    report.uploads = [u for u in store.pending_uploads(base) if u.started is None or now - u.started >= min_age]
-    if not dry_run and (report.orphans or report.uploads):
-        store.delete([o.uri for o in report.orphans])
-        store.abort_uploads(report.uploads)
-        report.removed = True
-    return report

@@ -119,6 +119,22 @@ class StoreKit:
         return sorted(p.as_uri() for p in self.folder.rglob("*") if p.is_file())
 
 
+def namespace(root: Path, store_uri: str) -> str:
+    """The registry's part of the store: `<store>/_mlreg/<registry id>`."""
+    from mlreg.uploads import registry_key
+
+    return f"{store_uri}/_mlreg/{registry_key(root)}"
+
+
+def version_folder(reg, model: str, ref: str) -> str:
+    """The store folder a version's files were uploaded to (`<namespace>/<model>/v<N>-<random>`)."""
+    from mlreg.uploads import stored_folder
+
+    folder = stored_folder(reg.get(model, ref).record)
+    assert folder is not None
+    return folder
+
+
 def make_bucket(s3: S3Server) -> str:
     name = f"mlreg-{uuid.uuid4().hex[:12]}"
     s3.client().create_bucket(Bucket=name)

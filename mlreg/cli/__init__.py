@@ -12,7 +12,7 @@ __all__ = ["app", "main"]
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; MlregError -> `Error: ...` exit 1, usage errors exit 2, no traceback."""
-    from ..errors import MlregError, UsageError
+    from ..errors import MlregError, UsageError, shown
 
     args = _traceback_first(list(sys.argv[1:] if argv is None else argv))
     try:
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except MlregError as e:
         for line in str(e).splitlines() or [type(e).__name__]:
-            print(f"Error: {line}", file=sys.stderr)
+            print(f"Error: {shown(line)}", file=sys.stderr)
         return 2 if isinstance(e, UsageError) else 1
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if _state.get("traceback"):
             raise
-        print(f"Error: unexpected {type(e).__name__}: {e} (run with --traceback for details)", file=sys.stderr)
+        print(f"Error: unexpected {type(e).__name__}: {shown(str(e))} (run with --traceback for details)",
+              file=sys.stderr)
         return 1
     return 0
 

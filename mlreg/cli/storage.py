@@ -48,25 +48,34 @@ def get(
 
 @app.command()
 def gc(
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be removed.")] = False,
-    min_age: Annotated[float, typer.Option("--min-age", metavar="MINUTES", help="Keep unrecorded objects younger "
-                                           "than this (a register may be uploading them).")] = 60.0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show exactly what a real run would mark, delete and "
+                                          "abort; change nothing in the store.")] = False,
+    grace: Annotated[str, typer.Option("--grace", metavar="DURATION", help="How long an object stays marked before "
+                                       "a later run may delete it: 7d, 12h, 30m, 0 (default 7d). A register must "
+                                       "commit and push within it.")] = "7d",
     json_out: JsonOpt = False,
 ) -> None:
-    """Remove objects in the store that no version records (on any branch, or in the work tree), and abort
-    multipart uploads that were never completed."""
-    report = registry().gc(dry_run=dry_run, min_age=min_age * 60)
+    """Fetch every remote, then mark this registry's objects in the store that no version records (on any ref,
+    tag, stash, work tree or index of this clone or what its remotes have), and delete those an earlier run
+    marked at least the grace period ago and that are still unrecorded. Refuses, deleting nothing, when a remote
+    cannot be fetched or a record cannot be read."""
+    report = registry().gc(dry_run=dry_run, grace=grace)
     if json_out:
         return print_json(report.to_dict())
-    verb = "would remove" if dry_run else "removed"
-    for o in report.orphans:
-        print(f"{verb} {o.uri} ({o.size} bytes)")
-    for o in report.recent:
-        print(f"kept {o.uri}: unrecorded but younger than {min_age:g} minutes")
-    for u in report.uploads:
-        print(f"{'would abort' if dry_run else 'aborted'} the multipart upload of {u.uri} (never completed)")
-    print(f"{report.store}: {report.objects} object(s), {report.recorded} recorded; {verb} {len(report.orphans)} "
-          f"({report.orphan_bytes} bytes)")
+    shown = report.to_dict()
+    would = "would " if dry_run else ""
+    for o in shown["deleted"]:
+        print(f"{would}delete {o['uri']} ({o['size']} bytes): unrecorded, marked over {grace} ago")
+    for o in shown["marked"]:
+        print(f"{would}mark {o['uri']} ({o['size']} bytes): unrecorded; a run after {grace} deletes it if still so")
+    for o in shown["waiting"]:
+        print(f"keep {o['uri']}: marked, grace period not over")
+    for u in shown["aborted_uploads"]:
+        print(f"{would}abort the multipart upload of {u['uri']} (never completed)")
+    fetched = f"fetched {', '.join(report.remotes)}; " if report.remotes else ""
+    print(f"{shown['store']}: {fetched}{report.objects} object(s), {report.recorded} recorded; {would}delete "
+          f"{len(report.deleted)} ({report.deleted_bytes} bytes), {would}mark {len(report.marked)}, "
+          f"{len(report.waiting)} waiting")
 
 
 def _report(report, json_out: bool) -> None:

@@ -97,7 +97,7 @@ def prepare(reg: Destination, tracking_uri: str | None, names: list[str] | None,
             mlflow_io.read_versions(io, sources)
             plan = plan_import(sources, reg.store, reg.settings, at, by, target.shown)
             files = fetch_artifacts(io, plan, Path(tmp), external, progress or (lambda label, total: None),
-                                    None if external else reg.settings.store) if fetch else {}
+                                    None if external else _namespace(reg)) if fetch else {}
         yield Prepared(target, plan, change_set(plan, reg.store, files, target.shown))
 
 
@@ -179,6 +179,12 @@ def fetch_artifacts(io: Any, plan: ImportPlan, tmp: Path, external: bool, progre
         if not pairs:
             plan.notes.append(f"{r.name} v{r.version}: no files at {mask(location)}")
     return files
+
+
+def _namespace(reg: Destination) -> str | None:
+    from ..uploads import registry_store
+
+    return registry_store(reg.root, reg.settings.store)
 
 
 def _store_backed(r: Version, location: str, local: Path, pairs: list[tuple[str, Path]], store: str) -> list[Artifact]:

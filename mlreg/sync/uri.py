@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import MlregError
+from ..masking import mask
 
 LOCAL_DIR = ".mlreg"
 LOCAL_DB = "mlflow.db"
 LOCAL_ARTIFACTS = "artifacts"
-
-_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
-_SECRET_QUERY = re.compile(r"(?i)([?&](?:password|passwd|pwd|token|access_token|secret|key|sig|signature)=)[^&\s]*")
 
 
 @dataclass(frozen=True)
@@ -84,28 +81,6 @@ def resolve(root: Path, cli_uri: str | None, settings_uri: str | None) -> Target
         if uri and uri.strip():
             return Target(uri.strip(), source)
     return local_store(root)
-
-
-def mask(text: str) -> str:
-    """Hide credentials in a URI (or any text holding URIs): `https://bob:pw@h` -> `https://***@h`.
-
-    Each URI is split by urllib's parser, the one MLflow and requests use to find the credentials, so the
-    user info is everything up to the last '@' of the network location (a password may contain '@')."""
-    return _SECRET_QUERY.sub(r"\1***", _URI.sub(lambda m: _mask_userinfo(m.group(0)), text))
-
-
-def _mask_userinfo(uri: str) -> str:
-    from urllib.parse import urlsplit
-
-    try:
-        netloc = urlsplit(uri).netloc
-    except ValueError:  # e.g. an unbalanced '[' in the host: hide the whole location
-        netloc = uri.split("://", 1)[1].split("/", 1)[0]
-        return uri.replace(netloc, "***", 1)
-    if "@" not in netloc:
-        return uri
-    start = uri.index("://") + 3
-    return uri[:start] + "***@" + netloc.rpartition("@")[2] + uri[start + len(netloc):]
 
 
 def scrub(text: str, uri: str) -> str:

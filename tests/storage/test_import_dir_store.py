@@ -10,7 +10,7 @@ import pytest
 from conftest import git
 from mlreg.errors import MlregError
 
-from storekit import set_store
+from storekit import namespace, set_store, version_folder
 
 
 @pytest.fixture
@@ -42,7 +42,8 @@ def test_import_dir_puts_files_in_the_store(reg, layout, store, cli, tmp_path):
         by_path = {a["path"]: a for a in doc["artifacts"]}
         assert set(by_path) == {"model.zip", "sub/config.json", "legacy_metadata.json"}
         for rel, a in by_path.items():
-            assert a["uri"] == f"{store.uri}/ppo/v{number}/{rel}"
+            assert a["uri"] == f"{version_folder(reg, 'ppo', str(number))}/{rel}"
+            assert a["uri"].startswith(f"{namespace(reg.root, store.uri)}/ppo/v{number}-")
             assert hashlib.sha256(store.read(a["uri"])).hexdigest() == a["sha256"]
         assert store.read(by_path["model.zip"]["uri"]) == weights
     assert {c.status for c in reg.verify("ppo", "2", download=True)} == {"ok"}
@@ -52,13 +53,19 @@ def test_import_dir_puts_files_in_the_store(reg, layout, store, cli, tmp_path):
     assert r.code == 0 and "nothing to import" in r.out
 
 
+def store_read(uri: str) -> bytes:
+    from mlreg.objstore import object_path
+
+    return open(object_path(uri), "rb").read()
+
+
 def test_import_dir_uses_the_configured_store(reg, layout, tmp_path):
     folder = tmp_path / "store"
     set_store(reg.root, folder.as_uri())
     reg._settings = None
     done = reg.import_dir(layout)
     assert all(a.uri and a.uri.startswith(folder.as_uri()) for r in done.records for a in r.artifacts)
-    assert (folder / "ppo/v2/model.zip").read_text() == "w2"
+    assert store_read(version_folder(reg, "ppo", "2") + "/model.zip") == b"w2"
     assert not (reg.root / "registry/ppo/v1/model.zip").exists()
 
 

@@ -7,9 +7,7 @@ import json
 
 import pytest
 
-from conftest import git
 from mlreg.errors import MlregError
-from mlreg.uploads import collect_garbage
 
 from storekit import make_bucket, set_store
 
@@ -42,28 +40,39 @@ def test_big_file_goes_in_parts_and_is_checked(reg, training, store, tmp_path):
     assert (tmp_path / "out/model.bin").stat().st_size == BIG and report.downloaded_bytes >= BIG
 
 
-def test_big_file_over_other_bytes_is_refused(reg, training, store):
+def _namespace(reg, store) -> str:
+    from mlreg.uploads import registry_key
+
+    return f"{store.uri}/_mlreg/{registry_key(reg.root)}"
+
+
+def test_big_file_over_other_bytes_is_refused(reg, store, tmp_path):
+    from mlreg.uploads import upload_files
+
     set_store(reg.root, store.uri)
-    reg._settings = None
-    uri = f"{store.uri}/big/v1/model.bin"
+    uri = f"{_namespace(reg, store)}/big/v1-0123456789ab/model.bin"
     store.write(uri, b"b" * BIG)  # same size, other bytes
-    head = git(reg.root, "rev-parse", "HEAD")
+    local = tmp_path / "model.bin"
+    local.write_bytes(b"a" * BIG)
     with pytest.raises(MlregError, match="model.bin already exists with different bytes"):
-        reg.register("big", _big_folder(training))
+        upload_files([(local, uri)])
     assert store.read(uri) == b"b" * BIG
-    assert git(reg.root, "rev-parse", "HEAD") == head and not (reg.root / "registry/big").exists()
     if store.s3:  # the refused upload's parts were freed
         bucket = store.uri[5:].split("/")[0]
         assert not store.s3.client().list_multipart_uploads(Bucket=bucket).get("Uploads")
 
 
-def test_big_file_already_there_is_reused(reg, training, store):
+def test_big_file_already_there_is_reused(reg, store, tmp_path):
+    from mlreg.uploads import upload_files
+
     set_store(reg.root, store.uri)
-    reg._settings = None
-    folder = _big_folder(training)
-    store.write(f"{store.uri}/big/v1/model.bin", b"a" * BIG)  # left by an interrupted register
-    reg.register("big", folder)
-    assert {c.status for c in reg.verify("big", "1", download=True)} == {"ok"}
+    uri = f"{_namespace(reg, store)}/big/v1-0123456789ab/model.bin"
+    store.write(uri, b"a" * BIG)  # the same bytes, put there before
+    local = tmp_path / "model.bin"
+    local.write_bytes(b"a" * BIG)
+    sent: list[int] = []
+    (up,) = upload_files([(local, uri)], progress=lambda n, total: sent.append(n))
+    assert up.sha256 == hashlib.sha256(b"a" * BIG).hexdigest() and store.read(uri) == b"a" * BIG
 
 
 def _start_upload(client, bucket: str, key: str) -> str:
@@ -72,20 +81,22 @@ def _start_upload(client, bucket: str, key: str) -> str:
     return upload
 
 
-def test_gc_aborts_multipart_uploads_never_completed(reg, training, s3_env, cli):
+def test_gc_aborts_multipart_uploads_never_completed_in_two_runs(reg, training, s3_env, cli):
     bucket = make_bucket(s3_env)
     set_store(reg.root, f"s3://{bucket}/models")
+    ns = _namespace(reg, type("K", (), {"uri": f"s3://{bucket}/models"})())
+    key = ns[len(f"s3://{bucket}/"):] + "/m/v3-0123456789ab/model.bin"
     client = s3_env.client()
-    _start_upload(client, bucket, "models/m/v3/model.bin")  # a register killed mid-upload
-    _start_upload(client, bucket, "elsewhere/model.bin")  # not under the store: not gc's business
-    started = client.list_multipart_uploads(Bucket=bucket)["Uploads"][0]["Initiated"].timestamp()
-    young = collect_garbage(f"s3://{bucket}/models", set(), dry_run=True, now=started + 60)  # a register at work
-    assert young.uploads == []  # (moto dates every upload in 2010, so the clock is set, not waited for)
-    r = cli(reg.root, "gc", "--dry-run", "--min-age", "0", "--json")
+    _start_upload(client, bucket, key)  # a register killed mid-upload
+    _start_upload(client, bucket, "elsewhere/model.bin")  # not under the registry's namespace: not gc's business
+    _start_upload(client, bucket, "models/m/v3/model.bin")  # the old layout: never gc's business either
+    r = cli(reg.root, "gc", "--grace", "0", "--json")
     assert r.code == 0, r.err
-    assert [u["uri"] for u in r.json()["uploads"]] == [f"s3://{bucket}/models/m/v3/model.bin"]
-    assert len(client.list_multipart_uploads(Bucket=bucket)["Uploads"]) == 2  # a dry run only lists
-    r = cli(reg.root, "gc", "--min-age", "0", "--json")
-    assert r.code == 0 and r.json()["removed"] and len(r.json()["uploads"]) == 1
+    assert r.json()["aborted_uploads"] == []  # first run: marked only (a register may be sending it right now)
+    r = cli(reg.root, "gc", "--dry-run", "--grace", "0", "--json")
+    assert [u["uri"] for u in r.json()["aborted_uploads"]] == [f"s3://{bucket}/{key}"]
+    assert len(client.list_multipart_uploads(Bucket=bucket)["Uploads"]) == 3  # a dry run only lists
+    r = cli(reg.root, "gc", "--grace", "0", "--json")
+    assert r.code == 0 and len(r.json()["aborted_uploads"]) == 1
     left = client.list_multipart_uploads(Bucket=bucket)["Uploads"]
-    assert [u["Key"] for u in left] == ["elsewhere/model.bin"]
+    assert sorted(u["Key"] for u in left) == ["elsewhere/model.bin", "models/m/v3/model.bin"]

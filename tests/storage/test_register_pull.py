@@ -14,7 +14,7 @@ from mlreg.api import Registry
 from mlreg.errors import MlregError
 
 from conftest import git
-from storekit import set_store
+from storekit import namespace, set_store, version_folder
 
 FILES = {"model.txt": "tree model\n", "sub/weights.bin": "w" * 5000, "notes with space.md": "hello\n"}
 
@@ -43,9 +43,9 @@ def test_register_puts_files_in_store_and_only_metadata_in_git(stored, store):
     for rel, text in FILES.items():
         a = by_path[rel]
         assert a["sha256"] == sha(text.encode()) and a["size"] == len(text.encode())
-        assert a["uri"].startswith(f"{store.uri}/btc/v1/")
+        assert a["uri"].startswith(f"{namespace(reg.root, store.uri)}/btc/v1-")
         assert store.read(a["uri"]) == text.encode()
-    assert by_path["sub/weights.bin"]["uri"] == f"{store.uri}/btc/v1/sub/weights.bin"
+    assert by_path["sub/weights.bin"]["uri"] == f"{version_folder(reg, 'btc', '1')}/sub/weights.bin"
     assert reg.validate() == []
 
 
@@ -94,7 +94,7 @@ def test_verify_checks_store_and_names_deleted_object(stored, store, cli):
     reg, _ = stored
     assert {c.status for c in reg.verify("btc", "1")} == {"ok"}
     assert {c.status for c in reg.verify("btc", "1", download=True)} == {"ok"}
-    gone = f"{store.uri}/btc/v1/model.txt"
+    gone = f"{version_folder(reg, 'btc', '1')}/model.txt"
     store.delete(gone)
     r = cli(reg.root, "verify", "btc@1", "--json")
     assert r.code == 1
@@ -107,7 +107,7 @@ def test_verify_checks_store_and_names_deleted_object(stored, store, cli):
 
 def test_bytes_changed_behind_our_back(stored, store, own_cache, tmp_path, cli):
     reg, _ = stored
-    uri = f"{store.uri}/btc/v1/model.txt"
+    uri = f"{version_folder(reg, 'btc', '1')}/model.txt"
     store.write(uri, b"TREE MODEL\n")  # same size, other bytes
     assert {c.status for c in reg.verify("btc", "1")} == {"ok"}  # size only: cannot tell
     checks = {c.location: c.status for c in reg.verify("btc", "1", download=True)}
@@ -119,24 +119,14 @@ def test_bytes_changed_behind_our_back(stored, store, own_cache, tmp_path, cli):
     assert not (tmp_path / "o/model.txt").exists()
 
 
-def test_existing_object_with_other_bytes_is_never_overwritten(reg, training, store):
+def test_objects_already_in_the_store_never_block_a_register_nor_are_overwritten(reg, training, store):
     set_store(reg.root, store.uri)
     reg._settings = None
-    uri = f"{store.uri}/btc/v1/model.txt"
-    store.write(uri, b"someone else's bytes\n")
-    head = git(reg.root, "rev-parse", "HEAD")
-    with pytest.raises(MlregError, match="already exists with different bytes"):
-        reg.register("btc", training())
-    assert store.read(uri) == b"someone else's bytes\n"
-    assert git(reg.root, "rev-parse", "HEAD") == head and not (reg.root / "registry/btc").exists()
-
-
-def test_same_bytes_already_there_are_reused(reg, training, store):
-    set_store(reg.root, store.uri)
-    reg._settings = None
-    folder = training()
-    store.write(f"{store.uri}/btc/v1/model.txt", (folder / "model.txt").read_bytes())
-    reg.register("btc", folder)
+    old = f"{store.uri}/btc/v1/model.txt"  # the old layout's place, taken by someone else's bytes
+    store.write(old, b"someone else's bytes\n")
+    reg.register("btc", training())
+    assert store.read(old) == b"someone else's bytes\n"
+    assert version_folder(reg, "btc", "1").startswith(f"{namespace(reg.root, store.uri)}/btc/v1-")
     assert {c.status for c in reg.verify("btc", "1", download=True)} == {"ok"}
 
 

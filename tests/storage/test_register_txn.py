@@ -9,7 +9,7 @@ import pytest
 from conftest import git
 from mlreg.errors import MlregError
 
-from storekit import set_store
+from storekit import namespace, set_store
 
 
 def test_checks_run_before_any_upload(reg, training, store):
@@ -20,7 +20,8 @@ def test_checks_run_before_any_upload(reg, training, store):
     with pytest.raises(MlregError, match="branch 'candidate' already exists"):
         reg.register("m", training(files={"model.txt": "other bytes, same object\n"}), branch="candidate")
     assert store.keys() == before  # refused by the transaction's check: nothing was sent
-    assert store.read(f"{store.uri}/m/v1/model.txt") == b"first\n"
+    doc = json.loads(git(reg.root, "show", "candidate:registry/m/v1/metadata.json"))
+    assert store.read(next(a["uri"] for a in doc["artifacts"] if a["path"] == "model.txt")) == b"first\n"
 
 
 def test_no_commit_uploads_and_writes_the_record(reg, training, store):
@@ -31,6 +32,7 @@ def test_no_commit_uploads_and_writes_the_record(reg, training, store):
     assert git(reg.root, "rev-parse", "HEAD") == head
     doc = json.loads((reg.root / "registry/m/v1/metadata.json").read_text())
     by_path = {a["path"]: a for a in doc["artifacts"]}
-    assert by_path["model.txt"]["uri"] == f"{store.uri}/m/v1/model.txt" and by_path["model.txt"]["size"] == 5
+    assert by_path["model.txt"]["uri"].startswith(f"{namespace(reg.root, store.uri)}/m/v1-")
+    assert by_path["model.txt"]["uri"].endswith("/model.txt") and by_path["model.txt"]["size"] == 5
     assert store.read(by_path["model.txt"]["uri"]) == b"tree\n"
     assert sorted(p.name for p in (reg.root / "registry/m/v1").iterdir()) == ["metadata.json"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mlreg.api import Registry
-from storekit import make_bucket, set_store
+from storekit import make_bucket, namespace, set_store, version_folder
 
 from .sync_helpers import git
 from .test_import_mlflow import make_version
@@ -36,7 +36,9 @@ def test_s3_sources_stay_in_s3_and_others_go_to_the_store(reg, tmp_path, s3_env,
         "model.txt": f"{mv.source}/model.txt", "sub/w.bin": f"{mv.source}/sub/w.bin"}
     assert mv.source.startswith(f"s3://{source_bucket}/mlflow/")  # recorded where MLflow keeps it: no copy
     disk = Registry(reg.root).get("diskmodel", "1").record
-    assert [a.uri for a in disk.artifacts] == [f"{store}/diskmodel/v1/model.txt"]  # uploaded to the store
+    folder = version_folder(Registry(reg.root), "diskmodel", "1")  # uploaded to the store
+    assert [a.uri for a in disk.artifacts] == [f"{folder}/model.txt"]
+    assert folder.startswith(f"{namespace(reg.root, store)}/diskmodel/v1-")
     reg2 = Registry(reg.root)
     assert {c.status for c in reg2.verify("s3model", "1", download=True)} == {"ok"}
     pulled = reg2.pull("diskmodel/1", tmp_path / "out")

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from mlreg.sync import local_store
-from storekit import set_store
+from storekit import set_store, version_folder
 
 from .sync_helpers import versions_of
 
@@ -48,7 +48,7 @@ def test_store_backed_versions_point_mlflow_at_the_store(reg, pyfunc_training, s
     from mlflow import MlflowClient
 
     mv = versions_of(MlflowClient(uri, uri), uniq)
-    assert mv[2].source == f"{store.uri}/{uniq}/v2/model"
+    assert mv[2].source == f"{version_folder(reg, uniq, '2')}/model"
     run = MlflowClient(uri, uri).get_run(mv[2].run_id)
     assert MlflowClient(uri, uri).list_artifacts(run.info.run_id) == []  # no byte went through MLflow
     assert _load_with_mlflow_alone(uri, uniq) == "[3.0]"
