@@ -32,6 +32,7 @@ class TrainingOutput:
     tags: dict[str, str] = field(default_factory=dict)
     lineage: Lineage = field(default_factory=Lineage)
     files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was read but not kept (non-finite metrics), one line each
 
 
 def slugify_dataset(raw: str) -> str:
@@ -57,9 +58,7 @@ def read_training_dir(folder: Path, follow_symlinks: bool = False) -> TrainingOu
     if not path.exists():
         out.params["output_dir"] = str(folder.resolve())
         return out
-    from .store import load_json
-
-    doc = load_json(path.resolve() if path.is_symlink() else path, str(path))  # a link: --follow-symlinks
+    doc = _load(path.resolve() if path.is_symlink() else path, str(path))  # a link: --follow-symlinks
     found = schemas.problems("run_metadata", doc, str(path))
     if found:
         raise MlregError("\n".join(found))
@@ -82,7 +81,12 @@ def _fill(out: TrainingOutput, doc: dict[str, Any]) -> None:
         out.params["dataset_slug"] = slugify_dataset(doc["dataset"])
     elif "dataset_slug" in doc:
         out.params["dataset_slug"] = slugify_dataset(doc["dataset_slug"])
-    out.metrics = {k: float(v) for k, v in (doc.get("metrics") or {}).items()}
+    metrics = {k: float(v) for k, v in (doc.get("metrics") or {}).items()}
+    out.metrics = {k: v for k, v in metrics.items() if math.isfinite(v)}
+    dropped = sorted(set(metrics) - set(out.metrics))
+    if dropped:  # what Python's json.dump writes for a diverged run; MLflow's own import drops them too
+        out.notes.append(f"{RUN_METADATA}: metric(s) not registered (not finite: NaN or Infinity): "
+                         f"{', '.join(dropped)}")
     out.tags = dict(doc.get("tags") or {})
     out.lineage = Lineage(
         source_data_version=doc.get("source_data_version"),
@@ -90,6 +94,17 @@ def _fill(out: TrainingOutput, doc: dict[str, Any]) -> None:
         total_timesteps=doc.get("total_timesteps"),
         previous_timesteps=doc.get("previous_timesteps"),
     )
+
+
+def _load(path: Path, where: str) -> Any:
+    """run_metadata.json as training scripts write it: NaN and Infinity (Python's json.dump) read as floats."""
+    from .store import parse_json, read_plain
+
+    data = read_plain(path, where)
+    try:
+        return json.loads(data, parse_constant=float)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return parse_json(data, where)  # raises the one-line error naming the file and the position
 
 
 def list_files(folder: Path, follow_symlinks: bool = False) -> list[Path]:
