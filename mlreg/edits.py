@@ -106,8 +106,8 @@ def alias_set(ws: Workspace, name: str, alias: str, ref: str, *, commit: bool = 
         n = reads.resolve_number(ws, name, ref)
         model = ws.store.model(name)
         old = model.aliases.get(alias)
-        if old == n:
-            raise MlregError(f"{name}: alias {alias!r} already points at v{n}")
+        if old == n:  # safe to re-run in a script: nothing to change, no commit
+            return _unchanged("alias", name, n, f"alias {alias!r} already points at v{n}")
         model.aliases[alias] = n
         subject = f"alias {name} {alias} -> v{n}" + (f" (was v{old})" if old else "")
         change = gitops.ChangeSet("alias", name, n, subject, dict([ws.store.model_file(model)]))
@@ -130,6 +130,8 @@ def describe(ws: Workspace, name: str, description: str, *, commit: bool = True,
     """Set a model's description (model.yaml)."""
     with ws.writing(commit, branch):
         model = ws.store.model(check_name(name))
+        if model.description == description:
+            return _unchanged("describe", name, None, "the description is already that text")
         model.description = description
         change = gitops.ChangeSet("describe", name, None, f"describe {name}", dict([ws.store.model_file(model)]),
                                   body=description)
@@ -153,12 +155,19 @@ def tag_set(ws: Workspace, name: str, ref: str | None, key: str, value: str | No
                 raise NotFound(f"{what}: no tag {key!r}")
             del target.tags[key]
             subject, action = f"tag rm {what} {key}", "tag-rm"
+        elif target.tags.get(key) == value:
+            return _unchanged("tag", name, number, f"tag {key!r} is already {value!r}")
         else:
             target.tags[key] = value
             subject, action = f"tag set {what} {key}={value}", "tag"
         rel_data = ws.store.model_file(target) if number is None else ws.store.version_file(target)
         change = gitops.ChangeSet(action, name, number, subject, dict([rel_data]))
         return ws.apply(change, commit, branch)
+
+
+def _unchanged(action: str, name: str, number: int | None, why: str) -> Outcome:
+    """A write that would change nothing: no file, no commit, and a note saying so."""
+    return Outcome(action, name, number, [], notes=[f"{why}; nothing to change, no commit"])
 
 
 def _move(v: Version, to: str, at: str, by: str, reason: str | None, action: str) -> None:
