@@ -13,8 +13,13 @@ from .views import Outcome
 from .workspace import Workspace
 
 
+# what init adds to .gitignore: mlreg's local state, and `mlreg report`'s default output (anchored: a `site/`
+# folder deeper in the repository is the user's own)
+IGNORED = (".mlreg/", "/site/")
+
+
 def init(ws: Workspace, preset: str = "default", commit: bool = True, branch: str | None = None) -> Outcome:
-    """Write mlreg.yaml, registry/ and the .mlreg/ ignore line."""
+    """Write mlreg.yaml, registry/ and the .gitignore lines for .mlreg/ and the report's site/."""
     if preset not in PRESETS:
         raise UsageError(f"unknown preset {preset!r}: expected one of {', '.join(PRESETS)}")
     if (ws.root / SETTINGS_FILE).exists():
@@ -26,8 +31,10 @@ def init(ws: Workspace, preset: str = "default", commit: bool = True, branch: st
     ws.byte_exact(files)
     ignore = ws.root / ".gitignore"
     old = ignore.read_text() if ignore.exists() else ""
-    if ".mlreg/" not in old.split():
-        files[".gitignore"] = (old + ("" if not old or old.endswith("\n") else "\n") + ".mlreg/\n").encode()
+    missing = [line for line in IGNORED if line not in old.split()]
+    if missing:
+        files[".gitignore"] = (old + ("" if not old or old.endswith("\n") else "\n")
+                               + "".join(f"{line}\n" for line in missing)).encode()
     change = gitops.ChangeSet("init", "", None, f"init registry (preset {preset})", files)
     return ws.apply(change, commit, branch)
 
