@@ -9,6 +9,7 @@ from . import gitops, lifecycle, reads, runmeta
 from .errors import MlregError, NotFound, UsageError
 from .records import PRESETS, Model, Settings, StageChange, Version
 from .store import REGISTRY_DIR, SETTINGS_FILE, check_name, dumps_yaml
+from .suggest import did_you_mean
 from .views import Outcome
 from .workspace import Workspace
 
@@ -43,8 +44,7 @@ def promote(ws: Workspace, name: str, ref: str, stage: str, reason: str | None =
             commit: bool = True, branch: str | None = None) -> Outcome:
     """Move a version to a stage along an allowed transition; an exclusive stage demotes its holder."""
     s = ws.settings
-    if stage not in s.stages:
-        raise MlregError(f"unknown stage {stage!r}: expected one of {', '.join(s.stages)}")
+    lifecycle.check_stage(s, stage)
     if s.require_reason and not (reason or "").strip():
         raise MlregError("--reason is required by mlreg.yaml (lifecycle.require_reason)")
     with ws.writing(commit, branch):
@@ -126,7 +126,8 @@ def alias_rm(ws: Workspace, name: str, alias: str, *, commit: bool = True, branc
     with ws.writing(commit, branch):
         model = ws.store.model(check_name(name))
         if alias not in model.aliases:
-            raise NotFound(f"{name}: no alias {alias!r} (aliases: {', '.join(model.aliases) or 'none'})")
+            raise NotFound(f"{name}: no alias {alias!r} (aliases: {', '.join(model.aliases) or 'none'})"
+                           + did_you_mean(alias, model.aliases))
         n = model.aliases.pop(alias)
         change = gitops.ChangeSet("alias-rm", name, n, f"alias rm {name} {alias} (was v{n})",
                                   dict([ws.store.model_file(model)]))

@@ -14,6 +14,7 @@ from . import lifecycle
 from .errors import MlregError, NotFound
 from .records import Model, Version
 from .store import REGISTRY_DIR, SETTINGS_FILE, Store, check_name
+from .suggest import did_you_mean
 from .views import ArtifactCheck, ModelSummary, ModelView, VersionView
 from .workspace import Workspace
 
@@ -34,7 +35,7 @@ def versions(ws: Workspace, model: str | None = None, stage: str | None = None) 
     """Every version (of one model, in one stage), ordered by model then version."""
     names = [check_name(model)] if model else ws.store.model_names()
     if model and not ws.store.has_model(model):
-        raise NotFound(f"model {model!r} not found in {REGISTRY_DIR}/")
+        raise NotFound(f"model {model!r} not found in {REGISTRY_DIR}/{did_you_mean(model, ws.store.model_names())}")
     if stage is not None:
         _known_stage(ws, stage)
     records = [v for n in names for v in ws.store.versions(n, validate=False)]
@@ -152,7 +153,7 @@ def query_views(ws: Workspace, model: str | list[str] | None = None) -> list[Ver
     names = [check_name(model)] if isinstance(model, str) else model
     for n in names:
         if not ws.store.has_model(n):
-            raise NotFound(f"model {n!r} not found in {REGISTRY_DIR}/")
+            raise NotFound(f"model {n!r} not found in {REGISTRY_DIR}/{did_you_mean(n, ws.store.model_names())}")
     derived = [d for n in names for d in ws.store.model(n).derived_models if ws.store.has_model(d)]
     pool = {n: ws.store.versions(n, validate=False) for n in dict.fromkeys([*names, *derived])}
     return _views(ws.store, [v for n in names for v in pool[n]], [v for vs in pool.values() for v in vs])
@@ -184,8 +185,7 @@ def verify(ws: Workspace, name: str, ref: str | None = None, download: bool = Fa
 
 
 def _known_stage(ws: Workspace, stage: str) -> None:
-    if stage not in ws.settings.stages:
-        raise MlregError(f"unknown stage {stage!r}: expected one of {', '.join(ws.settings.stages)}")
+    lifecycle.check_stage(ws.settings, stage)
 
 
 def _views(store: Store, records: list[Version], pool: list[Version]) -> list[VersionView]:
