@@ -82,7 +82,8 @@ def history(ws: Workspace, name: str, ref: str | None = None) -> list:
     only = resolve_number(ws, name, ref) if ref else None
     ws.store.model(check_name(name), validate=False)  # NotFound for an unknown model
     records = ws.store.versions(name, validate=False)
-    return weave(gitops.log(ws.root, f"{REGISTRY_DIR}/{name}"), records, only)
+    folder = f"{REGISTRY_DIR}/{name}"
+    return weave(gitops.log(ws.root, folder), records, only, gitops.touched_versions(ws.root, folder))
 
 
 # -- queries: find, search, resolve (bulk reads skip per-file schema checks: `validate` does those) --
