@@ -88,21 +88,26 @@ def history(ws: Workspace, name: str, ref: str | None = None) -> list:
 
 # -- queries: find, search, resolve (bulk reads skip per-file schema checks: `validate` does those) --
 def find_latest(ws: Workspace, model: str | None = None, model_type: str | None = None,
-                version_type: str | None = None, fallback_model_type: str | None = None) -> FindResult:
-    """The newest version (created_at, then number) of a lineage model type and version type."""
+                version_type: str | None = None, fallback_model_type: str | None = None,
+                params: dict[str, str] | None = None) -> FindResult:
+    """The newest version (created_at, then number) of a lineage model type (base, continued: not the params'
+    model_type, which `params={'model_type': 'lgbm'}` filters on) and version type."""
     from . import query
 
     return query.find_latest(query_views(ws, model), model=model, model_type=model_type,
-                             version_type=version_type, fallback_model_type=fallback_model_type)
+                             version_type=version_type, fallback_model_type=fallback_model_type, params=params)
 
 
 def find_best(ws: Workspace, metric: str, model: str | None = None, model_type: str | None = None,
-              higher_is_better: bool | None = None, fallback_model_type: str | None = None) -> FindResult:
-    """The version with the best `metric` (direction from its name unless given); ties go to the newest."""
+              higher_is_better: bool | None = None, fallback_model_type: str | None = None,
+              params: dict[str, str] | None = None) -> FindResult:
+    """The version with the best `metric` (direction from its name unless given); ties go to the newest.
+    `model_type` is the lineage type; `params` must equal (e.g. {'model_type': 'lgbm'})."""
     from . import query
 
     return query.find_best(query_views(ws, model), metric, model=model, model_type=model_type,
-                           higher_is_better=higher_is_better, fallback_model_type=fallback_model_type)
+                           higher_is_better=higher_is_better, fallback_model_type=fallback_model_type,
+                           params=params)
 
 
 def find_by_stage(ws: Workspace, stage: str, params: dict[str, str] | None = None,
