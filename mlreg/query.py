@@ -190,10 +190,23 @@ class Resolved:
     view: VersionView
     artifact_paths: list[str]
     files_dir: Path | None = None  # store-backed version: the local folder its files were pulled into
+    store_dir: str | None = None  # store-backed version not pulled: its folder in the store
 
     @property
     def path(self) -> Path:
+        """The version folder in the registry (metadata.json; the files too unless they are in a store)."""
         return self.view.folder
+
+    @property
+    def stored(self) -> bool:
+        """Some of the version's files are kept in the object store."""
+        return any(a.stored for a in self.record.artifacts)
+
+    @property
+    def location(self) -> str:
+        """Where the version's files are: the folder they were pulled into, their store folder (not pulled), or
+        the version folder in git. What `mlreg resolve` prints and its --json `path`."""
+        return str(self.files_dir or self.store_dir or self.view.folder)
 
     @property
     def record(self):
@@ -201,7 +214,8 @@ class Resolved:
 
     def to_dict(self) -> dict[str, Any]:
         files = {"files_dir": str(self.files_dir)} if self.files_dir else {}
-        return self.view.to_dict() | {"ref": self.ref, "artifact_paths": self.artifact_paths} | files
+        return self.view.to_dict() | {"ref": self.ref, "path": self.location, "registry_path": str(self.path),
+                                      "artifact_paths": self.artifact_paths} | files
 
 
 def split_model_uri(ref: str) -> tuple[str, str]:

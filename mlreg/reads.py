@@ -148,7 +148,12 @@ def resolve(ws: Workspace, ref: str, pull: bool = True,
     name, vref = query.split_model_uri(ref)
     view = get(ws, name, vref)
     paths, files_dir = local_paths(view.record, view.folder, pull, progress)
-    return query.Resolved(ref, view, paths, files_dir)
+    store_dir = None
+    if not pull and any(a.stored for a in view.record.artifacts):
+        from .uploads import stored_folder
+
+        store_dir = stored_folder(view.record)
+    return query.Resolved(ref, view, paths, files_dir, store_dir)
 
 
 def query_views(ws: Workspace, model: str | list[str] | None = None) -> list[VersionView]:

@@ -112,19 +112,21 @@ def search(
 def resolve(
     ref: Annotated[str, typer.Argument(
         metavar="REF", help="NAME@ALIAS, NAME@STAGE, NAME/3, NAME@latest, models:/NAME@ALIAS or models:/NAME/3.")],
-    no_pull: Annotated[bool, typer.Option("--no-pull", help="Store-backed versions: give the files' store URIs "
-                                          "instead of pulling them into the local cache.")] = False,
+    no_pull: Annotated[bool, typer.Option("--no-pull", help="Store-backed versions: print the files' store URIs "
+                                          "(one per line; --json: `path` is their store folder) instead of pulling "
+                                          "them into the local cache.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Print the version's local folder (--json: the record and absolute artifact paths). Store-backed files are
-    pulled into the local cache first (--no-pull: their URIs)."""
+    """Print the folder holding the version's files: its folder in the registry, or for a store-backed version the
+    local cache folder its files are pulled into first (--json: the record, that folder as `path`, the folder of
+    metadata.json as `registry_path`, and absolute artifact paths)."""
     from .common import transfer_bar
 
     with transfer_bar("pull") as progress:
         found = registry().resolve(ref, pull=not no_pull, progress=progress)
     if json_out:
         return print_json(found.to_dict())
-    print(found.files_dir or found.path)
+    print("\n".join(found.artifact_paths) if no_pull and found.stored else found.location)
 
 
 def _report(found, json_out: bool, what: str) -> None:
