@@ -32,7 +32,8 @@ def test_demotion_attaches_to_the_promote_that_made_it(repo_dir, training, cli):
     events = cli(reg.root, "history", "m", "--json").json()
     demotes = [(e["version"], e["commit"]) for e in events if e["action"] == "demote"]
     assert demotes == [(1, second), (2, third)]
-    promotes = [(e["version"], e["commit"]) for e in events if e["action"] == "promote" and e["detail"].endswith("champion")]
+    promotes = [(e["version"], e["commit"]) for e in events
+                if e["action"] == "promote" and e["detail"].endswith("champion")]
     assert promotes == [(1, first), (2, second), (3, third)]
     # each demotion is listed right after the promote whose commit wrote it
     order = [(e["action"], e["version"]) for e in events if e["commit"] in (second, third)]
