@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
@@ -20,6 +19,8 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 def _nearest(word: str, pool: list[str], cutoff: float = 0.6) -> list[str]:
     """The choices most similar to `word` (ties kept, at most three), if similar enough."""
+    import difflib  # only on an error's path: reads never pay for it
+
     scored = [(difflib.SequenceMatcher(None, word, c).ratio(), c) for c in pool]
     best = max((r for r, _ in scored), default=0.0)
     return [c for r, c in scored if r == best][:3] if best >= cutoff else []
