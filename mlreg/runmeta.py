@@ -96,15 +96,43 @@ def _fill(out: TrainingOutput, doc: dict[str, Any]) -> None:
     )
 
 
+class _Written(float):
+    """A NaN or infinite number, with the text the file wrote it as."""
+
+    text = ""
+
+
+def _loose(text: str) -> float:
+    value = float(text)
+    if math.isfinite(value):
+        return value
+    out = _Written(value)
+    out.text = text
+    return out
+
+
 def _load(path: Path, where: str) -> Any:
-    """run_metadata.json as training scripts write it: NaN and Infinity (Python's json.dump) read as floats."""
+    """run_metadata.json as training scripts write it: NaN and Infinity (what Python's json.dump writes for a
+    diverged run) are read in `metrics` (register leaves them out); anywhere else they are an error."""
     from .store import parse_json, read_plain
 
     data = read_plain(path, where)
     try:
-        return json.loads(data, parse_constant=float)
+        doc = json.loads(data, parse_constant=_loose, parse_float=_loose)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return parse_json(data, where)  # raises the one-line error naming the file and the position
+    stack = [(f"$.{k}", v) for k, v in doc.items() if k != "metrics"] if isinstance(doc, dict) else [("$", doc)]
+    stack.reverse()
+    while stack:  # iterative (deep nesting is no RecursionError), in document order (the first one is named)
+        at, value = stack.pop()
+        if isinstance(value, _Written):
+            raise MlregError(f"{where}: {at}: {value.text} is not a finite number; expected a finite number "
+                             "(only metrics may be NaN or Infinity: register leaves those out)")
+        if isinstance(value, dict):
+            stack += reversed([(f"{at}.{k}", v) for k, v in value.items()])
+        elif isinstance(value, list):
+            stack += reversed([(f"{at}[{i}]", v) for i, v in enumerate(value)])
+    return doc
 
 
 def list_files(folder: Path, follow_symlinks: bool = False) -> list[Path]:
