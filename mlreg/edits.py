@@ -9,12 +9,18 @@ from . import gitops, lifecycle, reads, runmeta
 from .errors import MlregError, NotFound, UsageError
 from .records import PRESETS, Model, Settings, StageChange, Version
 from .store import REGISTRY_DIR, SETTINGS_FILE, check_name, dumps_yaml
+from .suggest import did_you_mean
 from .views import Outcome
 from .workspace import Workspace
 
 
+# what init adds to .gitignore: mlreg's local state, and `mlreg report`'s default output (anchored: a `site/`
+# folder deeper in the repository is the user's own)
+IGNORED = (".mlreg/", "/site/")
+
+
 def init(ws: Workspace, preset: str = "default", commit: bool = True, branch: str | None = None) -> Outcome:
-    """Write mlreg.yaml, registry/ and the .mlreg/ ignore line."""
+    """Write mlreg.yaml, registry/ and the .gitignore lines for .mlreg/ and the report's site/."""
     if preset not in PRESETS:
         raise UsageError(f"unknown preset {preset!r}: expected one of {', '.join(PRESETS)}")
     if (ws.root / SETTINGS_FILE).exists():
@@ -26,8 +32,10 @@ def init(ws: Workspace, preset: str = "default", commit: bool = True, branch: st
     ws.byte_exact(files)
     ignore = ws.root / ".gitignore"
     old = ignore.read_text() if ignore.exists() else ""
-    if ".mlreg/" not in old.split():
-        files[".gitignore"] = (old + ("" if not old or old.endswith("\n") else "\n") + ".mlreg/\n").encode()
+    missing = [line for line in IGNORED if line not in old.split()]
+    if missing:
+        files[".gitignore"] = (old + ("" if not old or old.endswith("\n") else "\n")
+                               + "".join(f"{line}\n" for line in missing)).encode()
     change = gitops.ChangeSet("init", "", None, f"init registry (preset {preset})", files)
     return ws.apply(change, commit, branch)
 
@@ -36,8 +44,7 @@ def promote(ws: Workspace, name: str, ref: str, stage: str, reason: str | None =
             commit: bool = True, branch: str | None = None) -> Outcome:
     """Move a version to a stage along an allowed transition; an exclusive stage demotes its holder."""
     s = ws.settings
-    if stage not in s.stages:
-        raise MlregError(f"unknown stage {stage!r}: expected one of {', '.join(s.stages)}")
+    lifecycle.check_stage(s, stage)
     if s.require_reason and not (reason or "").strip():
         raise MlregError("--reason is required by mlreg.yaml (lifecycle.require_reason)")
     with ws.writing(commit, branch):
@@ -106,8 +113,8 @@ def alias_set(ws: Workspace, name: str, alias: str, ref: str, *, commit: bool = 
         n = reads.resolve_number(ws, name, ref)
         model = ws.store.model(name)
         old = model.aliases.get(alias)
-        if old == n:
-            raise MlregError(f"{name}: alias {alias!r} already points at v{n}")
+        if old == n:  # safe to re-run in a script: nothing to change, no commit
+            return _unchanged("alias", name, n, f"alias {alias!r} already points at v{n}")
         model.aliases[alias] = n
         subject = f"alias {name} {alias} -> v{n}" + (f" (was v{old})" if old else "")
         change = gitops.ChangeSet("alias", name, n, subject, dict([ws.store.model_file(model)]))
@@ -119,7 +126,8 @@ def alias_rm(ws: Workspace, name: str, alias: str, *, commit: bool = True, branc
     with ws.writing(commit, branch):
         model = ws.store.model(check_name(name))
         if alias not in model.aliases:
-            raise NotFound(f"{name}: no alias {alias!r} (aliases: {', '.join(model.aliases) or 'none'})")
+            raise NotFound(f"{name}: no alias {alias!r} (aliases: {', '.join(model.aliases) or 'none'})"
+                           + did_you_mean(alias, model.aliases))
         n = model.aliases.pop(alias)
         change = gitops.ChangeSet("alias-rm", name, n, f"alias rm {name} {alias} (was v{n})",
                                   dict([ws.store.model_file(model)]))
@@ -130,6 +138,8 @@ def describe(ws: Workspace, name: str, description: str, *, commit: bool = True,
     """Set a model's description (model.yaml)."""
     with ws.writing(commit, branch):
         model = ws.store.model(check_name(name))
+        if model.description == description:
+            return _unchanged("describe", name, None, "the description is already that text")
         model.description = description
         change = gitops.ChangeSet("describe", name, None, f"describe {name}", dict([ws.store.model_file(model)]),
                                   body=description)
@@ -153,12 +163,19 @@ def tag_set(ws: Workspace, name: str, ref: str | None, key: str, value: str | No
                 raise NotFound(f"{what}: no tag {key!r}")
             del target.tags[key]
             subject, action = f"tag rm {what} {key}", "tag-rm"
+        elif target.tags.get(key) == value:
+            return _unchanged("tag", name, number, f"tag {key!r} is already {value!r}")
         else:
             target.tags[key] = value
             subject, action = f"tag set {what} {key}={value}", "tag"
         rel_data = ws.store.model_file(target) if number is None else ws.store.version_file(target)
         change = gitops.ChangeSet(action, name, number, subject, dict([rel_data]))
         return ws.apply(change, commit, branch)
+
+
+def _unchanged(action: str, name: str, number: int | None, why: str) -> Outcome:
+    """A write that would change nothing: no file, no commit, and a note saying so."""
+    return Outcome(action, name, number, [], notes=[f"{why}; nothing to change, no commit"])
 
 
 def _move(v: Version, to: str, at: str, by: str, reason: str | None, action: str) -> None:

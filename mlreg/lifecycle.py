@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from .errors import MlregError, NotFound
 from .records import Model, Settings, Version
+from .suggest import did_you_mean
 
 _NUM_RE = re.compile(r"^v?([1-9][0-9]*)$")
 
@@ -54,10 +55,18 @@ def resolve_ref(model: Model, numbers: list[int], settings: Settings, ref: str,
             f"use `mlreg find stage {ref} --model {model.name}`"
         )
     known = sorted(model.aliases) + sorted(s for s in settings.stages if settings.stages[s].exclusive)
+    refs = [*known, *stage_refs(settings), *settings.stages, "latest"]
     raise NotFound(
         f"{model.name}@{ref}: unknown ref; expected a version number (3 or v3), 'latest'"
-        + (f", or one of: {', '.join(known)}" if known else "")
+        + (f", or one of: {', '.join(known)}" if known else "") + did_you_mean(ref, refs)
     )
+
+
+def check_stage(settings: Settings, stage: str) -> None:
+    """An error naming the stages mlreg.yaml defines (and the nearest one) unless `stage` is one of them."""
+    if stage not in settings.stages:
+        raise MlregError(f"unknown stage {stage!r}: expected one of {', '.join(settings.stages)}"
+                         + did_you_mean(stage, settings.stages))
 
 
 def sole_holder(name: str, stage: str, held: list[int]) -> int | None:

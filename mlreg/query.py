@@ -85,20 +85,42 @@ def number(x: Any) -> float | None:
     return x if ok else None
 
 
-def _of_type(views: Iterable[VersionView], model_type: str | None, version_type: str | None) -> list[VersionView]:
+def _of_type(views: Iterable[VersionView], model_type: str | None, version_type: str | None,
+             params: dict[str, str] | None = None) -> list[VersionView]:
     return [v for v in views if (model_type is None or v.record.lineage.model_type == model_type)
-            and (version_type is None or v.version_type == version_type)]
+            and (version_type is None or v.version_type == version_type)
+            and all(v.record.params.get(k) == str(want) for k, want in (params or {}).items())]
 
 
-def _criteria(model: str | None, model_type: str | None, **more: str | None) -> str:
+def _criteria(model: str | None, model_type: str | None, params: dict[str, str] | None = None,
+              **more: str | None) -> str:
     parts = [f"model {model!r}" if model else "any model"]
-    parts += [f"model_type {model_type!r}"] if model_type else []
+    parts += [f"lineage.model_type {model_type!r}"] if model_type else []
+    parts += [f"params.{k} {v!r}" for k, v in (params or {}).items()]
     parts += [f"{k} {v!r}" for k, v in more.items() if v]
     return ", ".join(parts)
 
 
+def model_type_hint(views: Iterable[VersionView], model_type: str | None) -> str:
+    """Why a --model-type matched nothing, when it names no lineage type: `model_type` means two things (the
+    lineage flag, base/continued; the training's params.model_type, lgbm) and the user may want the other."""
+    if model_type is None:
+        return ""
+    views = list(views)
+    lineage = sorted({v.record.lineage.model_type for v in views})
+    if model_type in lineage:
+        return ""
+    hint = (f"; --model-type filters on lineage.model_type ({', '.join(lineage) or 'none here'}: how a version "
+            "was built)")
+    if any(v.record.params.get("model_type") == model_type for v in views):
+        hint += (f"; {model_type!r} is a params.model_type value: filter on it with --param model_type={model_type} "
+                 f"(params={{'model_type': {model_type!r}}} in Python) or "
+                 f"`mlreg search \"params.model_type = '{model_type}'\"`")
+    return hint
+
+
 def _with_fallback(pick: Callable[[str | None], FindResult | None], model_type: str | None,
-                   fallback: str | None, nothing: str) -> FindResult:
+                   fallback: str | None, nothing: str, hint: str = "") -> FindResult:
     """Try `model_type`; if nothing matches and a different fallback is given, try that and say so."""
     found = pick(model_type)
     if found is None and fallback and model_type is not None and fallback != model_type:
@@ -106,34 +128,39 @@ def _with_fallback(pick: Callable[[str | None], FindResult | None], model_type: 
         if found is not None:
             found.fallback = True
         else:
-            nothing += f" (nor with the fallback model_type {fallback!r})"
+            nothing += f" (nor with the fallback lineage.model_type {fallback!r})"
     if found is None:
-        raise NotFound(nothing)
+        raise NotFound(nothing + hint)
     found.requested_model_type = model_type
     return found
 
 
 def find_latest(views: list[VersionView], *, model: str | None = None, model_type: str | None = None,
-                version_type: str | None = None, fallback_model_type: str | None = None) -> FindResult:
-    """The newest matching version: latest created_at, then highest version number."""
+                version_type: str | None = None, fallback_model_type: str | None = None,
+                params: dict[str, str] | None = None) -> FindResult:
+    """The newest matching version: latest created_at, then highest version number (`model_type`: the lineage
+    type, base/continued; `params`: params that must equal, e.g. {'model_type': 'lgbm'})."""
     if version_type is not None and version_type not in VERSION_TYPES:
         raise MlregError(f"unknown version type {version_type!r}: expected one of {', '.join(VERSION_TYPES)}")
 
     def pick(mt: str | None) -> FindResult | None:
-        found = _of_type(views, mt, version_type)
+        found = _of_type(views, mt, version_type, params)
         return FindResult("latest", max(found, key=_newest), len(found), model_type=mt) if found else None
 
-    what = _criteria(model, model_type, version_type=version_type)
-    return _with_fallback(pick, model_type, fallback_model_type, f"no version matches {what}")
+    what = _criteria(model, model_type, params, version_type=version_type)
+    return _with_fallback(pick, model_type, fallback_model_type, f"no version matches {what}",
+                          model_type_hint(views, model_type))
 
 
 def find_best(views: list[VersionView], metric: str, *, model: str | None = None, model_type: str | None = None,
-              higher_is_better: bool | None = None, fallback_model_type: str | None = None) -> FindResult:
-    """The version with the best value of `metric`; among ties, the newest."""
+              higher_is_better: bool | None = None, fallback_model_type: str | None = None,
+              params: dict[str, str] | None = None) -> FindResult:
+    """The version with the best value of `metric`; among ties, the newest (filters as in find_latest)."""
     up = direction(metric, higher_is_better)
 
     def pick(mt: str | None) -> FindResult | None:
-        scored = [(v, x) for v in _of_type(views, mt, None) if (x := number(v.record.metrics.get(metric))) is not None]
+        scored = [(v, x) for v in _of_type(views, mt, None, params)
+                  if (x := number(v.record.metrics.get(metric))) is not None]
         if not scored:
             return None
         best = (max if up else min)(x for _, x in scored)
@@ -143,8 +170,9 @@ def find_best(views: list[VersionView], metric: str, *, model: str | None = None
         return FindResult("best", winner, len(scored), model_type=mt, metric=metric, higher_is_better=up,
                           value=best, tied_with=others)
 
-    what = _criteria(model, model_type)
-    return _with_fallback(pick, model_type, fallback_model_type, f"no version of {what} has metric {metric!r}")
+    what = _criteria(model, model_type, params)
+    return _with_fallback(pick, model_type, fallback_model_type, f"no version of {what} has metric {metric!r}",
+                          model_type_hint(views, model_type))
 
 
 def find_by_stage(views: list[VersionView], stage: str, params: dict[str, str]) -> list[VersionView]:
@@ -162,10 +190,23 @@ class Resolved:
     view: VersionView
     artifact_paths: list[str]
     files_dir: Path | None = None  # store-backed version: the local folder its files were pulled into
+    store_dir: str | None = None  # store-backed version not pulled: its folder in the store
 
     @property
     def path(self) -> Path:
+        """The version folder in the registry (metadata.json; the files too unless they are in a store)."""
         return self.view.folder
+
+    @property
+    def stored(self) -> bool:
+        """Some of the version's files are kept in the object store."""
+        return any(a.stored for a in self.record.artifacts)
+
+    @property
+    def location(self) -> str:
+        """Where the version's files are: the folder they were pulled into, their store folder (not pulled), or
+        the version folder in git. What `mlreg resolve` prints and its --json `path`."""
+        return str(self.files_dir or self.store_dir or self.view.folder)
 
     @property
     def record(self):
@@ -173,7 +214,8 @@ class Resolved:
 
     def to_dict(self) -> dict[str, Any]:
         files = {"files_dir": str(self.files_dir)} if self.files_dir else {}
-        return self.view.to_dict() | {"ref": self.ref, "artifact_paths": self.artifact_paths} | files
+        return self.view.to_dict() | {"ref": self.ref, "path": self.location, "registry_path": str(self.path),
+                                      "artifact_paths": self.artifact_paths} | files
 
 
 def split_model_uri(ref: str) -> tuple[str, str]:

@@ -15,6 +15,7 @@ from .errors import MlregError, NotFound
 from .masking import mask
 from .records import Model, Version
 from .store import REGISTRY_DIR, SETTINGS_FILE, Store, check_name
+from .suggest import did_you_mean
 from .views import ArtifactCheck, ModelSummary, ModelView, VersionView
 from .workspace import Workspace
 
@@ -35,7 +36,7 @@ def versions(ws: Workspace, model: str | None = None, stage: str | None = None) 
     """Every version (of one model, in one stage), ordered by model then version."""
     names = [check_name(model)] if model else ws.store.model_names()
     if model and not ws.store.has_model(model):
-        raise NotFound(f"model {model!r} not found in {REGISTRY_DIR}/")
+        raise NotFound(f"model {model!r} not found in {REGISTRY_DIR}/{did_you_mean(model, ws.store.model_names())}")
     if stage is not None:
         _known_stage(ws, stage)
     records = [v for n in names for v in ws.store.versions(n, validate=False)]
@@ -82,26 +83,32 @@ def history(ws: Workspace, name: str, ref: str | None = None) -> list:
     only = resolve_number(ws, name, ref) if ref else None
     ws.store.model(check_name(name), validate=False)  # NotFound for an unknown model
     records = ws.store.versions(name, validate=False)
-    return weave(gitops.log(ws.root, f"{REGISTRY_DIR}/{name}"), records, only)
+    folder = f"{REGISTRY_DIR}/{name}"
+    return weave(gitops.log(ws.root, folder), records, only, gitops.touched_versions(ws.root, folder))
 
 
 # -- queries: find, search, resolve (bulk reads skip per-file schema checks: `validate` does those) --
 def find_latest(ws: Workspace, model: str | None = None, model_type: str | None = None,
-                version_type: str | None = None, fallback_model_type: str | None = None) -> FindResult:
-    """The newest version (created_at, then number) of a lineage model type and version type."""
+                version_type: str | None = None, fallback_model_type: str | None = None,
+                params: dict[str, str] | None = None) -> FindResult:
+    """The newest version (created_at, then number) of a lineage model type (base, continued: not the params'
+    model_type, which `params={'model_type': 'lgbm'}` filters on) and version type."""
     from . import query
 
     return query.find_latest(query_views(ws, model), model=model, model_type=model_type,
-                             version_type=version_type, fallback_model_type=fallback_model_type)
+                             version_type=version_type, fallback_model_type=fallback_model_type, params=params)
 
 
 def find_best(ws: Workspace, metric: str, model: str | None = None, model_type: str | None = None,
-              higher_is_better: bool | None = None, fallback_model_type: str | None = None) -> FindResult:
-    """The version with the best `metric` (direction from its name unless given); ties go to the newest."""
+              higher_is_better: bool | None = None, fallback_model_type: str | None = None,
+              params: dict[str, str] | None = None) -> FindResult:
+    """The version with the best `metric` (direction from its name unless given); ties go to the newest.
+    `model_type` is the lineage type; `params` must equal (e.g. {'model_type': 'lgbm'})."""
     from . import query
 
     return query.find_best(query_views(ws, model), metric, model=model, model_type=model_type,
-                           higher_is_better=higher_is_better, fallback_model_type=fallback_model_type)
+                           higher_is_better=higher_is_better, fallback_model_type=fallback_model_type,
+                           params=params)
 
 
 def find_by_stage(ws: Workspace, stage: str, params: dict[str, str] | None = None,
@@ -142,7 +149,12 @@ def resolve(ws: Workspace, ref: str, pull: bool = True,
     name, vref = query.split_model_uri(ref)
     view = get(ws, name, vref)
     paths, files_dir = local_paths(view.record, view.folder, pull, progress)
-    return query.Resolved(ref, view, paths, files_dir)
+    store_dir = None
+    if not pull and any(a.stored for a in view.record.artifacts):
+        from .uploads import stored_folder
+
+        store_dir = stored_folder(view.record)
+    return query.Resolved(ref, view, paths, files_dir, store_dir)
 
 
 def query_views(ws: Workspace, model: str | list[str] | None = None) -> list[VersionView]:
@@ -153,7 +165,7 @@ def query_views(ws: Workspace, model: str | list[str] | None = None) -> list[Ver
     names = [check_name(model)] if isinstance(model, str) else model
     for n in names:
         if not ws.store.has_model(n):
-            raise NotFound(f"model {n!r} not found in {REGISTRY_DIR}/")
+            raise NotFound(f"model {n!r} not found in {REGISTRY_DIR}/{did_you_mean(n, ws.store.model_names())}")
     derived = [d for n in names for d in ws.store.model(n).derived_models if ws.store.has_model(d)]
     pool = {n: ws.store.versions(n, validate=False) for n in dict.fromkeys([*names, *derived])}
     return _views(ws.store, [v for n in names for v in pool[n]], [v for vs in pool.values() for v in vs])
@@ -185,8 +197,7 @@ def verify(ws: Workspace, name: str, ref: str | None = None, download: bool = Fa
 
 
 def _known_stage(ws: Workspace, stage: str) -> None:
-    if stage not in ws.settings.stages:
-        raise MlregError(f"unknown stage {stage!r}: expected one of {', '.join(ws.settings.stages)}")
+    lifecycle.check_stage(ws.settings, stage)
 
 
 def _views(store: Store, records: list[Version], pool: list[Version]) -> list[VersionView]:

@@ -88,7 +88,7 @@ def register(
         change = gitops.ChangeSet("register", name, number, f"register {name} v{number}", files, [vdir],
                                   body=_register_body(record))
         done = ws.apply(change, commit, branch, steps)
-    done.record = record
+    done.record, done.notes = record, out.notes
     return done
 
 

@@ -32,6 +32,7 @@ class TrainingOutput:
     tags: dict[str, str] = field(default_factory=dict)
     lineage: Lineage = field(default_factory=Lineage)
     files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was read but not kept (non-finite metrics), one line each
 
 
 def slugify_dataset(raw: str) -> str:
@@ -57,9 +58,7 @@ def read_training_dir(folder: Path, follow_symlinks: bool = False) -> TrainingOu
     if not path.exists():
         out.params["output_dir"] = str(folder.resolve())
         return out
-    from .store import load_json
-
-    doc = load_json(path.resolve() if path.is_symlink() else path, str(path))  # a link: --follow-symlinks
+    doc = _load(path.resolve() if path.is_symlink() else path, str(path))  # a link: --follow-symlinks
     found = schemas.problems("run_metadata", doc, str(path))
     if found:
         raise MlregError("\n".join(found))
@@ -82,7 +81,12 @@ def _fill(out: TrainingOutput, doc: dict[str, Any]) -> None:
         out.params["dataset_slug"] = slugify_dataset(doc["dataset"])
     elif "dataset_slug" in doc:
         out.params["dataset_slug"] = slugify_dataset(doc["dataset_slug"])
-    out.metrics = {k: float(v) for k, v in (doc.get("metrics") or {}).items()}
+    metrics = {k: float(v) for k, v in (doc.get("metrics") or {}).items()}
+    out.metrics = {k: v for k, v in metrics.items() if math.isfinite(v)}
+    dropped = sorted(set(metrics) - set(out.metrics))
+    if dropped:  # what Python's json.dump writes for a diverged run; MLflow's own import drops them too
+        out.notes.append(f"{RUN_METADATA}: metric(s) not registered (not finite: NaN or Infinity): "
+                         f"{', '.join(dropped)}")
     out.tags = dict(doc.get("tags") or {})
     out.lineage = Lineage(
         source_data_version=doc.get("source_data_version"),
@@ -90,6 +94,45 @@ def _fill(out: TrainingOutput, doc: dict[str, Any]) -> None:
         total_timesteps=doc.get("total_timesteps"),
         previous_timesteps=doc.get("previous_timesteps"),
     )
+
+
+class _Written(float):
+    """A NaN or infinite number, with the text the file wrote it as."""
+
+    text = ""
+
+
+def _loose(text: str) -> float:
+    value = float(text)
+    if math.isfinite(value):
+        return value
+    out = _Written(value)
+    out.text = text
+    return out
+
+
+def _load(path: Path, where: str) -> Any:
+    """run_metadata.json as training scripts write it: NaN and Infinity (what Python's json.dump writes for a
+    diverged run) are read in `metrics` (register leaves them out); anywhere else they are an error."""
+    from .store import parse_json, read_plain
+
+    data = read_plain(path, where)
+    try:
+        doc = json.loads(data, parse_constant=_loose, parse_float=_loose)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return parse_json(data, where)  # raises the one-line error naming the file and the position
+    stack = [(f"$.{k}", v) for k, v in doc.items() if k != "metrics"] if isinstance(doc, dict) else [("$", doc)]
+    stack.reverse()
+    while stack:  # iterative (deep nesting is no RecursionError), in document order (the first one is named)
+        at, value = stack.pop()
+        if isinstance(value, _Written):
+            raise MlregError(f"{where}: {at}: {value.text} is not a finite number; expected a finite number "
+                             "(only metrics may be NaN or Infinity: register leaves those out)")
+        if isinstance(value, dict):
+            stack += reversed([(f"{at}.{k}", v) for k, v in value.items()])
+        elif isinstance(value, list):
+            stack += reversed([(f"{at}[{i}]", v) for i, v in enumerate(value)])
+    return doc
 
 
 def list_files(folder: Path, follow_symlinks: bool = False) -> list[Path]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from .errors import MlregError, NotFound
 from .records import NAME_RE, Model, Settings, Version
+from .suggest import did_you_mean
 
 SETTINGS_FILE = "mlreg.yaml"
 REGISTRY_DIR = "registry"
@@ -211,7 +212,7 @@ class Store:
             raise MlregError(f"{self.rel(folder)}: is a symbolic link; nothing under {REGISTRY_DIR}/ may be a symlink "
                              "(mlreg never reads through one)")
         if not folder.is_dir():
-            raise NotFound(f"model {name!r} not found in {REGISTRY_DIR}/")
+            raise NotFound(f"model {name!r} not found in {REGISTRY_DIR}/{did_you_mean(name, self.model_names())}")
         path = folder / MODEL_FILE
         if not os.path.lexists(path):
             return Model(name=name)

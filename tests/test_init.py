@@ -22,7 +22,7 @@ def test_init_keeps_existing_gitignore_lines(repo_dir, cli):
     git(repo_dir, "add", ".gitignore")
     git(repo_dir, "commit", "-qm", "ignore")
     assert cli(repo_dir, "init").code == 0
-    assert (repo_dir / ".gitignore").read_text() == "*.pyc\n.mlreg/\n"
+    assert (repo_dir / ".gitignore").read_text() == "*.pyc\n.mlreg/\n/site/\n"
 
 
 def test_init_presets(repo_dir, cli, tmp_path):

@@ -46,7 +46,7 @@ def test_find_latest_by_model_type_and_version_type(zoo):
 
 
 def test_find_latest_nothing_matches_is_a_clear_error(zoo):
-    with pytest.raises(NotFound, match="no version matches model 'eth', model_type 'curriculum'"):
+    with pytest.raises(NotFound, match="no version matches model 'eth', lineage.model_type 'curriculum'"):
         zoo.find_latest(model="eth", model_type="curriculum")
     with pytest.raises(MlregError, match="unknown version type 'newest'"):
         zoo.find_latest(version_type="newest")
@@ -116,7 +116,7 @@ def test_fallback_not_used_when_the_asked_type_matches(zoo):
 
 
 def test_fallback_that_also_finds_nothing_says_both(zoo):
-    with pytest.raises(NotFound, match="nor with the fallback model_type 'adaptive'"):
+    with pytest.raises(NotFound, match="nor with the fallback lineage.model_type 'adaptive'"):
         zoo.find_latest(model="eth", model_type="curriculum", fallback_model_type="adaptive")
 
 
@@ -152,7 +152,7 @@ def test_cli_find_fallback_says_so(zoo, cli):
     r = cli(zoo.root, "find", "best", "--metric", "rmse_val", "-m", "eth", "--model-type", "continued",
             "--fallback-model-type", "base", "--json")
     assert r.code == 0 and r.json()["fallback"] is True and r.json()["model_type"] == "base"
-    assert "fell back to model_type 'base'" in r.err
+    assert "fell back to lineage.model_type 'base'" in r.err
     table = cli(zoo.root, "find", "latest", "-m", "eth", "--model-type", "continued", "--fallback-model-type", "base")
     assert "fell back" in table.err and "eth v1" in table.out
 
@@ -161,7 +161,7 @@ def test_cli_find_errors(zoo, cli):
     r = cli(zoo.root, "find", "best", "--metric", "score")
     assert r.code == 1 and "pass --higher-is-better or --lower-is-better" in r.err
     r = cli(zoo.root, "find", "latest", "--model-type", "curriculum")
-    assert r.code == 1 and r.err.startswith("Error: no version matches any model, model_type 'curriculum'")
+    assert r.code == 1 and r.err.startswith("Error: no version matches any model, lineage.model_type 'curriculum'")
     r = cli(zoo.root, "find", "latest", "--version-type", "newest")
     assert r.code == 2
     r = cli(zoo.root, "find", "stage", "beta", "--param", "timeframe")

@@ -70,7 +70,7 @@ def test_model_page_plot_lineage_timeline(filled, tmp_path, cli):
     stars = re.search(r'<g id="marked-rmse">(.*?)</g>\s*</g>', svg, re.S).group(1)
     assert stars.count("<use ") == 3  # the champion's point in each of the three series
     assert ">champion</tspan>" in svg or "champion" in svg
-    assert "learning_rate" in btc and "num_leaves" not in btc  # only params that differ
+    assert "learning_<wbr>rate" in btc and "num_<wbr>leaves" not in btc  # only params that differ
     timeline = btc[btc.index('id="timeline"'):]
     assert "paper trading &lt;won&gt;" in timeline and "New champion promoted" in timeline
     rl = page(site, "models", "rl", "index.html")

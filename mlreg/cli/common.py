@@ -90,7 +90,9 @@ def report_mutation(outcome, json_out: bool = False) -> None:
         print_json(outcome.to_dict())
         return
     what = (outcome.model or "registry") + (f" v{outcome.version}" if outcome.version else "")
-    if outcome.branch:
+    if not outcome.paths and not outcome.commit:  # a no-op (alias set to where it already points, ...)
+        print(f"{outcome.action}: {what}: " + ("; ".join(outcome.notes) or "nothing to change, no commit"))
+    elif outcome.branch:
         print(f"{outcome.action}: {what}: committed {outcome.commit[:10]} on new branch {outcome.branch}")
         print(f"Next: git push -u origin {outcome.branch}   # then open a pull request from {outcome.branch}")
     elif outcome.commit:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Optional
 
 import typer
@@ -61,6 +62,8 @@ def register(
             commit=not no_commit, branch=branch, store=store, allow_large=allow_large, progress=progress,
         )
     report_mutation(outcome, json_out)
+    for note in [] if json_out else outcome.notes:
+        print(f"note: {note}", file=sys.stderr)
 
 
 @app.command("list")

@@ -70,6 +70,7 @@ def alias_set(
 
 
 @alias_app.command("rm")
+@alias_app.command("delete", hidden=True)  # what a newcomer types first; the same command
 def alias_rm(
     name: Annotated[str, typer.Argument(help="Model name.")],
     alias: Annotated[str, typer.Argument(help="Alias to remove.")],
@@ -77,7 +78,7 @@ def alias_rm(
     branch: Branch = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Remove an alias."""
+    """Remove an alias (`alias delete` works too)."""
     report_mutation(registry().alias_rm(name, alias, commit=not no_commit, branch=branch), json_out)
 
 
@@ -108,6 +109,7 @@ def tag_set(
 
 
 @tag_app.command("rm")
+@tag_app.command("delete", hidden=True)
 def tag_rm(
     target: Target,
     key: Annotated[str, typer.Argument(help="Tag key.")],
@@ -115,7 +117,7 @@ def tag_rm(
     branch: Branch = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Remove a tag from a model or a version."""
+    """Remove a tag from a model or a version (`tag delete` works too)."""
     name, vref = split_ref(target)
     report_mutation(registry().tag_set(name, vref, key, None, commit=not no_commit, branch=branch), json_out)
 

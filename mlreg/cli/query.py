@@ -10,14 +10,18 @@ import typer
 
 from .common import JsonOpt, app, console, print_json, registry
 
-find_app = typer.Typer(help="Find versions: the newest, the best by a metric, or every version in a stage.",
-                       no_args_is_help=True)
+find_app = typer.Typer(help="Find versions: the newest, the best by a metric, or every version in a stage. "
+                       "--model-type is the lineage type (base, continued); the training's params.model_type "
+                       "(lgbm, ...) is filtered with --param model_type=lgbm.", no_args_is_help=True)
 app.add_typer(find_app, name="find")
 
 ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", metavar="NAME",
                                                  help="Only versions of this model.")]
 ModelTypeOpt = Annotated[Optional[str], typer.Option(
-    "--model-type", metavar="T", help="Only versions whose lineage.model_type is T (base, continued, curriculum, ...).")]
+    "--model-type", metavar="T", help="Only versions whose lineage.model_type is T (base, continued, curriculum, "
+    "...): how the version was built. Not the training's params.model_type (lgbm, ...): use --param model_type=lgbm.")]
+ParamOpt = Annotated[Optional[list[str]], typer.Option(
+    "--param", metavar="K=V", help="Only versions whose params.K equals V, e.g. model_type=lgbm (repeatable).")]
 
 
 class VersionType(str, Enum):
@@ -29,7 +33,7 @@ class VersionType(str, Enum):
 
 FallbackOpt = Annotated[Optional[str], typer.Option(
     "--fallback-model-type", metavar="T",
-    help="When no version of --model-type matches, retry with model type T (e.g. base) and say so.")]
+    help="When no version of --model-type matches, retry with lineage.model_type T (e.g. base) and say so.")]
 
 
 @find_app.command("latest")
@@ -40,11 +44,14 @@ def find_latest(
         "--version-type",
         help="latest: no other version enhances it; old: some version names it as its base.")] = None,
     fallback_model_type: FallbackOpt = None,
+    param: ParamOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """The newest matching version (by created_at, then version number)."""
+    from ..api import parse_pairs
+
     vtype = version_type.value if version_type else None
-    found = registry().find_latest(model, model_type, vtype, fallback_model_type)
+    found = registry().find_latest(model, model_type, vtype, fallback_model_type, parse_pairs(param or [], "param"))
     _report(found, json_out, "newest")
 
 
@@ -59,10 +66,14 @@ def find_best(
         help="Direction of the metric; by default taken from its name (rmse, mae, loss: lower; auc, accuracy, "
              "f1, corr, sharpe, reward, win_rate: higher).", show_default=False)] = None,
     fallback_model_type: FallbackOpt = None,
+    param: ParamOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """The version with the best value of a metric (ties go to the newest)."""
-    found = registry().find_best(metric, model, model_type, higher_is_better, fallback_model_type)
+    from ..api import parse_pairs
+
+    found = registry().find_best(metric, model, model_type, higher_is_better, fallback_model_type,
+                                 parse_pairs(param or [], "param"))
     word = "higher" if found.higher_is_better else "lower"
     _report(found, json_out, f"best {found.metric} = {found.value:g} ({word} is better)")
 
@@ -70,8 +81,7 @@ def find_best(
 @find_app.command("stage")
 def find_stage(
     stage: Annotated[str, typer.Argument(help="Stage name from mlreg.yaml, e.g. beta.")],
-    param: Annotated[Optional[list[str]], typer.Option(
-        "--param", metavar="K=V", help="Only versions whose params.K equals V (repeatable).")] = None,
+    param: ParamOpt = None,
     model: ModelOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -102,19 +112,21 @@ def search(
 def resolve(
     ref: Annotated[str, typer.Argument(
         metavar="REF", help="NAME@ALIAS, NAME@STAGE, NAME/3, NAME@latest, models:/NAME@ALIAS or models:/NAME/3.")],
-    no_pull: Annotated[bool, typer.Option("--no-pull", help="Store-backed versions: give the files' store URIs "
-                                          "instead of pulling them into the local cache.")] = False,
+    no_pull: Annotated[bool, typer.Option("--no-pull", help="Store-backed versions: print the files' store URIs "
+                                          "(one per line; --json: `path` is their store folder) instead of pulling "
+                                          "them into the local cache.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Print the version's local folder (--json: the record and absolute artifact paths). Store-backed files are
-    pulled into the local cache first (--no-pull: their URIs)."""
+    """Print the folder holding the version's files: its folder in the registry, or for a store-backed version the
+    local cache folder its files are pulled into first (--json: the record, that folder as `path`, the folder of
+    metadata.json as `registry_path`, and absolute artifact paths)."""
     from .common import transfer_bar
 
     with transfer_bar("pull") as progress:
         found = registry().resolve(ref, pull=not no_pull, progress=progress)
     if json_out:
         return print_json(found.to_dict())
-    print(found.files_dir or found.path)
+    print("\n".join(found.artifact_paths) if no_pull and found.stored else found.location)
 
 
 def _report(found, json_out: bool, what: str) -> None:
@@ -122,8 +134,8 @@ def _report(found, json_out: bool, what: str) -> None:
     from .. import render
 
     if found.fallback:
-        print(f"Note: no version of model_type {found.requested_model_type!r} matches; "
-              f"fell back to model_type {found.model_type!r}", file=sys.stderr)
+        print(f"Note: no version of lineage.model_type {found.requested_model_type!r} matches; "
+              f"fell back to lineage.model_type {found.model_type!r}", file=sys.stderr)
     if json_out:
         return print_json(found.to_dict())
     r = found.record

@@ -11,6 +11,7 @@ from .logs import (CommitInfo, commit_time, default_branch, deleted_versions, fo
                    merge_base, remote_url, resolve_commit, root_commit)
 from .trees import (GATED_PATHS, SUBMODULE_MODE, SYMLINK_MODE, Entry, Merge, blobs, changed, clean_blob_ids, commits,
                     common_dir, first_parent, first_parents, head_commit, links, listing, merge_into, worktree_commit)
+from .logs import touched_versions
 from .remote import fetch_remotes, recorded_uris, sparse_checkout
 from .runner import Git
 from .writes import (Applied, ChangeSet, Content, clean_stale_temp, inside, lock, refuse_dirty, refuse_escape,
@@ -24,3 +25,4 @@ __all__ = [
     "merge_into", "recorded_uris", "refuse_dirty", "refuse_escape", "remote_url", "resolve_commit", "root_commit",
     "sparse_checkout", "worktree_commit", "write_files",
 ]
+__all__ += ["touched_versions"]

@@ -43,6 +43,27 @@ def log(root: Path, path: str) -> list[CommitInfo]:
     return commits
 
 
+def touched_versions(root: Path, path: str) -> dict[str, set[int]]:
+    """Commit -> the version numbers whose `path`/v<N>/metadata.json it changed (one git call): what ties a
+    demotion to the promote that made it, whatever the clock said."""
+    g = Git(root)
+    if g.head() is None:
+        return {}
+    out = g.run("log", "--no-renames", "-z", "--format=%x01%H", "--name-only", "--", f"{path}/*/metadata.json",
+                strip=False)
+    found: dict[str, set[int]] = {}
+    sha = None
+    for field_ in out.split("\0"):
+        field_ = field_.strip("\n")
+        if field_.startswith("\x01"):
+            sha, _, field_ = field_[1:].partition("\n")
+            found.setdefault(sha, set())
+        parts = (g.local(field_.strip("\n")) or "").split("/") if field_.strip("\n") else []
+        if sha and len(parts) >= 2 and parts[-1] == "metadata.json" and parts[-2][1:].isdigit():
+            found[sha].add(int(parts[-2][1:]))
+    return found
+
+
 def resolve_commit(root: Path, ref: str) -> str:
     """The commit a ref names, or a GitError naming the ref."""
     try:

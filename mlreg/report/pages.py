@@ -40,7 +40,7 @@ class Renderer:
         self.env = jinja2.Environment(
             loader=jinja2.PackageLoader("mlreg.report", "templates"),
             autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
-        self.env.filters.update(number=_number, size=_size, who=_who, short=lambda s: (s or "")[:10])
+        self.env.filters.update(number=_number, size=_size, who=_who, short=lambda s: (s or "")[:10], words=words)
         shown = {m.name for m in snap.models}  # with --model, pages of other models are not written: no links
         self.env.globals.update(site=snap, stage_class=_stage_class, linked=shown.__contains__)
         self.shown = shown
@@ -135,6 +135,16 @@ def lineage(m: ModelInfo, shown: set[str] | None = None) -> list[LineageNode]:
 def _node(model: str, v: VersionInfo) -> LineageNode:
     detail = " · ".join([v.record.lineage.model_type, v.record.stage])
     return LineageNode(model, v.number, f"v{v.number}", detail, f"v{v.number}.html")
+
+
+def words(name: str) -> Any:
+    """A metric or param name that may wrap only between its words: a break opportunity (<wbr>) after each
+    `_`, `/`, `.` and `-`, so `rmse_train` becomes `rmse_` + `train`, never `rmse_trai` + `n`."""
+    import re
+
+    from markupsafe import Markup, escape
+
+    return Markup("<wbr>".join(escape(part) for part in re.split(r"(?<=[_/.\-])(?=.)", str(name))))
 
 
 def _number(value: Any) -> str:

@@ -22,7 +22,7 @@ _COLORS = {"train": "#1f77b4", "training": "#1f77b4", "val": "#ff7f0e", "valid":
 _OTHER = "#3b5b92"
 _BARS = ("#17becf", "#bcbd22", "#e377c2", "#8c564b", "#9467bd", "#d62728")
 MAX_PANELS = 16
-WIDTH, PANEL_H, BARS_H, LEFT, RIGHT = 8.0, 1.75, 2.1, 0.8, 2.1  # inches (RIGHT: room for the legends)
+WIDTH, PANEL_H, BARS_H, LEFT, RIGHT = 8.0, 2.05, 2.1, 0.8, 2.1  # inches (RIGHT: room for the legends)
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ class _Figure:
     """A figure laid out for one set of panels; draw() re-fills it with a model's numbers.
 
     Panels do not share their x axis through Matplotlib (sharing costs a layout pass over every sibling's
-    tick labels); each gets the same ticks and limits, and only the bottom one prints the labels.
+    tick labels); each gets the same ticks, labels and limits, so every chart names its versions.
     """
 
     def __init__(self, panels: list[Panel], bars: list[tuple[str, tuple[int, ...]]]):
@@ -147,11 +147,10 @@ class _Figure:
         self.fig = Figure(figsize=(WIDTH, height))
         axes = list(self.fig.subplots(rows, 1, squeeze=False)[:, 0])
         self.fig.subplots_adjust(left=LEFT / WIDTH, right=1 - RIGHT / WIDTH, top=1 - 0.3 / height,
-                                 bottom=0.4 / height, hspace=0.42)
+                                 bottom=0.4 / height, hspace=0.62)  # room for each panel's version labels
         self.axes, self.panels, self.lines, self.stars, self.marks = axes, panels, [], [], []
         for ax in axes:  # few ticks, no grid: every tick is three artists to lay out and draw
             ax.yaxis.set_major_locator(MaxNLocator(3, min_n_ticks=2))
-            ax.tick_params(axis="x", labelbottom=ax is axes[-1])
         for ax, panel in zip(axes, panels):
             _title(ax, panel.family)
             self.lines.append([ax.plot([], [], marker="o", ms=4, lw=1.3, color=_COLORS.get(s, _OTHER),
@@ -201,8 +200,8 @@ class _Figure:
             step = -(-len(xs) // 24)
             keep = [i for i, n in enumerate(xs) if i % step == 0 or n in series.marked]
             xs, labels = [xs[i] for i in keep], [labels[i] for i in keep]
-        for ax in self.axes:  # the versions' ticks on the bottom panel only; the others line up with it
-            ax.set_xticks(xs, labels) if ax is self.axes[-1] else ax.set_xticks([])
+        for ax in self.axes:  # every panel labels its versions (a chart without them cannot be read alone)
+            ax.set_xticks(xs, labels)
             ax.set_xlim(min(series.versions) - 0.6, max(series.versions) + 0.6)
         buf = io.StringIO()
         self.fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "mlreg report (Matplotlib)"})
