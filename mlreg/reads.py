@@ -25,6 +25,15 @@ if TYPE_CHECKING:
 
 def models(ws: Workspace) -> list[ModelSummary]:
     """Every model, from model.yaml and folder names only (cheap)."""
+    from . import catalog
+
+    cat = catalog.load(ws.store)
+    if cat is not None:
+        nums: dict[str, list[int]] = {name: [] for name in cat.models}
+        for name, n in cat.keys:
+            nums[name].append(n)
+        return [ModelSummary(name, desc, len(nums[name]), nums[name][-1] if nums[name] else None, aliases)
+                for name, (desc, aliases) in cat.models.items()]
     out = []
     for name in ws.store.model_names():
         m, nums = ws.store.model(name, validate=False), ws.store.version_numbers(name)
@@ -39,6 +48,8 @@ def versions(ws: Workspace, model: str | None = None, stage: str | None = None) 
         raise NotFound(f"model {model!r} not found in {REGISTRY_DIR}/{did_you_mean(model, ws.store.model_names())}")
     if stage is not None:
         _known_stage(ws, stage)
+    if model is None and stage is not None:
+        return [_real(ws, v) for v in bulk_views(ws) if v.record.stage == stage]
     records = [v for n in names for v in ws.store.versions(n, validate=False)]
     return [v for v in _views(ws.store, records, records) if stage is None or v.record.stage == stage]
 
@@ -95,8 +106,10 @@ def find_latest(ws: Workspace, model: str | None = None, model_type: str | None 
     model_type, which `params={'model_type': 'lgbm'}` filters on) and version type."""
     from . import query
 
-    return query.find_latest(query_views(ws, model), model=model, model_type=model_type,
-                             version_type=version_type, fallback_model_type=fallback_model_type, params=params)
+    found = query.find_latest(bulk_views(ws, model), model=model, model_type=model_type,
+                              version_type=version_type, fallback_model_type=fallback_model_type, params=params)
+    found.view = _real(ws, found.view)
+    return found
 
 
 def find_best(ws: Workspace, metric: str, model: str | None = None, model_type: str | None = None,
@@ -106,9 +119,11 @@ def find_best(ws: Workspace, metric: str, model: str | None = None, model_type: 
     `model_type` is the lineage type; `params` must equal (e.g. {'model_type': 'lgbm'})."""
     from . import query
 
-    return query.find_best(query_views(ws, model), metric, model=model, model_type=model_type,
-                           higher_is_better=higher_is_better, fallback_model_type=fallback_model_type,
-                           params=params)
+    found = query.find_best(bulk_views(ws, model), metric, model=model, model_type=model_type,
+                            higher_is_better=higher_is_better, fallback_model_type=fallback_model_type,
+                            params=params)
+    found.view = _real(ws, found.view)
+    return found
 
 
 def find_by_stage(ws: Workspace, stage: str, params: dict[str, str] | None = None,
@@ -117,7 +132,7 @@ def find_by_stage(ws: Workspace, stage: str, params: dict[str, str] | None = Non
     from . import query
 
     _known_stage(ws, stage)
-    views = query_views(ws, model)
+    views = bulk_views(ws, model)
     if ws.settings.stages[stage].exclusive:  # two holders is an error naming both, never a silent pick
         held: dict[str, list[int]] = {}
         for v in views:
@@ -125,7 +140,7 @@ def find_by_stage(ws: Workspace, stage: str, params: dict[str, str] | None = Non
                 held.setdefault(v.record.name, []).append(v.record.version)
         for name, numbers in sorted(held.items()):
             lifecycle.sole_holder(name, stage, numbers)
-    return query.find_by_stage(views, stage, params or {})
+    return [_real(ws, v) for v in query.find_by_stage(views, stage, params or {})]
 
 
 def search(ws: Workspace, expr: str = "", order_by: str | list[str] | None = None,
@@ -136,7 +151,7 @@ def search(ws: Workspace, expr: str = "", order_by: str | list[str] | None = Non
     flt, order = s.parse_filter(expr), s.parse_order_by(order_by)
     pinned = flt.model_names()  # `name = 'x'` reads only that model's folder
     names = None if pinned is None else sorted(set(pinned) & set(ws.store.model_names()))
-    return s.search(query_views(ws, names), flt, order, max_results)
+    return [_real(ws, v) for v in s.search(bulk_views(ws, names), flt, order, max_results)]
 
 
 def resolve(ws: Workspace, ref: str, pull: bool = True,
@@ -155,6 +170,24 @@ def resolve(ws: Workspace, ref: str, pull: bool = True,
 
         store_dir = stored_folder(view.record)
     return query.Resolved(ref, view, paths, files_dir, store_dir)
+
+
+def bulk_views(ws: Workspace, model: str | list[str] | None = None) -> list:
+    """query_views, served from the catalog (catalog.py) when every version is asked about: RowViews that
+    queries read like VersionViews; `_real` turns the ones a query picked into VersionViews."""
+    from . import catalog
+
+    cat = catalog.load(ws.store) if model is None else None
+    return cat.views() if cat is not None else query_views(ws, model)
+
+
+def _real(ws: Workspace, view) -> VersionView:
+    from .catalog import RowView
+
+    if not isinstance(view, RowView):
+        return view
+    name, n = view.record.name, view.record.version
+    return VersionView(ws.store.version(name, n, validate=False), view.version_type, ws.store.version_dir(name, n))
 
 
 def query_views(ws: Workspace, model: str | list[str] | None = None) -> list[VersionView]:
