@@ -9,7 +9,7 @@ Change classes and ChangeSet), `rules` (`between`: the rules that compute a Chan
 """
 
 from .kinds import (AliasChanged, ArtifactFileChanged, Change, ChangeSet, DescriptionChanged, FieldChanged,
-                    FileReadable, FileUnreadable, HistoryRewritten, MergeConflict, ModelAdded, ModelRemoved,
+                    FileReadable, FileUnreadable, HistoryRefused, HistoryRewritten, MergeConflict, ModelAdded, ModelRemoved,
                     SettingsChanged, StageChanged, SymlinkFound, TagChanged, VersionAdded, VersionRemoved,
                     VersionRenumbered)
 from .rules import between, key_metrics
@@ -17,7 +17,7 @@ from .state import Broken, State, read_state
 
 __all__ = [
     "AliasChanged", "ArtifactFileChanged", "Broken", "Change", "ChangeSet", "DescriptionChanged", "FieldChanged",
-    "FileReadable", "FileUnreadable", "HistoryRewritten", "MergeConflict", "ModelAdded", "ModelRemoved",
+    "FileReadable", "FileUnreadable", "HistoryRefused", "HistoryRewritten", "MergeConflict", "ModelAdded", "ModelRemoved",
     "SettingsChanged", "StageChanged", "State", "SymlinkFound", "TagChanged", "VersionAdded", "VersionRemoved",
     "VersionRenumbered", "between", "key_metrics", "read_state",
 ]

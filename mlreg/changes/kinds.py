@@ -65,7 +65,7 @@ class VersionAdded(Change):
         if self.after is not None and self.version <= self.after:
             return f"{self.file}: $.version: new version v{self.version} must be numbered after the existing v{self.after}"
         if self.arrival:
-            return f"{self.file}: $.stage: {self.arrival}"
+            return f"{self.file}: {self.arrival}"
         return None
 
 
@@ -154,6 +154,19 @@ class HistoryRewritten(Change):
     def problem(self) -> str | None:
         return f"{self.file}: {self.path}: stage_history of {self.model} v{self.version} was rewritten; " \
                "expected the committed entries unchanged and new entries appended"
+
+
+@dataclass
+class HistoryRefused(Change):
+    """Entries appended to a committed version's stage_history that no mlreg operation writes."""
+
+    kind: ClassVar[str] = "history_refused"
+    version: int = 0
+    file: str = ""
+    note: str = ""
+
+    def problem(self) -> str | None:
+        return f"{self.file}: {self.note}"
 
 
 @dataclass
