@@ -8,7 +8,7 @@ The public face; other modules import from here: `state` (reading a registry sta
 Change classes and ChangeSet), `rules` (`between`: the rules that compute a ChangeSet; `key_metrics`).
 """
 
-from .kinds import (AliasChanged, ArtifactFileChanged, Change, ChangeSet, DescriptionChanged, FieldChanged,
+from .kinds import (AliasChanged, AttributesChanged, ArtifactFileChanged, Change, ChangeSet, DescriptionChanged, FieldChanged,
                     FileReadable, FileUnreadable, HistoryRefused, HistoryRewritten, MergeConflict, ModelAdded, ModelRemoved,
                     SettingsChanged, StageChanged, SymlinkFound, TagChanged, VersionAdded, VersionRemoved,
                     VersionRenumbered)
@@ -16,7 +16,7 @@ from .rules import between, key_metrics
 from .state import Broken, State, read_state
 
 __all__ = [
-    "AliasChanged", "ArtifactFileChanged", "Broken", "Change", "ChangeSet", "DescriptionChanged", "FieldChanged",
+    "AliasChanged", "AttributesChanged", "ArtifactFileChanged", "Broken", "Change", "ChangeSet", "DescriptionChanged", "FieldChanged",
     "FileReadable", "FileUnreadable", "HistoryRefused", "HistoryRewritten", "MergeConflict", "ModelAdded", "ModelRemoved",
     "SettingsChanged", "StageChanged", "State", "SymlinkFound", "TagChanged", "VersionAdded", "VersionRemoved",
     "VersionRenumbered", "between", "key_metrics", "read_state",

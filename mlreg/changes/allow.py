@@ -14,7 +14,9 @@ write, judged by the base's settings.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from ..records import Settings
 
@@ -132,7 +134,9 @@ def _import_problem(doc: dict, history: list[dict], settings: Settings, now: dt.
 def artifacts_problem(doc: dict, settings: Settings) -> str | None:
     """External (and stored) artifact URIs a new version records, judged by the base's allowed prefixes."""
     arts = doc.get("artifacts") if isinstance(doc.get("artifacts"), list) else []
-    store = settings.store.rstrip("/") + "/" if settings.store else None
+    store = settings.store.strip() if settings.store else None
+    if store:  # as objstore.normalize writes it: an absolute path is a file:// URI
+        store = (Path(store).as_uri() if store.startswith("/") else store).rstrip("/") + "/"
     for i, a in enumerate(arts):
         uri = a.get("uri") if isinstance(a, dict) else None
         if uri is None:
@@ -158,8 +162,9 @@ def uri_problem(uri: Any, prefixes: list[str]) -> str | None:
     if under is None:
         return f"is not under an allowed prefix; expected one of {shown} (mlreg.yaml artifacts.external)"
     rest = uri[len(under if under.endswith("/") else under + "/"):]
-    if not rest or any(c in rest for c in "%?#\\") or any(ord(c) < 0x20 or c == "\x7f" for c in rest) or \
-            any(part in ("", ".", "..") for part in rest.split("/")):
-        return (f"is not a plain path under {under} (no empty, '.' or '..' parts, no %, ?, #, backslashes or "
-                "control characters)")
+    plain = unquote(rest)  # a file:// store quotes names (spaces, %); what they decode to must stay plain too
+    if not rest or any(c in rest for c in "?#") or any(c == "\\" or ord(c) < 0x20 or c == "\x7f" for c in plain) or \
+            any(part in ("", ".", "..") for part in (*rest.split("/"), *plain.split("/"))):
+        return (f"is not a plain path under {under} (no empty, '.' or '..' parts, encoded or not; no ?, #, "
+                "backslashes or control characters)")
     return None

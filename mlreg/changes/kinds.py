@@ -270,6 +270,20 @@ class SymlinkFound(Change):
 
 
 @dataclass
+class AttributesChanged(Change):
+    """A .gitattributes that applies to registry files was added, changed or removed: every later clone would
+    check out other bytes (line endings, encodings, filters) than the digests record."""
+
+    kind: ClassVar[str] = "attributes_changed"
+    file: str = ""
+
+    def problem(self) -> str | None:
+        return (f"{self.file}: a .gitattributes that applies to {REGISTRY_DIR}/ was added, changed or removed; "
+                "a pull request may not change how git checks out registry files (mlreg writes "
+                f"{REGISTRY_DIR}/.gitattributes itself)")
+
+
+@dataclass
 class MergeConflict(Change):
     """A registry file the change and the base's newer commits both edited: git cannot merge it."""
 

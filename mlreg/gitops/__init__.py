@@ -11,6 +11,7 @@ from .logs import (CommitInfo, commit_time, default_branch, deleted_versions, fo
                    merge_base, remote_url, resolve_commit, root_commit)
 from .trees import (GATED_PATHS, SUBMODULE_MODE, SYMLINK_MODE, Entry, Merge, blobs, changed, clean_blob_ids, commits,
                     common_dir, first_parent, first_parents, head_commit, links, listing, merge_into, worktree_commit)
+from .trees import attribute_changes, model_folders
 from .remote import recorded_uris, sparse_checkout
 from .runner import Git
 from .writes import (Applied, ChangeSet, Content, clean_stale_temp, inside, lock, refuse_dirty, refuse_escape,
@@ -18,9 +19,9 @@ from .writes import (Applied, ChangeSet, Content, clean_stale_temp, inside, lock
 
 __all__ = [
     "GATED_PATHS", "SUBMODULE_MODE", "SYMLINK_MODE", "Applied", "ChangeSet", "CommitInfo", "Content", "Entry", "Git",
-    "GitError", "Merge", "blobs", "changed", "clean_blob_ids", "clean_stale_temp", "commit_time", "commits",
+    "GitError", "Merge", "attribute_changes", "blobs", "changed", "clean_blob_ids", "clean_stale_temp", "commit_time", "commits",
     "common_dir", "default_branch", "deleted_versions", "first_parent", "first_parents", "folder_history",
-    "head_commit", "inside", "last_commits", "links", "listing", "lock", "log", "merge_base", "merge_into",
+    "head_commit", "inside", "last_commits", "links", "listing", "lock", "log", "merge_base", "merge_into", "model_folders",
     "recorded_uris", "refuse_dirty", "refuse_escape", "remote_url", "resolve_commit", "root_commit",
     "sparse_checkout", "worktree_commit", "write_files",
 ]
