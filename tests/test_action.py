@@ -430,9 +430,12 @@ def test_an_unknown_command_is_one_error(tmp_path, models_repo, github, action_d
 
 
 def test_the_readme_workflows_are_the_callers_here():
-    """The workflows the README tells a registry repository to write are this repository's, `uses:` aside."""
-    blocks = re.findall(r"```yaml\n(# \.github/workflows/(\S+)\n.*?)```", (ROOT / "README.md").read_text(), re.S)
-    assert sorted(name for _, name in blocks) == ["registry-sync.yml", "registry-validate.yml"]
+    """The workflows the README and the docs tell a registry repository to write are this repository's, `uses:`
+    aside (every copy of them, wherever the pages put it)."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    blocks = [b for page in pages if page.is_file()
+              for b in re.findall(r"```yaml\n(# \.github/workflows/(\S+)\n.*?)```", page.read_text(), re.S)]
+    assert {name for _, name in blocks} == {"registry-sync.yml", "registry-validate.yml"}
     for text, name in blocks:
         readme = yaml.safe_load(text)
         here = yaml.safe_load(caller(name).replace(ACTION, "<owner>/mlreg@v0"))

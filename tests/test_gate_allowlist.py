@@ -103,15 +103,16 @@ def test_made_up_history_on_a_new_version_is_refused(work, cli):
     refused(cli, work, "registry/m/v4/metadata.json: $.stage_history[0].at: 2999-01-01T00:00:00Z is in the future")
 
 
-def test_forged_history_then_rollback_in_one_pr_is_refused(work, cli):
-    """A made-up "held champion before" is what `rollback --to 4` trusts: with it, rollback works locally, and
-    the gate refuses the pull request for the history it trusted."""
+def test_forged_history_never_reaches_rollback(work, cli):
+    """The attack of the issue: PR 1 lands v4 with a made-up past as champion, PR 2 `rollback m --to 4` makes it
+    champion because rollback trusts committed history. PR 1 is refused, and so is both in one."""
     pr_branch(work, "made-up")
     add_version(work, 4, "development", [
-        entry("register", "development"), entry("promote", "champion", frm="development"),
+        entry("register", "development"), entry("promote", "champion", frm="development", by="Head of Risk"),
         entry("demote", "development", frm="champion")])
     commit_all(work, "v4")
-    assert cli(work, "rollback", "m", "--to", "4", "--reason", "back").code == 0
+    refused(cli, work, "registry/m/v4/metadata.json: $.stage_history: a new version holds 3 entries")
+    assert cli(work, "rollback", "m", "--to", "4", "--reason", "back").code == 0  # what PR 2 would do
     assert doc_of(work, 4)["stage"] == "champion"
     refused(cli, work, "registry/m/v4/metadata.json: $.stage")
 
@@ -275,3 +276,15 @@ def test_external_artifacts_under_an_allowed_prefix(work, cli):
         pr_branch(work, "hostile")
         external(work, uri)
         refused(cli, work, f"$.artifacts[2].uri: external artifact {uri!r} {why}")
+
+
+def test_import_dir_uses_the_same_name_rule(reg, tmp_path, cli):
+    old = tmp_path / "legacy" / "models" / "ppo_v0.1.0"
+    old.mkdir(parents=True)
+    (old / "metadata.json").write_text(json.dumps({"model_name": "ppo", "model_version": "v0.1.0",
+                                                   "training_timestamp": "2024-01-02T09:00:00"}))
+    (old / "a:b.zip").write_text("weights")
+    head = git(reg.root, "rev-parse", "HEAD")
+    r = cli(reg.root, "import", "dir", str(tmp_path / "legacy"))
+    assert r.code == 1 and "'a:b.zip' holds a character Windows does not allow" in r.err, r.err
+    assert git(reg.root, "rev-parse", "HEAD") == head and not (reg.root / "registry/ppo").exists()
