@@ -11,7 +11,9 @@ import re
 
 MAX_TEXT = 300  # characters of one registry string in markdown: a 60,000-character description is no review
 _ZWSP = "\u200b"  # breaks an @-mention, an issue reference or an autolink without showing
-_MD_SPECIAL = re.compile(r"[\\`*_\[\]!~|$<>&]")  # what makes inline markdown, HTML or math anywhere in a line
+# what makes inline markdown, HTML or math anywhere in a line; `_` only where it could open or close emphasis
+# (an underscore between two letters or digits never does, so rmse_val stays as it is)
+_MD_SPECIAL = re.compile(r"[\\`*\[\]!~|$<>&]|(?<![^\W_])_|_(?![^\W_])")
 _ENTITY = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
 _LINES = re.compile(r"[\r\n\v\f\x85\u2028\u2029]+")
 _CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
