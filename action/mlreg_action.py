@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -28,6 +30,7 @@ PR_EVENTS = ("pull_request", "merge_group")
 MARKER = "<!-- mlreg-action:validate:{where} -->"  # finds our earlier comment on the pull request
 PAGE = 100  # comments per page when looking for it
 MAX_COMMENT = 60_000  # characters of the change in the comment (GitHub's limit is 65,536 for the whole body)
+BOT = ("github-actions[bot]", "Bot")  # who GITHUB_TOKEN comments as (its GET /user is refused)
 
 
 def env(name: str, default: str = "") -> str:
@@ -117,10 +120,18 @@ def mlreg(*args: str) -> subprocess.CompletedProcess:
         fail("no `mlreg` on PATH: the install step did not run")
     print(f"+ mlreg {' '.join(args)}", flush=True)
     r = subprocess.run([exe, *args], capture_output=True, text=True)
-    sys.stdout.write(r.stdout)
-    sys.stdout.write(r.stderr)  # one stream in the log, in order per command
-    sys.stdout.flush()
+    log_verbatim(r.stdout + r.stderr)  # one stream in the log, in order per command
     return r
+
+
+def log_verbatim(text: str) -> None:
+    """Copy output into the log so that no line of it can act as a workflow command (registry text may hold
+    `::error ...` or `::stop-commands::` lines): the runner ignores commands until a token only we know."""
+    if not text:
+        return
+    token = secrets.token_hex(16)
+    sys.stdout.write(f"::stop-commands::{token}\n{text.rstrip(chr(10))}\n::{token}::\n")
+    sys.stdout.flush()
 
 
 def main(argv: list[str]) -> int:
@@ -145,12 +156,12 @@ def validate() -> int:
     fetch_base(base)
     diff = mlreg("diff", base, "--format", "md")  # the base against the checkout: what the change does
     check = mlreg("validate", "--base", base)
-    body = (diff.stdout if diff.returncode == 0 else problems("mlreg diff", diff)) + "\n" + \
-        verdict(f"mlreg validate --base {base}", check, "the change is valid")
-    add_summary(body)
+    head = verdict(f"mlreg validate --base {base}", check, "the change is valid")  # first: a cut keeps it
+    change = diff.stdout if diff.returncode == 0 else problems("mlreg diff", diff)
+    add_summary(head + "\n\n" + change)
     set_output("base", base)
     if event == "pull_request" and env("MLREG_COMMENT", "true") != "false":
-        url = upsert_comment(int(payload["pull_request"]["number"]), comment_body(body))
+        url = upsert_comment(int(payload["pull_request"]["number"]), comment_body(change, head))
         set_output("comment-url", url or "")
     return finish(check)
 
@@ -226,22 +237,51 @@ def verdict(what: str, r: subprocess.CompletedProcess, good: str) -> str:
 
 def problems(what: str, r: subprocess.CompletedProcess) -> str:
     lines = [ln[len("Error: "):] if ln.startswith("Error: ") else ln for ln in r.stderr.splitlines() if ln.strip()]
-    listed = "\n".join(f"- {ln}" for ln in lines) or f"- exit code {r.returncode}"
+    listed = "\n".join(f"- {code_span(ln)}" for ln in lines) or f"- exit code {r.returncode}"
     return f"**`{what}`**: ❌ refused\n\n{listed}"
 
 
+def code_span(text: str, limit: int = 2000) -> str:
+    """One line of mlreg's output (registry text in it) as a markdown code span that renders as plain text: no
+    HTML, link or mention is made inside one, and its fence is longer than any run of backticks in it."""
+    text = re.sub(r"[\x00-\x1f\x7f\u2028\u2029]", " ", text)
+    text = text if len(text) <= limit else text[:limit - 1] + "…"
+    fence = "`" * (max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def fenced(text: str) -> str:
+    """A block of output in the job summary, in a fence no line of it can close."""
+    fence = "`" * max(3, max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
 # -- the pull-request comment ----------------------------------------------------------------------
-def comment_body(summary: str) -> str:
+def comment_body(summary: str, verdict_text: str = "") -> str:
+    """The comment: marker, the verdict (and refusals) first, then the change, cut to GitHub's size limit
+    from the end (the change list goes first, never the verdict), then the footer."""
     marker = MARKER.format(where=env("MLREG_WORKING_DIRECTORY", ".") or ".")
     sha = env("GITHUB_SHA")[:10]
     run_url = (f"{env('GITHUB_SERVER_URL', 'https://github.com')}/{env('GITHUB_REPOSITORY')}/actions/runs/"
                f"{env('GITHUB_RUN_ID')}") if env("GITHUB_RUN_ID") else ""
     footer = "<sub>mlreg" + (f" at {sha}" if sha else "") + (f" · [run]({run_url})" if run_url else "") + \
         " · this comment is updated on every push</sub>"
-    text = summary.rstrip()
-    if len(text) > MAX_COMMENT:  # GitHub refuses comments over 65,536 characters
-        text = text[:MAX_COMMENT].rsplit("\n", 1)[0] + "\n\n… (cut here: the job summary has the whole change)"
+    head = cut(verdict_text.rstrip(), MAX_COMMENT // 2) if verdict_text else ""
+    text = "\n\n".join(p for p in (head, cut(summary.rstrip(), MAX_COMMENT - len(head))) if p)
     return f"{marker}\n{text}\n\n{footer}\n"
+
+
+def cut(text: str, size: int) -> str:
+    """`text` cut at a line to at most `size` characters (GitHub refuses comments over 65,536), with a code
+    fence the cut left open closed again, so the footer does not land inside it."""
+    if len(text) <= size:
+        return text
+    text = text[:max(0, size - 200)].rsplit("\n", 1)[0]
+    opened = [ln for ln in text.splitlines() if ln.startswith("```")]
+    if len(opened) % 2:
+        text += "\n" + re.match(r"`+", opened[-1]).group()
+    return text + "\n\n… (cut here: the job summary has the whole change)"
 
 
 def upsert_comment(number: int, body: str) -> str | None:
@@ -254,7 +294,7 @@ def upsert_comment(number: int, body: str) -> str | None:
     repo = env("GITHUB_REPOSITORY")
     marker = body.splitlines()[0]
     try:
-        found = find_comment(api, repo, number, marker, token)
+        found = find_comment(api, repo, number, marker, token, identity(api, token))
         if found:
             doc = request("PATCH", f"{api}/repos/{repo}/issues/comments/{found}", token, {"body": body})
         else:
@@ -267,12 +307,27 @@ def upsert_comment(number: int, body: str) -> str | None:
     return doc.get("html_url", "")
 
 
-def find_comment(api: str, repo: str, number: int, marker: str, token: str) -> int | None:
+def identity(api: str, token: str) -> tuple[str, str | None]:
+    """(login, user type) the token writes comments as: GET /user for a personal token; GITHUB_TOKEN is refused
+    there (403), and comments as github-actions[bot], a Bot."""
+    try:
+        me = request("GET", f"{api}/user", token)
+    except urllib.error.HTTPError:
+        return BOT
+    return (str(me.get("login")), None) if isinstance(me, dict) and me.get("login") else BOT
+
+
+def find_comment(api: str, repo: str, number: int, marker: str, token: str, me: tuple[str, str | None] = BOT) -> int | None:
+    """Our earlier comment: it starts with the marker AND its author is the token's own identity (anyone can
+    post a comment that copies the marker; updating theirs would put our verdict in their name, or theirs
+    in ours)."""
     page = 1
     while True:
         comments = request("GET", f"{api}/repos/{repo}/issues/{number}/comments?per_page={PAGE}&page={page}", token)
         for c in comments:
-            if (c.get("body") or "").startswith(marker):
+            user = c.get("user") or {}
+            mine = user.get("login") == me[0] and (me[1] is None or user.get("type") == me[1])
+            if mine and (c.get("body") or "").startswith(marker):
                 return int(c["id"])
         if len(comments) < PAGE:
             return None
@@ -292,20 +347,30 @@ def request(method: str, url: str, token: str, doc: dict | None = None):
 # -- sync and report -------------------------------------------------------------------------------
 def sync() -> int:
     """`mlreg validate`, `mlreg sync`, then `mlreg sync --check`: MLflow matches git, or the job fails."""
-    if not env("MLFLOW_TRACKING_URI"):
-        print("::warning title=mlreg::MLFLOW_TRACKING_URI is not set: syncing to a throwaway local store "
-              "(.mlreg/) only", flush=True)
+    if not env("MLFLOW_TRACKING_URI") and not settings_tracking_uri():
+        fail("no MLflow tracking URI: set the MLFLOW_TRACKING_URI secret (or mlflow.tracking_uri in mlreg.yaml); "
+             "a sync into a throwaway local store would prove nothing")
     steps = [("validate",), ("sync",), ("sync", "--check")]
     parts = []
     for args in steps:
         r = mlreg(*args)
         parts.append(f"**`mlreg {' '.join(args)}`**" + (" ✅" if r.returncode == 0 else " ❌") +
-                     "\n\n```text\n" + (r.stdout + r.stderr).strip() + "\n```")
+                     "\n\n" + fenced((r.stdout + r.stderr).strip()))
         if r.returncode != 0:
             add_summary("\n\n".join(parts))
             return finish(r)
     add_summary("\n\n".join(parts))
     return finish(r)
+
+
+def settings_tracking_uri() -> str:
+    """mlflow.tracking_uri from mlreg.yaml in the working directory ('' when none; standard library only, so
+    the one line is read as text)."""
+    path = Path("mlreg.yaml")
+    text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+    block = re.search(r"(?m)^mlflow:\s*\n((?:[ \t]+.*\n?)*)", text)
+    found = re.search(r"(?m)^\s+tracking_uri:\s*['\"]?([^'\"\s#]+)", block.group(1)) if block else None
+    return found.group(1) if found and found.group(1) not in ("null", "~") else ""
 
 
 def report() -> int:

@@ -9,7 +9,8 @@ from typing import Any, NamedTuple
 from . import lifecycle, schemas
 from .errors import MlregError
 from .masking import credentials_in, mask
-from .records import NAME_RE, Artifact, Settings, Version
+from .records import Artifact, Settings, Version
+from .scan import collisions, name_problem, path_problem
 from .digests import Hasher, cache_for, worktree_hasher
 from .store import (MODEL_FILE, REGISTRY_DIR, SETTINGS_FILE, VERSION_FILE, Store, load_json, load_yaml,
                     parse_version_dirname)
@@ -31,6 +32,7 @@ def registry_problems(store: Store, digests: bool | Hasher = True, rules: list[S
         digests = worktree_hasher(store.root, cache)
     hasher = digests or None
     records: list[Node] = []
+    names: list[str] = []
     reg = store.registry_dir
     if os.path.islink(reg):
         out.append(symlink_problem(REGISTRY_DIR, os.readlink(reg)))
@@ -43,14 +45,22 @@ def registry_problems(store: Store, digests: bool | Hasher = True, rules: list[S
                 continue
             elif not entry.is_dir():
                 out.append(f"{rel}: unexpected file; expected only model folders in registry/")
-            elif not NAME_RE.match(entry.name):
-                out.append(f"{rel}: invalid model folder name; expected {NAME_RE.pattern}")
+            elif why := name_problem(entry.name):
+                out.append(f"{rel}: invalid model folder name: {why}")
             else:
+                names.append(entry.name)
                 records += _model_problems(store, entry.name, rules, out, hasher)
+    out += name_collisions(names)
     out += lineage_problems(records, store)
     if cache:
         cache.save()
     return list(dict.fromkeys(out))  # judged by two rule sets, a problem may be found twice
+
+
+def name_collisions(names: list[str]) -> list[str]:
+    """One problem per pair of model folders that are one name ignoring case and Unicode normalisation."""
+    return [f"{REGISTRY_DIR}/{b}: model name {b!r} collides with {a!r}: they differ only in letter case or Unicode "
+            "normalisation, and Windows and macOS checkouts cannot hold both" for a, b in collisions(names)]
 
 
 def symlink_problem(rel: str, target: str | None = None) -> str:
@@ -221,6 +231,13 @@ def artifact_problems(artifacts: list[Artifact], rel: str, vrel: str, files: set
         if a.uri is not None and (secret := credentials_in(a.uri)):
             out.append(f"{rel}: $.artifacts[{i}].uri: {mask(a.uri)} carries {secret}; credentials never go in a "
                        "record (they belong in the environment of whoever reads the store)")
+        if a.path is not None and (why := path_problem(a.path)):
+            out.append(f"{rel}: $.artifacts[{i}].path: {why}; expected a path every checkout can hold")
+    paths = [a.path for a in artifacts if a.path is not None]
+    for first, other in collisions(paths):
+        out.append(f"{rel}: $.artifacts: {first!r} and {other!r} differ only in letter case or Unicode "
+                   "normalisation; expected names that stay distinct on Windows and macOS")
+    for i, a in enumerate(artifacts):
         if a.path is None or a.uri is not None:  # external, or in the object store: checked by verify / pull
             continue
         recorded.add(a.path)

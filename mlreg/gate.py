@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import gitops
-from .changes import ChangeSet, MergeConflict, State, SymlinkFound, between, read_state
+from .changes import AttributesChanged, ChangeSet, MergeConflict, State, SymlinkFound, between, read_state
 from .gitops import GATED_PATHS, SUBMODULE_MODE, SYMLINK_MODE, Entry
 from .records import NAME_RE
 from .store import MODEL_FILE, REGISTRY_DIR, SETTINGS_FILE, VERSION_FILE, Store
@@ -158,6 +158,7 @@ def pull_request(root: Path, base: str, head: str | None = None, structure: bool
         cs = between(a.state, b.state)
         if outside or models is None:  # a change to a file a committed link points at is a registry change
             cs.changes += _other_links(root, merged.tree, cs)
+        cs.changes += _attributes(root, base_commit, merged.tree)
         if not structure:
             return Verdict(cs, cs.problems())
         rules = [a.state.settings()]
@@ -167,6 +168,7 @@ def pull_request(root: Path, base: str, head: str | None = None, structure: bool
         blob_ids = {p: e.oid for p, e in b.files.items()}
         hasher = tree_hasher(root, blob_ids, cache, [p for p in blob_ids if not _is_metadata(p)])
         problems = registry_problems(b.store, digests=hasher, rules=rules)
+        problems += _name_collisions(root, merged.tree, models)
         cache.save()
     return Verdict(cs, list(dict.fromkeys(problems + cs.problems())))
 
@@ -181,6 +183,31 @@ def _other_links(root: Path, tree: str, cs: ChangeSet) -> list[SymlinkFound]:
     targets = gitops.blobs(root, {e.oid for p, e in found.items() if e.mode == SYMLINK_MODE and p not in seen})
     return [SymlinkFound(_model_of(p), p, targets.get(e.oid, b"").decode("utf-8", "replace")
                          if e.mode == SYMLINK_MODE else None) for p, e in sorted(found.items()) if p not in seen]
+
+
+def _attributes(root: Path, base: str, tree: str) -> list[AttributesChanged]:
+    """Every .gitattributes reaching registry/ that the change adds, edits or removes; the one exception is
+    what register itself writes: registry/.gitattributes with mlreg's own text where the base had none."""
+    from .txn import ATTRIBUTES, ATTRIBUTES_TEXT
+
+    out = []
+    for path, rel in gitops.attribute_changes(root, base, tree):
+        if rel == ATTRIBUTES and not gitops.listing(root, base, [ATTRIBUTES]):
+            new = gitops.listing(root, tree, [ATTRIBUTES]).get(ATTRIBUTES)
+            if new and new.mode == "100644" and gitops.blobs(root, {new.oid}).get(new.oid) == ATTRIBUTES_TEXT:
+                continue
+        out.append(AttributesChanged(_model_of(rel or ""), rel or path))
+    return out
+
+
+def _name_collisions(root: Path, tree: str, models: set[str] | None) -> list[str]:
+    """Model folders of the registry that lands which are one name ignoring case and Unicode normalisation
+    (read from the whole tree's folder list: the other spelling may be a model the change does not touch)."""
+    from .checks import name_collisions
+    from .scan import collisions
+
+    pairs = collisions(gitops.model_folders(root, tree))
+    return [p for a, b in pairs if models is None or {a, b} & models for p in name_collisions([a, b])]
 
 
 def _model_of(path: str) -> str:

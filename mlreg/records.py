@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SCHEMA_VERSION = 1
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-KEY_RE = re.compile(r"^[A-Za-z0-9_\-. /]{1,250}$")  # param, metric and tag keys MLflow accepts
-ALIAS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,254}$")
+# \Z, not $: `$` also matches before a final newline, so "x\n" would pass; match() with \Z is a full match
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+KEY_RE = re.compile(r"^[A-Za-z0-9_\-. /]{1,250}\Z")  # param, metric and tag keys MLflow accepts
+ALIAS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,254}\Z")
 MUTABLE_VERSION_FIELDS = ("stage", "stage_history", "tags")
 
 
@@ -38,6 +39,8 @@ class Settings:
     registry_id: str | None = None  # tells this registry's objects in a shared MLflow from another's
     store: str | None = None  # artifacts.store: where new versions' files go (None: into git)
     git_max_file_mb: float = 10.0  # artifacts.git_max_file_mb: bigger files need a store (or --allow-large)
+    external: list[str] = field(default_factory=list)  # artifacts.external: URI prefixes a PR may record
+    allow_imports: bool = False  # gate.allow_imports: a PR may add versions `import` wrote
 
     def alias_stages(self) -> dict[str, str]:
         """Stage name -> the MLflow alias it mirrors to."""
@@ -60,6 +63,8 @@ class Settings:
             registry_id=data.get("registry_id"),
             store=art.get("store"),
             git_max_file_mb=art.get("git_max_file_mb", 10.0),
+            external=list(art.get("external") or []),
+            allow_imports=bool((data.get("gate") or {}).get("allow_imports", False)),
         )
 
 

@@ -203,6 +203,7 @@ def import_dir(ws: Workspace, path: Path | str, model: str | None = None, *, dry
     transaction) and git keeps only metadata.json; without one, files over git_max_file_mb are refused unless
     `allow_large`."""
     from .importers import folder as importer
+    from .scan import refuse_unportable
 
     root = Path(path).resolve()
     legacy = importer.scan(root, check_name(model) if model else None)
@@ -218,6 +219,8 @@ def import_dir(ws: Workspace, path: Path | str, model: str | None = None, *, dry
         files: dict[str, gitops.Content] = {}
         folders, records, uploads = [], [], []
         parts = [importer.version_parts(old, root) for old in legacy]
+        for _params, _artifacts, copies in parts:  # the one name rule for artifact paths, as register
+            refuse_unportable(list(copies), str(root))
         target = _store_for(ws, store, [(src.relative_to(root).as_posix(), src) for _, _, copies in parts
                                         for src in copies.values()], allow_large)
         next_number = {m: (ws.store.version_numbers(m) or [0])[-1] + 1 for m in {v.model for v in legacy}}

@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import re
 import stat
+import unicodedata
 from pathlib import Path
 
 from .errors import MlregError
 
 _RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$", re.IGNORECASE)
-_BAD_CHARS = re.compile(r'[<>:"\\|?*\x00-\x1f]')
+_BAD_CHARS = re.compile(r'[<>:"\\|?*\x00-\x1f\x7f]')
 _KINDS = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
           stat.S_IFBLK: "a block device"}
 
@@ -87,9 +88,32 @@ def _readable(path: Path) -> bool:
         return False
 
 
+# -- the one name rule: model names (register, import, the gate) and artifact paths ----------------------
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # used with fullmatch: no trailing newline slips by
+MODEL_NAME_WORDS = "expected 1-128 characters of letters, digits, '.', '_' or '-', starting with a letter or digit"
+_GIT_FILES = (".git", ".gitattributes", ".gitmodules")  # git reads these as its own settings, not as data
+
+
+def name_problem(name: object) -> str | None:
+    """Why `name` cannot be a model name (None when it can): a full match of MODEL_NAME, and a folder every
+    checkout (Windows, macOS) can write."""
+    if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
+        return MODEL_NAME_WORDS
+    if name.endswith(".") or _RESERVED.match(name):
+        return ("a folder of that name cannot be checked out on Windows (reserved names CON, PRN, AUX, NUL, "
+                "COM1-9, LPT1-9, with any extension; no trailing '.')")
+    return None
+
+
 def path_problem(rel: str) -> str | None:
-    """Why a relative path cannot be checked out everywhere (None when it can)."""
+    """Why a relative artifact path cannot be checked out everywhere, or is not plain data (None when fine)."""
+    if not isinstance(rel, str) or not rel:
+        return "an empty path"
     for part in rel.split("/"):
+        if part in ("", ".", ".."):
+            return f"{rel!r} has an empty, '.' or '..' part"
+        if part.lower() in _GIT_FILES:
+            return f"{part!r} is a file git reads as its own settings"
         if _RESERVED.match(part):
             return f"{part!r} is a reserved name on Windows"
         if _BAD_CHARS.search(part):
@@ -99,17 +123,31 @@ def path_problem(rel: str) -> str | None:
     return None
 
 
+def fold(name: str) -> str:
+    """The key two names collide on in some checkout: letter case and Unicode normalisation ignored."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+
+
+def collisions(names: list[str]) -> list[tuple[str, str]]:
+    """Pairs (first, other) of distinct names that are one name ignoring case and Unicode normalisation."""
+    seen: dict[str, str] = {}
+    out = []
+    for name in names:
+        other = seen.setdefault(fold(name), name)
+        if other != name:
+            out.append((other, name))
+    return out
+
+
 def refuse_unportable(rels: list[str], where: str) -> None:
-    """Refuse artifact paths a Windows or macOS checkout could not write, or would merge (case collisions)."""
+    """Refuse artifact paths a Windows or macOS checkout could not write, or would merge (case or Unicode
+    normalisation collisions)."""
     bad = [f"{rel} ({why})" for rel in rels if (why := path_problem(rel))]
     if bad:
         raise MlregError(f"{where}: {_listed(bad, 3)}: rename the files so every checkout can hold them")
-    seen: dict[str, str] = {}
-    for rel in rels:
-        other = seen.setdefault(rel.lower(), rel)
-        if other != rel:
-            raise MlregError(f"{where}: {other} and {rel} differ only in letter case: they would collide on "
-                             "Windows and macOS; rename one of them")
+    for other, rel in collisions(rels)[:1]:
+        raise MlregError(f"{where}: {other} and {rel} differ only in letter case or Unicode normalisation: they "
+                         "would collide on Windows and macOS; rename one of them")
 
 
 def reserved_name(name: str) -> str | None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ SETTINGS_FILE = "mlreg.yaml"
 REGISTRY_DIR = "registry"
 MODEL_FILE = "model.yaml"
 VERSION_FILE = "metadata.json"
-_WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -29,17 +27,13 @@ def find_root(start: Path | None = None) -> Path:
 
 
 def check_name(name: str, what: str = "model name") -> str:
-    """Refuse any name that is not a plain registry name (so it can never escape registry/)."""
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise MlregError(
-            f"invalid {what} {name!r}: expected 1-128 characters of letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-    if name in (".", ".."):
-        raise MlregError(f"invalid {what} {name!r}")
-    if name.endswith(".") or _WINDOWS_RESERVED.match(name):
-        raise MlregError(f"invalid {what} {name!r}: a folder of that name cannot be checked out on Windows "
-                         "(reserved names CON, PRN, AUX, NUL, COM1-9, LPT1-9, with any extension; no trailing '.')")
+    """Refuse any name that is not a plain registry name (so it can never escape registry/): the one rule
+    (scan.name_problem) that register, import and the pull-request gate share."""
+    from .scan import name_problem
+
+    why = name_problem(name)
+    if why:
+        raise MlregError(f"invalid {what} {name!r}: {why}")
     return name
 
 
@@ -91,14 +85,32 @@ def load_json(path: Path, rel: str | None = None) -> Any:
 def parse_json(data: bytes, where: str) -> Any:
     """JSON text to data; every failure is one line naming the file, the position and what was expected."""
     try:
-        return json.loads(data, parse_constant=_no_constant, parse_float=_finite)
+        return json.loads(data, parse_constant=_no_constant, parse_float=_finite, object_pairs_hook=_unique_keys)
     except RecursionError:
         raise MlregError(f"{where}: malformed JSON: nested too deeply (expected at most a few hundred levels "
                          "of objects and arrays)") from None
     except _NotFinite as e:
         raise MlregError(f"{where}: malformed JSON: {e}{_position(data, e.text)}") from None
+    except _DuplicateKey as e:
+        raise MlregError(f"{where}: malformed JSON: duplicate key {e.key!r} in one object; expected each key once "
+                         "(parsers disagree on which copy counts)") from None
     except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
         raise MlregError(f"{where}: malformed JSON: {e}") from None
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's pairs as a dict, refusing a key given twice (Python keeps the last, others the first)."""
+    doc = dict(pairs)
+    if len(doc) != len(pairs):
+        seen: set[str] = set()
+        raise _DuplicateKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
+    return doc
 
 
 class _NotFinite(ValueError):

@@ -137,6 +137,8 @@ def run_workflow(path: Path, event: str, workspace: Path, actions: dict[str, Pat
     results = {}
     for name, job in doc["jobs"].items():
         ctx = Context({**github, "event_name": event})
+        if not ctx.holds(job.get("if")):  # a job for another event (the runner skips it)
+            continue
         job_env = {**env, **{k: ctx.expand(v) for k, v in (job.get("env") or {}).items()}}
         for step in job["steps"]:
             uses = step.get("uses", "")

@@ -46,9 +46,9 @@ class FakeGitHub(ThreadingHTTPServer):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
-    def add(self, number: int, body: str, login: str = "someone") -> dict:
+    def add(self, number: int, body: str, login: str = "someone", kind: str = "User") -> dict:
         self.next_id += 1
-        c = {"id": self.next_id, "body": body, "user": {"login": login},
+        c = {"id": self.next_id, "body": body, "user": {"login": login, "type": kind},
              "html_url": f"https://github.com/{REPO}/pull/{number}#issuecomment-{self.next_id}"}
         self.comments.setdefault(number, []).append(c)
         return c
@@ -76,6 +76,8 @@ class _Handler(BaseHTTPRequestHandler):
         if method != "GET" and self.server.read_only:
             return self._send(403, {"message": "Resource not accessible by integration"})
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"null")
+        if url.path == "/user" and method == "GET":  # what GitHub answers a GITHUB_TOKEN
+            return self._send(403, {"message": "Resource not accessible by integration"})
         if m := re.fullmatch(rf"/repos/{REPO}/issues/(\d+)/comments", url.path):
             number = int(m.group(1))
             if method == "GET":
@@ -83,7 +85,7 @@ class _Handler(BaseHTTPRequestHandler):
                 per, page = int(q.get("per_page", ["30"])[0]), int(q.get("page", ["1"])[0])
                 return self._send(200, self.server.comments.get(number, [])[(page - 1) * per: page * per])
             if method == "POST":
-                return self._send(201, self.server.add(number, body["body"], "github-actions[bot]"))
+                return self._send(201, self.server.add(number, body["body"], "github-actions[bot]", "Bot"))
         if (m := re.fullmatch(rf"/repos/{REPO}/issues/comments/(\d+)", url.path)) and method == "PATCH":
             for c in (c for cs in self.server.comments.values() for c in cs if c["id"] == int(m.group(1))):
                 c["body"] = body["body"]
@@ -212,11 +214,12 @@ def run_pr(tmp_path, dev, github, action_dir, runner_temp, name="ws"):
     ws = checkout(tmp_path, dev, "refs/pull/1/merge", name)
     ctx = github_context("pull_request", ws, github.url, pr_payload(), base_ref="main", head_ref="promote-m-v2")
     return run_workflow(ws / ".github/workflows/registry-validate.yml", "pull_request", ws, {ACTION: action_dir},
-                        ctx, runner_env(runner_temp), tmp_path / f"jobs-{name}")["validate"]
+                        ctx, runner_env(runner_temp), tmp_path / f"jobs-{name}")["review"]
 
 
 def ours(github: FakeGitHub, number: int = 1) -> list[dict]:
-    return [c for c in github.comments.get(number, []) if c["body"].startswith("<!-- mlreg-action:validate:")]
+    return [c for c in github.comments.get(number, []) if c["body"].startswith("<!-- mlreg-action:validate:")
+            and c["user"] == {"login": "github-actions[bot]", "type": "Bot"}]
 
 
 # -- the action's definition -----------------------------------------------------------------------
@@ -232,17 +235,25 @@ def test_action_inputs_and_outputs_are_documented():
     assert sorted(u.split("@")[0] for u in uses) == ["actions/checkout", "actions/setup-python"]
 
 
+CHECKOUT = "actions/checkout@08c6903cd8c0fde910a37f88322edcfb5dd907a8"  # v5.0.0
+
+
 def test_callers_are_thin_with_least_permissions():
-    for name, command, perms in (("registry-validate.yml", None, {"contents": "read", "pull-requests": "write"}),
-                                 ("registry-sync.yml", "sync", {"contents": "read"})):
+    """Only the job that comments may write to pull requests, and only on pull_request; push validates the
+    default branch only (a pull request's branch is validated once, by its pull_request run)."""
+    jobs = {}
+    for name in ("registry-validate.yml", "registry-sync.yml"):
         doc = load_workflow(ROOT / ".github" / "workflows" / name)
         assert doc["permissions"] == {"contents": "read"}
-        [job] = doc["jobs"].values()
-        assert job["permissions"] == perms
-        assert [s.get("uses") for s in job["steps"]] == ["actions/checkout@v5", "./"]
-        assert (job["steps"][1].get("with") or {}).get("command") == command
-    assert set(load_workflow(ROOT / ".github/workflows/registry-validate.yml")["on"]) == \
-        {"pull_request", "merge_group", "push"}
+        for job_name, job in doc["jobs"].items():
+            assert [s.get("uses") for s in job["steps"]] == [CHECKOUT, "./"]
+            jobs[job_name] = (job.get("if"), job["permissions"], (job["steps"][1].get("with") or {}).get("command"))
+    assert jobs == {
+        "review": ("github.event_name == 'pull_request'", {"contents": "read", "pull-requests": "write"}, None),
+        "validate": ("github.event_name != 'pull_request'", {"contents": "read"}, None),
+        "sync": (None, {"contents": "read"}, "sync")}
+    on = load_workflow(ROOT / ".github/workflows/registry-validate.yml")["on"]
+    assert set(on) == {"pull_request", "merge_group", "push"} and on["push"] == {"branches": ["main"]}
 
 
 # -- validate, in a registry repository ------------------------------------------------------------------
@@ -259,7 +270,8 @@ def test_a_good_pull_request_validates_and_one_comment_is_kept_up_to_date(
                            "assert u.find_spec('mlflow') is None; assert mlreg.__file__.startswith(%r)" % str(venv)],
                           env=runner_env(runner_temp)).returncode == 0
     assert "+ git fetch --no-tags --quiet --unshallow origin +refs/heads/main:refs/remotes/origin/main" in first.log
-    assert first.summary.startswith("### Registry changes: `origin/main` (")
+    assert first.summary.startswith("**`mlreg validate --base origin/main`**: ✅ the change is valid\n\n"
+                                    "### Registry changes: `origin/main` (")
     assert "- **m v2** promoted `beta` → `champion`: “beats v1”" in first.summary
     assert "- **m v1** demoted `champion` → `archived`: “New champion promoted”" in first.summary
     assert "**`mlreg validate --base origin/main`**: ✅ the change is valid" in first.summary
@@ -268,7 +280,8 @@ def test_a_good_pull_request_validates_and_one_comment_is_kept_up_to_date(
         f"<sub>mlreg at {git(tmp_path / 'ws', 'rev-parse', 'HEAD')[:10]} · " \
         f"[run](https://github.com/{REPO}/actions/runs/4242) · this comment is updated on every push</sub>\n"
     assert first.outputs["comment-url"] == comment["html_url"]
-    assert [m for m, _ in github.requests] == ["GET", "GET", "POST"]
+    assert github.requests[0] == ("GET", "/user")  # refused for GITHUB_TOKEN: comments are github-actions[bot]'s
+    assert [m for m, _ in github.requests] == ["GET", "GET", "GET", "POST"]
 
     # another push to the pull request: the same comment is updated, no second one
     assert cli(models_repo, "tag", "set", "m@2", "reviewed-by", "risk-team").code == 0
@@ -279,7 +292,7 @@ def test_a_good_pull_request_validates_and_one_comment_is_kept_up_to_date(
     [again] = ours(github)
     assert again["id"] == comment["id"] and again["body"] != comment["body"]
     assert "reviewed-by" in again["body"] and second.outputs["comment-url"] == comment["html_url"]
-    assert [m for m, _ in github.requests] == ["GET", "GET", "PATCH"]
+    assert [m for m, _ in github.requests] == ["GET", "GET", "GET", "PATCH"]
     assert len(github.comments[1]) == 151
 
 
@@ -294,7 +307,7 @@ def test_a_bad_pull_request_is_refused_with_the_reason_everywhere(
     run = run_pr(tmp_path, models_repo, github, action_dir, runner_temp)
     assert not run.ok and run.outputs["ok"] == "false"
     assert "#### Refused by mlreg validate --base (1)" in run.summary
-    assert "**`mlreg validate --base origin/main`**: ❌ refused\n\n- registry/m/v1/metadata.json: " \
+    assert "**`mlreg validate --base origin/main`**: ❌ refused\n\n- `registry/m/v1/metadata.json: " \
            "$.metrics.rmse_val: immutable field" in run.summary
     assert "::error file=registry/m/v1/metadata.json,title=mlreg validate::$.metrics.rmse_val: immutable field" \
         in run.log
@@ -314,6 +327,7 @@ def test_push_validates(tmp_path, models_repo, github, action_dir, runner_temp):
     ws = checkout(tmp_path, models_repo, "refs/heads/main")
     push = run_workflow(ws / ".github/workflows/registry-validate.yml", "push", ws, {ACTION: action_dir},
                         github_context("push", ws, github.url, {}), runner_env(runner_temp), tmp_path / "push")
+    assert set(push) == {"validate"}  # the job that may comment does not run on push
     assert push["validate"].ok, push["validate"].log
     assert push["validate"].summary.strip() == "**`mlreg validate`**: ✅ the registry is valid"
 
@@ -370,14 +384,26 @@ def test_the_merge_queue_takes_the_first_champion_and_refuses_the_second(
 def test_sync_mirrors_then_checks(tmp_path, models_repo, github, action_dir, runner_temp):
     """`command: sync` with the job's own mlreg (`install: false`): MLflow extra already in the test's venv."""
     ws = checkout(tmp_path, models_repo, "refs/heads/main")
+    db = tmp_path / "team-mlflow" / "mlflow.db"
+    db.parent.mkdir()
+    env = runner_env(runner_temp, with_mlreg=True) | {"MLFLOW_TRACKING_URI": f"sqlite:///{db}"}
+    run = run_action(action_dir, ws, {"command": "sync", "install": "false"},
+                     github_context("push", ws, github.url, {}), env, tmp_path / "sync")
+    assert run.ok, run.log
+    assert [ln for ln in run.summary.splitlines() if ln.startswith("**")] == [
+        "**`mlreg validate`** ✅", "**`mlreg sync`** ✅", "**`mlreg sync --check`** ✅"]
+    assert "MLflow matches git" in run.summary and db.is_file() and not (ws / ".mlreg").exists()
+
+
+def test_sync_without_a_tracking_uri_fails(tmp_path, models_repo, github, action_dir, runner_temp):
+    """No MLFLOW_TRACKING_URI secret (and none in mlreg.yaml): the job fails instead of syncing into a
+    throwaway .mlreg/ store on the runner and reporting success."""
+    ws = checkout(tmp_path, models_repo, "refs/heads/main")
     run = run_action(action_dir, ws, {"command": "sync", "install": "false"},
                      github_context("push", ws, github.url, {}), runner_env(runner_temp, with_mlreg=True),
                      tmp_path / "sync")
-    assert run.ok, run.log
-    assert "::warning title=mlreg::MLFLOW_TRACKING_URI is not set" in run.log
-    assert [ln for ln in run.summary.splitlines() if ln.startswith("**")] == [
-        "**`mlreg validate`** ✅", "**`mlreg sync`** ✅", "**`mlreg sync --check`** ✅"]
-    assert "MLflow matches git" in run.summary and (ws / ".mlreg" / "mlflow.db").is_file()
+    assert not run.ok and "::error title=mlreg::no MLflow tracking URI" in run.log
+    assert "+ mlreg sync" not in run.log and not (ws / ".mlreg").exists()
 
 
 def test_report_writes_the_site_and_names_the_folder(tmp_path, models_repo, github, action_dir, runner_temp):
@@ -404,9 +430,12 @@ def test_an_unknown_command_is_one_error(tmp_path, models_repo, github, action_d
 
 
 def test_the_readme_workflows_are_the_callers_here():
-    """The workflows the docs tell a registry repository to write are this repository's, `uses:` aside."""
-    blocks = re.findall(r"```yaml\n(# \.github/workflows/(\S+)\n.*?)```", (ROOT / "docs/how-to/ci.md").read_text(), re.S)
-    assert sorted(name for _, name in blocks) == ["registry-sync.yml", "registry-validate.yml"]
+    """The workflows the README and the docs tell a registry repository to write are this repository's, `uses:`
+    aside (every copy of them, wherever the pages put it)."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    blocks = [b for page in pages if page.is_file()
+              for b in re.findall(r"```yaml\n(# \.github/workflows/(\S+)\n.*?)```", page.read_text(), re.S)]
+    assert {name for _, name in blocks} == {"registry-sync.yml", "registry-validate.yml"}
     for text, name in blocks:
         readme = yaml.safe_load(text)
         here = yaml.safe_load(caller(name).replace(ACTION, "<owner>/mlreg@v0"))

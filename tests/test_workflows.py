@@ -61,7 +61,7 @@ def test_the_linter_would_catch_a_broken_workflow(linter, tmp_path):
     git(tmp_path, "init", "-q")
     bad = tmp_path / ".github" / "workflows" / "tests.yml"
     bad.parent.mkdir(parents=True)
-    bad.write_text((WORKFLOWS / "tests.yml").read_text().replace("actions/checkout@v5", "actions/checkout@v4")
+    bad.write_text(re.sub(r"actions/checkout@\S+ # v5\S*", "actions/checkout@v4", (WORKFLOWS / "tests.yml").read_text())
                    .replace("matrix.python-version", "matrix.python_versoin"))
     r = subprocess.run([linter, "-no-color", str(bad)], cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode == 1
@@ -91,10 +91,29 @@ def test_tests_workflow_runs_the_readme_command():
     assert "pip install -e '.[mlflow,test]'" in text and "python -m pytest" in text
 
 
+PINNED = re.compile(r"uses: ([\w.-]+/[\w./-]+)@(\S+)(?:\s+#\s*(v[\d.]+))?")
+
+
+def pins() -> list[tuple[str, str, str | None, str]]:
+    """(action, ref, tag comment, file) of every remote action the workflows and action.yml use."""
+    files = [*(WORKFLOWS / n for n in (*NAMES, "registry-pages.yml")), ROOT / "action.yml"]
+    return [(*m.groups(), f.name) for f in files for m in PINNED.finditer(f.read_text())
+            if not m.group(1).startswith("<owner>")]
+
+
+def test_actions_are_pinned_by_commit_with_the_tag_in_a_comment():
+    """A tag can be moved to other code; a full commit SHA cannot. Every third-party action is pinned by SHA, and
+    so are the first-party checkout and setup-python (the Pages actions keep their first-party tags)."""
+    found = pins()
+    assert found
+    for action, ref, tag, where in found:
+        if action.startswith("actions/") and "pages" in action:
+            continue
+        assert re.fullmatch(r"[0-9a-f]{40}", ref) and tag, (where, action, ref)
+
+
 def test_actions_are_current_majors():
-    uses = [s["uses"] for n in NAMES for s in steps(n) if "@" in s.get("uses", "")]
-    uses += [s["uses"] for s in yaml.safe_load((ROOT / "action.yml").read_text())["runs"]["steps"] if "uses" in s]
-    majors = {u.split("@")[0]: int(re.match(r"v(\d+)", u.split("@")[1]).group(1)) for u in uses}
+    majors = {a: int(re.match(r"v(\d+)", tag or ref).group(1)) for a, ref, tag, _ in pins()}
     assert majors["actions/checkout"] >= 5 and majors["actions/setup-python"] >= 6
 
 

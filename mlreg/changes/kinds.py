@@ -65,7 +65,7 @@ class VersionAdded(Change):
         if self.after is not None and self.version <= self.after:
             return f"{self.file}: $.version: new version v{self.version} must be numbered after the existing v{self.after}"
         if self.arrival:
-            return f"{self.file}: $.stage: {self.arrival}"
+            return f"{self.file}: {self.arrival}"
         return None
 
 
@@ -154,6 +154,19 @@ class HistoryRewritten(Change):
     def problem(self) -> str | None:
         return f"{self.file}: {self.path}: stage_history of {self.model} v{self.version} was rewritten; " \
                "expected the committed entries unchanged and new entries appended"
+
+
+@dataclass
+class HistoryRefused(Change):
+    """Entries appended to a committed version's stage_history that no mlreg operation writes."""
+
+    kind: ClassVar[str] = "history_refused"
+    version: int = 0
+    file: str = ""
+    note: str = ""
+
+    def problem(self) -> str | None:
+        return f"{self.file}: {self.note}"
 
 
 @dataclass
@@ -254,6 +267,20 @@ class SymlinkFound(Change):
 
         return symlink_problem(self.file, self.target) if self.target is not None else \
             symlink_problem(f"{self.file} (submodule)")
+
+
+@dataclass
+class AttributesChanged(Change):
+    """A .gitattributes that applies to registry files was added, changed or removed: every later clone would
+    check out other bytes (line endings, encodings, filters) than the digests record."""
+
+    kind: ClassVar[str] = "attributes_changed"
+    file: str = ""
+
+    def problem(self) -> str | None:
+        return (f"{self.file}: a .gitattributes that applies to {REGISTRY_DIR}/ was added, changed or removed; "
+                "a pull request may not change how git checks out registry files (mlreg writes "
+                f"{REGISTRY_DIR}/.gitattributes itself)")
 
 
 @dataclass

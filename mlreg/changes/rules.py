@@ -3,6 +3,7 @@ state's lifecycle)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Iterator
@@ -10,18 +11,22 @@ from typing import Any
 
 from ..records import MUTABLE_VERSION_FIELDS, Settings
 from ..store import REGISTRY_DIR, SETTINGS_FILE
+from .allow import appended_problem, arrival_problem, artifacts_problem, now_utc
 from .kinds import (AliasChanged, ArtifactFileChanged, Change, ChangeSet, DescriptionChanged, FieldChanged,
-                    FileReadable, FileUnreadable, HistoryRewritten, ModelAdded, ModelRemoved, SettingsChanged,
-                    StageChanged, SymlinkFound, TagChanged, VersionAdded, VersionRemoved, VersionRenumbered)
+                    FileReadable, FileUnreadable, HistoryRefused, HistoryRewritten, ModelAdded, ModelRemoved,
+                    SettingsChanged, StageChanged, SymlinkFound, TagChanged, VersionAdded, VersionRemoved,
+                    VersionRenumbered)
 from .state import Broken, State, _mfile, _vfile
 
 _ABSENT = object()
 
 
-def between(old: State, new: State) -> ChangeSet:
-    """The change set from `old` to `new`; transitions are judged by the old state's lifecycle."""
+def between(old: State, new: State, now: dt.datetime | None = None) -> ChangeSet:
+    """The change set from `old` to `new`; transitions are judged by the old state's lifecycle, and recorded
+    times by `now` (default: the clock)."""
     out = ChangeSet(old.label, new.label, old.commit, new.commit)
     settings = old.settings()
+    now = now or now_utc()
     out.changes += _file_changes(old, new, SETTINGS_FILE)
     if SETTINGS_FILE not in {*old.broken, *new.broken} and old.settings_doc != new.settings_doc:
         keys = sorted(k for k in {*old.settings_doc, *new.settings_doc}
@@ -38,7 +43,7 @@ def between(old: State, new: State) -> ChangeSet:
         if _mfile(name) not in old.broken:  # a base it could not read has nothing to compare with
             out.changes += _model_doc_changes(name, old.models.get(name), new.models.get(name))
         if name in new.models:
-            out.changes += _version_changes(name, old, new, settings)
+            out.changes += _version_changes(name, old, new, settings, now)
     out.changes += [SymlinkFound(_model_of(p), p, t) for p, t in sorted(new.links.items())
                     if p not in old.links or old.links[p] != t]
     for change in out.of(SettingsChanged):
@@ -95,7 +100,7 @@ def _mapping(value: Any) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def _version_changes(name: str, old: State, new: State, settings: Settings) -> list[Change]:
+def _version_changes(name: str, old: State, new: State, settings: Settings, now: dt.datetime) -> list[Change]:
     before, after = old.versions.get(name, {}), new.versions[name]
     removed = [n for n in before if n not in after]
     added = [n for n in after if n not in before]
@@ -107,12 +112,12 @@ def _version_changes(name: str, old: State, new: State, settings: Settings) -> l
     out += [VersionRemoved(name, n, _vfile(name, n)) for n in removed]
     for n in sorted(before.keys() & after.keys()):
         out += _file_changes(old, new, _vfile(name, n))
-        out += _committed_version_changes(name, n, before[n], after[n], settings)
+        out += _committed_version_changes(name, n, before[n], after[n], settings, now)
         out += _artifact_file_changes(name, n, old.blobs, new.blobs)
     highest = max(before) if before else None
     for n in sorted(added):  # a new record that cannot be read is only reported as unreadable
         out += _file_changes(old, new, _vfile(name, n)) if after[n] is None else \
-            [_added(name, n, after[n], highest, settings)]
+            [_added(name, n, after[n], highest, settings, now)]
     return out
 
 
@@ -134,7 +139,7 @@ def _fingerprint(doc: dict) -> str:
 
 
 def _committed_version_changes(name: str, n: int, old: dict | None, new: dict | None,
-                               settings: Settings) -> list[Change]:
+                               settings: Settings, now: dt.datetime) -> list[Change]:
     if old is None or new is None:  # unreadable: reported by _file_changes
         return []
     file = _vfile(name, n)
@@ -150,9 +155,15 @@ def _committed_version_changes(name: str, n: int, old: dict | None, new: dict | 
         appended = []
     else:
         appended = new_hist[len(old_hist):]
+    appended_note = appended_problem(appended, old_hist, old, old.get("stage") != new.get("stage"), now)
     if old.get("stage") != new.get("stage"):
-        out.append(_stage_change(name, n, file, str(old.get("stage")), str(new.get("stage")), appended,
-                                 old_hist, settings))
+        change = _stage_change(name, n, file, str(old.get("stage")), str(new.get("stage")), appended,
+                               old_hist, settings)
+        if change.legal and appended_note:
+            change.note, change.legal = appended_note, False
+        out.append(change)
+    elif appended_note:
+        out.append(HistoryRefused(name, n, file, appended_note))
     out += _tag_changes(name, n, old.get("tags"), new.get("tags"))
     return out
 
@@ -246,29 +257,17 @@ def _artifact_file_changes(name: str, n: int, old: dict[str, str] | None,
     return out
 
 
-def _added(name: str, n: int, doc: dict, highest: int | None, settings: Settings) -> VersionAdded:
+def _added(name: str, n: int, doc: dict, highest: int | None, settings: Settings, now: dt.datetime) -> VersionAdded:
     params, lineage = _mapping(doc.get("params")), _mapping(doc.get("lineage"))
     base = _mapping(lineage.get("base"))
     return VersionAdded(
         name, n, _vfile(name, n), str(doc.get("stage", "")), str(doc.get("description") or ""),
         key_metrics(_mapping(doc.get("metrics")), params.get("primary_metric")),
         lineage.get("model_type"), f"{base.get('model')} v{base.get('version')}" if base else None,
-        _mapping(doc.get("run")).get("name"), highest, _arrival_problem(doc, settings),
+        _mapping(doc.get("run")).get("name"), highest, arrival_problem(doc, settings, now) or
+        artifacts_problem(doc, settings),
         [str(e.get("to")) for e in _list(doc.get("stage_history")) if isinstance(e, dict)],
     )
-
-
-def _arrival_problem(doc: dict, settings: Settings) -> str | None:
-    """A new version arrives in the initial stage, or one allowed step from it (imports excepted)."""
-    stage, initial = doc.get("stage"), settings.initial
-    history = _list(doc.get("stage_history"))
-    if stage == initial or (history and _mapping(history[0]).get("action") == "import"):
-        return None
-    spec = settings.stages.get(initial)
-    if spec and stage in spec.to:
-        return None
-    return (f"new version arrives in stage {stage!r}: {initial} -> {stage} is not an allowed transition "
-            "(one step per change); register it, then promote it step by step")
 
 
 def key_metrics(metrics: dict[str, Any], primary: str | None = None, most: int = 4) -> dict[str, Any]:

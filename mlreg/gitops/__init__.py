@@ -13,6 +13,7 @@ from .trees import (GATED_PATHS, SUBMODULE_MODE, SYMLINK_MODE, Entry, Merge, blo
                     common_dir, first_parent, first_parents, head_commit, links, listing, merge_into, worktree_commit)
 from .logs import touched_versions
 from .remote import fetch_remotes, recorded_uris, sparse_checkout
+from .trees import attribute_changes, model_folders
 from .runner import Git
 from .writes import (Applied, ChangeSet, Content, clean_stale_temp, inside, lock, refuse_dirty, refuse_escape,
                      write_files)
@@ -25,4 +26,4 @@ __all__ = [
     "merge_into", "recorded_uris", "refuse_dirty", "refuse_escape", "remote_url", "resolve_commit", "root_commit",
     "sparse_checkout", "worktree_commit", "write_files",
 ]
-__all__ += ["touched_versions"]
+__all__ += ["attribute_changes", "model_folders", "touched_versions"]

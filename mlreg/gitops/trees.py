@@ -248,3 +248,23 @@ def clean_blob_ids(root: Path, path: str = "registry") -> dict[str, str]:
     for rel in _local(prefix, dirty):
         found.pop(rel, None)
     return found
+
+
+def attribute_changes(root: Path, old_tree: str, new_tree: str) -> list[tuple[str, str | None]]:
+    """Every .gitattributes that applies to the registry (at the top, in a folder above the registry folder, or
+    anywhere under registry/) and differs between two trees (added, changed or removed): (its work-tree path,
+    its registry-relative path or None for one above the registry folder)."""
+    prefix = _where(root)[1]
+    parts = prefix.rstrip("/").split("/") if prefix else []
+    above = {"/".join([*parts[:i], ".gitattributes"]) for i in range(len(parts) + 1)}
+    _, out = _read(root, "diff-tree", "-r", "-z", "--no-renames", "--name-only", old_tree, new_tree)
+    paths = [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
+    return [(p, None if p in above else p[len(prefix):]) for p in paths if p.rsplit("/", 1)[-1] == ".gitattributes"
+            and (p in above or p.startswith(f"{prefix}registry/"))]
+
+
+def model_folders(root: Path, treeish: str) -> list[str]:
+    """The names of the entries directly in registry/ of a tree (one git call, not recursive)."""
+    prefix = _where(root)[1]
+    _, out = _read(root, "ls-tree", "-z", "--name-only", "--full-tree", treeish, "--", f"{prefix}registry/")
+    return [p.rsplit("/", 1)[-1] for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
