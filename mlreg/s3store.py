@@ -10,16 +10,20 @@ Downloads are one streamed GET per object, hashed as the bytes arrive.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from pathlib import Path
 from typing import Any
 
 from .errors import MlregError
-from .objstore import (ObjectInfo, ObjectStore, PendingUpload, Progress, Upload, endpoint, etag_matches,
+from .objstore import (ObjectInfo, ObjectStore, PendingUpload, Progress, Upload, _Errors, endpoint, etag_matches,
                        file_digests, multipart, part_size)
 
-CONNECT_TIMEOUT, READ_TIMEOUT = 3, 60  # seconds; with 3 attempts an unreachable endpoint fails in ~10 s
-ATTEMPTS = 3  # botocore's attempts per request (standard retry mode)
+# A hung store (it accepts connections and never answers) fails a request after ATTEMPTS x READ_TIMEOUT plus a
+# short backoff, ~21 s; botocore's defaults (60 s x 3) waited three minutes. The read timeout bounds the wait for
+# each answer or chunk, not a whole transfer, so big files are not cut short. AWS_MAX_ATTEMPTS, if set, wins.
+CONNECT_TIMEOUT, READ_TIMEOUT = 5, 10  # seconds
+ATTEMPTS = 2  # botocore's attempts per request (standard retry mode)
 PART_CONCURRENCY = 8  # parts of one file in flight at once
 MULTIPART_FILES = 4  # files sent in parts at once (small files go alongside, up to uploads.WORKERS in all)
 POOL = 64  # connections kept open: small files + big files x parts in flight
@@ -57,8 +61,10 @@ class S3Store(ObjectStore):
             from botocore.config import Config
         except ModuleNotFoundError:
             raise MlregError("an s3:// store needs boto3: pip install 'mlreg[s3]'") from None
+        retries = {"mode": "standard"} if os.environ.get("AWS_MAX_ATTEMPTS") else {
+            "total_max_attempts": ATTEMPTS, "mode": "standard"}
         config = Config(connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT, max_pool_connections=POOL,
-                        retries={"total_max_attempts": ATTEMPTS, "mode": "standard"})
+                        retries=retries)
         client = botocore.session.get_session().create_client("s3", endpoint_url=endpoint(), config=config)
         client.meta.events.register("before-parameter-build.s3.CompleteMultipartUpload", self._if_none_match)
         return client
@@ -70,6 +76,9 @@ class S3Store(ObjectStore):
 
     def where(self) -> str:
         return endpoint() or "AWS S3"
+
+    def errors(self, uri: str, action: str) -> _Errors:
+        return _S3Errors(self, uri, action)
 
     @staticmethod
     def _split(uri: str) -> tuple[str, str]:
@@ -128,17 +137,26 @@ class S3Store(ObjectStore):
                     if _code(e) != "NoSuchUpload":  # completed or aborted meanwhile
                         raise
 
-    def download(self, uri: str, dest: Path, progress: Progress | None = None) -> str:
+    def download(self, uri: str, dest: Path, progress: Progress | None = None, limit: int | None = None) -> str:
         bucket, key = self._split(uri)
         sha = hashlib.sha256()
+        left = None if limit is None else limit + 1  # one byte more than allowed: enough to see it is too big
         with self.errors(uri, "download"):
             body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
-            with open(dest, "wb") as out:
-                for block in body.iter_chunks(STREAM_BLOCK):
-                    out.write(block)
-                    sha.update(block)
-                    if progress:
-                        progress(len(block))
+            try:
+                with open(dest, "wb") as out:
+                    for block in body.iter_chunks(STREAM_BLOCK):
+                        if left is not None:
+                            block = block[:left]
+                            left -= len(block)
+                        out.write(block)
+                        sha.update(block)
+                        if progress:
+                            progress(len(block))
+                        if left == 0:
+                            break
+            finally:
+                body.close()
         return sha.hexdigest()
 
     # -- writes --------------------------------------------------------------------------
@@ -238,6 +256,21 @@ class S3Store(ObjectStore):
                         "Objects": [{"Key": k} for k in batch], "Quiet": True})
                 for err in resp.get("Errors", []):
                     raise MlregError(f"cannot delete s3://{bucket}/{err.get('Key')}: {err.get('Message')}")
+
+
+class _S3Errors(_Errors):
+    """A store that accepted the connection but never answered gets its own message (how long mlreg waited)."""
+
+    def __exit__(self, kind, e, tb) -> bool:
+        name = type(e).__name__ if e is not None else ""
+        if name in ("ReadTimeoutError", "ConnectTimeoutError") or (
+                isinstance(e, Exception) and "timeout" in name.lower() and not isinstance(e, MlregError)):
+            waited = READ_TIMEOUT if name != "ConnectTimeoutError" else CONNECT_TIMEOUT
+            tries = os.environ.get("AWS_MAX_ATTEMPTS") or ATTEMPTS
+            raise MlregError(f"the object store at {self.store.where()} did not answer within {waited} s (tried "
+                             f"{tries} times) to {self.action} {self.uri}; is it up and reachable? check "
+                             "AWS_ENDPOINT_URL (or MLFLOW_S3_ENDPOINT_URL), then rerun") from None
+        return super().__exit__(kind, e, tb)
 
 
 class _Exists(MlregError):
