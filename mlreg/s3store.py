@@ -20,9 +20,9 @@ from .objstore import (ObjectInfo, ObjectStore, PendingUpload, Progress, Upload,
                        file_digests, multipart, part_size)
 
 # A hung store (it accepts connections and never answers) fails a request after ATTEMPTS x READ_TIMEOUT plus a
-# short backoff, ~21 s; botocore's defaults (60 s x 3) waited three minutes. The read timeout bounds the wait for
+# short backoff, under 20 s; botocore's defaults (60 s x 3) waited three minutes. The read timeout bounds the wait for
 # each answer or chunk, not a whole transfer, so big files are not cut short. AWS_MAX_ATTEMPTS, if set, wins.
-CONNECT_TIMEOUT, READ_TIMEOUT = 5, 10  # seconds
+CONNECT_TIMEOUT, READ_TIMEOUT = 5, 8  # seconds
 ATTEMPTS = 2  # botocore's attempts per request (standard retry mode)
 PART_CONCURRENCY = 8  # parts of one file in flight at once
 MULTIPART_FILES = 4  # files sent in parts at once (small files go alongside, up to uploads.WORKERS in all)
