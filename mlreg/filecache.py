@@ -91,7 +91,7 @@ class Cache:
         except OSError:
             pass  # no seal: the next use hashes the file again
 
-    def _sealed(self, path: Path) -> str | None:
+    def sealed(self, path: Path) -> str | None:
         """The sha256 `path` was sealed with, when its stat has not changed since; else None."""
         try:
             doc = json.loads(self._seal_file(path).read_text())
@@ -105,7 +105,7 @@ class Cache:
 
     def holds(self, path: Path, sha256: str, size: int) -> bool:
         """Whether the plain file `path` holds exactly these bytes: by its seal, else hashed again (and sealed)."""
-        if self._sealed(path) == sha256:
+        if self.sealed(path) == sha256:
             return True
         if not os.path.lexists(path):
             return False
