@@ -24,6 +24,8 @@ from .objstore import (ObjectInfo, ObjectStore, PendingUpload, Progress, Upload,
 # each answer or chunk, not a whole transfer, so big files are not cut short. AWS_MAX_ATTEMPTS, if set, wins.
 CONNECT_TIMEOUT, READ_TIMEOUT = 5, 8  # seconds
 ATTEMPTS = 2  # botocore's attempts per request (standard retry mode)
+COMPLETE_READ_TIMEOUT = 120  # completing a multipart upload: some stores (moto, others) answer only once the parts
+# are assembled, which takes seconds per GiB; a retry after a timeout there fails (the first is still running)
 PART_CONCURRENCY = 8  # parts of one file in flight at once
 MULTIPART_FILES = 4  # files sent in parts at once (small files go alongside, up to uploads.WORKERS in all)
 POOL = 64  # connections kept open: small files + big files x parts in flight
@@ -43,6 +45,7 @@ class S3Store(ObjectStore):
 
     def __init__(self) -> None:
         self._client: Any = None
+        self._transfer: Any = None
         self._lock = threading.Lock()
         self._buckets: set[str] = set()  # buckets known to exist
         self.conditional = True  # the store honours If-None-Match on writes
@@ -55,7 +58,16 @@ class S3Store(ObjectStore):
                 self._client = self._make_client()
             return self._client
 
-    def _make_client(self) -> Any:
+    @property
+    def transfer_client(self) -> Any:
+        """The client s3transfer sends parts with: the store's client, with a patient one for the completion."""
+        client = self.client
+        with self._lock:
+            if self._transfer is None:
+                self._transfer = _PatientCompletion(client, self._make_client(COMPLETE_READ_TIMEOUT))
+            return self._transfer
+
+    def _make_client(self, read_timeout: float = READ_TIMEOUT) -> Any:
         try:
             import botocore.session  # heavy: only when an s3:// store is used
             from botocore.config import Config
@@ -63,7 +75,7 @@ class S3Store(ObjectStore):
             raise MlregError("an s3:// store needs boto3: pip install 'mlreg[s3]'") from None
         retries = {"mode": "standard"} if os.environ.get("AWS_MAX_ATTEMPTS") else {
             "total_max_attempts": ATTEMPTS, "mode": "standard"}
-        config = Config(connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT, max_pool_connections=POOL,
+        config = Config(connect_timeout=CONNECT_TIMEOUT, read_timeout=read_timeout, max_pool_connections=POOL,
                         retries=retries)
         client = botocore.session.get_session().create_client("s3", endpoint_url=endpoint(), config=config)
         client.meta.events.register("before-parameter-build.s3.CompleteMultipartUpload", self._if_none_match)
@@ -201,7 +213,7 @@ class S3Store(ObjectStore):
         size = part_size(up.size)
         config = TransferConfig(multipart_threshold=size, multipart_chunksize=size,
                                 max_request_concurrency=PART_CONCURRENCY)
-        with self._big, TransferManager(self.client, config) as manager:
+        with self._big, TransferManager(self.transfer_client, config) as manager:
             future = manager.upload(str(up.local), bucket, key, subscribers=[_subscriber(progress)])
             up.sha256 = file_digests(up.local)[1]
             self._conditional_call(future.result)
@@ -256,6 +268,17 @@ class S3Store(ObjectStore):
                         "Objects": [{"Key": k} for k in batch], "Quiet": True})
                 for err in resp.get("Errors", []):
                     raise MlregError(f"cannot delete s3://{bucket}/{err.get('Key')}: {err.get('Message')}")
+
+
+class _PatientCompletion:
+    """Every call goes to the store's client except CompleteMultipartUpload, which waits COMPLETE_READ_TIMEOUT."""
+
+    def __init__(self, client: Any, patient: Any):
+        self._client = client
+        self.complete_multipart_upload = patient.complete_multipart_upload
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
 
 
 class _S3Errors(_Errors):
