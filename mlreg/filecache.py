@@ -214,6 +214,12 @@ class Cache:
             except (OSError, ValueError, KeyError, TypeError):
                 expected = None
             checks.append(self._check(p, expected))
+        for seal in _files(self.root / "seals"):  # seals of files that are gone (a pulled folder was deleted)
+            try:
+                if not os.path.lexists(json.loads(seal.read_text())["path"]):
+                    seal.unlink()
+            except (OSError, ValueError, KeyError, TypeError):
+                seal.unlink(missing_ok=True)
         return checks
 
     def _check(self, path: Path, expected: str | None) -> CacheCheck:

@@ -116,7 +116,7 @@ def place(src: Path, target: Path, a: Artifact, cache: Cache, label: str) -> str
     """Put a copy of `src` at `target`, checked against the record while it is written: kept (`target` already
     held these bytes) or copied. A copy that does not match is not placed."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    if cache.holds(target, a.sha256, a.size):
+    if cache.holds(target, a.sha256, a.size) and os.stat(target).st_nlink == 1:  # a hard link (older mlreg): copy
         return "kept"
     tmp = target.parent / f".{target.name}.mlreg-tmp"
     tmp.unlink(missing_ok=True)

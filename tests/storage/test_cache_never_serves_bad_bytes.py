@@ -110,3 +110,16 @@ def test_verify_cache_reports_and_removes_bad_entries(stored, tmp_path, own_cach
 def test_verify_needs_a_model_or_cache(reg, cli):
     r = cli(reg.root, "verify")
     assert r.code == 2 and "--cache" in r.err
+
+
+@pytest.mark.parametrize("store", ["local"], indirect=True)
+def test_a_hard_link_an_older_mlreg_placed_is_replaced_by_a_copy(stored, tmp_path, own_cache):
+    reg = stored
+    reg.pull("btc@latest", tmp_path / "warm")
+    old = tmp_path / "old/sub/weights.bin"  # what an older mlreg's pull left: a hard link to the cache entry
+    old.parent.mkdir(parents=True)
+    os.link(entry(own_cache, WEIGHTS), old)
+    reg.pull("btc@latest", tmp_path / "old")
+    assert old.stat().st_nlink == 1 and old.read_bytes() == WEIGHTS
+    write_through(old, b"x" * 5000)
+    assert entry(own_cache, WEIGHTS).read_bytes() == WEIGHTS
