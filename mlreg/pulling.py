@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,9 +143,12 @@ def place(src: Path, target: Path, a: Artifact, cache: Cache, label: str) -> str
 def _copy_checked(src: Path, tmp: Path, label: str) -> tuple[int, str]:
     """Copy `src` (never through a symlink) to a new file `tmp`, hashing it; returns its size and sha256."""
     try:
-        fd = os.open(src, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(src, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError as e:
         raise MlregError(f"{label}: cannot read it ({e.strerror}; a symbolic link?)") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise MlregError(f"{label}: not a plain file (a FIFO, a device or a folder); not handed out")
     h, size = hashlib.sha256(), 0
     with os.fdopen(fd, "rb") as f, open(tmp, "wb") as out:
         while block := f.read(BLOCK):

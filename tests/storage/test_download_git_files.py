@@ -82,3 +82,24 @@ def test_the_legal_in_git_version_still_comes_out(crafted, tmp_path, cli):
     r = cli(tmp_path, "get", str(root), "m@1", "-o", str(tmp_path / "got"))
     assert r.code == 0, r.err
     assert (tmp_path / "got/model.bin").read_text() == "abcdef"
+
+
+def test_pull_refuses_a_fifo_in_the_version_folder_instead_of_waiting(crafted, tmp_path):
+    import subprocess
+    import sys
+
+    root, _ = crafted
+    path = root / "registry/m/v1/model.bin"
+    path.unlink()
+    os.mkfifo(path)  # nobody ever writes to it: reading it would wait forever
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    try:
+        done = subprocess.run([sys.executable, "-m", "mlreg", "pull", "m@1", "-o", str(tmp_path / "out")], cwd=root,
+                              env=env, capture_output=True, text=True, timeout=60, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail("pull is still reading the FIFO after 60 s")
+    assert done.returncode == 1
+    assert done.stderr.strip() == ("Error: m v1: model.bin (in git): not a plain file (a FIFO, a device or a "
+                                   "folder); not handed out")
+    assert not (tmp_path / "out/model.bin").exists()
