@@ -84,7 +84,7 @@ def test_the_legal_in_git_version_still_comes_out(crafted, tmp_path, cli):
     assert (tmp_path / "got/model.bin").read_text() == "abcdef"
 
 
-def test_pull_refuses_a_fifo_in_the_version_folder_instead_of_waiting(crafted, tmp_path):
+def test_pull_names_a_fifo_in_the_version_folder_and_never_reads_it(crafted, tmp_path):
     import subprocess
     import sys
 
