@@ -175,7 +175,10 @@ def verify(
                     **({"cache": [c.to_dict() for c in cached]} if cache else {})})
     else:
         rows = [[f"{c.model} v{c.version}", c.location, c.status] for c in checks]
-        rows += [["cache", c.path, c.status + (" (removed)" if c.status != "ok" else "")] for c in cached]
-        console().print(render.table(None, ["version", "artifact", "status"], rows))
+        rows += [["cache", c.path, f"{c.status} (removed)"] for c in cached if c.status != "ok"]
+        if rows:
+            console().print(render.table(None, ["version", "artifact", "status"], rows))
+        if cache:
+            print(f"cache: {len(cached)} file(s) checked, {sum(c.status != 'ok' for c in cached)} removed")
     if bad:
         raise typer.Exit(1)
