@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MlregError
-from .objstore import (ObjectInfo, ObjectStore, PendingUpload, Progress, Upload, _Errors, endpoint, etag_matches,
+from .objstore import (ObjectInfo, ObjectStore, PendingUpload, Progress, Upload, endpoint, etag_matches,
                        file_digests, multipart, part_size)
+from .objstore import _Errors
 
 # A hung store (it accepts connections and never answers) fails a request after ATTEMPTS x READ_TIMEOUT plus a
 # short backoff, under 20 s; botocore's defaults (60 s x 3) waited three minutes. The read timeout bounds the wait for
