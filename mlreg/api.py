@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .pulling import PullReport
 
 __all__ = ["ArtifactCheck", "ModelSummary", "ModelView", "Outcome", "Registry", "VersionView", "get", "iso",
-           "load_model", "parse_metrics", "parse_pairs", "split_ref", "utc_now"]
+           "load_model", "parse_metrics", "parse_pairs", "split_ref", "utc_now", "verify_cache"]
 
 
 class Registry(Workspace):
@@ -166,6 +166,14 @@ def get(url: str, ref: str, dest: Path | None = None, progress: Callable[[int, i
         view = reg.get(name, vref)
         target = dest if dest is not None else Path.cwd() / f"{name}-v{view.record.version}"
         return pull_record(view.record, view.folder, target, progress)
+
+
+def verify_cache() -> list:
+    """`mlreg verify --cache`: hash every file of the local cache; what does not match is removed (the next pull
+    downloads or copies it again). Returns filecache.CacheCheck rows."""
+    from .filecache import Cache
+
+    return Cache().verify()
 
 
 def load_model(uri: str, repo: Path | str | None = None) -> Any:

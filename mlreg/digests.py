@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -61,10 +62,14 @@ def of_bytes(data: bytes) -> Digest:
 
 
 def of_file(path: Path | str) -> Digest | None:
-    """Size and sha256 of a plain file, never followed through a symlink (None when it is not one)."""
+    """Size and sha256 of a plain file, never followed through a symlink (None when it is not one: a symlink, a
+    folder, a FIFO or a device is never read)."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
         return None
     h, size = hashlib.sha256(), 0
     with os.fdopen(fd, "rb") as f:

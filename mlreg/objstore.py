@@ -192,9 +192,10 @@ class ObjectStore:
     def abort_uploads(self, pending: list[PendingUpload]) -> None:
         """Abort these multipart uploads (their parts are freed)."""
 
-    def download(self, uri: str, dest: Path, progress: Progress | None = None) -> str:
+    def download(self, uri: str, dest: Path, progress: Progress | None = None, limit: int | None = None) -> str:
         """Copy the object at `uri` to the local file `dest` (which the caller checks and moves into place);
-        returns the sha256 of the bytes written."""
+        returns the sha256 of the bytes written. With `limit`, at most limit + 1 bytes are written (the caller
+        sees an object larger than recorded without reading all of it)."""
         raise NotImplementedError
 
     def put(self, up: Upload, progress: Progress | None = None) -> bool:
@@ -246,9 +247,9 @@ class FolderStore(ObjectStore):
             return [ObjectInfo(Path(folder, f).as_uri(), (st := os.stat(os.path.join(folder, f))).st_size,
                                mtime=st.st_mtime) for folder, _, files in os.walk(base) for f in files]
 
-    def download(self, uri: str, dest: Path, progress: Progress | None = None) -> str:
+    def download(self, uri: str, dest: Path, progress: Progress | None = None, limit: int | None = None) -> str:
         with self.errors(uri, "download"), open(self.path(uri), "rb") as src, open(dest, "wb") as out:
-            return _copy(src, out, progress)
+            return _copy(src, out, progress, limit)
 
     def put(self, up: Upload, progress: Progress | None = None) -> bool:
         have = self.stat(up.uri)
@@ -305,10 +306,13 @@ class FolderStore(ObjectStore):
                 Path(tmp).unlink(missing_ok=True)
 
 
-def _copy(src: Any, out: Any, progress: Progress | None) -> str:
-    """Copy one open file to another in blocks, hashing on the way; returns the sha256."""
+def _copy(src: Any, out: Any, progress: Progress | None, limit: int | None = None) -> str:
+    """Copy one open file to another in blocks (at most limit + 1 bytes), hashing on the way; returns the sha256."""
     sha = hashlib.sha256()
-    while block := src.read(BLOCK):
+    left = None if limit is None else limit + 1
+    while block := src.read(BLOCK if left is None else min(BLOCK, left)):
+        if left is not None:
+            left -= len(block)
         out.write(block)
         sha.update(block)
         if progress:

@@ -1,8 +1,10 @@
-"""Files of store-backed versions on this machine: a content-addressed cache, `pull`, and `get` (no checkout).
+"""Files of store-backed versions on this machine: `pull`, and `get` (no checkout), through the local cache.
 
-The cache (`$MLREG_CACHE`, else the user cache folder) keeps every file once, by sha256, read-only; a file enters
-it only after its sha256 matched the record, so bad bytes are never kept. Pulled folders hold hard links to the
-cache entries (copies where linking is impossible), so a second pull of the same version transfers nothing.
+The cache (filecache) keeps every stored file once, by sha256, checked before it is served. Pulls place copies,
+never links into the cache, so writing to a pulled file cannot change what the next pull hands out; each copy is
+hashed as it is written and must match the record (size and sha256), and so must a file copied out of the version
+folder in git, which is never read through a symlink. A copy already in place is kept while its seal (see
+filecache) says it is unchanged; otherwise it is hashed, and replaced when it differs.
 """
 
 from __future__ import annotations
@@ -11,69 +13,20 @@ import hashlib
 import json
 import os
 import shutil
-import sys
-import tempfile
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import MlregError
+from .filecache import Cache, cache_dir
 from .records import Artifact, Version
 
 if TYPE_CHECKING:
-    from .uploads import TransferProgress, _Meter
+    from .uploads import TransferProgress
 
-# A pull whose files are all cached imports nothing of the transfer machinery (thread pools, boto3): it checks each
-# cache entry's size (its name is the sha256 it was verified against) and links it into place.
-
-
-def cache_dir() -> Path:
-    """`$MLREG_CACHE`, else the platform's user cache folder + `mlreg`."""
-    if os.environ.get("MLREG_CACHE"):
-        return Path(os.environ["MLREG_CACHE"]).expanduser()
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "mlreg"
-    if os.name == "nt":
-        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "mlreg" / "Cache"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlreg"
-
-
-class Cache:
-    """Files by sha256 under `<root>/files/ab/cdef...`, temp downloads under `<root>/tmp`."""
-
-    def __init__(self, root: Path | None = None):
-        self.root = Path(root) if root else cache_dir()
-
-    def entry(self, sha256: str) -> Path:
-        return self.root / "files" / sha256[:2] / sha256[2:]
-
-    def has(self, a: Artifact) -> bool:
-        try:
-            return self.entry(a.sha256).stat().st_size == a.size
-        except OSError:
-            return False
-
-    def fetch(self, a: Artifact, meter: _Meter) -> None:
-        """Download one stored file, check its sha256 and size, and only then add it to the cache."""
-        from .uploads import store_for
-
-        tmpdir = self.root / "tmp"
-        tmpdir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=tmpdir, prefix="dl-")
-        os.close(fd)
-        tmp = Path(name)
-        try:
-            sha = store_for(a.uri or "").download(a.uri or "", tmp, meter)
-            size = tmp.stat().st_size
-            if sha != a.sha256 or size != a.size:
-                raise MlregError(f"{a.uri}: downloaded bytes do not match the record (sha256 {sha[:12]}..., "
-                                 f"expected {a.sha256[:12]}...; {size} bytes, expected {a.size}); the store "
-                                 "object was changed or damaged; the bytes were not kept")
-            os.chmod(tmp, 0o444)  # pulled folders hold hard links to this file: editing one would edit all
-            self.entry(a.sha256).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, self.entry(a.sha256))
-        finally:
-            tmp.unlink(missing_ok=True)
+__all__ = ["Cache", "PullReport", "cache_dir", "local_paths", "pull_record", "version_tree"]
+BLOCK = 8 << 20
 
 
 @dataclass
@@ -87,7 +40,7 @@ class PullReport:
     downloaded_bytes: int = 0
     cached_files: int = 0  # stored files already in the cache
     from_git: int = 0  # files copied from the version folder in git
-    linked: int = 0
+    linked: int = 0  # always 0: files are copied, never linked into the cache (kept in the JSON for old readers)
     copied: int = 0
     external: list[str] = field(default_factory=list)  # --external files: recorded by path/URI, not placed
 
@@ -107,12 +60,14 @@ def version_tree(record: Version, cache: Cache | None = None) -> Path:
 
 def pull_record(record: Version, folder: Path | None, dest: Path | None = None,
                 progress: TransferProgress | None = None, cache: Cache | None = None) -> PullReport:
-    """Download the version's stored files that the cache lacks (verified), then place every file in `dest`
-    (default: the cache's folder for the version). `folder` is the version folder in git (for in-git files)."""
+    """Download the version's stored files that the cache lacks (verified), then place a checked copy of every
+    file in `dest` (default: the cache's folder for the version). `folder` is the version folder in git (for
+    in-git files)."""
     cache = cache or Cache()
     dest = Path(dest) if dest is not None else version_tree(record, cache)
     report = PullReport(f"{record.name}/{record.version}", dest.resolve() if dest.exists() else dest)
     stored = [a for a in record.artifacts if a.stored]
+    cache.clean_tmp()  # downloads of pulls that were killed
     missing = list({a.sha256: a for a in stored if not cache.has(a)}.values())
     if missing:
         from .uploads import _Meter, run_parallel
@@ -129,14 +84,11 @@ def pull_record(record: Version, folder: Path | None, dest: Path | None = None,
             continue
         target = _inside(report.dest, a.path)
         if a.stored:
-            how = place(cache.entry(a.sha256), target, link=True)
+            how = place(cache.entry(a.sha256), target, a, cache, f"the cache's copy of {a.uri}")
         else:
-            if folder is None or not (folder / a.path).is_file():
-                raise MlregError(f"{record.name} v{record.version}: {a.path} is recorded in git but missing from "
-                                 "the version folder")
-            how = place(folder / a.path, target, link=False)
+            src = _git_file(record, folder, a.path)
+            how = place(src, target, a, cache, f"{record.name} v{record.version}: {a.path} (in git)")
             report.from_git += 1
-        report.linked += how == "linked"
         report.copied += how == "copied"
         report.files.append(target)
     return report
@@ -149,31 +101,61 @@ def _inside(dest: Path, rel: str) -> Path:
     return target
 
 
-def place(src: Path, target: Path, link: bool) -> str:
-    """Put `src` at `target` (hard link when `link`, else or when linking fails a copy): kept, linked or copied."""
+def _git_file(record: Version, folder: Path | None, rel: str) -> Path:
+    """The in-git file `rel` of the version folder: a plain file, reached through no symlink."""
+    where = f"{record.name} v{record.version}: {rel}"
+    src = folder / rel if folder is not None else None
+    if src is None or not os.path.lexists(src):
+        raise MlregError(f"{where} is recorded in git but missing from the version folder")
+    if os.path.realpath(src) != os.path.join(os.path.realpath(folder), os.path.normpath(rel)):  # type: ignore[arg-type]
+        raise MlregError(f"{where} is a symbolic link in git (or lies under one); mlreg never hands out a file "
+                         "through a link")
+    return src
+
+
+def place(src: Path, target: Path, a: Artifact, cache: Cache, label: str) -> str:
+    """Put a copy of `src` at `target`, checked against the record while it is written: kept (`target` already
+    held these bytes) or copied. A copy that does not match is not placed."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    if link:
-        try:
-            if os.path.samefile(src, target):
-                return "kept"
-        except OSError:
-            pass
+    if cache.holds(target, a.sha256, a.size) and os.stat(target).st_nlink == 1:  # a hard link (older mlreg): copy
+        return "kept"
     tmp = target.parent / f".{target.name}.mlreg-tmp"
     tmp.unlink(missing_ok=True)
-    how = "copied"
     try:
-        if link:
-            try:
-                os.link(src, tmp)
-                how = "linked"
-            except OSError:  # another filesystem, or links not allowed: copy
-                shutil.copyfile(src, tmp)
-        else:
+        if a.stored and cache.sealed(src) == a.sha256:
+            # a cache entry whose seal holds before and after the copy was not written meanwhile: a kernel copy
+            # (no second hash of a file just verified) keeps a pull as fast as the download itself
             shutil.copyfile(src, tmp)
+            size, sha = (a.size, a.sha256) if cache.sealed(src) == a.sha256 else _copy_checked(src, tmp, label)
+        else:
+            size, sha = _copy_checked(src, tmp, label)
+        if (size, sha) != (a.size, a.sha256):
+            raise MlregError(f"{label}: {size} bytes with sha256 {sha[:12]}..., but the record says {a.size} bytes "
+                             f"with {a.sha256[:12]}...; not handed out")
+        os.chmod(tmp, 0o444)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    return how
+    cache.seal(target, a.sha256)
+    return "copied"
+
+
+def _copy_checked(src: Path, tmp: Path, label: str) -> tuple[int, str]:
+    """Copy `src` (never through a symlink) to a new file `tmp`, hashing it; returns its size and sha256."""
+    try:
+        fd = os.open(src, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise MlregError(f"{label}: cannot read it ({e.strerror}; a symbolic link?)") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise MlregError(f"{label}: not a plain file (a FIFO, a device or a folder); not handed out")
+    h, size = hashlib.sha256(), 0
+    with os.fdopen(fd, "rb") as f, open(tmp, "wb") as out:
+        while block := f.read(BLOCK):
+            h.update(block)
+            size += len(block)
+            out.write(block)
+    return size, h.hexdigest()
 
 
 def local_paths(record: Version, folder: Path, pull: bool,

@@ -10,6 +10,7 @@ Downloads are one streamed GET per object, hashed as the bytes arrive.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,15 @@ from .errors import MlregError
 from .masking import mask
 from .objstore import (ObjectInfo, ObjectStore, PendingUpload, Progress, Upload, endpoint, etag_matches,
                        file_digests, multipart, part_size)
+from .objstore import _Errors
 
-CONNECT_TIMEOUT, READ_TIMEOUT = 3, 60  # seconds; with 3 attempts an unreachable endpoint fails in ~10 s
-ATTEMPTS = 3  # botocore's attempts per request (standard retry mode)
+# A hung store (it accepts connections and never answers) fails a request after ATTEMPTS x READ_TIMEOUT plus a
+# short backoff, under 20 s; botocore's defaults (60 s x 3) waited three minutes. The read timeout bounds the wait for
+# each answer or chunk, not a whole transfer, so big files are not cut short. AWS_MAX_ATTEMPTS, if set, wins.
+CONNECT_TIMEOUT, READ_TIMEOUT = 5, 8  # seconds
+ATTEMPTS = 2  # botocore's attempts per request (standard retry mode)
+COMPLETE_READ_TIMEOUT = 120  # completing a multipart upload: some stores (moto, others) answer only once the parts
+# are assembled, which takes seconds per GiB; a retry after a timeout there fails (the first is still running)
 PART_CONCURRENCY = 8  # parts of one file in flight at once
 MULTIPART_FILES = 4  # files sent in parts at once (small files go alongside, up to uploads.WORKERS in all)
 POOL = 64  # connections kept open: small files + big files x parts in flight
@@ -40,6 +47,7 @@ class S3Store(ObjectStore):
 
     def __init__(self) -> None:
         self._client: Any = None
+        self._transfer: Any = None
         self._lock = threading.Lock()
         self._buckets: set[str] = set()  # buckets known to exist
         self.conditional = True  # the store honours If-None-Match on writes
@@ -52,14 +60,25 @@ class S3Store(ObjectStore):
                 self._client = self._make_client()
             return self._client
 
-    def _make_client(self) -> Any:
+    @property
+    def transfer_client(self) -> Any:
+        """The client s3transfer sends parts with: the store's client, with a patient one for the completion."""
+        client = self.client
+        with self._lock:
+            if self._transfer is None:
+                self._transfer = _PatientCompletion(client, self._make_client(COMPLETE_READ_TIMEOUT))
+            return self._transfer
+
+    def _make_client(self, read_timeout: float = READ_TIMEOUT) -> Any:
         try:
             import botocore.session  # heavy: only when an s3:// store is used
             from botocore.config import Config
         except ModuleNotFoundError:
             raise MlregError("an s3:// store needs boto3: pip install 'mlreg[s3]'") from None
-        config = Config(connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT, max_pool_connections=POOL,
-                        retries={"total_max_attempts": ATTEMPTS, "mode": "standard"})
+        retries = {"mode": "standard"} if os.environ.get("AWS_MAX_ATTEMPTS") else {
+            "total_max_attempts": ATTEMPTS, "mode": "standard"}
+        config = Config(connect_timeout=CONNECT_TIMEOUT, read_timeout=read_timeout, max_pool_connections=POOL,
+                        retries=retries)
         client = botocore.session.get_session().create_client("s3", endpoint_url=endpoint(), config=config)
         client.meta.events.register("before-parameter-build.s3.CompleteMultipartUpload", self._if_none_match)
         return client
@@ -71,6 +90,9 @@ class S3Store(ObjectStore):
 
     def where(self) -> str:
         return mask(endpoint() or "AWS S3")
+
+    def errors(self, uri: str, action: str) -> _Errors:
+        return _S3Errors(self, uri, action)
 
     @staticmethod
     def _split(uri: str) -> tuple[str, str]:
@@ -129,17 +151,26 @@ class S3Store(ObjectStore):
                     if _code(e) != "NoSuchUpload":  # completed or aborted meanwhile
                         raise
 
-    def download(self, uri: str, dest: Path, progress: Progress | None = None) -> str:
+    def download(self, uri: str, dest: Path, progress: Progress | None = None, limit: int | None = None) -> str:
         bucket, key = self._split(uri)
         sha = hashlib.sha256()
+        left = None if limit is None else limit + 1  # one byte more than allowed: enough to see it is too big
         with self.errors(uri, "download"):
             body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
-            with open(dest, "wb") as out:
-                for block in body.iter_chunks(STREAM_BLOCK):
-                    out.write(block)
-                    sha.update(block)
-                    if progress:
-                        progress(len(block))
+            try:
+                with open(dest, "wb") as out:
+                    for block in body.iter_chunks(STREAM_BLOCK):
+                        if left is not None:
+                            block = block[:left]
+                            left -= len(block)
+                        out.write(block)
+                        sha.update(block)
+                        if progress:
+                            progress(len(block))
+                        if left == 0:
+                            break
+            finally:
+                body.close()
         return sha.hexdigest()
 
     # -- writes --------------------------------------------------------------------------
@@ -184,7 +215,7 @@ class S3Store(ObjectStore):
         size = part_size(up.size)
         config = TransferConfig(multipart_threshold=size, multipart_chunksize=size,
                                 max_request_concurrency=PART_CONCURRENCY)
-        with self._big, TransferManager(self.client, config) as manager:
+        with self._big, TransferManager(self.transfer_client, config) as manager:
             future = manager.upload(str(up.local), bucket, key, subscribers=[_subscriber(progress)])
             up.sha256 = file_digests(up.local)[1]
             self._conditional_call(future.result)
@@ -254,6 +285,32 @@ class S3Store(ObjectStore):
         bucket, key = self._split(uri)
         with self.errors(uri, "write"):
             self.client.put_object(Bucket=bucket, Key=key, Body=data)
+
+
+class _PatientCompletion:
+    """Every call goes to the store's client except CompleteMultipartUpload, which waits COMPLETE_READ_TIMEOUT."""
+
+    def __init__(self, client: Any, patient: Any):
+        self._client = client
+        self.complete_multipart_upload = patient.complete_multipart_upload
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+class _S3Errors(_Errors):
+    """A store that accepted the connection but never answered gets its own message (how long mlreg waited)."""
+
+    def __exit__(self, kind, e, tb) -> bool:
+        name = type(e).__name__ if e is not None else ""
+        if name in ("ReadTimeoutError", "ConnectTimeoutError") or (
+                isinstance(e, Exception) and "timeout" in name.lower() and not isinstance(e, MlregError)):
+            waited = READ_TIMEOUT if name != "ConnectTimeoutError" else CONNECT_TIMEOUT
+            tries = os.environ.get("AWS_MAX_ATTEMPTS") or ATTEMPTS
+            raise MlregError(f"the object store at {self.store.where()} did not answer within {waited} s (tried "
+                             f"{tries} times) to {self.action} {self.uri}; is it up and reachable? check "
+                             "AWS_ENDPOINT_URL (or MLFLOW_S3_ENDPOINT_URL), then rerun") from None
+        return super().__exit__(kind, e, tb)
 
 
 class _Exists(MlregError):

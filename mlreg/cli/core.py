@@ -152,23 +152,36 @@ def validate(
 
 @app.command()
 def verify(
-    ref: Annotated[str, typer.Argument(metavar="NAME[@REF]", help="A model (every version) or one version.")],
+    ref: Annotated[Optional[str], typer.Argument(metavar="NAME[@REF]", help="A model (every version) or one "
+                                                 "version.")] = None,
     download: Annotated[bool, typer.Option("--download", help="Stored files: download and re-hash them (default: "
                                            "check that each object exists with its size).")] = False,
+    cache: Annotated[bool, typer.Option("--cache", help="Re-hash every file of the local cache and remove those "
+                                        "that do not match (the next pull fetches them again).")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Re-hash artifacts against their recorded digests (external files when reachable; stored files in the store)."""
     from .. import render
-    from ..api import split_ref
+    from ..api import split_ref, verify_cache
 
-    name, vref = split_ref(ref)
-    with transfer_bar("verify") as progress:
-        checks = registry().verify(name, vref, download=download, progress=progress)
-    bad = [c for c in checks if c.status in ("mismatch", "missing")]
+    if ref is None and not cache:
+        raise typer.BadParameter("give NAME[@REF], or --cache", param_hint="NAME[@REF]")
+    checks = []
+    if ref is not None:
+        name, vref = split_ref(ref)
+        with transfer_bar("verify") as progress:
+            checks = registry().verify(name, vref, download=download, progress=progress)
+    cached = verify_cache() if cache else []
+    bad = [c for c in [*checks, *cached] if c.status in ("mismatch", "missing", "not-a-file")]
     if json_out:
-        print_json({"ok": not bad, "artifacts": [c.to_dict() for c in checks]})
+        print_json({"ok": not bad, "artifacts": [c.to_dict() for c in checks],
+                    **({"cache": [c.to_dict() for c in cached]} if cache else {})})
     else:
         rows = [[f"{c.model} v{c.version}", c.location, c.status] for c in checks]
-        console().print(render.table(None, ["version", "artifact", "status"], rows))
+        rows += [["cache", c.path, f"{c.status} (removed)"] for c in cached if c.status != "ok"]
+        if rows:
+            console().print(render.table(None, ["version", "artifact", "status"], rows))
+        if cache:
+            print(f"cache: {len(cached)} file(s) checked, {sum(c.status != 'ok' for c in cached)} removed")
     if bad:
         raise typer.Exit(1)

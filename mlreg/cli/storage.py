@@ -10,7 +10,7 @@ import typer
 from .common import JsonOpt, app, print_json, registry, transfer_bar
 
 OutDir = Annotated[Optional[Path], typer.Option("--output", "-o", metavar="DIR", help="Folder to place the files "
-                                                "in (hard links into the local cache where possible).")]
+                                                "in (read-only copies, checked against the record).")]
 
 
 @app.command()

@@ -49,7 +49,7 @@ def test_register_puts_files_in_store_and_only_metadata_in_git(stored, store):
     assert reg.validate() == []
 
 
-def test_pull_verifies_places_hard_links_and_second_pull_transfers_nothing(stored, tmp_path, own_cache):
+def test_pull_verifies_places_copies_and_second_pull_transfers_nothing(stored, tmp_path, own_cache):
     reg, _ = stored
     out = tmp_path / "out"
     first = reg.pull("btc@latest", out)
@@ -57,10 +57,10 @@ def test_pull_verifies_places_hard_links_and_second_pull_transfers_nothing(store
     for rel, text in FILES.items():
         assert (out / rel).read_text() == text
     cached = own_cache / "files" / sha(b"w" * 5000)[:2] / sha(b"w" * 5000)[2:]
-    assert os.path.samefile(cached, out / "sub/weights.bin")  # a hard link, not a copy
+    assert not os.path.samefile(cached, out / "sub/weights.bin")  # a copy: writing to it cannot reach the cache
     second = reg.pull("btc@latest", out)
     assert (second.downloaded_files, second.downloaded_bytes, second.cached_files) == (0, 0, 4)
-    elsewhere = reg.pull("btc/1", tmp_path / "other")  # another folder: linked from the cache, no download
+    elsewhere = reg.pull("btc/1", tmp_path / "other")  # another folder: copied from the cache, no download
     assert elsewhere.downloaded_bytes == 0 and (tmp_path / "other/model.txt").read_text() == "tree model\n"
 
 
