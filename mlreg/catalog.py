@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import marshal
 import os
-import tempfile
 import time
-import zlib
 from array import array
 from pathlib import Path
 from typing import Any
 
+from .catalogfile import Stored, write
 from .errors import MlregError
 from .records import NAME_RE, Version
 from .store import MODEL_FILE, VERSION_FILE, Store
 
-FORMAT = b"mlreg-catalog 1\n"
 RACY_NS = 2_000_000_000  # a file changed this close to a build may change again within the same stat
 ATTRS = ("name", "version", "stage", "created_at", "created_by", "description", "model_type", "enhancement_type",
          "experiment", "run_name", "run_id", "base")
@@ -206,7 +204,7 @@ def load(store: Store) -> Catalog | None:
     if path is None:
         return None
     since = time.time_ns() - RACY_NS
-    old = _Stored.open(path, store.root)
+    old = Stored.open(path, store.root)
     dirs, keys, sigs = _scan(store, old.head if old else None, since)
     if old is not None and old.head["keys"] == keys and old.head["sigs"] == sigs and old.head["dirs"] == dirs:
         return Catalog(keys, old.head["models"], {k: _Where(w) for k, w in old.head["columns"].items()},
@@ -214,7 +212,7 @@ def load(store: Store) -> Catalog | None:
     return _build(store, path, old, (dirs, keys, sigs))
 
 
-def _build(store: Store, path: Path, old: _Stored | None, scanned: tuple | None = None) -> Any:
+def _build(store: Store, path: Path, old: Stored | None, scanned: tuple | None = None) -> Any:
     """Read what changed (everything without `old`), write the catalog; a Catalog, or with no `scanned`
     (a corrupt column's rebuild) its decoded columns."""
     dirs, keys, sigs = scanned or _scan(store, None, time.time_ns() - RACY_NS)
@@ -231,7 +229,7 @@ def _build(store: Store, path: Path, old: _Stored | None, scanned: tuple | None 
     dirs = {n: (d if n not in bad_models else (d[0], _STALE)) for n, d in dirs.items()}
     rows = [r if not isinstance(r, Exception) else None for r in fresh]
     columns = _columns(rows)
-    _write(path, store.root, {"keys": keys, "sigs": sigs, "dirs": dirs,
+    write(path, store.root, {"keys": keys, "sigs": sigs, "dirs": dirs,
                               "models": {n: m for n, m in models.items() if n not in bad_models}}, rows, columns)
     columns["broken"] = [fresh[i] for i in broken]
     return Catalog(keys, models, columns) if scanned else (columns, keys)
@@ -334,84 +332,3 @@ def _columns(rows: list[tuple]) -> dict[str, Any]:
         for k, col in sparse.items():
             cols[f"{kind}:{k}"] = [col.get(i) for i in range(len(rows))] if len(col) * 4 > len(rows) else col
     return cols
-
-
-# -- the file ------------------------------------------------------------------------------------------
-class _Stored:
-    """The catalog file: a checked head (rows' keys and stats, models, where each column is), then the
-    columns' and rows' bytes, each read only when asked for and checked against its own crc32."""
-
-    def __init__(self, path: Path, head: dict, start: int):
-        self.path, self.head, self.start = path, head, start
-
-    @classmethod
-    def open(cls, path: Path, root: Path) -> _Stored | None:
-        """None when missing, of another format, of another registry folder, or corrupt."""
-        try:
-            with open(path, "rb") as f:
-                prefix = f.read(len(FORMAT) + 12)
-                if len(prefix) < len(FORMAT) + 12 or not prefix.startswith(FORMAT):
-                    return None
-                crc = int.from_bytes(prefix[-12:-8], "big")
-                size = int.from_bytes(prefix[-8:], "big")
-                data = f.read(size)
-            if len(data) != size or zlib.crc32(data) != crc:
-                return None
-            head = marshal.loads(data)
-            if head.get("root") != str(root) or not isinstance(head.get("columns"), dict):
-                return None
-            return cls(path, head, len(prefix) + size)
-        except (OSError, ValueError, EOFError, TypeError):
-            return None
-
-    def blob(self, where: tuple) -> bytes | None:
-        offset, length, crc = where
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.start + offset)
-                data = f.read(length)
-        except OSError:
-            return None
-        return data if len(data) == length and zlib.crc32(data) == crc else None
-
-    def rows(self) -> list[tuple] | None:
-        data = self.blob(self.head["rows"])
-        try:
-            return marshal.loads(data) if data is not None else None
-        except (ValueError, EOFError, TypeError):
-            return None
-
-
-def _write(path: Path, root: Path, head: dict, rows: list[tuple], columns: dict[str, Any]) -> None:
-    """Write atomically; a failure only costs speed (the next read builds it again)."""
-    blobs, offsets, at = [], {}, 0
-
-    def add(obj: Any) -> tuple[int, int, int]:
-        nonlocal at
-        blob = marshal.dumps(obj)
-        blobs.append(blob)
-        at += len(blob)
-        return at - len(blob), len(blob), zlib.crc32(blob)
-
-    for name, col in columns.items():
-        offsets[name] = add(col)
-    head = {**head, "root": str(root), "columns": offsets, "rows": add(rows)}
-    head_blob = marshal.dumps(head)
-    data = FORMAT + zlib.crc32(head_blob).to_bytes(4, "big") + len(head_blob).to_bytes(8, "big") + head_blob
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".catalog-", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.writelines(blobs)
-        os.replace(tmp, path)
-        tmp = None
-    except OSError:
-        pass
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
