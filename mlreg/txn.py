@@ -85,17 +85,18 @@ class Transaction:
         """Everything slow or failing, before anything visible: extra steps, blobs, tree and commit objects."""
         for step in self.prepare_steps:
             step(self)
-        paths = [p for p in self.paths if isinstance(self.change.files[p], Path)]
-        datas = [p for p in self.paths if isinstance(self.change.files[p], bytes)]
+        paths = {p: f for p in self.paths if isinstance(f := self.change.files[p], Path)}
+        datas = {p: f for p in self.paths if isinstance(f := self.change.files[p], bytes)}
         self.blobs = {p: None for p in self.paths}
-        self.blobs.update(zip(paths, self.git.hash_files([self.change.files[p] for p in paths])))
-        self.blobs.update(zip(datas, self.git.hash_bytes([self.change.files[p] for p in datas])))
+        self.blobs.update(zip(paths, self.git.hash_files(list(paths.values())), strict=True))
+        self.blobs.update(zip(datas, self.git.hash_bytes(list(datas.values())), strict=True))
         fault("after-hashing")
         self.new = self.git.commit_tree(self.old, self.blobs, self.change.message())
         fault("after-objects")
 
     def commit(self) -> str:
         """The commit point; then the index and work tree are brought to the new commit."""
+        assert self.new is not None, "prepare() builds the commit first"
         if self.branch:
             self.git.update_ref(f"refs/heads/{self.branch}", self.new, None, f"mlreg: {self.change.subject}")
             fault("after-branch")

@@ -11,8 +11,12 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ..errors import MlregError
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 _SPLITS = ("train", "training", "val", "valid", "validation", "dev", "test", "eval", "holdout")
 _SUFFIX = re.compile(rf"^(?P<family>.+?)[_/.-](?P<split>{'|'.join(_SPLITS)})$")
@@ -36,7 +40,7 @@ class Panel:
 
 def families(names: list[str], primary: str | None = None) -> list[Panel]:
     """Metric names grouped into families (improvement_* left out); the primary metric's family first."""
-    groups: dict[str, list[tuple[str, str]]] = {}
+    groups: dict[str, list[tuple[int, str, str]]] = {}  # family -> (split order, name, split)
     for name in sorted(n for n in names if not n.startswith("improvement_")):
         m = _SUFFIX.match(name) or _PREFIX.match(name)
         family, split = (m["family"], m["split"]) if m else (name, "")
@@ -114,7 +118,7 @@ class Plotter:
         return fig
 
 
-_RC = {
+_RC: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",  # real text (searchable, small); the browser's sans-serif draws it
     "svg.hashsalt": "mlreg",  # stable ids: the same registry gives the same bytes
     "font.size": 8,
