@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -96,8 +97,8 @@ def run_parallel(jobs: list[Callable[[], Any]], workers: int = WORKERS) -> list[
         futures = [pool.submit(job) for job in jobs]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         for f in futures:
-            if f.done() and f.exception() is not None:
-                raise f.exception()  # type: ignore[misc]
+            if f.done() and (e := f.exception()) is not None:
+                raise e
         return [f.result() for f in futures]
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -121,7 +122,7 @@ def upload_files(targets: list[tuple[Path, str]], progress: TransferProgress | N
         return up
 
     order = sorted(range(len(targets)), key=lambda i: -sizes[i])  # big files first: no long tail
-    done = dict(zip(order, run_parallel([lambda i=i: one(i) for i in order], workers)))
+    done = dict(zip(order, run_parallel([partial(one, i) for i in order], workers)))
     return [done[i] for i in range(len(targets))]
 
 
@@ -154,7 +155,7 @@ def check_stored(artifacts: list[Artifact], download: bool = False,
             actual = store.download(a.uri or "", dest, meter)
         return ("ok" if actual == a.sha256 else "mismatch"), actual
 
-    return run_parallel([lambda a=a: one(a) for a in artifacts])
+    return run_parallel([partial(one, a) for a in artifacts])
 
 
 # -- gc --------------------------------------------------------------------------------------------

@@ -111,8 +111,8 @@ def _version_changes(name: str, old: State, new: State, settings: Settings) -> l
         out += _artifact_file_changes(name, n, old.blobs, new.blobs)
     highest = max(before) if before else None
     for n in sorted(added):  # a new record that cannot be read is only reported as unreadable
-        out += _file_changes(old, new, _vfile(name, n)) if after[n] is None else \
-            [_added(name, n, after[n], highest, settings)]
+        rec = after[n]
+        out += _file_changes(old, new, _vfile(name, n)) if rec is None else [_added(name, n, rec, highest, settings)]
     return out
 
 
@@ -165,7 +165,7 @@ def _stage_change(name: str, n: int, file: str, before: str, after: str, appende
                   settings: Settings) -> StageChanged:
     entry = next((e for e in reversed(appended) if isinstance(e, dict) and e.get("to") == after), None)
     change = StageChanged(name, n, file, before, after, _direction(settings, before, after, entry))
-    change.path = [before, *(e.get("to") for e in appended if isinstance(e, dict))]
+    change.path = [before, *(e["to"] for e in appended if isinstance(e, dict) and isinstance(e.get("to"), str))]
     if entry:
         change.reason, change.by, change.at = entry.get("reason"), entry.get("by"), entry.get("at")
     moved = _rollback_problem(settings, n, after, old_hist) if entry and entry.get("action") == "rollback" \
@@ -204,7 +204,7 @@ def _history_problem(settings: Settings, before: str, after: str, appended: list
     if not appended:
         return (f"$.stage_history: stage changed {before} -> {after} but no new stage_history entry records it; "
                 "expected an appended entry with from, to, at, by and reason")
-    current = before
+    current: str | None = before
     for i, e in enumerate(appended, start=first):
         e = e if isinstance(e, dict) else {}
         if e.get("from") != current:
