@@ -123,7 +123,7 @@ class Transaction:
         fault("after-branch")
         try:  # committed: from here a failure leaves the journal, so the next mlreg command finishes the job
             _settle(self.git, dict(self.blobs))
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - whatever failed, the user gets this one line, the journal the rest
             raise GitError(f"committed {self.new[:10]}, but updating the index and work tree failed ({e}); "
                            "the next mlreg command finishes it") from None
         return self.new
@@ -266,7 +266,7 @@ def recover(root: Path) -> list[str]:
     Returns one line saying what was done. A live writer's journal is left alone (its lock is held)."""
     try:
         loc = of_root(root)
-    except Exception:
+    except Exception:  # noqa: BLE001 - not a work tree we can read: nothing of ours to recover
         return []
     if not (loc.git_dir / JOURNAL).exists() and not _ours(loc.git_dir / "index.lock"):
         return []
@@ -332,7 +332,7 @@ def _plan_restore(g: Git, want: dict[str, str | None], other: dict[str, str | No
     side is the user's edit: kept. (A new file matching neither was cut short by the kill: rewritten.)"""
     root = g.root
     present = [p for p in want if (root / p).is_file()]
-    current = dict(zip(present, g.hash_files([root / p for p in present], write=False)))
+    current = dict(zip(present, g.hash_files([root / p for p in present], write=False), strict=True))
     write, remove, kept = [], [], []
     for p, oid in sorted(want.items()):
         now = current.get(p)

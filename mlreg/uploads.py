@@ -122,7 +122,7 @@ def upload_files(targets: list[tuple[Path, str]], progress: TransferProgress | N
         return up
 
     order = sorted(range(len(targets)), key=lambda i: -sizes[i])  # big files first: no long tail
-    done = dict(zip(order, run_parallel([partial(one, i) for i in order], workers)))
+    done = dict(zip(order, run_parallel([partial(one, i) for i in order], workers), strict=True))
     return [done[i] for i in range(len(targets))]
 
 
@@ -130,8 +130,8 @@ def upload_version(files: list[Path], folder: Path, base: str, progress: Transfe
                    workers: int = WORKERS) -> list[Artifact]:
     """Put every file of a version folder under `base` (see upload_files); returns the artifact records."""
     rels = [p.relative_to(folder).as_posix() for p in files]
-    ups = upload_files([(p, object_uri(base, rel)) for p, rel in zip(files, rels)], progress, workers)
-    return [Artifact(sha256=u.sha256, size=u.size, path=rel, uri=u.uri) for u, rel in zip(ups, rels)]
+    ups = upload_files([(p, object_uri(base, rel)) for p, rel in zip(files, rels, strict=True)], progress, workers)
+    return [Artifact(sha256=u.sha256, size=u.size, path=rel, uri=u.uri) for u, rel in zip(ups, rels, strict=True)]
 
 
 # -- verify ----------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def test_empty_from_dir_is_refused(two, cli):
 def test_non_finite_metrics_are_refused(reg, tmp_path, cli, metrics):
     src = tmp_path / "run"
     src.mkdir()
-    (src / "run_metadata.json").write_text('{"metrics": %s}' % metrics)
+    (src / "run_metadata.json").write_text(f'{{"metrics": {metrics}}}')
     before = snapshot(reg.root)
     r = cli(reg.root, "register", "m", "--from-dir", str(src))
     assert r.code == 1 and "malformed JSON" in r.err and "finite" in r.err

@@ -145,7 +145,7 @@ def _committed_version_changes(name: str, n: int, old: dict | None, new: dict | 
             out.append(FieldChanged(name, n, file, path, _plain(a), _plain(b), absent))
     old_hist, new_hist = _list(old.get("stage_history")), _list(new.get("stage_history"))
     if new_hist[:len(old_hist)] != old_hist:
-        at = next((i for i, (a, b) in enumerate(zip(old_hist, new_hist)) if a != b), len(new_hist))
+        at = next((i for i, (a, b) in enumerate(zip(old_hist, new_hist, strict=False)) if a != b), len(new_hist))
         out.append(HistoryRewritten(name, n, file, f"$.stage_history[{at}]"))
         appended = []
     else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Optional
 
 import typer
@@ -20,7 +20,7 @@ ModelTypeOpt = Annotated[Optional[str], typer.Option(
     "--model-type", metavar="T", help="Only versions whose lineage.model_type is T (base, continued, curriculum, ...).")]
 
 
-class VersionType(str, Enum):
+class VersionType(StrEnum):
     """Derived version type: `old` once another version names it as its base."""
 
     latest = "latest"
