@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_reads import NAME, generate  # noqa: E402
+from bench_reads import NAME, generate
 
 TARGET_ALL, TARGET_ONE = 60.0, 2.0
 

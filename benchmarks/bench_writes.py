@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_reads import NAME, generate  # noqa: E402
+from bench_reads import NAME, generate
 
 HERE = Path(__file__).resolve().parent.parent
 SLOWER_AT_MOST = 1.10

@@ -123,15 +123,16 @@ def _model_problems(store: Store, name: str, rules: list[Settings], out: list[st
             model_doc = model_doc if ok else None
         elif entry.name.startswith("."):
             continue
-        elif entry.is_dir() and parse_version_dirname(entry.name) is not None:
-            versions.append(parse_version_dirname(entry.name))
+        elif entry.is_dir() and (number := parse_version_dirname(entry.name)) is not None:
+            versions.append(number)
         else:
             out.append(f"{rel}: unexpected entry; expected version folders v1, v2, ...")
     if not has_model_file:
         out.append(f"{mrel}: file not found; expected a model.yaml in every model folder")
     if model_doc and model_doc["name"] != name:
         out.append(f"{mrel}: $.name: expected {name!r} (the folder name), got {model_doc['name']!r}")
-    records, stages = [], {}
+    records: list[Node] = []
+    stages: dict[int, str] = {}
     for n in sorted(versions):
         v = _version_problems(store, name, n, rules, out, hasher, stages)
         if v:
@@ -277,10 +278,10 @@ def lineage_problems(records: list[Node] | list[Version], store: Store | None = 
         if base and base not in bases:
             out.append(f"{where}: base {base[0]} v{base[1]} does not exist")
         seen, cur = set(), (name, number)
-        while cur in bases and bases[cur]:
+        while nxt := bases.get(cur):
             if cur in seen:
                 out.append(f"{where}: lineage forms a cycle through {cur[0]} v{cur[1]}")
                 break
             seen.add(cur)
-            cur = bases[cur]
+            cur = nxt
     return out

@@ -62,6 +62,7 @@ def promote(ws: Workspace, name: str, ref: str, stage: str, reason: str | None =
         demoted = []
         spec = s.stages[stage]
         if spec.exclusive:
+            assert spec.demote_to is not None  # settings are checked: an exclusive stage has demote_to
             for other in ws.store.versions(name):
                 if other.stage == stage and other.version != v.version:
                     _move(other, spec.demote_to, now, by, "New champion promoted" if stage == "champion"
@@ -168,7 +169,7 @@ def tag_set(ws: Workspace, name: str, ref: str | None, key: str, value: str | No
         else:
             target.tags[key] = value
             subject, action = f"tag set {what} {key}={value}", "tag"
-        rel_data = ws.store.model_file(target) if number is None else ws.store.version_file(target)
+        rel_data = ws.store.model_file(target) if isinstance(target, Model) else ws.store.version_file(target)
         change = gitops.ChangeSet(action, name, number, subject, dict([rel_data]))
         return ws.apply(change, commit, branch)
 

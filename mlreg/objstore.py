@@ -329,9 +329,9 @@ class _Errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind, e, tb) -> bool:
+    def __exit__(self, kind, e, tb) -> None:  # never swallows: re-raises translated, or lets it through
         if e is None or isinstance(e, (MlregError, KeyboardInterrupt)) or not isinstance(e, Exception):
-            return False
+            return
         raise translate(e, self.store, self.uri, self.action) from None
 
 

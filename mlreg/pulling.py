@@ -15,6 +15,7 @@ import os
 import shutil
 import stat
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,7 +74,7 @@ def pull_record(record: Version, folder: Path | None, dest: Path | None = None,
         from .uploads import _Meter, run_parallel
 
         meter = _Meter(sum(a.size for a in missing), progress)
-        run_parallel([lambda a=a: cache.fetch(a, meter) for a in missing])
+        run_parallel([partial(cache.fetch, a, meter) for a in missing])
     report.downloaded_files, report.downloaded_bytes = len(missing), sum(a.size for a in missing)
     report.cached_files = len(stored) - len(missing)
     dest.mkdir(parents=True, exist_ok=True)

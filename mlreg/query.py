@@ -232,7 +232,7 @@ def split_model_uri(ref: str) -> tuple[str, str]:
 def mlflow_model_location(res: Resolved) -> str | None:
     """The folder (or URI) holding the version's `MLmodel` file, if it is an MLflow-format model."""
     found = []
-    for a, where in zip(res.record.artifacts, res.artifact_paths):
+    for a, where in zip(res.record.artifacts, res.artifact_paths, strict=True):
         if (a.path or a.uri or "").rstrip("/").rsplit("/", 1)[-1] == "MLmodel":
             local = where[len("file://"):] if where.startswith("file://") else where
             found.append(local.rsplit("/", 1)[0])

@@ -224,7 +224,8 @@ def verify(ws: Workspace, name: str, ref: str | None = None, download: bool = Fa
     if not records:
         raise NotFound(f"model {name!r} has no versions")
     stored = [(v, a) for v in records for a in v.artifacts if a.stored]
-    found = dict(zip(map(id, (a for _, a in stored)), check_stored([a for _, a in stored], download, progress)))
+    found = dict(zip(map(id, (a for _, a in stored)), check_stored([a for _, a in stored], download, progress),
+                     strict=True))
     return [ArtifactCheck(v.name, v.version, mask(a.uri or ""), *found[id(a)][:1], a.sha256, found[id(a)][1])
             if a.stored else _check_artifact(ws.store, v, a) for v in records for a in v.artifacts]
 

@@ -224,7 +224,7 @@ def import_dir(ws: Workspace, path: Path | str, model: str | None = None, *, dry
         target = _store_for(ws, store, [(src.relative_to(root).as_posix(), src) for _, _, copies in parts
                                         for src in copies.values()], allow_large)
         next_number = {m: (ws.store.version_numbers(m) or [0])[-1] + 1 for m in {v.model for v in legacy}}
-        for old, (params, artifacts, copies) in zip(legacy, parts):
+        for old, (params, artifacts, copies) in zip(legacy, parts, strict=True):
             number = next_number[old.model]
             next_number[old.model] += 1
             record = Version(
@@ -282,7 +282,7 @@ def _import_upload_step(pending: list[tuple[Path, Artifact]],
 
     def upload(t: txn.Transaction) -> None:
         done = upload_files([(src, a.uri or "") for src, a in pending], progress)
-        for (src, a), up in zip(pending, done):
+        for (src, a), up in zip(pending, done, strict=True):
             if (up.sha256, up.size) != (a.sha256, a.size):
                 raise MlregError(f"{src}: changed while it was being imported (sha256 {up.sha256[:12]}..., size "
                                  f"{up.size}; recorded {a.sha256[:12]}..., {a.size}); nothing was committed: rerun")

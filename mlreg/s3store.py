@@ -37,7 +37,8 @@ _EXISTS = {"412", "PreconditionFailed", "ConditionalRequestConflict"}
 
 
 def _code(e: Exception) -> str:
-    return str(getattr(e, "response", None) and e.response.get("Error", {}).get("Code", "") or "")  # type: ignore
+    response = getattr(e, "response", None)  # botocore's ClientError (and its subclasses)
+    return str(response and response.get("Error", {}).get("Code", "") or "")
 
 
 class S3Store(ObjectStore):

@@ -377,9 +377,9 @@ def sort_views(views: Iterable[VersionView], order: Sequence[OrderKey]) -> list[
     out = sorted(views, key=lambda v: (v.record.name, v.record.version))
     for k in reversed(order):  # stable sorts, least significant key first
         if k.descending:
-            out.sort(key=lambda v, key=k.key: _present(key.value_of(v), True), reverse=True)
+            out.sort(key=lambda v: _present(k.key.value_of(v), True), reverse=True)  # sort() runs it at once
         else:
-            out.sort(key=lambda v, key=k.key: _present(key.value_of(v), False))
+            out.sort(key=lambda v: _present(k.key.value_of(v), False))
     return out
 
 

@@ -85,17 +85,18 @@ class Transaction:
         """Everything slow or failing, before anything visible: extra steps, blobs, tree and commit objects."""
         for step in self.prepare_steps:
             step(self)
-        paths = [p for p in self.paths if isinstance(self.change.files[p], Path)]
-        datas = [p for p in self.paths if isinstance(self.change.files[p], bytes)]
+        paths = {p: f for p in self.paths if isinstance(f := self.change.files[p], Path)}
+        datas = {p: f for p in self.paths if isinstance(f := self.change.files[p], bytes)}
         self.blobs = {p: None for p in self.paths}
-        self.blobs.update(zip(paths, self.git.hash_files([self.change.files[p] for p in paths])))
-        self.blobs.update(zip(datas, self.git.hash_bytes([self.change.files[p] for p in datas])))
+        self.blobs.update(zip(paths, self.git.hash_files(list(paths.values())), strict=True))
+        self.blobs.update(zip(datas, self.git.hash_bytes(list(datas.values())), strict=True))
         fault("after-hashing")
         self.new = self.git.commit_tree(self.old, self.blobs, self.change.message())
         fault("after-objects")
 
     def commit(self) -> str:
         """The commit point; then the index and work tree are brought to the new commit."""
+        assert self.new is not None, "prepare() builds the commit first"
         if self.branch:
             self.git.update_ref(f"refs/heads/{self.branch}", self.new, None, f"mlreg: {self.change.subject}")
             fault("after-branch")
@@ -122,7 +123,7 @@ class Transaction:
         fault("after-branch")
         try:  # committed: from here a failure leaves the journal, so the next mlreg command finishes the job
             _settle(self.git, dict(self.blobs))
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - whatever failed, the user gets this one line, the journal the rest
             raise GitError(f"committed {self.new[:10]}, but updating the index and work tree failed ({e}); "
                            "the next mlreg command finishes it") from None
         return self.new
@@ -265,7 +266,7 @@ def recover(root: Path) -> list[str]:
     Returns one line saying what was done. A live writer's journal is left alone (its lock is held)."""
     try:
         loc = of_root(root)
-    except Exception:
+    except Exception:  # noqa: BLE001 - not a work tree we can read: nothing of ours to recover
         return []
     if not (loc.git_dir / JOURNAL).exists() and not _ours(loc.git_dir / "index.lock"):
         return []
@@ -331,7 +332,7 @@ def _plan_restore(g: Git, want: dict[str, str | None], other: dict[str, str | No
     side is the user's edit: kept. (A new file matching neither was cut short by the kill: rewritten.)"""
     root = g.root
     present = [p for p in want if (root / p).is_file()]
-    current = dict(zip(present, g.hash_files([root / p for p in present], write=False)))
+    current = dict(zip(present, g.hash_files([root / p for p in present], write=False), strict=True))
     write, remove, kept = [], [], []
     for p, oid in sorted(want.items()):
         now = current.get(p)

@@ -14,6 +14,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -137,8 +138,8 @@ def run_parallel(jobs: list[Callable[[], Any]], workers: int = WORKERS) -> list[
         futures = [pool.submit(job) for job in jobs]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         for f in futures:
-            if f.done() and f.exception() is not None:
-                raise f.exception()  # type: ignore[misc]
+            if f.done() and (e := f.exception()) is not None:
+                raise e
         return [f.result() for f in futures]
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -162,7 +163,7 @@ def upload_files(targets: list[tuple[Path, str]], progress: TransferProgress | N
         return up
 
     order = sorted(range(len(targets)), key=lambda i: -sizes[i])  # big files first: no long tail
-    done = dict(zip(order, run_parallel([lambda i=i: one(i) for i in order], workers)))
+    done = dict(zip(order, run_parallel([partial(one, i) for i in order], workers), strict=True))
     return [done[i] for i in range(len(targets))]
 
 
@@ -170,8 +171,8 @@ def upload_version(files: list[Path], folder: Path, base: str, progress: Transfe
                    workers: int = WORKERS) -> list[Artifact]:
     """Put every file of a version folder under `base` (see upload_files); returns the artifact records."""
     rels = [p.relative_to(folder).as_posix() for p in files]
-    ups = upload_files([(p, object_uri(base, rel)) for p, rel in zip(files, rels)], progress, workers)
-    return [Artifact(sha256=u.sha256, size=u.size, path=rel, uri=u.uri) for u, rel in zip(ups, rels)]
+    ups = upload_files([(p, object_uri(base, rel)) for p, rel in zip(files, rels, strict=True)], progress, workers)
+    return [Artifact(sha256=u.sha256, size=u.size, path=rel, uri=u.uri) for u, rel in zip(ups, rels, strict=True)]
 
 
 # -- verify ----------------------------------------------------------------------------------------
@@ -195,4 +196,4 @@ def check_stored(artifacts: list[Artifact], download: bool = False,
             actual = store.download(a.uri or "", dest, meter)
         return ("ok" if actual == a.sha256 else "mismatch"), actual
 
-    return run_parallel([lambda a=a: one(a) for a in artifacts])
+    return run_parallel([partial(one, a) for a in artifacts])

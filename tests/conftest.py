@@ -143,14 +143,14 @@ def cli(capsys, monkeypatch):
 @pytest.fixture
 def read_models(monkeypatch) -> list[str]:
     """The model name of every metadata.json a test reads, in order (to prove reads stay in one folder)."""
-    from mlreg import store
+    from mlreg.store import Store  # (not `store`: that name is the object-store fixture)
 
     seen: list[str] = []
-    real = store.Store.version
+    real = Store.version
 
     def spy(self, name, number, *a, **k):
         seen.append(name)
         return real(self, name, number, *a, **k)
 
-    monkeypatch.setattr(store.Store, "version", spy)
+    monkeypatch.setattr(Store, "version", spy)
     return seen

@@ -267,7 +267,7 @@ def test_a_good_pull_request_validates_and_one_comment_is_kept_up_to_date(
     venv = runner_temp / "mlreg-venv"
     assert first.outputs["mlreg"] == str(venv / "bin" / "mlreg")  # installed from the action's checkout: the core
     assert subprocess.run([venv / "bin" / "python", "-c", "import importlib.util as u, mlreg; "
-                           "assert u.find_spec('mlflow') is None; assert mlreg.__file__.startswith(%r)" % str(venv)],
+                           f"assert u.find_spec('mlflow') is None; assert mlreg.__file__.startswith({str(venv)!r})"],
                           env=runner_env(runner_temp)).returncode == 0
     assert "+ git fetch --no-tags --quiet --unshallow origin +refs/heads/main:refs/remotes/origin/main" in first.log
     assert first.summary.startswith("**`mlreg validate --base origin/main`**: ✅ the change is valid\n\n"

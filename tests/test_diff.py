@@ -65,8 +65,10 @@ New models:
 
 New versions:
   - rl-agent v1 in development; evaluation/best_mean_reward=10; run run_20251004_145809_lgbm_y_logret_168h_huber
-  - rl-agent v2 in development; 200k more steps; evaluation/best_mean_reward=12.5, improvement_evaluation/best_mean_reward=+25.00%; continued of rl-agent v1
-  - m v4 in development; Trained 2023-2025 data; rmse_test=0.0431, rmse_train=0.049, rmse_val=0.0577; run run_20251006_145809_lgbm_y_logret_168h_huber
+  - rl-agent v2 in development; 200k more steps; evaluation/best_mean_reward=12.5, \
+improvement_evaluation/best_mean_reward=+25.00%; continued of rl-agent v1
+  - m v4 in development; Trained 2023-2025 data; rmse_test=0.0431, rmse_train=0.049, rmse_val=0.0577; \
+run run_20251006_145809_lgbm_y_logret_168h_huber
 
 Promotions and demotions:
   - m v1 demoted champion -> archived: "New champion promoted" (Test User, 2025-06-10T14:27:00Z)

@@ -59,7 +59,7 @@ def test_non_finite_metrics_are_not_registered(reg, tmp_path, cli, metrics):
     """Registered without them, named in one note (tests/test_newcomer_nan.py has the rest)."""
     src = tmp_path / "run"
     src.mkdir()
-    (src / "run_metadata.json").write_text('{"metrics": %s}' % metrics)
+    (src / "run_metadata.json").write_text(f'{{"metrics": {metrics}}}')
     r = cli(reg.root, "register", "m", "--from-dir", str(src))
     assert r.code == 0 and "not finite" in r.err
     assert json.loads((reg.root / "registry/m/v1/metadata.json").read_text())["metrics"] == {}

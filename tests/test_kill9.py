@@ -62,11 +62,11 @@ def kill_at(root: Path, args: list[str], delay: float) -> str:
     """Start `mlreg ARGS`, kill -9 it after `delay` seconds unless it finished; then run the next command."""
     p = mlreg_process(root, args)
     try:
-        p.wait(timeout=delay)
+        p.communicate(timeout=delay)  # (communicate, not wait: the pipes are read and closed)
         outcome = "finished"
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL)  # mlreg and the git command it runs, as a crash would
-        p.wait()
+        p.communicate()
         outcome = "killed"
     nxt = run_mlreg(root, ["list"])
     assert nxt.returncode == 0, nxt.stderr

@@ -38,7 +38,7 @@ def test_pages_workflow_shape():
     checkout, report, _, upload = build["steps"]
     assert checkout["with"]["fetch-depth"] == 0  # the folder histories need the whole history
     assert report["with"] == {"command": "report", "report-dir": "site"} and not any("run" in s for s in build["steps"])
-    assert upload["with"]["path"] == "${{ steps.%s.outputs.report-dir }}" % report["id"]
+    assert upload["with"]["path"] == "${{ steps." + report["id"] + ".outputs.report-dir }}"
 
 
 def test_report_step_builds_the_site_on_a_clone(tmp_path, reg, training, github, action_dir, runner_temp):  # noqa: F811

@@ -116,8 +116,9 @@ def _version_changes(name: str, old: State, new: State, settings: Settings, now:
         out += _artifact_file_changes(name, n, old.blobs, new.blobs)
     highest = max(before) if before else None
     for n in sorted(added):  # a new record that cannot be read is only reported as unreadable
-        out += _file_changes(old, new, _vfile(name, n)) if after[n] is None else \
-            [_added(name, n, after[n], highest, settings, now)]
+        rec = after[n]
+        out += _file_changes(old, new, _vfile(name, n)) if rec is None else \
+            [_added(name, n, rec, highest, settings, now)]
     return out
 
 
@@ -150,7 +151,7 @@ def _committed_version_changes(name: str, n: int, old: dict | None, new: dict | 
             out.append(FieldChanged(name, n, file, path, _plain(a), _plain(b), absent))
     old_hist, new_hist = _list(old.get("stage_history")), _list(new.get("stage_history"))
     if new_hist[:len(old_hist)] != old_hist:
-        at = next((i for i, (a, b) in enumerate(zip(old_hist, new_hist)) if a != b), len(new_hist))
+        at = next((i for i, (a, b) in enumerate(zip(old_hist, new_hist, strict=False)) if a != b), len(new_hist))
         out.append(HistoryRewritten(name, n, file, f"$.stage_history[{at}]"))
         appended = []
     else:
@@ -176,7 +177,7 @@ def _stage_change(name: str, n: int, file: str, before: str, after: str, appende
                   settings: Settings) -> StageChanged:
     entry = next((e for e in reversed(appended) if isinstance(e, dict) and e.get("to") == after), None)
     change = StageChanged(name, n, file, before, after, _direction(settings, before, after, entry))
-    change.path = [before, *(e.get("to") for e in appended if isinstance(e, dict))]
+    change.path = [before, *(e["to"] for e in appended if isinstance(e, dict) and isinstance(e.get("to"), str))]
     if entry:
         change.reason, change.by, change.at = entry.get("reason"), entry.get("by"), entry.get("at")
     moved = _rollback_problem(settings, n, after, old_hist) if entry and entry.get("action") == "rollback" \
@@ -215,7 +216,7 @@ def _history_problem(settings: Settings, before: str, after: str, appended: list
     if not appended:
         return (f"$.stage_history: stage changed {before} -> {after} but no new stage_history entry records it; "
                 "expected an appended entry with from, to, at, by and reason")
-    current = before
+    current: str | None = before
     for i, e in enumerate(appended, start=first):
         e = e if isinstance(e, dict) else {}
         if e.get("from") != current:

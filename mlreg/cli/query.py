@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Optional
 
 import typer
@@ -24,7 +24,7 @@ ParamOpt = Annotated[Optional[list[str]], typer.Option(
     "--param", metavar="K=V", help="Only versions whose params.K equals V, e.g. model_type=lgbm (repeatable).")]
 
 
-class VersionType(str, Enum):
+class VersionType(StrEnum):
     """Derived version type: `old` once another version names it as its base."""
 
     latest = "latest"

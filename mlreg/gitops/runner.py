@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from ..errors import GitError
 
@@ -28,7 +29,7 @@ class Git:
             strip: bool = True, raw: bool = False):
         """Run one git command; a failure becomes a GitError with git's own words (raw: stdout as bytes)."""
         full_env = {**os.environ, **env} if env else None
-        opts = {"env": full_env, "strip_newline_in_stdout": strip, "stdout_as_string": not raw}
+        opts: dict[str, Any] = {"env": full_env, "strip_newline_in_stdout": strip, "stdout_as_string": not raw}
         try:
             if stdin is None:
                 return self._git.execute(["git", *args], **opts)
@@ -87,8 +88,8 @@ class Git:
             return []
         # absolute paths; a symlink (followed on purpose) by its target, else git would hash the link itself
         names = "\n".join(os.path.realpath(p) if os.path.islink(p) else os.path.abspath(p) for p in files)
-        names = names.encode() + b"\n"
-        out = self.run("hash-object", *(["-w"] if write else []), "--no-filters", "--stdin-paths", stdin=names)
+        out = self.run("hash-object", *(["-w"] if write else []), "--no-filters", "--stdin-paths",
+                       stdin=names.encode() + b"\n")
         return out.split()
 
     def hash_bytes(self, datas: list[bytes]) -> list[str]:
@@ -112,8 +113,9 @@ class Git:
         for entry in out.split("\0"):
             if entry:
                 mode, kind, oid, path = _tree_entry(entry)
-                if kind == "blob" and self.local(path) is not None:
-                    found[self.local(path)] = oid
+                rel = self.local(path)
+                if kind == "blob" and rel is not None:
+                    found[rel] = oid
         return found
 
     def commit_tree(self, parent: str | None, blobs: dict[str, str | None], message: str) -> str:

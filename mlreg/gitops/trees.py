@@ -217,7 +217,7 @@ def _parallel(root: Path, *commands: list[str]) -> list[bytes]:
     procs = [subprocess.Popen(["git", "--literal-pathspecs", *c], cwd=top, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE) for c in commands]
     outs = []
-    for c, proc in zip(commands, procs):
+    for c, proc in zip(commands, procs, strict=True):
         out, err = proc.communicate()
         if proc.returncode:
             raise GitError(f"git {c[0]} failed: {err.decode('utf-8', 'replace').strip()}")

@@ -7,7 +7,7 @@ import fcntl
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,7 +67,7 @@ def lock(root: Path, wait: bool = True) -> Iterator[bool]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def refuse_escape(root: Path, paths: list[str], new_folders: list[str] = ()) -> None:
+def refuse_escape(root: Path, paths: list[str], new_folders: Sequence[str] = ()) -> None:
     """Never write through a symlink or outside the work tree (e.g. a model folder linked elsewhere).
 
     Files inside `new_folders` (which must not exist yet) are checked through their folder: each folder once."""

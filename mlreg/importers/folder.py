@@ -54,7 +54,7 @@ def scan(root: Path, model: str | None = None) -> list[LegacyVersion]:
 
 def renames(legacy: list[LegacyVersion]) -> list[str]:
     """Notes for model names that had to be changed to be legal registry names."""
-    seen = {}
+    seen: dict[tuple[str, str], Path] = {}
     for v in legacy:
         if v.raw_name is not None and v.raw_name != v.model:
             seen.setdefault((v.raw_name, v.model), v.folder)
@@ -113,6 +113,7 @@ def version_parts(v: LegacyVersion, root: Path) -> tuple[dict[str, str], list, d
     artifacts, copies = [], {}
     for f in v.files:
         art = artifact_for(f, v.folder, external=False)
+        assert art.path is not None  # not external: a path inside the version folder
         artifacts.append(art)
         copies[art.path] = f
     legacy = v.folder / "metadata.json"

@@ -105,7 +105,7 @@ def source_target(root: Path, tracking_uri: str | None, settings_uri: str | None
     """`--tracking-uri`, else MLFLOW_TRACKING_URI, else mlreg.yaml; an sqlite store must already exist."""
     target = resolve(root, tracking_uri, settings_uri)
     db = Path(target.uri[len("sqlite:///"):]) if target.uri.startswith("sqlite:///") else None
-    if target.embedded and not db.is_file():
+    if target.embedded and (db is None or not db.is_file()):
         raise MlregError("no MLflow to import from: pass --tracking-uri URI (or set MLFLOW_TRACKING_URI, or "
                          "mlflow.tracking_uri in mlreg.yaml)")
     if db is not None and not db.is_file():
@@ -163,7 +163,7 @@ def fetch_artifacts(io: Any, plan: ImportPlan, tmp: Path, external: bool, progre
         progress(f"{r.name} v{r.version}", len(plan.versions))
         location, local = mlflow_io.download_version(io, r.name, r.version, sv.source, tmp / str(i))
         pairs = _local_files(local)
-        if store and pairs:
+        if store and pairs and local is not None:  # pairs: local is a file or folder
             r.artifacts = _store_backed(r, location, local, pairs, store)
             continue
         if not external and any(rel == VERSION_FILE for rel, _ in pairs):  # the record's own name is taken

@@ -43,7 +43,8 @@ class ImportPlan:
 def plan_import(sources: list[SourceModel], store: Store, settings: Settings, at: str, by: str,
                 shown: str) -> ImportPlan:
     """The model.yaml files and version records to write; a gap in version numbers is an error naming it."""
-    plan, problems = ImportPlan(), []
+    plan = ImportPlan()
+    problems: list[str] = []
     pinned: dict[tuple[str, str], int] = {}  # (model, stage) -> the version an MLflow alias of that stage names
     for sm in sources:
         have = store.version_numbers(sm.name)
@@ -291,7 +292,8 @@ def _link_bases(plan: ImportPlan, store: Store) -> None:
 
 def _reaches(records: dict, start: tuple[str, int], target: tuple[str, int]) -> bool:
     """Following bases from `start` arrives at `target` (linking would make a cycle)."""
-    seen, cur = set(), start
+    seen: set[tuple[str, int]] = set()
+    cur: tuple[str, int] | None = start
     while cur and cur not in seen:
         if cur == target:
             return True

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rich.console import JustifyMethod
 from rich.table import Table
 
 _ELLIPSIS = "…"
@@ -23,7 +24,7 @@ class Col:
     keep: int = 1
     flex: bool = False
     left: bool = False  # cut from the left (paths: the end is what tells them apart)
-    justify: str = "left"
+    justify: JustifyMethod = "left"
     min: int = 8  # a flexible column narrower than this is left out instead
 
 
@@ -50,7 +51,7 @@ class Fitted:
         t = Table(title=self.title, title_justify="left", show_lines=False)
         for i in shown:
             c = self.cols[i]
-            t.add_column(c.header, no_wrap=True, overflow="ellipsis", justify=c.justify,  # type: ignore[arg-type]
+            t.add_column(c.header, no_wrap=True, overflow="ellipsis", justify=c.justify,
                          min_width=widths[i], max_width=widths[i])
         for r in self.rows:
             t.add_row(*(_cut(r[i], widths[i], self.cols[i].left) for i in shown))

@@ -90,7 +90,7 @@ def _stage(d: _Diagram, x) -> None:
     ids = [d.node(x.model, d.node_id(x.model, x.version, "stage", i, s), f'(["{label(f"v{x.version} · {s}")}"])')
            for i, s in enumerate(path)]
     words = x.direction + (f": {x.reason}" if x.reason else "")
-    for i, (a, b) in enumerate(zip(ids, ids[1:])):
+    for i, (a, b) in enumerate(zip(ids, ids[1:], strict=False)):
         text = words if i == len(ids) - 2 else "via"
         arrow = "-.->" if x.direction == "demoted" else "==>"
         d.edges.append(f'  {a} {arrow}|"{label(text)}"| {b}')

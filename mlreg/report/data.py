@@ -212,10 +212,10 @@ def _derive(models: list[ModelInfo], files: dict[str, str], settings: Settings) 
             prefix = f"{REGISTRY_DIR}/{m.name}/v{v.number}/"
             v.in_git = {a.path: files[prefix + a.path] for a in v.record.artifacts if a.path and prefix + a.path in files}
         for stage in (s.name for s in settings.stages.values() if s.exclusive):
-            held = [v.number for v in m.versions if v.record.stage == stage]
+            held = [v for v in m.versions if v.record.stage == stage]
             if held:
-                m.holders[stage] = held[-1]
-                m.version(held[-1]).holds.append(stage)
+                m.holders[stage] = held[-1].number
+                held[-1].holds.append(stage)
         for alias, n in sorted(m.model.aliases.items()):
-            if m.version(n):
-                m.version(n).holds.append(alias)
+            if holder := m.version(n):
+                holder.holds.append(alias)

@@ -11,8 +11,12 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ..errors import MlregError
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 _SPLITS = ("train", "training", "val", "valid", "validation", "dev", "test", "eval", "holdout")
 _SUFFIX = re.compile(rf"^(?P<family>.+?)[_/.-](?P<split>{'|'.join(_SPLITS)})$")
@@ -36,7 +40,7 @@ class Panel:
 
 def families(names: list[str], primary: str | None = None) -> list[Panel]:
     """Metric names grouped into families (improvement_* left out); the primary metric's family first."""
-    groups: dict[str, list[tuple[str, str]]] = {}
+    groups: dict[str, list[tuple[int, str, str]]] = {}  # family -> (split order, name, split)
     for name in sorted(n for n in names if not n.startswith("improvement_")):
         m = _SUFFIX.match(name) or _PREFIX.match(name)
         family, split = (m["family"], m["split"]) if m else (name, "")
@@ -114,7 +118,7 @@ class Plotter:
         return fig
 
 
-_RC = {
+_RC: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",  # real text (searchable, small); the browser's sans-serif draws it
     "svg.hashsalt": "mlreg",  # stable ids: the same registry gives the same bytes
     "font.size": 8,
@@ -151,11 +155,11 @@ class _Figure:
         self.axes, self.panels, self.lines, self.stars, self.marks = axes, panels, [], [], []
         for ax in axes:  # few ticks, no grid: every tick is three artists to lay out and draw
             ax.yaxis.set_major_locator(MaxNLocator(3, min_n_ticks=2))
-        for ax, panel in zip(axes, panels):
+        for ax, panel in zip(axes, panels, strict=False):  # the bars, if any, have the last axes
             _title(ax, panel.family)
             self.lines.append([ax.plot([], [], marker="o", ms=4, lw=1.3, color=_COLORS.get(s, _OTHER),
                                        label=s or m, gid=f"metric-{safe_id(m)}")[0]
-                               for m, s in zip(panel.metrics, panel.splits)])
+                               for m, s in zip(panel.metrics, panel.splits, strict=True)])
             self.stars.append(ax.plot([], [], ls="none", marker="*", ms=11, color="#f5b700", mec="#6b5000",
                                       mew=0.6, zorder=4, gid=f"marked-{safe_id(panel.family)}")[0])
             self.marks.append(ax.axvline(0, color="#f5b700", lw=1, ls="--", zorder=0, visible=False))
@@ -172,14 +176,15 @@ class _Figure:
                 xs = [n - 0.4 + width * (i + 0.5) for n in at]
                 rects = ax.bar(xs, [0] * len(xs), width=width * 0.9, color=_BARS[i % len(_BARS)],
                                label=metric.removeprefix("improvement_"))
-                for n, r in zip(at, rects):
+                for n, r in zip(at, rects, strict=True):
                     r.set_gid(f"improvement-{safe_id(metric)}-v{n}")
                 self.bars.append((metric, at, rects))
             ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=7, handlelength=1.2)
 
     def draw(self, series: Series, title: str) -> str:
-        for panel, lines, star, mark, ax in zip(self.panels, self.lines, self.stars, self.marks, self.axes):
-            for metric, line in zip(panel.metrics, lines):
+        for panel, lines, star, mark, ax in zip(self.panels, self.lines, self.stars, self.marks, self.axes,
+                                                strict=False):  # bars: one more axes
+            for metric, line in zip(panel.metrics, lines, strict=True):
                 line.set_data(*series.points(metric))
             marked = [(n, series.metrics[n][m]) for n in series.marked for m in panel.metrics if m in series.metrics[n]]
             star.set_data([x for x, _ in marked], [y for _, y in marked])
@@ -190,7 +195,7 @@ class _Figure:
             ax.relim()
             ax.autoscale_view(scalex=False)
         for metric, at, rects in self.bars:
-            for n, r in zip(at, rects):
+            for n, r in zip(at, rects, strict=True):
                 r.set_height(series.metrics[n][metric])
             self.axes[-1].relim()
             self.axes[-1].autoscale_view(scalex=False)

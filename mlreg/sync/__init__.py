@@ -117,8 +117,8 @@ def desired_state(root: Path, store: Store, settings: Settings, models: dict[str
     for r in records.values():
         if r.lineage.base:
             key = (r.lineage.base.model, r.lineage.base.version)
-            bases[key] = records.get(key) or _read_base(store, *key)
-    bases = {k: v for k, v in bases.items() if v is not None}
+            if (base := records.get(key) or _read_base(store, *key)) is not None:
+                bases[key] = base
     wants = [want_model(models[n], groups.get(n, []), settings, commits, head, bases, rid, url)
              for n in _bases_first(models, records)]
     also = sorted({k[0] for k in bases} - set(models))

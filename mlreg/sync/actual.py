@@ -36,7 +36,7 @@ class HaveRun(Marked):
     params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
-    files: dict[str, int] | None = None  # artifact path -> size, when the artifact store was listed (--artifacts)
+    files: dict[str, int | None] | None = None  # artifact path -> size, if the artifact store was listed (--artifacts)
 
     @property
     def complete(self) -> bool:

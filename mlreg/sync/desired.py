@@ -215,14 +215,14 @@ def want_run(r: Version, settings: Settings, folder: Path,
     start = _millis(r.run.training_timestamp) or _millis(r.created_at) or 0
     end = _end_ms(r, start)
     files = [(folder / a.path, a.path) for a in r.artifacts if a.path is not None and a.uri is None]
-    files += [(local, a.path) for local, a in placed or []]
+    files += [(local, a.path) for local, a in placed or [] if a.path is not None]  # placed: path always set
     uploaded = {a.uri for _, a in placed or []}
     external = [a.to_dict() for a in r.artifacts if a.path is None and a.uri not in uploaded]
     stored = [(a.uri, a.path) for a in r.artifacts if a.path is not None and a.uri is not None]
     content = {"experiment": experiment, "name": name, "start": start, "params": r.params, "metrics": r.metrics,
                "tags": r.tags, "artifacts": [a.to_dict() for a in r.artifacts]}
     sizes = {a.path: a.size for a in r.artifacts if a.path is not None and a.uri is None}
-    sizes |= {a.path: a.size for _, a in placed or []}
+    sizes |= {a.path: a.size for _, a in placed or [] if a.path is not None}
     return WantRun(experiment, name, start, dict(r.params), dict(r.metrics), dict(r.tags), files, external, end,
                    sizes=sizes, stored=stored, digest=canonical_digest(content), model=r.name, number=r.version)
 
@@ -291,10 +291,10 @@ def model_path(artifacts: list[Artifact]) -> str:
     folder = mlmodel_dir(artifacts)
     if folder or any(a.path == "MLmodel" for a in artifacts):
         return folder
-    files = [a for a in artifacts if a.path and a.path != "run_metadata.json"]
-    named = [a for a in files if PurePosixPath(a.path).name.lower().startswith("model")]
+    files = [(a.size, a.path) for a in artifacts if a.path and a.path != "run_metadata.json"]
+    named = [f for f in files if PurePosixPath(f[1]).name.lower().startswith("model")]
     pool = named or files
-    return max(pool, key=lambda a: (a.size, a.path)).path if pool else ""
+    return max(pool)[1] if pool else ""  # the largest (size, path)
 
 
 def linked_tags(base_run_id: str, base_subpath: str) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .desired import WantRun, WantVersion
 
@@ -92,7 +93,9 @@ class ModelPlan:
 class ItemQueries:
     """conflicts and drift over `self.items` (shared by Plan and SyncReport)."""
 
-    items: list[Item]
+    if TYPE_CHECKING:  # read-only here: SyncReport has a field, Plan a property (a real property would break the field)
+        @property
+        def items(self) -> list[Item]: ...
 
     @property
     def conflicts(self) -> list[Item]:
@@ -116,7 +119,7 @@ class Plan(ItemQueries):
     models: list[ModelPlan]
 
     @property
-    def items(self) -> list[Item]:  # type: ignore[override]
+    def items(self) -> list[Item]:
         return [i for m in self.models for i in m.items]
 
     @property

@@ -312,7 +312,7 @@ def _missing_files(want: WantRun, r: HaveRun) -> list[tuple]:
     """Files of the version the artifact store lacks, or holds with another size (only when it was listed)."""
     if r.files is None:
         return []
-    missing = [(local, rel) for local, rel in want.files if r.files.get(rel) != want.sizes.get(rel)]
+    missing: list[tuple] = [(local, rel) for local, rel in want.files if r.files.get(rel) != want.sizes.get(rel)]
     if want.external and EXTERNAL_FILE not in r.files:
         missing.append((None, EXTERNAL_FILE))
     return missing

@@ -35,6 +35,7 @@ def ui_command(root: Path, port: int) -> list[str]:
     require("mlflow", "`mlreg ui`")
     target = local_store(root)
     db = target.sqlite_path
+    assert db is not None and target.artifacts is not None  # the embedded store is sqlite
     if not db.exists():
         raise MlregError(f"{db}: no local MLflow store yet; run `mlreg sync` first")
     return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", target.uri,

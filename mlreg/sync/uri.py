@@ -63,6 +63,7 @@ def prepare(root: Path, target: Target) -> None:
     if db is None:
         return
     local = local_store(root).sqlite_path
+    assert local is not None and target.artifacts is not None  # both are sqlite stores
     if db.resolve() == local.resolve():
         local.parent.mkdir(exist_ok=True)
         ignore = local.parent / ".gitignore"

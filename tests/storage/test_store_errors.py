@@ -91,7 +91,7 @@ def test_kill_9_during_upload_then_rerun(reg, training, store, tmp_path):
     while not _started(store, proc) and time.monotonic() < deadline:
         time.sleep(0.005)  # polling for the upload to begin, not ordering events
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.communicate()  # (not wait(): this also closes the pipes)
     assert proc.returncode == -signal.SIGKILL, "register finished before it could be killed"
     _unchanged(reg, head)  # nothing committed, no version folder left behind
     assert not (reg.root / "registry/m").exists()

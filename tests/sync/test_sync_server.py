@@ -170,7 +170,7 @@ def test_interrupted_sync_resumes_without_duplicates(reg, training, mlflow_serve
         register(reg, training, name, 4, uniq)
         steps = []
 
-        def progress(label, total, stop_after=stop_after):
+        def progress(label, total, stop_after=stop_after, steps=steps):
             steps.append(label)
             if len(steps) == stop_after:
                 raise KeyboardInterrupt

@@ -37,7 +37,7 @@ def network_reason(text: str) -> str:
     return reason.group(0).strip() if reason else "no answer"
 
 
-def s3_problem(e: Exception) -> str | None:
+def s3_problem(e: BaseException) -> str | None:
     """A one-line account of an S3 error raised in this process (direct artifact access), else None."""
     try:
         from botocore import exceptions as bx
@@ -65,7 +65,7 @@ def s3_problem(e: Exception) -> str | None:
 def _botocore_cause(e: BaseException, bx) -> BaseException:
     """The botocore error behind `e`: boto3's upload_file re-raises S3's ClientError as an S3UploadFailedError
     (the ClientError, with S3's code, is its context)."""
-    seen = e
+    seen: BaseException | None = e
     while seen is not None and not isinstance(seen, (bx.ClientError, bx.BotoCoreError)):
         seen = seen.__cause__ or seen.__context__
     return seen if seen is not None else e

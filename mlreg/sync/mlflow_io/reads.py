@@ -76,7 +76,8 @@ class Reader:
     def _list_files(self, runs: list[HaveRun]) -> None:
         """What the artifact store holds for each run (path -> size): one listing per folder, a few at a time."""
         def walk(run: HaveRun) -> None:
-            files, folders = {}, [None]
+            files: dict[str, int | None] = {}
+            folders: list[str | None] = [None]
             while folders:
                 for f in self.client.list_artifacts(run.run_id, folders.pop()):
                     if f.is_dir:
@@ -123,7 +124,8 @@ class Reader:
 
         if not experiment_ids:
             return []
-        out, token = [], None
+        out: list = []
+        token = None
         while True:
             page = self.client.search_runs(experiment_ids, where, ViewType.ALL, 50000, page_token=token)
             out.extend(page)

@@ -38,7 +38,8 @@ class MlflowIO(Reader):
                        for mp in plan.models for op in mp.versions if not op.create]
             for mp in plan.models:
                 self._create_versions(mp, runs, progress)
-            for f in [*runs.values(), *updates]:
+            pending: list[Future[Any]] = [*runs.values(), *updates]
+            for f in pending:
                 f.result()
             for mp in plan.models:
                 self._finish_model(mp, progress)
@@ -88,8 +89,8 @@ class MlflowIO(Reader):
 
         want = op.want
         if op.existing is None:
-            tags = want.system_tags | want.tags | {SYNC: want.marker(want.tags)}
-            run = self.client.create_run(self.experiments[want.experiment][0], want.start_ms, tags, want.name)
+            first_tags = want.system_tags | want.tags | {SYNC: want.marker(want.tags)}
+            run = self.client.create_run(self.experiments[want.experiment][0], want.start_ms, first_tags, want.name)
             run_id, artifact_uri = run.info.run_id, run.info.artifact_uri
         else:
             run_id, artifact_uri = op.existing, op.artifact_uri or ""
@@ -159,6 +160,7 @@ class MlflowIO(Reader):
     def _create_version(self, op: VersionOp, runs: dict) -> None:
         tags = dict(op.want.tags) | self._linked(op, runs)
         tags[SYNC] = op.want.marker(tags)
+        assert op.artifact_uri is not None  # set with run_id: by the plan, or from its RunOp's result
         source = op.artifact_uri.rstrip("/") + (f"/{op.want.subpath}" if op.want.subpath else "")
         if op.want.source and not self._store_copies([(op.want.source, "")]):
             source = op.want.source  # store-backed: MLflow reads the files where the registry keeps them

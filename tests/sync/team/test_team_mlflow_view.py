@@ -92,7 +92,7 @@ def test_another_registry_with_the_same_model_name_is_foreign(reg, training, hea
 class _Receiver(BaseHTTPRequestHandler):
     got: list[dict] = []
 
-    def do_POST(self):  # noqa: N802 - http.server's name
+    def do_POST(self):  # http.server's name
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         type(self).got.append(json.loads(body))
         self.send_response(200)
