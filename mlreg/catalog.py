@@ -217,7 +217,7 @@ def _build(store: Store, path: Path, old: Stored | None, scanned: tuple | None =
     (a corrupt column's rebuild) its decoded columns."""
     dirs, keys, sigs = scanned or _scan(store, None, time.time_ns() - RACY_NS)
     rows = old.rows() if old is not None else None
-    fresh = _refresh(store, (old.head, rows) if rows is not None else None, keys, sigs)
+    fresh = _refresh(store, (old.head, rows) if old is not None and rows is not None else None, keys, sigs)
     models = _models(store, old.head if old else None, dirs)
     broken = [i for i, r in enumerate(fresh) if isinstance(r, Exception)]
     if broken:  # never cached: marked stale, so the next read tries them again

@@ -29,10 +29,10 @@ def models(ws: Workspace) -> list[ModelSummary]:
 
     cat = catalog.load(ws.store)
     if cat is not None:
-        nums: dict[str, list[int]] = {name: [] for name in cat.models}
+        held: dict[str, list[int]] = {name: [] for name in cat.models}
         for name, n in cat.keys:
-            nums[name].append(n)
-        return [ModelSummary(name, desc, len(nums[name]), nums[name][-1] if nums[name] else None, aliases)
+            held[name].append(n)
+        return [ModelSummary(name, desc, len(held[name]), held[name][-1] if held[name] else None, aliases)
                 for name, (desc, aliases) in cat.models.items()]
     out = []
     for name in ws.store.model_names():

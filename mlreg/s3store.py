@@ -302,7 +302,7 @@ class _PatientCompletion:
 class _S3Errors(_Errors):
     """A store that accepted the connection but never answered gets its own message (how long mlreg waited)."""
 
-    def __exit__(self, kind, e, tb) -> bool:
+    def __exit__(self, kind, e, tb) -> None:
         name = type(e).__name__ if e is not None else ""
         if name in ("ReadTimeoutError", "ConnectTimeoutError") or (
                 isinstance(e, Exception) and "timeout" in name.lower() and not isinstance(e, MlregError)):

@@ -133,7 +133,8 @@ def _import_problem(doc: dict, history: list[dict], settings: Settings, now: dt.
 
 def artifacts_problem(doc: dict, settings: Settings) -> str | None:
     """External (and stored) artifact URIs a new version records, judged by the base's allowed prefixes."""
-    arts = doc.get("artifacts") if isinstance(doc.get("artifacts"), list) else []
+    found = doc.get("artifacts")
+    arts: list[Any] = found if isinstance(found, list) else []
     store = settings.store.strip() if settings.store else None
     if store:  # as objstore.normalize writes it: an absolute path is a file:// URI
         store = (Path(store).as_uri() if store.startswith("/") else store).rstrip("/") + "/"
