@@ -93,6 +93,8 @@ def _render(report) -> None:
 
 
 def _verdict(report) -> None:
+    for line in report.warnings:
+        print(f"Warning: {line}", file=sys.stderr)
     if report.foreign:
         print(f"Warning: {len(report.foreign)} object(s) in MLflow not managed by git were left alone "
               "(listed as foreign)", file=sys.stderr)

@@ -39,6 +39,7 @@ class SyncReport(ItemQueries):
     items: list[Item] = field(default_factory=list)
     writes: int = 0  # steps in the plan
     forced: bool = False
+    warnings: list[str] = field(default_factory=list)  # one line each: what sync left out, and why
 
     @property
     def ok(self) -> bool:
@@ -57,7 +58,7 @@ class SyncReport(ItemQueries):
     def to_dict(self) -> dict[str, Any]:
         return {
             "tracking_uri": self.tracking_uri, "uri_source": self.uri_source, "mode": self.mode, "ok": self.ok,
-            "writes": self.writes, "totals": self.totals(), "counts": self.counts(),
+            "writes": self.writes, "warnings": self.warnings, "totals": self.totals(), "counts": self.counts(),
             "conflicts": [i.to_dict() for i in self.conflicts],
             "changes": [i.to_dict() for i in self.items if i.status != "unchanged"],
         }
@@ -191,8 +192,11 @@ def run_sync(reg: RegistrySource, *, tracking_uri: str | None = None, model: str
         report = SyncReport(target.shown, target.source, mode, the_plan.items, the_plan.writes, force)
         if mode == "sync" and the_plan.writes and not the_plan.conflicts:  # any conflict left: write nothing
             total = the_plan.writes
-            io.apply(the_plan, (lambda label: progress(label, total)) if progress else (lambda label: None),
-                     known_run_ids(actual))
+            try:
+                io.apply(the_plan, (lambda label: progress(label, total)) if progress else (lambda label: None),
+                         known_run_ids(actual))
+            finally:
+                report.warnings += io.warnings
     return report
 
 

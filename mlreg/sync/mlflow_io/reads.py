@@ -31,6 +31,7 @@ class Reader:
         self.experiments: dict[str, tuple[str, bool]] = {}  # name -> (id, deleted)
         self._lock = threading.Lock()
         self.run_ids: dict[tuple[str, int], str] = {}  # (model, version) -> run id, for base_model_run_id
+        self.warnings: list[str] = []  # what sync left out and why (files not uploaded), for the report
 
     # -- reads -----------------------------------------------------------------------------
     def read(self, wants: list[WantModel], also: list[str], registry_id: str = "", *, whole: bool = False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import tempfile
 import time
@@ -108,23 +109,31 @@ class MlflowIO(Reader):
         for k in op.drop_tags:
             self.client.delete_tag(run_id, k)
         if op.finish:
-            self._upload(artifact_uri, want.files + self._store_copies(want.stored), want.external)
+            self._upload(artifact_uri, want.files + self._store_copies(want.stored), want.external, op)
             self.tracking.store.update_run_info(run_id, RunStatus.FINISHED, want.end_ms or want.start_ms, None)
         elif op.upload:  # files the artifact store lost (--artifacts)
             self._upload(artifact_uri, [f for f in op.upload if f[0] is not None],
-                         want.external if any(f[0] is None for f in op.upload) else [])
+                         want.external if any(f[0] is None for f in op.upload) else [], op)
         self._tick(progress, f"run {op.model}/{op.number}")
         return run_id, artifact_uri
 
-    def _upload(self, artifact_uri: str, files: list[tuple[Path, str]], external: list[dict[str, Any]]) -> None:
+    def _upload(self, artifact_uri: str, files: list[tuple[Path, str]], external: list[dict[str, Any]],
+                op: RunOp) -> None:
+        """Upload the files whose bytes are the record's (see `proven`), and mlreg_external.json."""
         from mlflow.store.artifact.artifact_repository_registry import (
             get_artifact_repository,
         )
 
         repo = get_artifact_repository(artifact_uri, tracking_uri=self.target.uri)
         for local, rel in files:
-            if not local.is_file():
+            if not os.path.lexists(local):
                 raise MlregError(f"{local}: artifact file missing (run `mlreg verify`)")
+            size, sha = op.want.expect.get(rel, (-1, ""))
+            why = proven(local, size, sha)
+            if why:
+                with self._lock:
+                    self.warnings.append(f"{op.model}/{op.number}: artifact {rel!r} not uploaded: {local} {why}")
+                continue
             folder = rel.rsplit("/", 1)[0] if "/" in rel else None
             repo.log_artifact(str(local), folder)
         if external:
@@ -211,6 +220,33 @@ class MlflowIO(Reader):
             else:
                 self.registry.delete_registered_model_tag(mp.name, ALIASES)
             self._tick(progress, f"model {mp.name}")
+
+
+def proven(local: Path, size: int, sha256: str) -> str | None:
+    """None when `local` is a regular file holding exactly the recorded bytes (size and sha256), else why not.
+    Sync reads a file for upload only then: a record that merely names a file (/proc/self/environ, a FIFO, a
+    device, a secret on the runner with a guessed size) never gets it uploaded."""
+    import hashlib
+    import stat
+
+    from ..desired import plain_file
+
+    if not plain_file(local, size):
+        return "is not a regular file of the recorded size"
+    try:
+        fd = os.open(local, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as e:
+        return f"cannot be read ({e.strerror})"
+    h, seen = hashlib.sha256(), 0
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return "is not a regular file"
+        while seen <= size and (block := f.read(1 << 20)):
+            h.update(block)
+            seen += len(block)
+    if seen != size or h.hexdigest() != sha256:
+        return "does not match the recorded sha256"
+    return None
 
 
 def _sync_last(tags: dict[str, str]) -> list[tuple[str, str]]:
