@@ -20,6 +20,7 @@ from ..uploads import stored_folder
 SYNC = "mlreg.sync"
 REGISTRY = "mlreg.registry"  # the registry id (mlreg.yaml registry_id, else the root commit) on registered models
 ALIASES = "mlreg.aliases"
+SUPERSEDED = "mlreg.superseded"  # on a run synced from another record and replaced (--force): its old SYNC tag
 # what older syncs wrote instead (read, then replaced by SYNC): never a conflict, always removed
 DIGEST = "mlreg.digest"
 COMMIT = "mlreg.commit"
@@ -47,6 +48,7 @@ class WantRun:
     system_tags: dict[str, str] = field(default_factory=dict)  # mlflow.* tags, set at creation only
     stored: list[tuple[str, str]] = field(default_factory=list)  # (object store URI, artifact path): not copied
     expect: dict[str, tuple[int, str]] = field(default_factory=dict)  # artifact path -> recorded (size, sha256)
+    files_digest: str = ""  # short fingerprint of params and artifacts: what a run cannot change once made
     digest: str = ""
     model: str = ""
     number: int = 0
@@ -54,8 +56,8 @@ class WantRun:
 
     def marker(self, tags: Iterable[str]) -> str:
         """The SYNC tag of the run, once its tags are `tags`."""
-        return marker(digest=self.digest, model=self.model, registry=self.registry, tags=sorted(tags),
-                      version=self.number)
+        return marker(digest=self.digest, files=self.files_digest, model=self.model, registry=self.registry,
+                      tags=sorted(tags), version=self.number)
 
 
 @dataclass
@@ -241,7 +243,8 @@ def want_run(r: Version, settings: Settings, folder: Path,
     expect = {a.path: (a.size, a.sha256) for a in [*r.artifacts, *(a for _, a in placed or [])] if a.path is not None}
     return WantRun(experiment, name, start, dict(r.params), dict(r.metrics), dict(r.tags), files, external, end,
                    sizes=sizes, stored=stored, expect=expect, digest=canonical_digest(content), model=r.name,
-                   number=r.version)
+                   number=r.version,
+                   files_digest=canonical_digest({"params": r.params, "artifacts": content["artifacts"]})[:16])
 
 
 _DURATION_KEYS = ("duration_seconds", "training_duration_seconds", "duration_s", "training_seconds")

@@ -14,7 +14,7 @@ from typing import Any
 
 from ...errors import MlregError
 from ..actual import PLACEHOLDER
-from ..desired import ALIASES, EXTERNAL_FILE, SYNC, linked_tags
+from ..desired import ALIASES, EXTERNAL_FILE, SUPERSEDED, SYNC, linked_tags
 from ..ops import ModelPlan, Plan, RunOp, VersionOp
 from .reads import Reader
 
@@ -47,6 +47,35 @@ class MlflowIO(Reader):
             pool.shutdown(wait=True, cancel_futures=True)
             raise
         pool.shutdown()
+
+    def lease(self, registry_id: str, wait: float | None, on_wait: Callable[[str], None] | None = None):
+        """This registry's sync lease on this server, held for a `with` block (see lease.py)."""
+        from . import lease
+
+        told = (lambda h: on_wait(h.describe())) if on_wait else None
+        return lease.held(self.registry, registry_id, self.target.shown, lease.WAIT if wait is None else wait,
+                          on_wait=told)
+
+    def rebuild(self, names: list[str], stale_runs: list[str]) -> None:
+        """Retire runs synced from another record (their SYNC tag moves to mlreg.superseded, then the run is
+        deleted: a run's params cannot change), then delete the registered models `names`, so the plan makes
+        them again with every version numbered as git numbers it."""
+        for run_id in stale_runs:
+            run = self.client.get_run(run_id)
+            if SYNC in run.data.tags:
+                self.client.set_tag(run_id, SUPERSEDED, run.data.tags[SYNC])
+                self.client.delete_tag(run_id, SYNC)
+            if run.info.lifecycle_stage != "deleted":
+                self.client.delete_run(run_id)
+        for name in names:
+            self.registry.delete_registered_model(name)
+
+    def check_server(self, wants: list) -> list:
+        """What MLflow's records alone do not show: webhooks the server cannot read, and (given `wants`) store
+        objects of store-backed versions that are gone."""
+        from .health import missing_objects, unreadable_webhooks
+
+        return unreadable_webhooks(self.target) + missing_objects(wants)
 
     def _tick(self, progress: Progress, label: str) -> None:
         with self._lock:
@@ -178,7 +207,8 @@ class MlflowIO(Reader):
             self.registry.delete_model_version(op.model, mv.version)
             raise MlregError(f"model version {op.model}/{op.number}: MLflow numbered it {mv.version} (a version "
                              f"{op.number} existed there before and was deleted); mlreg keeps numbers equal to "
-                             "git's, so this version cannot be mirrored to this server")
+                             f"git's: `mlreg sync --repair --model {op.model}` re-creates the registered model "
+                             "(its runs stay) so that MLflow numbers its versions as git does")
 
     def _linked(self, op: VersionOp, runs: dict) -> dict[str, str]:
         """base_model_run_id / base_model_path, once the base's run exists."""
