@@ -19,6 +19,7 @@ from ..ops import ModelPlan, Plan, RunOp, VersionOp
 from .reads import Reader
 
 _MAX_PARAMS, _MAX_METRICS = 100, 1000  # MLflow's log_batch limits
+KIND, TRAINING = "mlflow.experimentKind", "custom_model_development"  # what MLflow 3.x's UI reads
 Progress = Callable[[str], None]
 
 
@@ -82,6 +83,9 @@ class MlflowIO(Reader):
             progress(label)
 
     def _ensure_experiments(self, plan: Plan) -> None:
+        """Every experiment the plan's runs go to exists, marked as model training for MLflow's UI (3.x opens an
+        experiment without `mlflow.experimentKind` in GenAI mode, runs listed as evaluation runs): set where
+        the experiment has no kind yet, never over one someone chose."""
         for name in sorted({op.want.experiment for mp in plan.models for op in mp.runs}):
             found = self.experiments.get(name)
             if found and found[1]:
@@ -92,7 +96,11 @@ class MlflowIO(Reader):
                 if self.target.artifacts is not None:
                     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "experiment"
                     location = (self.target.artifacts / safe).resolve().as_uri()
-                self.experiments[name] = (self.client.create_experiment(name, artifact_location=location), False)
+                self.experiments[name] = (self.client.create_experiment(name, artifact_location=location,
+                                                                        tags={KIND: TRAINING}), False)
+            elif name in self.kindless:
+                self.client.set_experiment_tag(found[0], KIND, TRAINING)
+                self.kindless.discard(name)
 
     def _write_model(self, mp: ModelPlan, progress: Progress) -> None:
         if mp.create:
