@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from cryptography.fernet import Fernet
-
 from storekit import set_store
 
 from .conftest import start_server, stop_server

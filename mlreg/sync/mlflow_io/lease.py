@@ -164,7 +164,7 @@ class Lease:
                 self.me.beat += 1
                 self.me.expires = time.time() + self.ttl
                 self.registry.set_registered_model_tag(self.name, TAG, self.me.to_tag())
-            except Exception:  # noqa: BLE001 - a failed renewal is retried; the sync's own calls report the server
+            except Exception:  # noqa: BLE001, S112 - a failed renewal is retried; the sync's own calls report it
                 continue
 
     def check(self) -> None:
@@ -182,7 +182,7 @@ class Lease:
             now = self._read(self.name)
             if now is not None and now.token == self.me.token:
                 self._delete(self.name)
-        except Exception:  # noqa: BLE001 - the sync's own error (if any) is the one to report
+        except Exception:  # noqa: BLE001, S110 - the sync's own error (if any) is the one to report
             pass
 
     def _delete(self, name: str) -> None:

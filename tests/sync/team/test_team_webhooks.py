@@ -37,5 +37,7 @@ def test_up_prints_every_variable_clients_need(healthy_stack):
                              "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"}
     assert exported["AWS_ENDPOINT_URL"] == healthy_stack.info["s3_endpoint"]
     assert "MLFLOW_BACKEND_STORE_URI" not in exported  # the server's, with the database password
-    ps = open(f"/proc/{healthy_stack.info['mlflow_pid']}/cmdline", "rb").read().decode()
+    from pathlib import Path
+
+    ps = Path(f"/proc/{healthy_stack.info['mlflow_pid']}/cmdline").read_bytes().decode()
     assert healthy_stack.info["backend_store_uri"] not in ps  # never on the command line (visible in `ps`)
