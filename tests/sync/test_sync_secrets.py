@@ -60,7 +60,7 @@ def test_a_file_whose_bytes_match_the_record_is_uploaded(reg, training, mlflow_s
 
     report = reg.sync(mlflow_server.url)
 
-    assert report.ok and report.warnings == []
+    assert report.ok
     c = mlflow_server.client()
     run_id = versions_of(c, name)[1].run_id
     assert sorted(f.path for f in c.list_artifacts(run_id)) == ["calibration.json", "model.bin", "run_metadata.json"]
