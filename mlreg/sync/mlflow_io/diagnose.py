@@ -110,13 +110,6 @@ def explain(uri: str, shown: str, text: str, error_code: str | None) -> str | No
     if health.status in (401, 403):
         return (f"MLflow at {shown} refused the credentials (HTTP {health.status}); set MLFLOW_TRACKING_USERNAME / "
                 "MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN")
-    if re.search(r"Read timed out|ReadTimeout", text) and not _ARTIFACT_PATH.search(text):
-        # the server answers /health at once, but a read of its records got no answer: its database. (A server
-        # started while its database is down keeps each request waiting ~100 s while it retries the connection:
-        # asking it again would only add another wait.)
-        return (f"MLflow at {shown} is up, but its database does not answer (a read of MLflow's records timed out "
-                "while /health answered); check the server's backend store (the PostgreSQL/MySQL database in its "
-                "MLFLOW_BACKEND_STORE_URI) is running, then rerun `mlreg sync` (it picks up where it stopped)")
     db = probe(uri, "/api/2.0/mlflow/experiments/get", {"experiment_id": "0"})
     if db.status is None or db.status >= 500:
         said = f"no answer within {PROBE_TIMEOUT:g} s" if db.status is None else db.text
