@@ -130,12 +130,14 @@ class Registry(Workspace):
     # -- MLflow ----------------------------------------------------------------------------
     def sync(self, tracking_uri: str | None = None, *, model: str | None = None, dry_run: bool = False,
              check: bool = False, prune: bool = False, force: bool = False, artifacts: bool = False,
-             progress: Callable[[str, int], None] | None = None):
+             progress: Callable[[str, int], None] | None = None, repair: bool = False,
+             allow_unmerged: bool = False, wait: float | None = None, on_wait: Callable[[str], None] | None = None):
         """Mirror the registry into MLflow (check / dry_run only compare); returns a sync.SyncReport."""
         from .sync import run_sync
 
         return run_sync(self, tracking_uri=tracking_uri, model=model, dry_run=dry_run, check=check, prune=prune,
-                        force=force, artifacts=artifacts, progress=progress)
+                        force=force, artifacts=artifacts, progress=progress, repair=repair,
+                        allow_unmerged=allow_unmerged, wait=wait, on_wait=on_wait)
 
     def ui(self, port: int, on_ready: Callable[[str], None]) -> None:
         """Serve MLflow's UI over the local store in .mlreg/ on 127.0.0.1:`port` until interrupted."""

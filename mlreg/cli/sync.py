@@ -31,12 +31,23 @@ def sync(
         "--force", help="Overwrite hand edits of what mlreg made; never deletes what mlreg did not make.")] = False,
     artifacts: Annotated[bool, typer.Option(
         "--artifacts", help="Also list the artifact store: every mirrored file must be there with its recorded size "
-                            "(one listing per run); a sync uploads missing ones again.")] = False,
+                            "(one listing per run), and with --check every object of a store-backed version; a sync "
+                            "uploads missing run files again.")] = False,
+    repair: Annotated[bool, typer.Option(
+        "--repair", help="Re-create the registered models that have versions to create (their runs stay), so "
+                         "MLflow numbers them as git does again after numbers were burnt.")] = False,
+    allow_unmerged: Annotated[bool, typer.Option(
+        "--allow-unmerged", help="Sync a server from a commit that is not on the remote's default branch (a private "
+                                 "server; a shared one mirrors only what landed).")] = False,
+    wait: Annotated[Optional[float], typer.Option(
+        "--wait", metavar="SECONDS", min=0,
+        help="How long to wait for another sync of this registry to finish (default 300; 0: stop at once).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Mirror the registry into MLflow: models, runs, versions, tags, aliases. Idempotent; rerun after a stop."""
     reg = registry()
-    options = dict(model=model, dry_run=dry_run, check=check, prune=prune, force=force, artifacts=artifacts)
+    options = dict(model=model, dry_run=dry_run, check=check, prune=prune, force=force, artifacts=artifacts,
+                   repair=repair, allow_unmerged=allow_unmerged, wait=wait, on_wait=_waiting)
     err = console_err()
     try:
         if err.is_terminal and not json_out:
@@ -52,6 +63,10 @@ def sync(
         _render(report)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _waiting(holder: str) -> None:
+    print(f"Waiting for another mlreg sync of this registry to finish ({holder})", file=sys.stderr, flush=True)
 
 
 def console_err():
@@ -84,7 +99,8 @@ def _render(report) -> None:
     rows = [[_ROWS[k], *(counts[k][c] for c in cols)] for k in _ROWS]
     rows.append(["total", *(totals[c] for c in cols)])
     out.print(render.table(_TITLES[report.mode], ["object", *cols], rows))
-    shown = report.drift if report.mode != "sync" else [i for i in report.items if i.status in ("conflict", "kept")]
+    shown = report.drift if report.mode != "sync" else [i for i in report.items
+                                                        if i.status in ("conflict", "kept", "broken")]
     shown = shown + report.foreign
     if shown:
         out.print(render.table(None, ["status", "object", "name", "detail"],
@@ -93,6 +109,11 @@ def _render(report) -> None:
 
 
 def _verdict(report) -> None:
+    for line in report.warnings:
+        print(f"Warning: {line}", file=sys.stderr)
+    if report.rebuilt:
+        print(f"Re-created registered model(s) {', '.join(report.rebuilt)} so that MLflow's versions are git's",
+              file=sys.stderr)
     if report.foreign:
         print(f"Warning: {len(report.foreign)} object(s) in MLflow not managed by git were left alone "
               "(listed as foreign)", file=sys.stderr)
@@ -106,6 +127,9 @@ def _verdict(report) -> None:
         print(f"Error: {n} conflict(s) in MLflow; nothing was written. {hint}.", file=sys.stderr)
     elif n:
         print(f"Error: {n} conflict(s) left (sync would stop)", file=sys.stderr)
+    if report.broken and report.mode == "sync":
+        print(f"Error: {len(report.broken)} problem(s) on the server that sync cannot mend (listed above)",
+              file=sys.stderr)
 
 
 @app.command()

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from ..records import Model, Settings, Version
 from ..store import Store
 from .actual import Actual
-from .desired import WantModel, want_model
+from .desired import REGISTRY, WantModel, want_model
 from .ops import Item, ItemQueries, Options
 from .plan import known_run_ids, plan
 from .ui import check_port, serve_ui, ui_command
@@ -39,11 +39,13 @@ class SyncReport(ItemQueries):
     items: list[Item] = field(default_factory=list)
     writes: int = 0  # steps in the plan
     forced: bool = False
+    rebuilt: list[str] = field(default_factory=list)  # registered models deleted and made again (--force/--repair)
+    warnings: list[str] = field(default_factory=list)  # one line each: what sync left out, and why
 
     @property
     def ok(self) -> bool:
         """check: no drift; sync and dry-run: no conflicts."""
-        return not (self.drift if self.mode == "check" else self.conflicts)
+        return not (self.drift if self.mode == "check" else self.conflicts or self.broken)
 
     def counts(self) -> dict[str, dict[str, int]]:
         """kind -> created/updated/unchanged/conflicts/pruned/extra/kept -> count."""
@@ -57,7 +59,7 @@ class SyncReport(ItemQueries):
     def to_dict(self) -> dict[str, Any]:
         return {
             "tracking_uri": self.tracking_uri, "uri_source": self.uri_source, "mode": self.mode, "ok": self.ok,
-            "writes": self.writes, "totals": self.totals(), "counts": self.counts(),
+            "writes": self.writes, "warnings": self.warnings, "rebuilt": self.rebuilt, "totals": self.totals(), "counts": self.counts(),
             "conflicts": [i.to_dict() for i in self.conflicts],
             "changes": [i.to_dict() for i in self.items if i.status != "unchanged"],
         }
@@ -168,32 +170,83 @@ def _read_base(store: Store, name: str, number: int) -> Version | None:
 def run_sync(reg: RegistrySource, *, tracking_uri: str | None = None, model: str | None = None,
              dry_run: bool = False, check: bool = False, prune: bool = False, force: bool = False,
              artifacts: bool = False, progress: Callable[[str, int], None] | None = None,
-             workers: int | None = None) -> SyncReport:
-    """Mirror git into MLflow (or, with check / dry_run, only compare). `progress(label, total)` per write."""
+             workers: int | None = None, repair: bool = False, allow_unmerged: bool = False,
+             wait: float | None = None, on_wait: Callable[[str], None] | None = None) -> SyncReport:
+    """Mirror git into MLflow (or, with check / dry_run, only compare). `progress(label, total)` per write.
+
+    A sync that writes holds this registry's lease on the server (one sync at a time; `wait` seconds at most for
+    another to finish, `on_wait(holder)` when it starts waiting). Without `allow_unmerged` a server is synced only
+    from a commit on the remote's default branch (see landed.py)."""
     from ..extras import require
 
     require("mlflow", "`mlreg sync`")
     root, settings = reg.root, reg.settings
     target = resolve(root, tracking_uri, settings.tracking_uri)
     check_supported(target)
+    mode = "check" if check else ("dry-run" if dry_run else "sync")
+    if mode == "sync" and not target.embedded and not allow_unmerged:
+        from .landed import require_landed
+
+        require_landed(root)
     models, groups = scope(reg, model)
     wants, also = desired_state(root, reg.store, settings, models, groups, model)
-    mode = "check" if check else ("dry-run" if dry_run else "sync")
-    options = Options(force=force, prune=prune, artifacts=artifacts)
+    options = Options(force=force, prune=prune, artifacts=artifacts, repair=repair)
     if mode == "sync":
         prepare(root, target)
     elif not target.exists:  # a store not made yet is empty: compare with nothing, and create nothing
         the_plan = plan(wants, Actual(), options)
         return SyncReport(target.shown, target.source, mode, the_plan.items, the_plan.writes, force)
+    rid = registry_id(root, settings)
     with _connected(target, workers) as io:
-        actual = io.read(wants, also, registry_id(root, settings), whole=model is None, artifacts=artifacts)
-        the_plan = plan(wants, actual, options)
+        def compare() -> tuple[Actual, Any]:
+            actual = io.read(wants, also, rid, whole=model is None, artifacts=artifacts)
+            return actual, plan(wants, actual, options)
+
+        actual, the_plan = compare()
         report = SyncReport(target.shown, target.source, mode, the_plan.items, the_plan.writes, force)
-        if mode == "sync" and the_plan.writes and not the_plan.conflicts:  # any conflict left: write nothing
-            total = the_plan.writes
-            io.apply(the_plan, (lambda label: progress(label, total)) if progress else (lambda label: None),
-                     known_run_ids(actual))
+        if mode == "check":
+            report.items += io.check_server(wants if artifacts else [])
+        if mode != "sync":
+            return report
+        if not (the_plan.writes or _rebuilds(the_plan, actual, options, rid)):
+            return report
+        with io.lease(rid, wait, on_wait) as lease:  # another sync may have written meanwhile: read again
+            actual, the_plan = compare()
+            rebuild = _rebuilds(the_plan, actual, options, rid)
+            if rebuild:
+                io.rebuild(rebuild, [r for mp in the_plan.models if mp.name in rebuild for r in mp.stale_runs])
+                actual, the_plan = compare()
+            report = SyncReport(target.shown, target.source, mode, the_plan.items, the_plan.writes, force)
+            report.rebuilt = rebuild
+            if the_plan.writes and not the_plan.conflicts:  # any conflict left: write nothing
+                total = the_plan.writes
+
+                def tick(label: str) -> None:
+                    lease.check()
+                    if progress:
+                        progress(label, total)
+
+                try:
+                    io.apply(the_plan, tick, known_run_ids(actual))
+                finally:
+                    report.warnings += io.warnings
     return report
+
+
+def _rebuilds(the_plan: Any, actual: Actual, options: Options, rid: str) -> list[str]:
+    """Registered models to delete and make again from git (their runs stay, but for stale ones): with --force
+    the ones holding runs synced from another record (params and files cannot change in a run, nor a model
+    version's run), with --repair the ones that have versions to create (MLflow may number them past git's).
+    Only registered models this registry made, every version of them by mlreg."""
+    out = []
+    for mp in the_plan.models:
+        have = actual.models.get(mp.name)
+        if have is None or not have.exists or have.tags.get(REGISTRY) != rid or \
+                not all(hv.owned for hv in have.versions.values()):
+            continue
+        if (options.force and mp.stale_runs) or (options.repair and any(op.create for op in mp.versions)):
+            out.append(mp.name)
+    return out
 
 
 @contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -19,6 +20,7 @@ from ..uploads import stored_folder
 SYNC = "mlreg.sync"
 REGISTRY = "mlreg.registry"  # the registry id (mlreg.yaml registry_id, else the root commit) on registered models
 ALIASES = "mlreg.aliases"
+SUPERSEDED = "mlreg.superseded"  # on a run synced from another record and replaced (--force): its old SYNC tag
 # what older syncs wrote instead (read, then replaced by SYNC): never a conflict, always removed
 DIGEST = "mlreg.digest"
 COMMIT = "mlreg.commit"
@@ -45,6 +47,8 @@ class WantRun:
     sizes: dict[str, int] = field(default_factory=dict)  # artifact path -> recorded size
     system_tags: dict[str, str] = field(default_factory=dict)  # mlflow.* tags, set at creation only
     stored: list[tuple[str, str]] = field(default_factory=list)  # (object store URI, artifact path): not copied
+    expect: dict[str, tuple[int, str]] = field(default_factory=dict)  # artifact path -> recorded (size, sha256)
+    files_digest: str = ""  # short fingerprint of params and artifacts: what a run cannot change once made
     digest: str = ""
     model: str = ""
     number: int = 0
@@ -52,8 +56,8 @@ class WantRun:
 
     def marker(self, tags: Iterable[str]) -> str:
         """The SYNC tag of the run, once its tags are `tags`."""
-        return marker(digest=self.digest, model=self.model, registry=self.registry, tags=sorted(tags),
-                      version=self.number)
+        return marker(digest=self.digest, files=self.files_digest, model=self.model, registry=self.registry,
+                      tags=sorted(tags), version=self.number)
 
 
 @dataclass
@@ -188,14 +192,27 @@ def readable_external(r: Version) -> list[tuple[Path, Artifact]]:
     out, root = [], r.params.get("output_dir")
     for a in r.artifacts:
         local = _local_file(a.uri) if a.path is None and a.uri else None
-        try:
-            if local is None or not local.is_file() or local.stat().st_size != a.size:
-                continue
-        except OSError:
+        if local is None or not plain_file(local, a.size):
             continue
         rel = local.relative_to(root).as_posix() if root and local.is_relative_to(root) else local.name
         out.append((local, Artifact(sha256=a.sha256, size=a.size, path=rel, uri=a.uri)))
     return out
+
+
+_PSEUDO = ("/proc/", "/sys/", "/dev/")  # kernel files: stat says regular, the bytes are the process's own state
+
+
+def plain_file(local: Path, size: int) -> bool:
+    """A regular file (not a FIFO, device or kernel file) of `size` bytes: the cheap part of what sync checks
+    before reading a file for upload (the sha256 is checked as it is read)."""
+    import stat
+
+    try:
+        real = local.resolve()
+        st = os.stat(real)
+    except (OSError, RuntimeError):
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size == size and not str(real).startswith(_PSEUDO)
 
 
 def _local_file(uri: str) -> Path | None:
@@ -223,8 +240,11 @@ def want_run(r: Version, settings: Settings, folder: Path,
                "tags": r.tags, "artifacts": [a.to_dict() for a in r.artifacts]}
     sizes = {a.path: a.size for a in r.artifacts if a.path is not None and a.uri is None}
     sizes |= {a.path: a.size for _, a in placed or [] if a.path is not None}
+    expect = {a.path: (a.size, a.sha256) for a in [*r.artifacts, *(a for _, a in placed or [])] if a.path is not None}
     return WantRun(experiment, name, start, dict(r.params), dict(r.metrics), dict(r.tags), files, external, end,
-                   sizes=sizes, stored=stored, digest=canonical_digest(content), model=r.name, number=r.version)
+                   sizes=sizes, stored=stored, expect=expect, digest=canonical_digest(content), model=r.name,
+                   number=r.version,
+                   files_digest=canonical_digest({"params": r.params, "artifacts": content["artifacts"]})[:16])
 
 
 _DURATION_KEYS = ("duration_seconds", "training_duration_seconds", "duration_s", "training_seconds")

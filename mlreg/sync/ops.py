@@ -14,7 +14,7 @@ class Item:
 
     kind: str  # model | run | version | alias
     name: str  # btc-1h, btc-1h/3, btc-1h@champion
-    status: str  # create | update | unchanged | conflict | prune | extra | kept | foreign
+    status: str  # create | update | unchanged | conflict | prune | extra | kept | foreign | broken
     detail: str = ""
 
     def to_dict(self) -> dict[str, str]:
@@ -75,6 +75,7 @@ class ModelPlan:
     delete_versions: list[int] = field(default_factory=list)
     delete_runs: list[str] = field(default_factory=list)
     delete_model: bool = False  # removed from git (--prune), after its runs
+    stale_runs: list[str] = field(default_factory=list)  # runs sync made from another record (params/files differ)
     items: list[Item] = field(default_factory=list)
 
     @property
@@ -107,6 +108,11 @@ class ItemQueries:
         return [i for i in self.items if i.status not in ("unchanged", "kept", "foreign")]
 
     @property
+    def broken(self) -> list[Item]:
+        """What sync found broken on the server and cannot mend (unreadable webhooks, store objects gone)."""
+        return [i for i in self.items if i.status == "broken"]
+
+    @property
     def foreign(self) -> list[Item]:
         """What MLflow holds beside git's objects and sync leaves alone (a warning, not drift)."""
         return [i for i in self.items if i.status == "foreign"]
@@ -134,3 +140,4 @@ class Options:
     force: bool = False
     prune: bool = False
     artifacts: bool = False  # also compare the files in the artifact store (listed by the reader)
+    repair: bool = False  # re-create registered models whose version numbers ran past git's

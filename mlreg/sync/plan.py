@@ -177,9 +177,12 @@ def _plan_run(mp: ModelPlan, wv: WantVersion, runs: list[HaveRun], used: str | N
     params = {k: v for k, v in wv.run.params.items() if k not in r.params}
     bad = sorted(k for k, v in wv.run.params.items() if k in r.params and r.params[k] != v)
     metrics = {k: v for k, v in wv.run.metrics.items() if r.metrics.get(k) != v}
-    if bad:
-        mp.add("run", wv.ref, "conflict", f"run {r.run_id} has other values for params {', '.join(bad)}; "
-               "MLflow params cannot change")
+    files = (r.mark or {}).get("files")
+    if bad or (files is not None and files != wv.run.files_digest):
+        mp.stale_runs.append(r.run_id)
+        what = f"other values for params {', '.join(bad)}" if bad else "other files"
+        mp.add("run", wv.ref, "conflict", f"run {r.run_id} has {what} (synced from another commit); MLflow "
+               "params and files cannot change: --force re-creates it")
         return False
     upload = _missing_files(wv.run, r) if r.complete else []
     if r.complete and not (diff.changes or _stale(mark, r.mark) or params or metrics or upload):

@@ -100,6 +100,7 @@ def scrub(text: str, uri: str) -> str:
     return out
 
 
+_HOST_PORT = r"^(?:[^/@:\s]+@)?(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):\d+(?:/\S*)?$"  # 127.0.0.1:5000, host:port/path
 _SCHEMES = ("http", "https", "sqlite", "file", "postgresql", "mysql", "mssql")
 _DRIVERS = {"psycopg": '"psycopg[binary]"', "psycopg2": "psycopg2-binary", "pymysql": "pymysql", "MySQLdb": "mysqlclient",
             "pyodbc": "pyodbc"}  # missing module -> what to pip install
@@ -107,7 +108,12 @@ _DRIVERS = {"psycopg": '"psycopg[binary]"', "psycopg2": "psycopg2-binary", "pymy
 
 def check_supported(target: Target) -> None:
     """Refuse a tracking URI whose scheme sync cannot use (databricks, unknown schemes), before importing MLflow."""
+    import re
+
     uri = target.uri
+    if "://" not in uri and re.match(_HOST_PORT, uri):
+        raise MlregError(f"{target.shown}: a tracking URI needs a scheme; for a server write http://{uri} (or "
+                         f"https://{uri})")
     scheme = uri.split("://", 1)[0].split("+", 1)[0].lower() if "://" in uri else "file"
     if scheme not in _SCHEMES:
         raise MlregError(f"{target.shown}: unsupported tracking URI scheme {scheme or uri!r}; mlreg sync supports "

@@ -57,3 +57,10 @@ def test_unsupported_uri_or_missing_driver_is_one_line(reg, cli, uri, expected):
     r = cli(reg.root, "sync", "--tracking-uri", uri)
     assert r.code == 1 and expected in r.err and "hunter2" not in r.err + r.out
     assert r.err.startswith("Error: ") and len(r.err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("uri", ["127.0.0.1:5000", "localhost:5000", "mlflow.internal:443/prefix"])
+def test_a_server_address_without_scheme_says_to_add_http(reg, cli, uri):
+    r = cli(reg.root, "sync", "--tracking-uri", uri)
+    assert r.code == 1 and f"write http://{uri}" in r.err and "maintenance" not in r.err
+    assert not (reg.root / ".mlreg").exists() and not (reg.root / "mlruns").exists()

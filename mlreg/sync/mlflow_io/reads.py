@@ -31,6 +31,8 @@ class Reader:
         self.experiments: dict[str, tuple[str, bool]] = {}  # name -> (id, deleted)
         self._lock = threading.Lock()
         self.run_ids: dict[tuple[str, int], str] = {}  # (model, version) -> run id, for base_model_run_id
+        self.kindless: set[str] = set()  # experiments with no mlflow.experimentKind tag (set when sync writes there)
+        self.warnings: list[str] = []  # what sync left out and why (files not uploaded), for the report
 
     # -- reads -----------------------------------------------------------------------------
     def read(self, wants: list[WantModel], also: list[str], registry_id: str = "", *, whole: bool = False,
@@ -151,6 +153,8 @@ class Reader:
             page = self.client.search_experiments(ViewType.ALL, 50000, page_token=token)
             for e in page:
                 self.experiments[e.name] = (e.experiment_id, e.lifecycle_stage == "deleted")
+                if "mlflow.experimentKind" not in (e.tags or {}):
+                    self.kindless.add(e.name)
             token = page.token
             if not token:
                 return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import tempfile
 import time
@@ -13,11 +14,12 @@ from typing import Any
 
 from ...errors import MlregError
 from ..actual import PLACEHOLDER
-from ..desired import ALIASES, EXTERNAL_FILE, SYNC, linked_tags
+from ..desired import ALIASES, EXTERNAL_FILE, SUPERSEDED, SYNC, linked_tags
 from ..ops import ModelPlan, Plan, RunOp, VersionOp
 from .reads import Reader
 
 _MAX_PARAMS, _MAX_METRICS = 100, 1000  # MLflow's log_batch limits
+KIND, TRAINING = "mlflow.experimentKind", "custom_model_development"  # what MLflow 3.x's UI reads
 Progress = Callable[[str], None]
 
 
@@ -48,11 +50,43 @@ class MlflowIO(Reader):
             raise
         pool.shutdown()
 
+    def lease(self, registry_id: str, wait: float | None, on_wait: Callable[[str], None] | None = None):
+        """This registry's sync lease on this server, held for a `with` block (see lease.py)."""
+        from . import lease
+
+        told = (lambda h: on_wait(h.describe())) if on_wait else None
+        return lease.held(self.registry, registry_id, self.target.shown, lease.WAIT if wait is None else wait,
+                          on_wait=told)
+
+    def rebuild(self, names: list[str], stale_runs: list[str]) -> None:
+        """Retire runs synced from another record (their SYNC tag moves to mlreg.superseded, then the run is
+        deleted: a run's params cannot change), then delete the registered models `names`, so the plan makes
+        them again with every version numbered as git numbers it."""
+        for run_id in stale_runs:
+            run = self.client.get_run(run_id)
+            if SYNC in run.data.tags:
+                self.client.set_tag(run_id, SUPERSEDED, run.data.tags[SYNC])
+                self.client.delete_tag(run_id, SYNC)
+            if run.info.lifecycle_stage != "deleted":
+                self.client.delete_run(run_id)
+        for name in names:
+            self.registry.delete_registered_model(name)
+
+    def check_server(self, wants: list) -> list:
+        """What MLflow's records alone do not show: webhooks the server cannot read, and (given `wants`) store
+        objects of store-backed versions that are gone."""
+        from .health import missing_objects, unreadable_webhooks
+
+        return unreadable_webhooks(self.target) + missing_objects(wants)
+
     def _tick(self, progress: Progress, label: str) -> None:
         with self._lock:
             progress(label)
 
     def _ensure_experiments(self, plan: Plan) -> None:
+        """Every experiment the plan's runs go to exists, marked as model training for MLflow's UI (3.x opens an
+        experiment without `mlflow.experimentKind` in GenAI mode, runs listed as evaluation runs): set where
+        the experiment has no kind yet, never over one someone chose."""
         for name in sorted({op.want.experiment for mp in plan.models for op in mp.runs}):
             found = self.experiments.get(name)
             if found and found[1]:
@@ -63,7 +97,11 @@ class MlflowIO(Reader):
                 if self.target.artifacts is not None:
                     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "experiment"
                     location = (self.target.artifacts / safe).resolve().as_uri()
-                self.experiments[name] = (self.client.create_experiment(name, artifact_location=location), False)
+                self.experiments[name] = (self.client.create_experiment(name, artifact_location=location,
+                                                                        tags={KIND: TRAINING}), False)
+            elif name in self.kindless:
+                self.client.set_experiment_tag(found[0], KIND, TRAINING)
+                self.kindless.discard(name)
 
     def _write_model(self, mp: ModelPlan, progress: Progress) -> None:
         if mp.create:
@@ -109,23 +147,31 @@ class MlflowIO(Reader):
         for k in op.drop_tags:
             self.client.delete_tag(run_id, k)
         if op.finish:
-            self._upload(artifact_uri, want.files + self._store_copies(want.stored), want.external)
+            self._upload(artifact_uri, want.files + self._store_copies(want.stored), want.external, op)
             self.tracking.store.update_run_info(run_id, RunStatus.FINISHED, want.end_ms or want.start_ms, None)
         elif op.upload:  # files the artifact store lost (--artifacts)
             self._upload(artifact_uri, [f for f in op.upload if f[0] is not None],
-                         want.external if any(f[0] is None for f in op.upload) else [])
+                         want.external if any(f[0] is None for f in op.upload) else [], op)
         self._tick(progress, f"run {op.model}/{op.number}")
         return run_id, artifact_uri
 
-    def _upload(self, artifact_uri: str, files: list[tuple[Path, str]], external: list[dict[str, Any]]) -> None:
+    def _upload(self, artifact_uri: str, files: list[tuple[Path, str]], external: list[dict[str, Any]],
+                op: RunOp) -> None:
+        """Upload the files whose bytes are the record's (see `proven`), and mlreg_external.json."""
         from mlflow.store.artifact.artifact_repository_registry import (
             get_artifact_repository,
         )
 
         repo = get_artifact_repository(artifact_uri, tracking_uri=self.target.uri)
         for local, rel in files:
-            if not local.is_file():
+            if not os.path.lexists(local):
                 raise MlregError(f"{local}: artifact file missing (run `mlreg verify`)")
+            size, sha = op.want.expect.get(rel, (-1, ""))
+            why = proven(local, size, sha)
+            if why:
+                with self._lock:
+                    self.warnings.append(f"{op.model}/{op.number}: artifact {rel!r} not uploaded: {local} {why}")
+                continue
             folder = rel.rsplit("/", 1)[0] if "/" in rel else None
             repo.log_artifact(str(local), folder)
         if external:
@@ -171,7 +217,8 @@ class MlflowIO(Reader):
             self.registry.delete_model_version(op.model, mv.version)
             raise MlregError(f"model version {op.model}/{op.number}: MLflow numbered it {mv.version} (a version "
                              f"{op.number} existed there before and was deleted); mlreg keeps numbers equal to "
-                             "git's, so this version cannot be mirrored to this server")
+                             f"git's: `mlreg sync --repair --model {op.model}` re-creates the registered model "
+                             "(its runs stay) so that MLflow numbers its versions as git does")
 
     def _linked(self, op: VersionOp, runs: dict) -> dict[str, str]:
         """base_model_run_id / base_model_path, once the base's run exists."""
@@ -213,6 +260,33 @@ class MlflowIO(Reader):
             else:
                 self.registry.delete_registered_model_tag(mp.name, ALIASES)
             self._tick(progress, f"model {mp.name}")
+
+
+def proven(local: Path, size: int, sha256: str) -> str | None:
+    """None when `local` is a regular file holding exactly the recorded bytes (size and sha256), else why not.
+    Sync reads a file for upload only then: a record that merely names a file (/proc/self/environ, a FIFO, a
+    device, a secret on the runner with a guessed size) never gets it uploaded."""
+    import hashlib
+    import stat
+
+    from ..desired import plain_file
+
+    if not plain_file(local, size):
+        return "is not a regular file of the recorded size"
+    try:
+        fd = os.open(local, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as e:
+        return f"cannot be read ({e.strerror})"
+    h, seen = hashlib.sha256(), 0
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return "is not a regular file"
+        while seen <= size and (block := f.read(1 << 20)):
+            h.update(block)
+            seen += len(block)
+    if seen != size or h.hexdigest() != sha256:
+        return "does not match the recorded sha256"
+    return None
 
 
 def _sync_last(tags: dict[str, str]) -> list[tuple[str, str]]:
