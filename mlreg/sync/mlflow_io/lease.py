@@ -84,7 +84,8 @@ class Lease:
 
     # -- acquire ---------------------------------------------------------------------------------
     def acquire(self, wait: float, shown: str, on_wait: Callable[[Holder], None] | None) -> None:
-        deadline, seen, told = time.monotonic() + wait, {}, False
+        deadline, told = time.monotonic() + wait, False
+        seen: dict[tuple, float] = {}  # (holder's token, its last beat) -> when this sync first saw it
         while True:
             self.me.expires = time.time() + self.ttl
             if self._create():
