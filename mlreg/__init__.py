@@ -36,7 +36,31 @@ _LAZY = {
     "ImportReport": "importers.from_mlflow",
 }
 
-__all__ = ["__version__", *sorted(_LAZY)]
+# written out for static tools; every name but __version__ is in _LAZY (tests/test_api_public.py checks)
+__all__ = [
+    "ArtifactCheck",
+    "Built",
+    "ChangeSet",
+    "Event",
+    "FindResult",
+    "GcReport",
+    "GitError",
+    "ImportReport",
+    "MlregError",
+    "ModelSummary",
+    "ModelView",
+    "NotFound",
+    "Outcome",
+    "PullReport",
+    "Registry",
+    "Resolved",
+    "SyncReport",
+    "UsageError",
+    "VersionView",
+    "__version__",
+    "fetch",
+    "load_model",
+]
 
 
 def __getattr__(name: str) -> Any:

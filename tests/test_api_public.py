@@ -12,11 +12,11 @@ import sys
 
 import pytest
 import yaml
+from conftest import git
 
 import mlreg
 from mlreg import errors, views
 from mlreg.api import Registry
-from conftest import git
 
 INTERNAL = ("apply", "writing", "stamp", "byte_exact")
 
@@ -28,7 +28,7 @@ def _public_methods() -> dict[str, object]:
 
 def test_no_workspace_parameter_in_any_signature_and_docstrings_kept():
     assert "ws" not in inspect.signature(Registry.register).parameters
-    for name, member in _public_methods().items():
+    for name in _public_methods():
         params = inspect.signature(getattr(Registry, name)).parameters
         assert "ws" not in params, name
     assert list(inspect.signature(Registry.promote).parameters)[:4] == ["self", "name", "ref", "stage"]
@@ -72,7 +72,7 @@ def test_mlreg_exports_errors_and_results_without_importing_them():
     assert mlreg.fetch is __import__("mlreg.api").api.fetch and mlreg.Registry is Registry
     for name in mlreg.__all__:
         assert getattr(mlreg, name) is not None, name
-    assert set(mlreg.__all__) <= set(dir(mlreg))
+    assert set(mlreg.__all__) == {"__version__", *mlreg._LAZY} and set(mlreg.__all__) <= set(dir(mlreg))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         mlreg.nope  # noqa: B018
     probe = ("import sys, mlreg; first = sorted(m for m in sys.modules if m.startswith('mlreg.')); "
