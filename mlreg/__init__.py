@@ -1,4 +1,10 @@
-"""mlreg: a Git-native model registry."""
+"""mlreg: a Git-native model registry.
+
+`Registry` is the library (every operation the CLI offers, as a method); `fetch` reads one version from a remote
+registry with no checkout; `load_model` loads a version. Every foreseeable failure is a `MlregError` (kinds:
+`NotFound`, `UsageError`, `GitError`); the methods return the dataclasses listed in `__all__`.
+Every name is imported on first use, so `import mlreg` (and `mlreg --help`) stay cheap.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +13,66 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .api import Registry
-    from .api import load_model
+    from .api import Registry, fetch, load_model
+    from .changes import ChangeSet
+    from .errors import GitError, MlregError, NotFound, UsageError
+    from .garbage import GcReport
+    from .history import Event
+    from .importers.from_mlflow import ImportReport
+    from .pulling import PullReport
+    from .query import FindResult, Resolved
+    from .report import Built
+    from .sync import SyncReport
+    from .views import ArtifactCheck, ModelSummary, ModelView, Outcome, VersionView
 
-__all__ = ["Registry", "__version__", "load_model"]
+# public name -> the module (under mlreg) that defines it
+_LAZY = {
+    "Registry": "api", "fetch": "api", "load_model": "api",
+    "MlregError": "errors", "NotFound": "errors", "UsageError": "errors", "GitError": "errors",
+    "Outcome": "views", "VersionView": "views", "ModelView": "views", "ModelSummary": "views",
+    "ArtifactCheck": "views",
+    "FindResult": "query", "Resolved": "query", "Event": "history", "ChangeSet": "changes",
+    "PullReport": "pulling", "GcReport": "garbage", "Built": "report", "SyncReport": "sync",
+    "ImportReport": "importers.from_mlflow",
+}
+
+# written out for static tools; every name but __version__ is in _LAZY (tests/test_api_public.py checks)
+__all__ = [
+    "ArtifactCheck",
+    "Built",
+    "ChangeSet",
+    "Event",
+    "FindResult",
+    "GcReport",
+    "GitError",
+    "ImportReport",
+    "MlregError",
+    "ModelSummary",
+    "ModelView",
+    "NotFound",
+    "Outcome",
+    "PullReport",
+    "Registry",
+    "Resolved",
+    "SyncReport",
+    "UsageError",
+    "VersionView",
+    "__version__",
+    "fetch",
+    "load_model",
+]
 
 
 def __getattr__(name: str) -> Any:
-    # lazy, so `import mlreg` (and `mlreg --help`) stay cheap
-    if name == "Registry":
-        from .api import Registry
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlreg' has no attribute {name!r}")
+    from importlib import import_module
 
-        return Registry
-    if name == "load_model":
-        from .api import load_model
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # once imported, a plain attribute
+    return value
 
-        return load_model
-    raise AttributeError(name)
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -1,33 +1,67 @@
 """The library's public face: `Registry` (every operation the CLI offers, as plain methods returning dataclasses),
-`get` and `load_model`, and what the CLI may use to parse its arguments. Never prints.
+`fetch` and `load_model`, and what the CLI may use to parse its arguments. Never prints.
 
 The operations live in modules by kind (reads.py, registering.py, edits.py, and the packages they call); each
-takes the Workspace first, so the class offers it as a method with one signature, written once.
+takes the Workspace first. `Registry` holds a Workspace (it does not inherit one), and `_operation` offers each
+such function as a method bound to it, its signature written once: the function's own, minus the workspace.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from . import edits, reads, registering
 from .errors import MlregError
 from .lifecycle import split_ref
 from .runmeta import parse_metrics, parse_pairs
-from .store import SETTINGS_FILE
 from .views import ArtifactCheck, Clock, ModelSummary, ModelView, Outcome, VersionView, iso, utc_now
 from .workspace import Workspace
 
 if TYPE_CHECKING:
+    from .changes import ChangeSet
+    from .garbage import GcReport
+    from .importers.from_mlflow import ImportReport
     from .pulling import PullReport
+    from .records import Settings
+    from .report import Built
+    from .store import Store
+    from .sync import SyncReport
 
-__all__ = ["ArtifactCheck", "ModelSummary", "ModelView", "Outcome", "Registry", "VersionView", "get", "iso",
-           "load_model", "parse_metrics", "parse_pairs", "split_ref", "utc_now", "verify_cache"]
+__all__ = ["ArtifactCheck", "ModelSummary", "ModelView", "Outcome", "Registry", "VersionView", "fetch", "get",
+           "iso", "load_model", "parse_metrics", "parse_pairs", "split_ref", "utc_now", "verify_cache"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-class Registry(Workspace):
-    """A git-native model registry rooted at a repository work tree."""
+def _operation(function: Callable[Concatenate[Workspace, P], R]) -> Callable[Concatenate[Registry, P], R]:
+    """`function(ws, ...)` as a method of Registry: called on the registry's workspace, with the function's name,
+    docstring and signature (`self` in place of the workspace, so help() and inspect show no `ws`)."""
+
+    @functools.wraps(function)
+    def method(self: Registry, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return function(self._ws, *args, **kwargs)
+
+    full = inspect.signature(function)
+    params = list(full.parameters.values())
+    me = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    method.__signature__ = full.replace(parameters=[me, *params[1:]])  # type: ignore[attr-defined]
+    return method
+
+
+class Registry:
+    """A git-native model registry rooted at a repository work tree. Opening it finishes or undoes an
+    interrupted write (`recovered` says which)."""
+
+    __slots__ = ("_ws",)
+
+    def __init__(self, root: Path | str, clock: Clock = utc_now) -> None:
+        self._ws = Workspace(root, clock=clock)
 
     @classmethod
     def open(cls, path: Path | str | None = None, clock: Clock = utc_now, for_init: bool = False) -> Registry:
@@ -37,59 +71,97 @@ class Registry(Workspace):
 
         return cls(locate(path, for_init=for_init).root, clock=clock)
 
+    def __repr__(self) -> str:
+        return f"Registry({str(self.root)!r})"
+
+    @property
+    def root(self) -> Path:
+        """The folder holding mlreg.yaml and registry/ (a git work tree or a folder in one)."""
+        return self._ws.root
+
+    @property
+    def settings(self) -> Settings:
+        """mlreg.yaml, read once (the lifecycle, the object store, the MLflow tracking URI)."""
+        return self._ws.settings
+
+    @property
+    def store(self) -> Store:
+        """The reader of the registry's files (registry/NAME/model.yaml and its versions), not the object store."""
+        return self._ws.store
+
+    @property
+    def recovered(self) -> list[str]:
+        """What opening the registry did about an interrupted write (finished or undone), one line each."""
+        return self._ws.recovered
+
+    @property
+    def _settings(self) -> Settings | None:  # tests reset the cached mlreg.yaml after editing it
+        return self._ws._settings
+
+    @_settings.setter
+    def _settings(self, value: Settings | None) -> None:
+        self._ws._settings = value
+
     # -- reads (reads.py) --------------------------------------------------------------------
-    models = reads.models
-    versions = reads.versions
-    resolve_number = reads.resolve_number
-    get = reads.get
-    show = reads.show
-    history = reads.history
-    find_latest = reads.find_latest
-    find_best = reads.find_best
-    find_by_stage = reads.find_by_stage
-    search = reads.search
-    resolve = reads.resolve
-    validate = reads.validate
-    verify = reads.verify
+    models = _operation(reads.models)
+    versions = _operation(reads.versions)
+    resolve_number = _operation(reads.resolve_number)
+    get = _operation(reads.get)
+    show = _operation(reads.show)
+    history = _operation(reads.history)
+    find_latest = _operation(reads.find_latest)
+    find_best = _operation(reads.find_best)
+    find_by_stage = _operation(reads.find_by_stage)
+    search = _operation(reads.search)
+    resolve = _operation(reads.resolve)
+    validate = _operation(reads.validate)
+    verify = _operation(reads.verify)
 
     # -- writes (registering.py, edits.py) -----------------------------------------------------
-    init = edits.init
-    register = registering.register
-    import_dir = registering.import_dir
-    promote = edits.promote
-    rollback = edits.rollback
-    alias_set = edits.alias_set
-    alias_rm = edits.alias_rm
-    describe = edits.describe
-    tag_set = edits.tag_set
+    init = _operation(edits.init)
+    register = _operation(registering.register)
+    import_dir = _operation(registering.import_dir)
+    promote = _operation(edits.promote)
+    rollback = _operation(edits.rollback)
+    alias_set = _operation(edits.alias_set)
+    alias_rm = _operation(edits.alias_rm)
+    describe = _operation(edits.describe)
+    tag_set = _operation(edits.tag_set)
+
+    def tag_rm(self, name: str, ref: str | None, key: str, *, commit: bool = True,
+               branch: str | None = None) -> Outcome:
+        """Remove a human tag from a model (ref None) or a version; NotFound when it has no such tag.
+        (`tag_set(name, ref, key, None)` does the same.)"""
+        return edits.tag_set(self._ws, name, ref, key, None, commit=commit, branch=branch)
 
     def import_mlflow(self, tracking_uri: str | None = None, models: list[str] | None = None, *,
                       external: bool = False, dry_run: bool = False, commit: bool = True, branch: str | None = None,
-                      progress: Callable[[str, int], None] | None = None):
+                      progress: Callable[[str, int], None] | None = None) -> ImportReport:
         """Import MLflow's registered models and versions (MLflow's numbers kept) in one commit.
 
-        Reads MLflow only (never writes to it); returns a importers.from_mlflow.ImportReport.
+        Reads MLflow only (never writes to it).
         """
         from .importers import from_mlflow as importing
 
-        with self.writing(commit, branch, dry_run):
-            now, by = self.stamp()
-            with importing.prepare(self, tracking_uri, models, external=external, fetch=not dry_run, at=now,
+        ws = self._ws
+        with ws.writing(commit, branch, dry_run):
+            now, by = ws.stamp()
+            with importing.prepare(ws, tracking_uri, models, external=external, fetch=not dry_run, at=now,
                                    by=by, progress=progress) as prepared:
                 change = prepared.change
                 if change.files:
-                    self.byte_exact(change.files)
+                    ws.byte_exact(change.files)
                 if dry_run or not change.files:
                     done = Outcome("import", change.model, None, sorted(change.files))
                 else:
-                    done = self.apply(change, commit, branch)
+                    done = ws.apply(change, commit, branch)
         return prepared.report(done, dry_run)
 
     # -- object storage ----------------------------------------------------------------------
     def pull(self, ref: str, dest: Path | str | None = None,
-             progress: Callable[[int, int], None] | None = None):
+             progress: Callable[[int, int], None] | None = None) -> PullReport:
         """Download a version's stored files into the local cache (sha256 checked) and place them in `dest`
-        (default: the cache's folder for the version); returns a pulling.PullReport."""
+        (default: the cache's folder for the version)."""
         from .pulling import pull_record
         from .query import split_model_uri
 
@@ -97,16 +169,16 @@ class Registry(Workspace):
         view = self.get(name, vref)
         return pull_record(view.record, view.folder, Path(dest) if dest is not None else None, progress)
 
-    def gc(self, dry_run: bool = False, grace: float | str = 7 * 24 * 3600.0):
+    def gc(self, dry_run: bool = False, grace: float | str = 7 * 24 * 3600.0) -> GcReport:
         """Fetch every remote, then mark the objects of this registry's namespace in the store that no record of any
         ref, stash, work tree or index names, and delete those a run at least `grace` (seconds, or `7d`, `12h`)
-        earlier marked. Returns garbage.GcReport."""
+        earlier marked."""
         from .garbage import gc
 
         return gc(self.root, self.settings.store, dry_run, grace)
 
     # -- pull-request review (gate.py) -------------------------------------------------------
-    def diff(self, base: str | None = None, head: str | None = None):
+    def diff(self, base: str | None = None, head: str | None = None) -> ChangeSet:
         """The registry change HEAD (default: the working tree) makes when merged into BASE (default: the
         default branch); over a stretch of one branch's history, each first-parent step in turn."""
         from .gate import compare
@@ -121,8 +193,8 @@ class Registry(Workspace):
 
     # -- report ----------------------------------------------------------------------------
     def report(self, out: Path | str = "site", models: list[str] | None = None, at: str = "HEAD", *,
-               jobs: int | None = None, progress: Callable[[int, int], None] | None = None):
-        """Write the static site of the registry at git ref `at` into `out`; returns a report.Built."""
+               jobs: int | None = None, progress: Callable[[int, int], None] | None = None) -> Built:
+        """Write the static site of the registry at git ref `at` into `out`."""
         from .report import build
 
         return build(self.root, Path(out), models, at, jobs=jobs, progress=progress)
@@ -131,8 +203,10 @@ class Registry(Workspace):
     def sync(self, tracking_uri: str | None = None, *, model: str | None = None, dry_run: bool = False,
              check: bool = False, prune: bool = False, force: bool = False, artifacts: bool = False,
              progress: Callable[[str, int], None] | None = None, repair: bool = False,
-             allow_unmerged: bool = False, wait: float | None = None, on_wait: Callable[[str], None] | None = None):
-        """Mirror the registry into MLflow (check / dry_run only compare); returns a sync.SyncReport."""
+             allow_unmerged: bool = False, wait: float | None = None,
+             on_wait: Callable[[str], None] | None = None) -> SyncReport:
+        """Mirror the registry into MLflow (check / dry_run only compare); `repair` re-creates models whose
+        version numbers an interrupted sync burnt, `allow_unmerged` syncs a commit the default branch lacks."""
         from .sync import run_sync
 
         return run_sync(self, tracking_uri=tracking_uri, model=model, dry_run=dry_run, check=check, prune=prune,
@@ -146,10 +220,11 @@ class Registry(Workspace):
         serve_ui(self.root, port, on_ready)
 
 
-def get(url: str, ref: str, dest: Path | None = None, progress: Callable[[int, int], None] | None = None,
-        rev: str | None = None) -> PullReport:
-    """`mlreg get`: read one model's records from a remote git registry (a partial, sparse checkout of
-    registry/NAME only) and pull the version's files into `dest` (default ./NAME-vN)."""
+def fetch(url: str, ref: str, dest: Path | None = None, progress: Callable[[int, int], None] | None = None,
+          rev: str | None = None) -> PullReport:
+    """`mlreg get`: read one model's records from the remote git registry `url` (a partial, sparse checkout of
+    registry/NAME only, at branch or tag `rev`) and pull the version `ref` (NAME@REF) names into `dest`
+    (default ./NAME-vN). Named apart from `Registry.get`, which reads a version of a local registry."""
     import tempfile
 
     from . import gitops
@@ -176,6 +251,14 @@ def verify_cache() -> list:
     from .filecache import Cache
 
     return Cache().verify()
+
+
+def get(url: str, ref: str, dest: Path | None = None, progress: Callable[[int, int], None] | None = None,
+        rev: str | None = None) -> PullReport:
+    """Deprecated: `fetch` (this name read as `Registry.get`, a local read)."""
+    warnings.warn("mlreg.api.get(url, ref) is deprecated: use mlreg.fetch(url, ref)", DeprecationWarning,
+                  stacklevel=2)
+    return fetch(url, ref, dest, progress, rev)
 
 
 def load_model(uri: str, repo: Path | str | None = None) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["GitError", "MlregError", "NotFound", "UsageError", "shown"]
+
 
 class MlregError(Exception):
     """A failure the user can act on; the CLI prints it as one `Error:` line and exits 1."""

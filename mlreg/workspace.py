@@ -1,5 +1,6 @@
 """The state every operation works on: the repository root, its registry files, the clock and the settings,
-and the one way a change is written (a transaction, txn.py). `Registry` (api.py) is a Workspace."""
+and the one way a change is written (a transaction, txn.py). `Registry` (api.py) holds one and hides it:
+these are the operations' tools, not the public API."""
 
 from __future__ import annotations
 

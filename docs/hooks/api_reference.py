@@ -1,12 +1,12 @@
-"""MkDocs hook: the Python API page lists every public method of `mlreg.Registry` from the code itself
-(signature and docstring), so the page cannot miss one. Its marker is `<!-- registry-methods -->`."""
+"""MkDocs hook: the Python API page lists every public property and method of `mlreg.Registry` from the code
+itself (signature and docstring), so the page cannot miss one. Its marker is `<!-- registry-methods -->`.
+Registry holds its workspace privately, so everything public on it is user API."""
 
 from __future__ import annotations
 
 import inspect
 
 MARKER = "<!-- registry-methods -->"
-INTERNAL = {"apply", "byte_exact", "stamp", "writing"}  # the write machinery operations use, not user API
 
 
 def signature(function) -> str:
@@ -21,8 +21,15 @@ def methods_markdown() -> str:
 
     lines = []
     for name, member in sorted(vars(Registry).items()):
+        if name.startswith("_"):
+            continue
+        if isinstance(member, property):
+            annotation = inspect.signature(member.fget).return_annotation
+            doc = inspect.getdoc(member) or ""
+            lines += [f"### `{name}`", "", "```python", f"reg.{name}  # property: {annotation}", "```", "", doc, ""]
+            continue
         function = member.__func__ if isinstance(member, (staticmethod, classmethod)) else member
-        if name.startswith("_") or name in INTERNAL or not callable(function):
+        if not callable(function):
             continue
         doc = inspect.getdoc(function) or ""
         call = f"Registry.{name}" if isinstance(member, (staticmethod, classmethod)) else f"reg.{name}"

@@ -119,7 +119,7 @@ def tag_rm(
 ) -> None:
     """Remove a tag from a model or a version (`tag delete` works too)."""
     name, vref = split_ref(target)
-    report_mutation(registry().tag_set(name, vref, key, None, commit=not no_commit, branch=branch), json_out)
+    report_mutation(registry().tag_rm(name, vref, key, commit=not no_commit, branch=branch), json_out)
 
 
 @app.command()

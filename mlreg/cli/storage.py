@@ -1,4 +1,4 @@
-"""pull, get, gc: model files in object storage (thin shells over Registry.pull / gc and api.get)."""
+"""pull, get, gc: model files in object storage (thin shells over Registry.pull / gc and api.fetch)."""
 
 from __future__ import annotations
 
@@ -39,10 +39,10 @@ def get(
 ) -> None:
     """Fetch one model version from a remote registry with no checkout: reads only registry/NAME/ (a partial,
     sparse clone), then pulls the files."""
-    from ..api import get as get_version
+    from ..api import fetch
 
     with transfer_bar("get") as progress:
-        report = get_version(repo_url, ref, output, progress, rev)
+        report = fetch(repo_url, ref, output, progress, rev)
     _report(report, json_out)
 
 

@@ -83,8 +83,11 @@ class ModelLike(Protocol):
 class RegistrySource(Protocol):
     """What sync reads from a registry (api.Registry is one): passed in, so sync never imports the api."""
 
-    root: Path
-    store: Store
+    @property
+    def root(self) -> Path: ...
+
+    @property
+    def store(self) -> Store: ...
 
     @property
     def settings(self) -> Settings: ...
