@@ -9,28 +9,22 @@ from typing import Any, NamedTuple
 from . import lifecycle, schemas
 from .errors import MlregError
 from .masking import credentials_in, mask
-from .records import Artifact, Settings, Version
+from .records import Artifact, Hasher, Settings, Version
 from .scan import collisions, name_problem, path_problem
-from .digests import Hasher, cache_for, worktree_hasher
 from .store import (MODEL_FILE, REGISTRY_DIR, SETTINGS_FILE, VERSION_FILE, Store, load_json, load_yaml,
                     parse_version_dirname)
 
 
-def registry_problems(store: Store, digests: bool | Hasher = True, rules: list[Settings] | None = None) -> list[str]:
+def registry_problems(store: Store, hasher: Hasher | None, rules: list[Settings] | None = None) -> list[str]:
     """Every problem found in the registry (empty when valid).
 
-    `digests`: True re-hashes in-repo artifacts (each git blob once, see digests.py), False skips it, or a
-    function giving a file's digest. `rules`: the settings to judge by (default: the tree's own mlreg.yaml;
+    `hasher` gives an in-repo artifact's digest (the caller's: digests.py keys them by git blob id), None
+    skips the digest check. `rules`: the settings to judge by (default: the tree's own mlreg.yaml;
     the pull-request gate passes the base's, and the head's too when a change edits them).
     """
     out: list[str] = []
     own = _settings(store, out)
     rules = rules or [own]
-    cache = None
-    if digests is True:
-        cache = cache_for(store.root)
-        digests = worktree_hasher(store.root, cache)
-    hasher = digests or None
     records: list[Node] = []
     names: list[str] = []
     reg = store.registry_dir
@@ -52,8 +46,6 @@ def registry_problems(store: Store, digests: bool | Hasher = True, rules: list[S
                 records += _model_problems(store, entry.name, rules, out, hasher)
     out += name_collisions(names)
     out += lineage_problems(records, store)
-    if cache:
-        cache.save()
     return list(dict.fromkeys(out))  # judged by two rule sets, a problem may be found twice
 
 

@@ -11,14 +11,11 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Callable
 from pathlib import Path
 
 from . import gitops
 from .errors import MlregError
-
-Digest = tuple[int, str]  # (size, sha256 hex)
-Hasher = Callable[[str], "Digest | None"]  # repo-relative path -> its digest (None: no such plain file)
+from .records import Digest, Hasher
 
 
 class Cache:

@@ -167,7 +167,7 @@ def pull_request(root: Path, base: str, head: str | None = None, structure: bool
         cache = cache_for(root)
         blob_ids = {p: e.oid for p, e in b.files.items()}
         hasher = tree_hasher(root, blob_ids, cache, [p for p in blob_ids if not _is_metadata(p)])
-        problems = registry_problems(b.store, digests=hasher, rules=rules)
+        problems = registry_problems(b.store, hasher, rules=rules)
         problems += _name_collisions(root, merged.tree, models)
         cache.save()
     return Verdict(cs, list(dict.fromkeys(problems + cs.problems())))

@@ -208,10 +208,14 @@ def query_views(ws: Workspace, model: str | list[str] | None = None) -> list[Ver
 def validate(ws: Workspace) -> list[str]:
     """Every schema and invariant problem of the work tree's registry (empty when valid)."""
     from .checks import registry_problems
+    from .digests import cache_for, worktree_hasher
 
     if not (ws.root / SETTINGS_FILE).exists() and not ws.store.registry_dir.exists():
         raise MlregError(f"{ws.root}: no registry here (no mlreg.yaml, no registry/); run `mlreg init` first")
-    return registry_problems(ws.store)
+    cache = cache_for(ws.root)  # each in-git artifact hashed once per blob id, kept under the git dir
+    problems = registry_problems(ws.store, worktree_hasher(ws.root, cache))
+    cache.save()
+    return problems
 
 
 def verify(ws: Workspace, name: str, ref: str | None = None, download: bool = False,

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+Digest = tuple[int, str]  # an artifact's (size, sha256 hex)
+Hasher = Callable[[str], "Digest | None"]  # repo-relative path -> its digest (None: no such plain file)
 
 SCHEMA_VERSION = 1
 # \Z, not $: `$` also matches before a final newline, so "x\n" would pass; match() with \Z is a full match
