@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,13 @@ def stored(reg, training, store):
     return reg
 
 
+def recorded(reg) -> tuple[str, list[str]]:
+    """The store folder and the file URIs btc v1's record names (a folder of its own per upload)."""
+    uris = [a["uri"] for a in json.loads((reg.root / "registry/btc/v1/metadata.json").read_text())["artifacts"]]
+    folder = uris[0].rsplit("/model.txt", 1)[0] if uris[0].endswith("/model.txt") else uris[0].rsplit("/", 1)[0]
+    return folder, uris
+
+
 def test_text_and_json_name_the_same_pulled_folder(stored, cli):
     text = cli(stored.root, "resolve", "btc@champion")
     assert text.code == 0, text.err
@@ -37,22 +45,25 @@ def test_no_pull_prints_the_store_uris(stored, store, cli, own_cache):
     r = cli(stored.root, "resolve", "btc@champion", "--no-pull")
     assert r.code == 0, r.err
     lines = r.out.splitlines()
-    assert sorted(lines) == sorted(f"{store.uri}/btc/v1/{p}" for p in ["model.txt", "run_metadata.json",
-                                                                        "sub/weights.bin"])
+    folder, uris = recorded(stored)
+    assert folder.startswith(f"{store.uri}/") and "/btc/v1" in folder
+    assert sorted(lines) == sorted(uris) == sorted(f"{folder}/{p}" for p in ["model.txt", "run_metadata.json",
+                                                                              "sub/weights.bin"])
     assert str(stored.root) not in r.out
     assert not (own_cache / "files").exists()  # nothing was downloaded
 
 
 def test_no_pull_json_path_is_the_store_folder(stored, store, cli):
     doc = cli(stored.root, "resolve", "btc/1", "--no-pull", "--json").json()
-    assert doc["path"] == f"{store.uri}/btc/v1" and "files_dir" not in doc
-    assert all(p.startswith(f"{store.uri}/btc/v1/") for p in doc["artifact_paths"])
+    folder, uris = recorded(stored)
+    assert doc["path"] == folder and folder.startswith(f"{store.uri}/") and "files_dir" not in doc
+    assert sorted(doc["artifact_paths"]) == sorted(uris) and all(p.startswith(f"{folder}/") for p in uris)
     assert doc["registry_path"] == str(stored.root / "registry/btc/v1")
 
 
 def test_library_location(stored, store):
     res = stored.resolve("btc@champion", pull=False)
-    assert res.location == f"{store.uri}/btc/v1" and res.stored and res.path == stored.root / "registry/btc/v1"
+    assert res.location == recorded(stored)[0] and res.location.startswith(f"{store.uri}/") and res.stored and res.path == stored.root / "registry/btc/v1"
     pulled = stored.resolve("btc@champion")
     assert pulled.location == str(pulled.files_dir)
 

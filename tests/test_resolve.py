@@ -1,5 +1,7 @@
 """resolve: every ref form to the version folder and absolute artifact paths."""
 
+from pathlib import Path
+
 import pytest
 
 from mlreg.errors import MlregError, NotFound
@@ -31,7 +33,7 @@ def test_artifact_paths_are_absolute_and_exist(btc):
     got = btc.resolve("btc@champion")
     assert got.artifact_paths == [str(btc.root / "registry/btc/v2" / p)
                                   for p in ("model.txt", "run_metadata.json", "sub/scaler.json")]
-    assert all(open(p).read() for p in got.artifact_paths)
+    assert all(Path(p).read_text() for p in got.artifact_paths)
 
 
 def test_external_artifacts_keep_their_recorded_location(reg, training):
