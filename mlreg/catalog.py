@@ -26,7 +26,8 @@ from .store import MODEL_FILE, VERSION_FILE, Store
 RACY_NS = 2_000_000_000  # a file changed this close to a build may change again within the same stat
 ATTRS = ("name", "version", "stage", "created_at", "created_by", "description", "model_type", "enhancement_type",
          "experiment", "run_name", "run_id", "base")
-_STALE = (0, 0, 0, 0)
+_STALE = (0, 0, 0, 0)  # changed too recently (or unreadable): never cached, never equal to anything
+_MISSING = (0, 0, 0, 1)  # no such file (a model folder without model.yaml): a stat like any other
 
 
 def _attrs(v: Version) -> tuple:
@@ -206,7 +207,8 @@ def load(store: Store) -> Catalog | None:
     since = time.time_ns() - RACY_NS
     old = Stored.open(path, store.root)
     dirs, keys, sigs = _scan(store, old.head if old else None, since)
-    if old is not None and old.head["keys"] == keys and old.head["sigs"] == sigs and old.head["dirs"] == dirs:
+    if old is not None and old.head["keys"] == keys and old.head["sigs"] == sigs and old.head["dirs"] == dirs \
+            and not _has_stale(sigs, dirs):  # two stale marks are equal, but say nothing of the bytes
         return Catalog(keys, old.head["models"], {k: _Where(w) for k, w in old.head["columns"].items()},
                        old.blob, lambda: _build(store, path, None))
     return _build(store, path, old, (dirs, keys, sigs))
@@ -272,9 +274,21 @@ def _scan(store: Store, old: dict | None, since: int) -> tuple[dict, list[tuple[
     return dirs, keys, sigs.tobytes()
 
 
+def _has_stale(sigs: bytes, dirs: dict[str, tuple]) -> bool:
+    """A stat marked stale (changed too recently to be told apart from a later change), in the rows or dirs."""
+    at = sigs.find(_STALE_BYTES)
+    while at != -1:
+        if at % 32 == 0:
+            return True
+        at = sigs.find(_STALE_BYTES, at + 1)
+    return any(_STALE in d for d in dirs.values())
+
+
 def _stat(path: str, since: int) -> tuple[int, int, int, int]:
     try:
         return _sig(os.stat(path, follow_symlinks=False), since)
+    except FileNotFoundError:
+        return _MISSING
     except OSError:
         return _STALE
 

@@ -149,3 +149,16 @@ def test_a_malformed_model_file_fails_list_but_not_search(big, cli, monkeypatch)
     assert plain[9].startswith("1\n") and plain[0].startswith("0\n")
     assert answers(cli, big, monkeypatch, index=True) == plain
     assert answers(cli, big, monkeypatch, index=True) == plain
+
+
+def test_a_change_right_after_a_build_is_never_served_stale(big, cli, monkeypatch):
+    """Both stats marked stale (a build and an edit within RACY_NS) must not read as "unchanged"."""
+    from mlreg import catalog
+
+    monkeypatch.setattr(catalog, "RACY_NS", 10**18)  # every stat counts as too recent: nothing is cached
+    plain = same(cli, big, monkeypatch)
+    path = big / "registry" / "model-0005" / "v1" / "metadata.json"
+    path.write_text('{"name": "model-0005"')
+    broken = answers(cli, big, monkeypatch, index=False)
+    assert broken != plain and broken[0].startswith("1\n")
+    assert answers(cli, big, monkeypatch, index=True) == broken
