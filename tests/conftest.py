@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from helpers import free_port, git, isolate_git, origin_and_clone  # noqa: F401  (one copy, re-exported)
 from mlreg.api import Registry
 from mlreg.cli import main
 from storekit import own_cache, s3_env, s3_server, store  # noqa: F401  (fixtures for every test folder)
@@ -18,33 +18,7 @@ from storekit import own_cache, s3_env, s3_server, store  # noqa: F401  (fixture
 @pytest.fixture(autouse=True)
 def isolated_git(tmp_path_factory, monkeypatch):
     """No user or system git config leaks in; commits carry a fixed test identity."""
-    home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
-    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "MLFLOW_TRACKING_URI"):
-        monkeypatch.delenv(var, raising=False)
-    (home / ".gitconfig").write_text(
-        "[user]\n\tname = Test User\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n"
-    )
-
-
-def git(cwd: Path, *args: str) -> str:
-    """Run git in `cwd` and return its stdout (a failure shows git's own message)."""
-    r = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
-    if r.returncode:
-        raise subprocess.CalledProcessError(r.returncode, r.args, r.stdout, r.stderr) from AssertionError(
-            f"git {' '.join(args)} exited {r.returncode}: {r.stderr.strip()}")
-    return r.stdout
-
-
-def origin_and_clone(tmp_path: Path, repo: Path) -> Path:
-    """Publish `repo` as a bare "origin" and return a fresh clone of it (the pull-request set-up)."""
-    origin = tmp_path / "origin.git"
-    git(tmp_path, "clone", "-q", "--bare", str(repo), str(origin))
-    work = tmp_path / "work"
-    git(tmp_path, "clone", "-q", str(origin), str(work))
-    return work
+    isolate_git(monkeypatch, tmp_path_factory.mktemp("home"))
 
 
 class Clock:

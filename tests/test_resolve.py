@@ -2,10 +2,11 @@
 
 import pytest
 
+from helpers import world
 from mlreg.errors import MlregError, NotFound
 
 
-@pytest.fixture
+@world
 def btc(reg, training):
     reg.register("btc", training())
     reg.register("btc", training(files={"model.txt": "v2\n", "sub/scaler.json": "{}\n"}))
