@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from storekit import set_store
+from storekit import namespace, set_store, version_folder
 
 FILES = {"model.txt": "tree model\n", "sub/weights.bin": "w" * 3000}
 
@@ -20,6 +20,13 @@ def stored(reg, training, store):
     reg.promote("btc", "1", "beta", "ok")
     reg.promote("btc", "1", "champion", "best")
     return reg
+
+
+def stored_folder(reg, store) -> str:
+    """Where btc v1's files went: `<store>/_mlreg/<registry id>/btc/v1-<random>` (the namespaced layout)."""
+    folder = version_folder(reg, "btc", "1")
+    assert folder.startswith(f"{namespace(reg.root, store.uri)}/btc/v1-")
+    return folder
 
 
 def test_text_and_json_name_the_same_pulled_folder(stored, cli):
@@ -37,22 +44,23 @@ def test_no_pull_prints_the_store_uris(stored, store, cli, own_cache):
     r = cli(stored.root, "resolve", "btc@champion", "--no-pull")
     assert r.code == 0, r.err
     lines = r.out.splitlines()
-    assert sorted(lines) == sorted(f"{store.uri}/btc/v1/{p}" for p in ["model.txt", "run_metadata.json",
-                                                                        "sub/weights.bin"])
+    folder = stored_folder(stored, store)
+    assert sorted(lines) == sorted(f"{folder}/{p}" for p in ["model.txt", "run_metadata.json", "sub/weights.bin"])
     assert str(stored.root) not in r.out
     assert not (own_cache / "files").exists()  # nothing was downloaded
 
 
 def test_no_pull_json_path_is_the_store_folder(stored, store, cli):
     doc = cli(stored.root, "resolve", "btc/1", "--no-pull", "--json").json()
-    assert doc["path"] == f"{store.uri}/btc/v1" and "files_dir" not in doc
-    assert all(p.startswith(f"{store.uri}/btc/v1/") for p in doc["artifact_paths"])
+    folder = stored_folder(stored, store)
+    assert doc["path"] == folder and "files_dir" not in doc
+    assert all(p.startswith(f"{folder}/") for p in doc["artifact_paths"])
     assert doc["registry_path"] == str(stored.root / "registry/btc/v1")
 
 
 def test_library_location(stored, store):
     res = stored.resolve("btc@champion", pull=False)
-    assert res.location == f"{store.uri}/btc/v1" and res.stored and res.path == stored.root / "registry/btc/v1"
+    assert res.location == stored_folder(stored, store) and res.stored and res.path == stored.root / "registry/btc/v1"
     pulled = stored.resolve("btc@champion")
     assert pulled.location == str(pulled.files_dir)
 
