@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from browser import chromium
 from helpers import free_port, git, isolate_git, origin_and_clone  # noqa: F401  (one copy, re-exported)
 from mlreg.api import Registry
 from mlreg.cli import main
@@ -128,3 +129,40 @@ def read_models(monkeypatch) -> list[str]:
 
     monkeypatch.setattr(store.Store, "version", spy)
     return seen
+
+
+# -- tiers -----------------------------------------------------------------------------------------------------
+# Every test that starts a server, a browser or a crash run carries its marker, so `python -m pytest -m fast`
+# (every test without one of them) runs in under a minute. Markers follow from what a test uses, so a new test
+# is tiered without anyone remembering to: the fixtures it needs (server, team, s3), or the table below for
+# modules and tests whose heavy part is not a fixture (prefer `pytestmark` in a file you own); a module using
+# tests/browser.py's `chromium` is a browser test.
+HEAVY = ("server", "team", "browser", "crash", "s3", "slow", "benchmark")
+BY_FIXTURE = {"mlflow_server": "server", "team_stack": "team", "team_direct": "team", "s3_server": "s3"}
+BY_NODE = {  # node id prefix (relative to tests/) -> marker
+    "test_transactions.py::test_killed_at_each_step": "crash",  # each case runs an mlreg that kill -9s itself
+    "test_transactions.py::test_a_write_after_the_kill": "crash",
+    "test_transactions.py::test_a_ref_lock_left_by_a_killed": "crash",
+    "test_transactions.py::test_the_user_edit_made_while_interrupted": "crash",
+    "test_kill9.py": "crash",
+    "storage/test_store_errors.py::test_kill_9_during_upload": "crash",
+    "sync/test_sync_server.py::test_killed_sync_process": "crash",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    tests = Path(__file__).parent
+    for item in items:
+        for fixture, marker in BY_FIXTURE.items():
+            if fixture in item.fixturenames:
+                item.add_marker(marker)
+        if getattr(getattr(item, "callspec", None), "params", {}).get("store") == "s3":  # the s3 half of `store`
+            item.add_marker("s3")
+        if getattr(getattr(item, "module", None), "chromium", None) is chromium:
+            item.add_marker("browser")
+        node = Path(str(item.path)).relative_to(tests).as_posix() + item.nodeid[len(item.nodeid.split("::")[0]):]
+        for prefix, marker in BY_NODE.items():
+            if node.startswith(prefix):
+                item.add_marker(marker)
+        if not any(item.get_closest_marker(m) for m in HEAVY):
+            item.add_marker("fast")

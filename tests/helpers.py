@@ -129,3 +129,28 @@ def world(build: Callable) -> Callable:
         return Registry(tmp_path / "repo", clock=clock)
 
     return fixture
+
+
+def copied(folder: str = "repo") -> Callable:
+    """Decorate a build `def name(root: Path)` that makes a git repository at `root` to make fixture `name`:
+    the build runs once per module (isolated git config, objects packed), each test gets its own copy at
+    `tmp_path/<folder>`."""
+
+    def decorate(build: Callable) -> Callable:
+        built: dict[str, Path] = {}
+
+        @pytest.fixture(name=build.__name__)
+        def fixture(request, tmp_path_factory, tmp_path: Path) -> Path:
+            key = request.module.__name__
+            if key not in built:
+                base = tmp_path_factory.mktemp(f"built-{build.__name__}")
+                with isolated(base):
+                    build(base / folder)
+                    compact(base / folder)
+                built[key] = base / folder
+            shutil.copytree(built[key], tmp_path / folder, symlinks=True)
+            return tmp_path / folder
+
+        return fixture
+
+    return decorate
