@@ -147,6 +147,15 @@ BY_NODE = {  # node id prefix (relative to tests/) -> marker
     "test_kill9.py": "crash",
     "storage/test_store_errors.py::test_kill_9_during_upload": "crash",
     "sync/test_sync_server.py::test_killed_sync_process": "crash",
+    # slow: seconds each on an idle machine, none of the above
+    "test_action.py": "slow",  # the GitHub Action's steps on pull requests through bare origins
+    "test_hostile_folders.py::test_thirty_thousand_files": "slow",
+    "sync/test_sync_embedded.py": "slow",  # the embedded MLflow (its import, its sqlite store, `mlreg ui`)
+    "sync/test_sync_store.py": "slow",
+    "sync/test_sync_readonly.py": "slow",
+    "sync/test_sync_uri.py": "slow",
+    "sync/test_import_mlflow.py": "slow",
+    "sync/test_import_store.py": "slow",
 }
 
 

@@ -16,6 +16,8 @@ from helpers import copied
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from bench_reads import generate  # noqa: E402  (the benchmark's own generator: the same registry shape)
 
+pytestmark = pytest.mark.slow  # a 60-version registry queried 33 times per test
+
 QUERIES = [
     ["search", "metrics.rmse_val < 0.07 and params.timeframe = '1H' and stage != 'archived'",
      "--order-by", "metrics.rmse_val ASC", "--max-results", "5", "--json"],
