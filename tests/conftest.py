@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from browser import chromium
+from helpers import free_port, git, isolate_git, origin_and_clone  # noqa: F401  (one copy, re-exported)
 from mlreg.api import Registry
 from mlreg.cli import main
 from storekit import own_cache, s3_env, s3_server, store  # noqa: F401  (fixtures for every test folder)
@@ -18,33 +19,7 @@ from storekit import own_cache, s3_env, s3_server, store  # noqa: F401  (fixture
 @pytest.fixture(autouse=True)
 def isolated_git(tmp_path_factory, monkeypatch):
     """No user or system git config leaks in; commits carry a fixed test identity."""
-    home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
-    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "MLFLOW_TRACKING_URI"):
-        monkeypatch.delenv(var, raising=False)
-    (home / ".gitconfig").write_text(
-        "[user]\n\tname = Test User\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n"
-    )
-
-
-def git(cwd: Path, *args: str) -> str:
-    """Run git in `cwd` and return its stdout (a failure shows git's own message)."""
-    r = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
-    if r.returncode:
-        raise subprocess.CalledProcessError(r.returncode, r.args, r.stdout, r.stderr) from AssertionError(
-            f"git {' '.join(args)} exited {r.returncode}: {r.stderr.strip()}")
-    return r.stdout
-
-
-def origin_and_clone(tmp_path: Path, repo: Path) -> Path:
-    """Publish `repo` as a bare "origin" and return a fresh clone of it (the pull-request set-up)."""
-    origin = tmp_path / "origin.git"
-    git(tmp_path, "clone", "-q", "--bare", str(repo), str(origin))
-    work = tmp_path / "work"
-    git(tmp_path, "clone", "-q", str(origin), str(work))
-    return work
+    isolate_git(monkeypatch, tmp_path_factory.mktemp("home"))
 
 
 class Clock:
@@ -154,3 +129,49 @@ def read_models(monkeypatch) -> list[str]:
 
     monkeypatch.setattr(Store, "version", spy)
     return seen
+
+
+# -- tiers -----------------------------------------------------------------------------------------------------
+# Every test that starts a server, a browser or a crash run carries its marker, so `python -m pytest -m fast`
+# (every test without one of them) runs in under a minute. Markers follow from what a test uses, so a new test
+# is tiered without anyone remembering to: the fixtures it needs (server, team, s3), or the table below for
+# modules and tests whose heavy part is not a fixture (prefer `pytestmark` in a file you own); a module using
+# tests/browser.py's `chromium` is a browser test.
+HEAVY = ("server", "team", "browser", "crash", "s3", "slow", "benchmark")
+BY_FIXTURE = {"mlflow_server": "server", "team_stack": "team", "team_direct": "team", "s3_server": "s3"}
+BY_NODE = {  # node id prefix (relative to tests/) -> marker
+    "test_transactions.py::test_killed_at_each_step": "crash",  # each case runs an mlreg that kill -9s itself
+    "test_transactions.py::test_a_write_after_the_kill": "crash",
+    "test_transactions.py::test_a_ref_lock_left_by_a_killed": "crash",
+    "test_transactions.py::test_the_user_edit_made_while_interrupted": "crash",
+    "test_kill9.py": "crash",
+    "storage/test_store_errors.py::test_kill_9_during_upload": "crash",
+    "sync/test_sync_server.py::test_killed_sync_process": "crash",
+    # slow: seconds each on an idle machine, none of the above
+    "test_action.py": "slow",  # the GitHub Action's steps on pull requests through bare origins
+    "test_hostile_folders.py::test_thirty_thousand_files": "slow",
+    "sync/test_sync_embedded.py": "slow",  # the embedded MLflow (its import, its sqlite store, `mlreg ui`)
+    "sync/test_sync_store.py": "slow",
+    "sync/test_sync_readonly.py": "slow",
+    "sync/test_sync_uri.py": "slow",
+    "sync/test_import_mlflow.py": "slow",
+    "sync/test_import_store.py": "slow",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    tests = Path(__file__).parent
+    for item in items:
+        for fixture, marker in BY_FIXTURE.items():
+            if fixture in item.fixturenames:
+                item.add_marker(marker)
+        if getattr(getattr(item, "callspec", None), "params", {}).get("store") == "s3":  # the s3 half of `store`
+            item.add_marker("s3")
+        if getattr(getattr(item, "module", None), "chromium", None) is chromium:
+            item.add_marker("browser")
+        node = Path(str(item.path)).relative_to(tests).as_posix() + item.nodeid[len(item.nodeid.split("::")[0]):]
+        for prefix, marker in BY_NODE.items():
+            if node.startswith(prefix):
+                item.add_marker(marker)
+        if not any(item.get_closest_marker(m) for m in HEAVY):
+            item.add_marker("fast")

@@ -4,21 +4,16 @@ authentication on) and a local-folder store; tests that take `store` run against
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from helpers import free_port  # noqa: F401  (one copy; re-exported for older imports)
+
 S3_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
            "MLFLOW_S3_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_REGION")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

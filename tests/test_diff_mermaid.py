@@ -4,10 +4,25 @@ from __future__ import annotations
 
 import re
 
-from test_diff import _normalise, story  # noqa: F401  (the fixture: a change of every kind)
+import pytest
+
+import test_diff
+from helpers import world
+from test_diff import _normalise
 
 from mlreg.changes import ChangeSet, StageChanged
 from mlreg.render.mermaid import diagram, label
+
+
+@world
+def story_registry(reg, training):
+    """test_diff's `story` (a change of every kind), built once for this module's read-only tests."""
+    test_diff.story.__wrapped__(reg, training)
+
+
+@pytest.fixture
+def story(story_registry):
+    return story_registry.root
 
 
 def block(out: str) -> list[str]:
@@ -16,7 +31,7 @@ def block(out: str) -> list[str]:
     return lines[start:lines.index("```", start) + 1]
 
 
-def test_markdown_has_the_change_as_a_flowchart(story, cli):  # noqa: F811
+def test_markdown_has_the_change_as_a_flowchart(story, cli):
     r = cli(story, "diff", "base", "HEAD", "--format", "md")
     assert r.code == 0, r.err
     lines = block(_normalise(r.out, story))
@@ -43,12 +58,12 @@ def test_markdown_has_the_change_as_a_flowchart(story, cli):  # noqa: F811
     assert "class " in text and "classDef new" in text
 
 
-def test_text_and_json_have_no_diagram(story, cli):  # noqa: F811
+def test_text_and_json_have_no_diagram(story, cli):
     assert "mermaid" not in cli(story, "diff", "base", "HEAD").out
     assert "mermaid" not in cli(story, "diff", "base", "HEAD", "--format", "json").out
 
 
-def test_no_diagram_without_moves(story, cli):  # noqa: F811
+def test_no_diagram_without_moves(story, cli):
     r = cli(story, "diff", "HEAD", "HEAD", "--format", "md")
     assert "mermaid" not in r.out and "No registry changes." in r.out
 

@@ -22,6 +22,8 @@ import yaml
 
 from conftest import git
 
+pytestmark = pytest.mark.slow  # every tutorial's bash blocks, run
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 FENCE = re.compile(r"^(?P<mark><!-- not-run -->\n)?```bash\n(?P<body>.*?)^```$", re.M | re.S)

@@ -9,6 +9,8 @@ import pytest
 
 import mlreg
 
+pytestmark = pytest.mark.slow  # MLflow pyfunc models, a process of their own
+
 TRAIN = textwrap.dedent('''
     """A training script: saves a tiny pyfunc model with MLflow and writes run_metadata.json."""
     import json, sys

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from helpers import world
 from mlreg.errors import NotFound
 
 
-@pytest.fixture
+@world
 def trained(reg, training):
     reg.register("btc", training(metrics={"rmse_val": 0.07}))  # training() writes model_type lgbm
     reg.register("btc", training(metrics={"rmse_val": 0.05}, model_type="xgb"))

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from conftest import git
+from helpers import world
 
 
-@pytest.fixture
+@world
 def two(reg, training):
     reg.register("m", training())
     reg.register("m", training())

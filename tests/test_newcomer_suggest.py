@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 
 from conftest import git
+from helpers import world
 from mlreg.errors import MlregError, NotFound
 
 
-@pytest.fixture
+@world
 def models(reg, training):
     for name in ("btc-1h", "btc-4h", "eth-1d"):
         reg.register(name, training())

@@ -20,6 +20,8 @@ import yaml
 import mlreg
 from conftest import git
 
+pytestmark = pytest.mark.slow  # builds the sdist and wheels, installs them
+
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = sorted(p.name for p in (ROOT / "schemas").glob("*.json"))
 BUILD_OUTPUT = ("build", "dist", "*.egg-info", "__pycache__", ".mlreg", ".venv", "test-artifacts", ".pytest_cache")

@@ -4,12 +4,13 @@ import datetime as dt
 
 import pytest
 
+from helpers import world
 from mlreg.api import Registry
 from mlreg.errors import MlregError, NotFound
 from mlreg.query import metric_direction
 
 
-@pytest.fixture
+@world
 def zoo(reg, training):
     """btc: v1 (0.07), v2 (0.05), v3 continued from v2 (0.05, ties v2); eth v1 (4H, auc); ppo: base + continued."""
     reg.register("btc", training(metrics={"rmse_val": 0.07}, timeframe="1H"))

@@ -2,8 +2,10 @@ import json
 
 import pytest
 
+from helpers import world
 
-@pytest.fixture
+
+@world
 def filled(reg, training):
     reg.register("btc", training(), description="Trained 2023-2025 data")
     reg.register("btc", training(metrics={"rmse_val": 0.06}))

@@ -8,13 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from conftest import git
+from helpers import world
 from mlreg.api import Registry
 
 
-@pytest.fixture
+@world
 def filled(reg: Registry, training) -> Registry:
     """btc: v1 champion -> archived, v2 champion, v3 development, alias Staging; rl: v1 base, v2 continued."""
     reg.register("btc", training({"rmse_train": 0.0548, "rmse_val": 0.0669, "rmse_test": 0.0448}))

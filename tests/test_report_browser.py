@@ -12,6 +12,8 @@ import pytest
 from browser import chromium
 from mlreg.api import Registry
 
+pytestmark = pytest.mark.browser
+
 ROOT = Path(__file__).resolve().parents[1]
 BTC = "btcusdt-1h-inference-7d-logret"
 

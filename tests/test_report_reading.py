@@ -10,6 +10,8 @@ import pytest
 from browser import chromium
 from mlreg.api import Registry
 
+pytestmark = pytest.mark.browser
+
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("btcusdt-1h-inference-7d-logret", "rl-agent-1h")
 

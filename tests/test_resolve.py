@@ -4,10 +4,11 @@ from pathlib import Path
 
 import pytest
 
+from helpers import world
 from mlreg.errors import MlregError, NotFound
 
 
-@pytest.fixture
+@world
 def btc(reg, training):
     reg.register("btc", training())
     reg.register("btc", training(files={"model.txt": "v2\n", "sub/scaler.json": "{}\n"}))

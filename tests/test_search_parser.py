@@ -2,10 +2,11 @@
 
 import pytest
 
+from helpers import world
 from mlreg.search import Condition, Key, SearchSyntaxError, parse_filter, parse_order_by, tokenize
 
 
-@pytest.fixture
+@world
 def zoo(reg, training):
     reg.register("btc", training(metrics={"rmse_val": 0.07, "rmse_test": 0.05}, timeframe="1H"),
                  tags={"target_type": "regression", "team.owner": "quant"})

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from helpers import world
 from mlreg.api import Registry
 from mlreg.render import Col, Fitted
 
@@ -13,7 +14,7 @@ LONG = "a-model-with-a-rather-long-name-for-the-terminal"
 DESCRIPTION = "Trained on 2023-2025 data with the default features, funding rates and a long explanation of why"
 
 
-@pytest.fixture
+@world
 def wide_reg(reg: Registry, training) -> Registry:
     metrics = {"rmse_train": 0.0548, "rmse_val": 0.0669, "rmse_test": 0.0448, "auc_val": 0.61, "corr_val": 0.12}
     for _ in range(3):
