@@ -56,6 +56,9 @@ class Transaction:
     change: ChangeSet
     branch: str | None = None
     prepare_steps: list[Callable[[Transaction], None]] = field(default_factory=list)
+    snapshot: bool = False  # built on `base` (the commit the write read), not on whatever HEAD is now
+    base: str | None = None
+    base_branch: str | None = None  # the branch HEAD named when the write read `base` (None: detached)
     git: Git = field(init=False)
     old: str | None = field(init=False, default=None)
     new: str | None = field(init=False, default=None)
@@ -70,7 +73,9 @@ class Transaction:
 
     def check(self) -> None:
         """Refuse, before anything is written, what this write must not do; note the HEAD it builds on."""
-        self.old = self.git.head()
+        self.old = self.base if self.snapshot else self.git.head()
+        if self.snapshot and not self.branch:
+            self._refuse_moved_head()
         gitops.refuse_escape(self.git.root, self.paths, self.change.new_folders)
         outside = [p for p in self.paths if not any(gitops.inside(p, f) for f in self.change.new_folders)]
         gitops.refuse_dirty(self.git, [*self.change.new_folders, *outside])  # folders, not 30,000 file names
@@ -103,6 +108,8 @@ class Transaction:
         loc = self.git.loc
         take_index_lock(loc)
         try:
+            if self.snapshot:  # checked again at the commit point, with the index locked (no checkout can run)
+                self._refuse_moved_head()
             olds = self.git.tree_blobs(self.old, self._tracked_paths())
             journal = {"journal": 1, "action": self.change.action, "subject": self.change.subject,
                        "old": self.old, "new": self.new, "prefix": loc.prefix,
@@ -127,13 +134,29 @@ class Transaction:
                            "the next mlreg command finishes it") from None
         return self.new
 
+    def _refuse_moved_head(self) -> None:
+        """HEAD must still be the commit (and name the branch) this write read its versions from."""
+        from .gitops import snapshot
+
+        now = snapshot.take(self.root)
+        if now != snapshot.Snapshot(self.base, self.base_branch):
+            was = (self.base_branch or "a detached HEAD").removeprefix("refs/heads/")
+            is_ = (now.branch or "a detached HEAD").removeprefix("refs/heads/")
+            where = f"HEAD switched from {was} to {is_}" if was != is_ else f"{was} moved to another commit"
+            raise GitError(f"{where} while this command was reading the registry (a checkout or a commit "
+                           "meanwhile); nothing was changed: rerun it")
+
     def _tracked_paths(self) -> list[str]:
         return [p for p in self.paths if not any(gitops.inside(p, f) for f in self.change.new_folders)]
 
 
 def apply(root: Path, change: ChangeSet, commit: bool = True, branch: str | None = None,
-          prepare_steps: list[Callable[[Transaction], None]] | None = None) -> Applied:
-    """Write one change: to the work tree only (commit=False), as a commit on HEAD, or as a new branch."""
+          prepare_steps: list[Callable[[Transaction], None]] | None = None, *, base: str | None = None,
+          base_branch: str | None = None, snapshot: bool = False) -> Applied:
+    """Write one change: to the work tree only (commit=False), as a commit on HEAD, or as a new branch.
+
+    With `snapshot`, the commit is built on `base` (the commit the change was read from, on branch
+    `base_branch`) and lands only while HEAD is still exactly that: else nothing changes."""
     paths = sorted(change.files)
     if not commit:
         gitops.refuse_escape(Path(root), paths, change.new_folders)
@@ -141,7 +164,7 @@ def apply(root: Path, change: ChangeSet, commit: bool = True, branch: str | None
             step(Transaction(Path(root), change, branch))
         gitops.write_files(root, change)
         return Applied(paths)
-    t = Transaction(Path(root), change, branch, list(prepare_steps or []))
+    t = Transaction(Path(root), change, branch, list(prepare_steps or []), snapshot, base, base_branch)
     t.check()
     t.prepare()
     sha = t.commit()

@@ -13,11 +13,13 @@ from .trees import (GATED_PATHS, SUBMODULE_MODE, SYMLINK_MODE, Entry, Merge, blo
                     common_dir, first_parent, first_parents, head_commit, links, listing, merge_into, worktree_commit)
 from .remote import recorded_uris, sparse_checkout
 from .runner import Git
+from .snapshot import Snapshot, TreeStore, is_shallow, refuse_shallow
 from .writes import (Applied, ChangeSet, Content, clean_stale_temp, inside, lock, refuse_dirty, refuse_escape,
                      write_files)
 
 __all__ = [
     "GATED_PATHS", "SUBMODULE_MODE", "SYMLINK_MODE", "Applied", "ChangeSet", "CommitInfo", "Content", "Entry", "Git",
+    "Snapshot", "TreeStore", "is_shallow", "refuse_shallow",
     "GitError", "Merge", "blobs", "changed", "clean_blob_ids", "clean_stale_temp", "commit_time", "commits",
     "common_dir", "default_branch", "deleted_versions", "first_parent", "first_parents", "folder_history",
     "head_commit", "inside", "last_commits", "links", "listing", "lock", "log", "merge_base", "merge_into",
