@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import gitops, txn
+from . import gitops, recovery, txn
 from .errors import MlregError, UsageError
 from .gitops import snapshot
 from .records import Settings
@@ -26,7 +26,7 @@ class Workspace:
         self._settings: Settings | None = None
         self._snap: snapshot.Snapshot | None = None  # the commit a write in progress builds on
         self._base: snapshot.TreeStore | None = None  # that commit's registry files
-        self.recovered: list[str] = txn.recover(self.root)  # an interrupted write, finished or undone
+        self.recovered: list[str] = recovery.recover(self.root)  # an interrupted write, finished or undone
 
     @property
     def settings(self) -> Settings:
@@ -77,9 +77,9 @@ class Workspace:
 
     @contextmanager
     def writing(self, commit: bool, branch: str | None, dry_run: bool = False) -> Iterator[list[str]]:
-        """The lock and checks a write holds while it reads what it will change (txn.writing), and the one
+        """The lock and checks a write holds while it reads what it will change (recovery.writing), and the one
         snapshot it reads: a write that commits reads the registry of HEAD's commit, never the work tree."""
-        with txn.writing(self.root, commit and branch is None and not dry_run) as notes:
+        with recovery.writing(self.root, commit and branch is None and not dry_run) as notes:
             snap = snapshot.take(self.root)
             snapshot.refuse_unsafe_state(self.root, snap, on_head=commit and branch is None and not dry_run,
                                          allow_detached=self.allow_detached)
