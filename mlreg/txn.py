@@ -72,7 +72,8 @@ class Transaction:
             self._refuse_moved_head()
         gitops.refuse_escape(self.git.root, self.paths, self.change.new_folders)
         outside = [p for p in self.paths if not any(gitops.inside(p, f) for f in self.change.new_folders)]
-        gitops.refuse_dirty(self.git, [*self.change.new_folders, *outside])  # folders, not 30,000 file names
+        if not self.branch:  # --branch leaves the index and work tree alone: the user's changes there are safe
+            gitops.refuse_dirty(self.git, [*self.change.new_folders, *outside])  # folders, not 30,000 file names
         if self.branch:
             self.git.run("check-ref-format", "--branch", self.branch)
             if self.git.ref_exists(f"refs/heads/{self.branch}"):

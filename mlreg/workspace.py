@@ -70,6 +70,9 @@ class Workspace:
         if branch is not None and not commit:
             raise UsageError("--branch and --no-commit contradict each other: --branch makes a commit")
         snap = self._snap if commit else None
+        if commit and snap is None:  # a write that reads nothing first (init): the same refusals, HEAD as it is now
+            snap = snapshot.take(self.root)
+            snapshot.refuse_unsafe_state(self.root, snap, on_head=branch is None, allow_detached=self.allow_detached)
         applied = txn.apply(self.root, change, commit=commit, branch=branch, prepare_steps=prepare_steps,
                             base=snap.commit if snap else None, base_branch=snap.branch if snap else None,
                             snapshot=snap is not None)
