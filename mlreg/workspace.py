@@ -84,8 +84,9 @@ class Workspace:
         snapshot it reads: a write that commits reads the registry of HEAD's commit, never the work tree."""
         with recovery.writing(self.root, commit and branch is None and not dry_run) as notes:
             snap = snapshot.take(self.root)
-            snapshot.refuse_unsafe_state(self.root, snap, on_head=commit and branch is None and not dry_run,
-                                         allow_detached=self.allow_detached)
+            if not dry_run:  # a dry run writes nothing: any state may be looked at
+                snapshot.refuse_unsafe_state(self.root, snap, on_head=commit and branch is None,
+                                             allow_detached=self.allow_detached)
             base = snapshot.TreeStore(self.root, snap.commit)
             _refuse_uninitialised(self.root, base, commit)
             store, settings = self.store, self._settings

@@ -43,9 +43,14 @@ class Snapshot:
 
 
 def take(root: Path) -> Snapshot:
-    """HEAD's commit and branch, read once (two git calls)."""
-    code, out = _read(root, "symbolic-ref", "-q", "HEAD", ok=(0, 1))
-    branch = out.decode().strip() if code == 0 else None
+    """HEAD's commit (one git call) and the branch it names (read from the HEAD file, as git writes it)."""
+    from ..repo import of_root
+
+    try:
+        text = (of_root(root).git_dir / "HEAD").read_text().strip()
+    except OSError:
+        text = ""
+    branch = text[5:].strip() if text.startswith("ref: ") else None
     code, out = _read(root, "rev-parse", "-q", "--verify", "HEAD^{commit}", ok=(0, 1))
     return Snapshot(out.decode().strip() if code == 0 else None, branch)
 
