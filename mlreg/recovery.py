@@ -42,7 +42,7 @@ def recover(root: Path) -> list[str]:
     Returns one line saying what was done. A live writer's journal is left alone (its lock is held)."""
     try:
         loc = of_root(root)
-    except Exception:
+    except Exception:  # noqa: BLE001 - not a work tree we can read: nothing of ours to recover
         return []
     if not (loc.git_dir / JOURNAL).exists() and not _ours(loc.git_dir / "index.lock") \
             and not (loc.git_dir / TEMP_RECORD).exists():
