@@ -113,7 +113,8 @@ def _release_killed_ref_locks(loc: Location, new: str) -> list[str]:
     return freed
 
 
-def _plan_restore(g: Git, want: dict[str, str | None], other: dict[str, str | None]):
+def _plan_restore(g: Git, want: dict[str, str | None],
+                  other: dict[str, str | None]) -> tuple[list[str], list[str], list[str]]:
     """Which files to write and remove to reach `want`. Every file is one this write wrote: one matching neither
     side is restored too, never kept. A torn write (a prefix of either side: killed mid-write) is simply
     rewritten; any other bytes (an edit made while the write was interrupted) are first saved under the git dir,
@@ -121,7 +122,9 @@ def _plan_restore(g: Git, want: dict[str, str | None], other: dict[str, str | No
     root = g.root
     present = [p for p in want if (root / p).is_file() and not (root / p).is_symlink()]
     current = dict(zip(present, g.hash_files([root / p for p in present], write=False)))
-    write, remove, saved = [], [], []
+    write: list[str] = []
+    remove: list[str] = []
+    saved: list[str] = []
     for p, oid in sorted(want.items()):
         now = current.get(p)
         if now == oid:
