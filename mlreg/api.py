@@ -60,8 +60,17 @@ class Registry:
 
     __slots__ = ("_ws",)
 
-    def __init__(self, root: Path | str, clock: Clock = utc_now) -> None:
-        self._ws = Workspace(root, clock=clock)
+    def __init__(self, root: Path | str, clock: Clock = utc_now, *, allow_detached: bool = False) -> None:
+        self._ws = Workspace(root, clock=clock, allow_detached=allow_detached)
+
+    @property
+    def allow_detached(self) -> bool:
+        """Whether writes may commit on a detached HEAD (refused unless asked: `--allow-detached`)."""
+        return self._ws.allow_detached
+
+    @allow_detached.setter
+    def allow_detached(self, value: bool) -> None:
+        self._ws.allow_detached = value
 
     @classmethod
     def open(cls, path: Path | str | None = None, clock: Clock = utc_now, for_init: bool = False) -> Registry:

@@ -114,7 +114,7 @@ def _model_problems(store: Store, name: str, rules: list[Settings], out: list[st
             model_doc, ok = _load("model", folder / MODEL_FILE, mrel, out)
             model_doc = model_doc if ok else None
         elif entry.name.startswith("."):
-            continue
+            out += _leftover(rel, entry.name)
         elif entry.is_dir() and (number := parse_version_dirname(entry.name)) is not None:
             versions.append(number)
         else:
@@ -277,3 +277,12 @@ def lineage_problems(records: list[Node] | list[Version], store: Store | None = 
             seen.add(cur)
             cur = nxt
     return out
+
+
+def _leftover(rel: str, name: str) -> list[str]:
+    """A temp folder or file an interrupted write left in a model folder (`.v2.tmp-*`, `.model.yaml.*.tmp`)."""
+    if not (name.startswith(".v") and ".tmp-" in name) and not name.endswith(".tmp"):
+        return []
+    return [f"{rel}: left behind by an interrupted mlreg write; delete it (the next mlreg write to this model "
+            "also removes it), it must never be committed"]
+

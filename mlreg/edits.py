@@ -48,6 +48,7 @@ def promote(ws: Workspace, name: str, ref: str, stage: str, reason: str | None =
     if s.require_reason and not (reason or "").strip():
         raise MlregError("--reason is required by mlreg.yaml (lifecycle.require_reason)")
     with ws.writing(commit, branch):
+        s = ws.settings  # the settings of the commit this write builds on
         v = ws.store.version(name, reads.resolve_number(ws, name, ref))
         if v.stage == stage:
             raise MlregError(f"{name} v{v.version} is already in stage {stage!r}")
@@ -86,7 +87,7 @@ def rollback(ws: Workspace, name: str, to: str | None = None, reason: str | None
 
     if ws.settings.require_reason and not (reason or "").strip():
         raise MlregError("--reason is required by mlreg.yaml (lifecycle.require_reason)")
-    with gitops.lock(ws.root):
+    with ws.writing(commit, branch):
         number = reads.resolve_number(ws, name, to) if to is not None else None
         plan = rollback_plan(ws.settings, name, ws.store.versions(check_name(name)), stage, number)
         (now, by), target, current = ws.stamp(), plan.target, plan.current

@@ -52,7 +52,7 @@ def register(
     with ws.writing(commit, branch):
         gitops.clean_stale_temp(ws.store.model_dir(name))
         _refuse_broken_model(ws, name, check_clean=commit and branch is None)
-        nums = ws.store.version_numbers(name)
+        nums = ws.version_numbers(name)  # the commit's (a missing or sparse folder cannot hide one)
         number = (nums[-1] if nums else 0) + 1
         _refuse_reuse(ws, name, number)
         now, by = ws.stamp()
@@ -83,7 +83,7 @@ def register(
         rel, data = ws.store.version_file(record)
         files[rel] = data
         ws.byte_exact(files)
-        if not (ws.store.model_dir(name) / MODEL_FILE).exists():
+        if not ws.has_file(f"{REGISTRY_DIR}/{name}/{MODEL_FILE}"):
             files.update([ws.store.model_file(Model(name=name))])
         change = gitops.ChangeSet("register", name, number, f"register {name} v{number}", files, [vdir],
                                   body=_register_body(record))
@@ -169,8 +169,10 @@ def _store_for(ws: Workspace, store: str | None, files: list[tuple[str, Path]], 
 
 
 def _refuse_reuse(ws: Workspace, name: str, number: int) -> None:
-    """Version numbers are never reused: a number whose folder was deleted in git stays taken."""
-    gone = gitops.deleted_versions(ws.root, name)
+    """Version numbers are never reused: a number whose folder was deleted in git stays taken (in a shallow
+    clone that cannot be proven: refused)."""
+    gitops.refuse_shallow(ws.root)
+    gone = gitops.deleted_versions(ws.root, name, ws.snapshot_commit)
     if number in gone:
         sha = gone[number][:10]
         raise MlregError(f"registry/{name}/v{number} existed and was deleted in commit {sha}; version numbers are "
@@ -223,7 +225,9 @@ def import_dir(ws: Workspace, path: Path | str, model: str | None = None, *, dry
             refuse_unportable(list(copies), str(root))
         target = _store_for(ws, store, [(src.relative_to(root).as_posix(), src) for _, _, copies in parts
                                         for src in copies.values()], allow_large)
-        next_number = {m: (ws.store.version_numbers(m) or [0])[-1] + 1 for m in {v.model for v in legacy}}
+        if not dry_run:
+            gitops.refuse_shallow(ws.root)
+        next_number = {m: (ws.version_numbers(m) or [0])[-1] + 1 for m in {v.model for v in legacy}}
         for old, (params, artifacts, copies) in zip(legacy, parts, strict=True):
             number = next_number[old.model]
             next_number[old.model] += 1
@@ -243,7 +247,7 @@ def import_dir(ws: Workspace, path: Path | str, model: str | None = None, *, dry
             folders.append(vdir)
             records.append(record)
         for name in sorted(next_number):
-            if not (ws.store.model_dir(name) / MODEL_FILE).exists():
+            if not ws.has_file(f"{REGISTRY_DIR}/{name}/{MODEL_FILE}"):
                 files.update([ws.store.model_file(Model(name=name))])
         ws.byte_exact(files)
         models = sorted(next_number)

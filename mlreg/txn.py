@@ -20,31 +20,25 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import gitops
 from .errors import GitError
 from .gitops import Applied, ChangeSet, Git
-from .repo import Location, of_root
+from .gitops.writes import FAULT_ENV, fault
+from .repo import Location
 
-FAULT_ENV = "MLREG_TEST_FAULT"  # read only here: a test names a step and the process kills itself there
+__all__ = ["FAULT_ENV", "STEPS", "Transaction", "apply", "fault"]
 STEPS = ("after-hashing", "after-objects", "after-journal", "after-branch", "after-index", "after-worktree")
 JOURNAL = "mlreg-journal.json"
+RECOVERED = "mlreg-recovered"  # in the git dir: bytes recovery found in a file it restored (never lost)
 LOCK_MARK = b"mlreg transaction (the next mlreg command finishes it and removes this file)\n"
 ATTRIBUTES = "registry/.gitattributes"
 ATTRIBUTES_TEXT = (b"# mlreg: artifacts are stored byte-exact (no line-ending or filter conversion),\n"
                    b"# so every clone checks out the bytes whose sha256 metadata.json records.\n"
                    b"* -text -filter -ident\n")
-
-
-def fault(step: str) -> None:
-    """The test hook: die here, as `kill -9` would, when MLREG_TEST_FAULT names this step."""
-    if os.environ.get(FAULT_ENV) == step:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 # -- the write path ------------------------------------------------------------------------------
@@ -56,6 +50,9 @@ class Transaction:
     change: ChangeSet
     branch: str | None = None
     prepare_steps: list[Callable[[Transaction], None]] = field(default_factory=list)
+    snapshot: bool = False  # built on `base` (the commit the write read), not on whatever HEAD is now
+    base: str | None = None
+    base_branch: str | None = None  # the branch HEAD named when the write read `base` (None: detached)
     git: Git = field(init=False)
     old: str | None = field(init=False, default=None)
     new: str | None = field(init=False, default=None)
@@ -70,10 +67,13 @@ class Transaction:
 
     def check(self) -> None:
         """Refuse, before anything is written, what this write must not do; note the HEAD it builds on."""
-        self.old = self.git.head()
+        self.old = self.base if self.snapshot else self.git.head()
+        if self.snapshot and not self.branch:
+            self._refuse_moved_head()
         gitops.refuse_escape(self.git.root, self.paths, self.change.new_folders)
         outside = [p for p in self.paths if not any(gitops.inside(p, f) for f in self.change.new_folders)]
-        gitops.refuse_dirty(self.git, [*self.change.new_folders, *outside])  # folders, not 30,000 file names
+        if not self.branch:  # --branch leaves the index and work tree alone: the user's changes there are safe
+            gitops.refuse_dirty(self.git, [*self.change.new_folders, *outside])  # folders, not 30,000 file names
         if self.branch:
             self.git.run("check-ref-format", "--branch", self.branch)
             if self.git.ref_exists(f"refs/heads/{self.branch}"):
@@ -104,6 +104,8 @@ class Transaction:
         loc = self.git.loc
         take_index_lock(loc)
         try:
+            if self.snapshot:  # checked again at the commit point, with the index locked (no checkout can run)
+                self._refuse_moved_head()
             olds = self.git.tree_blobs(self.old, self._tracked_paths())
             journal = {"journal": 1, "action": self.change.action, "subject": self.change.subject,
                        "old": self.old, "new": self.new, "prefix": loc.prefix,
@@ -128,13 +130,29 @@ class Transaction:
                            "the next mlreg command finishes it") from None
         return self.new
 
+    def _refuse_moved_head(self) -> None:
+        """HEAD must still be the commit (and name the branch) this write read its versions from."""
+        from .gitops import snapshot
+
+        now = snapshot.take(self.root)
+        if now != snapshot.Snapshot(self.base, self.base_branch):
+            was = (self.base_branch or "a detached HEAD").removeprefix("refs/heads/")
+            is_ = (now.branch or "a detached HEAD").removeprefix("refs/heads/")
+            where = f"HEAD switched from {was} to {is_}" if was != is_ else f"{was} moved to another commit"
+            raise GitError(f"{where} while this command was reading the registry (a checkout or a commit "
+                           "meanwhile); nothing was changed: rerun it")
+
     def _tracked_paths(self) -> list[str]:
         return [p for p in self.paths if not any(gitops.inside(p, f) for f in self.change.new_folders)]
 
 
 def apply(root: Path, change: ChangeSet, commit: bool = True, branch: str | None = None,
-          prepare_steps: list[Callable[[Transaction], None]] | None = None) -> Applied:
-    """Write one change: to the work tree only (commit=False), as a commit on HEAD, or as a new branch."""
+          prepare_steps: list[Callable[[Transaction], None]] | None = None, *, base: str | None = None,
+          base_branch: str | None = None, snapshot: bool = False) -> Applied:
+    """Write one change: to the work tree only (commit=False), as a commit on HEAD, or as a new branch.
+
+    With `snapshot`, the commit is built on `base` (the commit the change was read from, on branch
+    `base_branch`) and lands only while HEAD is still exactly that: else nothing changes."""
     paths = sorted(change.files)
     if not commit:
         gitops.refuse_escape(Path(root), paths, change.new_folders)
@@ -142,7 +160,7 @@ def apply(root: Path, change: ChangeSet, commit: bool = True, branch: str | None
             step(Transaction(Path(root), change, branch))
         gitops.write_files(root, change)
         return Applied(paths)
-    t = Transaction(Path(root), change, branch, list(prepare_steps or []))
+    t = Transaction(Path(root), change, branch, list(prepare_steps or []), snapshot, base, base_branch)
     t.check()
     t.prepare()
     sha = t.commit()
@@ -247,104 +265,6 @@ def _write_journal(loc: Location, doc: dict) -> None:
     from .storewrite import write_atomic
 
     write_atomic(loc.git_dir / JOURNAL, (json.dumps(doc) + "\n").encode())
-
-
-@contextmanager
-def writing(root: Path, check_locks: bool = True) -> Iterator[list[str]]:
-    """Hold mlreg's writer lock for a whole operation, after finishing any interrupted write (its note is
-    yielded); with check_locks, a held index.lock / HEAD.lock is refused before any work starts."""
-    with gitops.lock(root):
-        notes = _recover_held(of_root(root))
-        if check_locks:
-            refuse_held_locks(of_root(root))
-        yield notes
-
-
-def recover(root: Path) -> list[str]:
-    """Finish or undo an interrupted write of this repository (no-op, without running git, when there is none).
-
-    Returns one line saying what was done. A live writer's journal is left alone (its lock is held)."""
-    try:
-        loc = of_root(root)
-    except Exception:  # noqa: BLE001 - not a work tree we can read: nothing of ours to recover
-        return []
-    if not (loc.git_dir / JOURNAL).exists() and not _ours(loc.git_dir / "index.lock"):
-        return []
-    with gitops.lock(root, wait=False) as got:
-        return _recover_held(loc) if got else []
-
-
-def _recover_held(loc: Location) -> list[str]:
-    """recover() with mlreg's writer lock already held (so no live mlreg owns the journal)."""
-    path = loc.git_dir / JOURNAL
-    if not path.exists():
-        if _ours(loc.git_dir / "index.lock"):  # killed while taking or after releasing: nothing else left
-            release_index_lock(loc)
-            return ["mlreg: removed the index.lock an interrupted mlreg command left behind"]
-        return []
-    try:
-        j = json.loads(path.read_text())
-        what, old, new, files = j["subject"], j["old"], j["new"], j["files"]
-        g = Git(loc.top / j["prefix"]) if j["prefix"] else Git(loc.top)
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise GitError(f"{_shown(loc, path)}: unreadable journal of an interrupted mlreg command ({e}); "
-                       f"check `git status`, then delete it") from None
-    head = g.head()
-    # past the commit point's start (index.lock is ours): a ref lock holding NEW is its killed update-ref's
-    freed = _release_killed_ref_locks(loc, new) if _ours(loc.git_dir / "index.lock") else []
-    if head not in (old, new):
-        path.unlink()
-        release_index_lock(loc)
-        return [f"mlreg: an interrupted `{what}` left a journal, but HEAD has moved on since; "
-                "left the index and work tree as they are (check `git status`)"]
-    if head == old and not _ours(loc.git_dir / "index.lock"):
-        path.unlink()  # killed before it took the index lock: nothing was touched
-        return [f"mlreg: undid the interrupted `{what}`: it had not committed, nothing changed"]
-    take_index_lock(loc)  # ours already (adopted), or taken now
-    want = {p: (n if head == new else o) for p, (o, n) in files.items()}
-    other = {p: (o if head == new else n) for p, (o, n) in files.items()}
-    kept = _settle(g, want, lambda g_, w: _plan_restore(g_, w, other))
-    keep = f"; kept your changes to {', '.join(kept[:3])}" if kept else ""
-    keep += f"; removed the {', '.join(freed)} its killed `git update-ref` left" if freed else ""
-    if head == new:
-        return [f"mlreg: finished the interrupted `{what}` (commit {new[:10]}): index and work tree updated{keep}"]
-    return [f"mlreg: undid the interrupted `{what}`: it had not committed, nothing changed{keep}"]
-
-
-def _release_killed_ref_locks(loc: Location, new: str) -> list[str]:
-    """The ref locks (HEAD's branch, HEAD) a `git update-ref HEAD NEW` killed mid-way left behind: git writes NEW
-    into the lock file before it renames it into place, so a lock holding NEW (or nothing yet) is that one's.
-    A lock holding anything else belongs to someone else and stays (the next write refuses it)."""
-    freed = []
-    for path in _held(loc):
-        try:
-            text = path.read_text().strip()
-        except OSError:
-            continue
-        if path.name != "index.lock" and text in ("", new):
-            path.unlink(missing_ok=True)
-            freed.append(_shown(loc, path))
-    return freed
-
-
-def _plan_restore(g: Git, want: dict[str, str | None], other: dict[str, str | None]):
-    """Which files to write and remove to reach `want`; a file that existed before and now matches neither
-    side is the user's edit: kept. (A new file matching neither was cut short by the kill: rewritten.)"""
-    root = g.root
-    present = [p for p in want if (root / p).is_file()]
-    current = dict(zip(present, g.hash_files([root / p for p in present], write=False), strict=True))
-    write, remove, kept = [], [], []
-    for p, oid in sorted(want.items()):
-        now = current.get(p)
-        if now == oid:
-            continue
-        if now is not None and now != other.get(p) and other.get(p) is not None and oid is not None:
-            kept.append(p)
-        elif oid is None:
-            remove.append(p)
-        else:
-            write.append(p)
-    return write, remove, kept
 
 
 def _prune_empty(root: Path, folder: Path) -> None:

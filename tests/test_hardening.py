@@ -120,6 +120,7 @@ def test_model_yaml_naming_another_model_is_refused_not_followed(two, cli):
 ])
 def test_wrong_shapes_are_clear_errors(two, cli, path, text, expected):
     (two.root / path).write_text(text)
+    git(two.root, "commit", "-qam", "hand edit")  # committed: writes read the commit they extend, not the work tree
     for args in (["show", "m@1"], ["resolve", "m@1"], ["promote", "m@1", "beta", "-r", "x"]):
         r = cli(two.root, *args)
         assert r.code == 1 and expected in r.err and "unexpected" not in r.err, (args, r.err)

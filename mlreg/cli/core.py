@@ -10,6 +10,17 @@ import typer
 from .common import (AllowLarge, Branch, JsonOpt, NoCommit, StoreOpt, app, console, print_json, registry,
                      report_mutation, transfer_bar)
 
+AllowDetached = Annotated[bool, typer.Option(
+    "--allow-detached", help="Commit even when HEAD is detached (refused without it: no branch would keep the "
+                             "commit); --branch NAME or `git switch -c NAME` keep it on a branch instead.")]
+
+
+def writer(allow_detached: bool = False):
+    """The Registry a write command works on (a commit on a detached HEAD only when asked)."""
+    reg = registry()
+    reg.allow_detached = allow_detached
+    return reg
+
 
 @app.command()
 def init(
@@ -18,12 +29,14 @@ def init(
                                         "(Staging/Production aliases, no stages).")] = "default",
     no_commit: NoCommit = False,
     branch: Branch = None,
+    allow_detached: AllowDetached = False,
 ) -> None:
     """Write mlreg.yaml and registry/ in the current git repository."""
     from ..api import Registry
     from .common import _state, told
 
     reg = told(Registry.open(_state["repo"], for_init=True))
+    reg.allow_detached = allow_detached
     report_mutation(reg.init(preset, commit=not no_commit, branch=branch))
 
 
@@ -46,6 +59,7 @@ def register(
                                                   "(targets must be inside the folder); default: refuse symlinks.")] = False,
     no_commit: NoCommit = False,
     branch: Branch = None,
+    allow_detached: AllowDetached = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Register a new version from a training output folder (one commit)."""
@@ -55,7 +69,7 @@ def register(
     if not from_dir.strip():
         raise UsageError("--from-dir needs a folder")
     with transfer_bar("upload") as progress:
-        outcome = registry().register(
+        outcome = writer(allow_detached).register(
             name, from_dir, external=external, params=parse_pairs(param or [], "param"),
             metrics=parse_metrics(metric or []), tags=parse_pairs(tag or [], "tag"), description=description,
             experiment=experiment, base=base, enhancement_type=enhancement_type, follow_symlinks=follow_symlinks,

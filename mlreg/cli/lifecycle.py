@@ -8,6 +8,7 @@ import typer
 
 from ..api import split_ref
 from .common import Branch, JsonOpt, NoCommit, app, registry, report_mutation
+from .core import AllowDetached, writer
 
 alias_app = typer.Typer(help="Named pointers to versions (unique per model).", no_args_is_help=True)
 tag_app = typer.Typer(help="Human tags on a model (NAME) or a version (NAME@REF).", no_args_is_help=True)
@@ -24,11 +25,12 @@ def promote(
     reason: Annotated[Optional[str], typer.Option("--reason", "-r", help="Why; recorded in stage_history and the commit.")] = None,
     no_commit: NoCommit = False,
     branch: Branch = None,
+    allow_detached: AllowDetached = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Move a version to a stage along an allowed transition (one commit)."""
     name, vref = split_ref(ref)
-    outcome = registry().promote(name, vref or "latest", stage, reason, commit=not no_commit, branch=branch)
+    outcome = writer(allow_detached).promote(name, vref or "latest", stage, reason, commit=not no_commit, branch=branch)
     report_mutation(outcome, json_out)
     if not json_out:
         for d in outcome.demoted:
@@ -46,10 +48,11 @@ def rollback(
                                                   "lifecycle's only exclusive stage, e.g. champion).")] = None,
     no_commit: NoCommit = False,
     branch: Branch = None,
+    allow_detached: AllowDetached = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Give an exclusive stage back to the version that held it before, in one commit; the current holder is demoted."""
-    outcome = registry().rollback(name, to, reason, stage, commit=not no_commit, branch=branch)
+    outcome = writer(allow_detached).rollback(name, to, reason, stage, commit=not no_commit, branch=branch)
     report_mutation(outcome, json_out)
     if not json_out:
         for d in outcome.demoted:
@@ -63,10 +66,11 @@ def alias_set(
     ref: Annotated[str, typer.Argument(help="Version ref: 3, v3, latest, another alias, an exclusive stage.")],
     no_commit: NoCommit = False,
     branch: Branch = None,
+    allow_detached: AllowDetached = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Point ALIAS at a version (moves it if set)."""
-    report_mutation(registry().alias_set(name, alias, ref, commit=not no_commit, branch=branch), json_out)
+    report_mutation(writer(allow_detached).alias_set(name, alias, ref, commit=not no_commit, branch=branch), json_out)
 
 
 @alias_app.command("rm")
@@ -76,10 +80,11 @@ def alias_rm(
     alias: Annotated[str, typer.Argument(help="Alias to remove.")],
     no_commit: NoCommit = False,
     branch: Branch = None,
+    allow_detached: AllowDetached = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Remove an alias (`alias delete` works too)."""
-    report_mutation(registry().alias_rm(name, alias, commit=not no_commit, branch=branch), json_out)
+    report_mutation(writer(allow_detached).alias_rm(name, alias, commit=not no_commit, branch=branch), json_out)
 
 
 @app.command()
@@ -88,10 +93,11 @@ def describe(
     description: Annotated[str, typer.Argument(help="What the model is for (shown in list, show and MLflow).")],
     no_commit: NoCommit = False,
     branch: Branch = None,
+    allow_detached: AllowDetached = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Set a model's description (versions keep their own, immutable, descriptions)."""
-    report_mutation(registry().describe(name, description, commit=not no_commit, branch=branch), json_out)
+    report_mutation(writer(allow_detached).describe(name, description, commit=not no_commit, branch=branch), json_out)
 
 
 @tag_app.command("set")
@@ -101,11 +107,12 @@ def tag_set(
     value: Annotated[str, typer.Argument(help="Tag value.")],
     no_commit: NoCommit = False,
     branch: Branch = None,
+    allow_detached: AllowDetached = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Set a tag on a model or a version."""
     name, vref = split_ref(target)
-    report_mutation(registry().tag_set(name, vref, key, value, commit=not no_commit, branch=branch), json_out)
+    report_mutation(writer(allow_detached).tag_set(name, vref, key, value, commit=not no_commit, branch=branch), json_out)
 
 
 @tag_app.command("rm")
@@ -115,11 +122,12 @@ def tag_rm(
     key: Annotated[str, typer.Argument(help="Tag key.")],
     no_commit: NoCommit = False,
     branch: Branch = None,
+    allow_detached: AllowDetached = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Remove a tag from a model or a version (`tag delete` works too)."""
     name, vref = split_ref(target)
-    report_mutation(registry().tag_rm(name, vref, key, commit=not no_commit, branch=branch), json_out)
+    report_mutation(writer(allow_detached).tag_rm(name, vref, key, commit=not no_commit, branch=branch), json_out)
 
 
 @app.command()

@@ -15,11 +15,13 @@ from .logs import touched_versions
 from .remote import fetch_remotes, recorded_uris, sparse_checkout
 from .trees import attribute_changes, model_folders
 from .runner import Git
-from .writes import (Applied, ChangeSet, Content, clean_stale_temp, inside, lock, refuse_dirty, refuse_escape,
-                     write_files)
+from .snapshot import Snapshot, TreeStore, is_shallow, refuse_shallow
+from .writes import (Applied, ChangeSet, Content, clean_stale_temp, fault, inside, lock, refuse_dirty, refuse_escape,
+                     remove_recorded_temps, write_files)
 
 __all__ = [
     "GATED_PATHS", "SUBMODULE_MODE", "SYMLINK_MODE", "Applied", "ChangeSet", "CommitInfo", "Content", "Entry", "Git",
+    "Snapshot", "TreeStore", "fault", "is_shallow", "refuse_shallow", "remove_recorded_temps",
     "GitError", "Merge", "blobs", "changed", "clean_blob_ids", "clean_stale_temp", "commit_time", "commits",
     "common_dir", "default_branch", "deleted_versions", "fetch_remotes", "first_parent", "first_parents",
     "folder_history", "head_commit", "inside", "last_commits", "links", "listing", "lock", "log", "merge_base",

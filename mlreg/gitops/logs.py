@@ -114,12 +114,13 @@ def last_commits(root: Path, path: str, depth: int = 3) -> dict[str, str]:
     return found
 
 
-def deleted_versions(root: Path, model: str) -> dict[int, str]:
-    """Version numbers whose metadata.json was deleted in history -> the deleting commit (one git call)."""
+def deleted_versions(root: Path, model: str, at: str | None = None) -> dict[int, str]:
+    """Version numbers whose metadata.json was deleted in the history of `at` (default HEAD) -> the deleting
+    commit (one git call)."""
     g = Git(root)
     if g.head() is None:
         return {}
-    out = g.run("log", "--diff-filter=D", "--no-renames", "--name-only", "--format=%x1e%H", "--",
+    out = g.run("log", "--diff-filter=D", "--no-renames", "--name-only", "--format=%x1e%H", at or "HEAD", "--",
                 f"registry/{model}/*/metadata.json")
     found: dict[int, str] = {}
     for block in out.split("\x1e"):

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -16,6 +18,14 @@ from ..errors import GitError
 from .runner import Git
 
 Content = bytes | Path | None  # new bytes, a file to copy in, or None to delete
+FAULT_ENV = "MLREG_TEST_FAULT"  # read only by fault(): a test names a step and the process kills itself there
+TEMP_RECORD = "mlreg-temp.json"  # in the git dir: the temp names a work-tree write may leave if it is killed
+
+
+def fault(step: str) -> None:
+    """The test hook: die here, as `kill -9` would, when MLREG_TEST_FAULT names this step."""
+    if os.environ.get(FAULT_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -127,6 +137,7 @@ def write_files(root: Path, change: ChangeSet):
             else:
                 write_atomic(root / rel, old)
 
+    record = _record_temps(root, folders, list(before))
     try:
         for folder in folders:
             _write_folder(root, folder, change.files, created)
@@ -138,7 +149,48 @@ def write_files(root: Path, change: ChangeSet):
     except BaseException:
         undo()
         raise
+    finally:
+        record.unlink(missing_ok=True)
     return undo
+
+
+def _record_temps(root: Path, folders: list[str], files: list[str]) -> Path:
+    """Note, before writing, the temp names this write may leave in the work tree if it is killed (a folder's
+    `.vN.tmp-*`, a file's `.NAME.*.tmp`): the next mlreg command removes them (remove_recorded_temps)."""
+    from ..repo import of_root
+    from ..storewrite import write_atomic
+
+    patterns = [f"{Path(f).parent.as_posix()}/.{Path(f).name}.tmp-*" for f in folders]
+    patterns += [f"{Path(f).parent.as_posix()}/.{Path(f).name}.*.tmp" for f in files]
+    record = of_root(root).git_dir / TEMP_RECORD
+    write_atomic(record, (json.dumps({"root": str(Path(root).resolve()), "temps": patterns}) + "\n").encode())
+    return record
+
+
+def remove_recorded_temps(git_dir: Path) -> list[str]:
+    """Remove what a killed work-tree write left (listed in its record); returns the paths removed. Call with
+    mlreg's writer lock held, so no live write owns them."""
+    record = git_dir / TEMP_RECORD
+    try:
+        doc = json.loads(record.read_text())
+        root, patterns = Path(doc["root"]), [str(p) for p in doc["temps"]]
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, KeyError, TypeError):
+        record.unlink(missing_ok=True)
+        return []
+    removed = []
+    for pattern in patterns:
+        if pattern.startswith("/") or ".." in pattern.split("/"):
+            continue
+        for stale in sorted(root.glob(pattern)):
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+            removed.append(stale.relative_to(root).as_posix())
+    record.unlink(missing_ok=True)
+    return removed
 
 
 def _write_folder(root: Path, folder: str, files: dict[str, Content], created: list[Path]) -> None:
@@ -159,6 +211,7 @@ def _write_folder(root: Path, folder: str, files: dict[str, Content], created: l
                     path.parent.mkdir(parents=True, exist_ok=True)
                     made.add(path.parent)
                 _put(path, content, mkdir=False)
+        fault("in-temp-folder")
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; a version folder is not
         os.rename(tmp, target)
         created.append(target)

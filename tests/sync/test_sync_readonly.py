@@ -66,6 +66,9 @@ def test_sync_to_sqlite_in_an_existing_folder_creates_the_database(reg, training
 
 
 def test_local_store_is_git_ignored_without_mlreg_init(repo_dir, training, cli):
+    (repo_dir / "mlreg.yaml").write_text("schema_version: 1\n")  # a registry set up by hand: no .gitignore line
+    git(repo_dir, "add", "mlreg.yaml")
+    git(repo_dir, "commit", "-qm", "registry")
     r = cli(repo_dir, "register", "lgbm", "--from-dir", str(training()))
     assert r.code == 0, r.err
     assert not (repo_dir / ".gitignore").exists() and git(repo_dir, "status", "--porcelain") == ""
