@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from . import edits, reads, registering
+from .importers import from_folder
 from .errors import MlregError
 from .lifecycle import split_ref
 from .runmeta import parse_metrics, parse_pairs
@@ -129,7 +130,7 @@ class Registry:
     # -- writes (registering.py, edits.py) -----------------------------------------------------
     init = _operation(edits.init)
     register = _operation(registering.register)
-    import_dir = _operation(registering.import_dir)
+    import_dir = _operation(from_folder.import_dir)
     promote = _operation(edits.promote)
     rollback = _operation(edits.rollback)
     alias_set = _operation(edits.alias_set)

@@ -1,2 +1,3 @@
-"""Importers: bring versions made elsewhere into git. `folder` (`mlreg import dir`: a folder per version, each with a
-metadata.json) and `from_mlflow` + `mlflow_plan` (`mlreg import mlflow`, read through the MLflow adapter)."""
+"""Importers: bring versions made elsewhere into git. `from_folder` (`mlreg import dir`, the layout read by `folder`:
+a folder per version, each with a metadata.json) and `from_mlflow` + `mlflow_plan` (`mlreg import mlflow`, read
+through the MLflow adapter)."""

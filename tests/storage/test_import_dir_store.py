@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+from pathlib import Path
+
 import pytest
 
 from conftest import git
@@ -56,7 +58,7 @@ def test_import_dir_puts_files_in_the_store(reg, layout, store, cli, tmp_path):
 def store_read(uri: str) -> bytes:
     from mlreg.objstore import object_path
 
-    return open(object_path(uri), "rb").read()
+    return Path(object_path(uri)).read_bytes()
 
 
 def test_import_dir_uses_the_configured_store(reg, layout, tmp_path):

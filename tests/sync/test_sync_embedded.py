@@ -100,7 +100,8 @@ def test_ui_serves_mlflow_over_the_local_store_quietly(reg, training, cli):
     try:
         assert proc.stdout.readline().decode().startswith(f"MLflow UI on http://127.0.0.1:{port} ")  # once it answers
         url = f"http://127.0.0.1:{port}/api/2.0/mlflow/registered-models/get?name=lgbm"
-        body = urllib.request.urlopen(url, timeout=10).read().decode()
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            body = answer.read().decode()
         assert '"name": "lgbm"' in body.replace('":"', '": "')
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C to mlreg alone: it stops the server it started
