@@ -25,8 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlreg.records import PRESETS, Artifact, Base, Lineage, Model, Run, StageChange, Version
-from mlreg.store import dumps_json, dumps_yaml
+from mlreg.core.records import PRESETS, Artifact, Base, Lineage, Model, Run, StageChange, Version
+from mlreg.core.files import dumps_json, dumps_yaml
 
 NAME = "model-{:04d}"
 SIZE_SLACK = 0.05  # s: "independent of registry size" = best big-registry run within this of the small one's

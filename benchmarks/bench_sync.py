@@ -84,9 +84,9 @@ def mlflow_server(folder: Path):
 def build_registry(root: Path, prefix: str, models: int, versions: int) -> None:
     """A registry of `models` x `versions`: params, metrics, one artifact each; v5 Staging, last version champion."""
     from mlreg.api import Registry
-    from mlreg.records import Artifact, Model, Run, StageChange, Version
-    from mlreg.runmeta import digest
-    from mlreg.store import dumps_json, dumps_yaml
+    from mlreg.core.records import Artifact, Model, Run, StageChange, Version
+    from mlreg.core.runmeta import digest
+    from mlreg.core.files import dumps_json, dumps_yaml
 
     root.mkdir(parents=True)
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)

@@ -14,25 +14,25 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .api import Registry, fetch, load_model
-    from .changes import ChangeSet
+    from .core.changes import ChangeSet
     from .errors import GitError, MlregError, NotFound, UsageError
-    from .garbage import GcReport
-    from .history import Event
+    from .objects.garbage import GcReport
+    from .ops.history import Event
     from .importers.from_mlflow import ImportReport
-    from .pulling import PullReport
-    from .query import FindResult, Resolved
+    from .objects.pulling import PullReport
+    from .core.query import FindResult, Resolved
     from .report import Built
     from .sync import SyncReport
-    from .views import ArtifactCheck, ModelSummary, ModelView, Outcome, VersionView
+    from .core.views import ArtifactCheck, ModelSummary, ModelView, Outcome, VersionView
 
 # public name -> the module (under mlreg) that defines it
 _LAZY = {
     "Registry": "api", "fetch": "api", "load_model": "api",
     "MlregError": "errors", "NotFound": "errors", "UsageError": "errors", "GitError": "errors",
-    "Outcome": "views", "VersionView": "views", "ModelView": "views", "ModelSummary": "views",
-    "ArtifactCheck": "views",
-    "FindResult": "query", "Resolved": "query", "Event": "history", "ChangeSet": "changes",
-    "PullReport": "pulling", "GcReport": "garbage", "Built": "report", "SyncReport": "sync",
+    "Outcome": "core.views", "VersionView": "core.views", "ModelView": "core.views", "ModelSummary": "core.views",
+    "ArtifactCheck": "core.views",
+    "FindResult": "core.query", "Resolved": "core.query", "Event": "ops.history", "ChangeSet": "core.changes",
+    "PullReport": "objects.pulling", "GcReport": "objects.garbage", "Built": "report", "SyncReport": "sync",
     "ImportReport": "importers.from_mlflow",
 }
 

@@ -15,22 +15,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
-from . import edits, reads, registering
+from .ops import edits, reads, registering
 from .importers import from_folder
 from .errors import MlregError
-from .lifecycle import split_ref
-from .runmeta import parse_metrics, parse_pairs
-from .views import ArtifactCheck, Clock, ModelSummary, ModelView, Outcome, VersionView, iso, utc_now
-from .workspace import Workspace
+from .core.lifecycle import split_ref
+from .core.runmeta import parse_metrics, parse_pairs
+from .core.views import ArtifactCheck, Clock, ModelSummary, ModelView, Outcome, VersionView, iso, utc_now
+from .ops.workspace import Workspace
 
 if TYPE_CHECKING:
-    from .changes import ChangeSet
-    from .garbage import GcReport
+    from .core.changes import ChangeSet
+    from .objects.garbage import GcReport
     from .importers.from_mlflow import ImportReport
-    from .pulling import PullReport
-    from .records import Settings
+    from .objects.pulling import PullReport
+    from .core.records import Settings
     from .report import Built
-    from .store import Store
+    from .core.files import RegistryFiles
     from .sync import SyncReport
 
 __all__ = ["ArtifactCheck", "ModelSummary", "ModelView", "Outcome", "Registry", "VersionView", "fetch", "get",
@@ -77,7 +77,7 @@ class Registry:
     def open(cls, path: Path | str | None = None, clock: Clock = utc_now, for_init: bool = False) -> Registry:
         """The registry `path` (default: the current folder) is in: the nearest folder upward holding
         mlreg.yaml within the git work tree, else the work tree's root (`for_init`: where `init` may write one)."""
-        from .repo import locate
+        from .core.repo import locate
 
         return cls(locate(path, for_init=for_init).root, clock=clock)
 
@@ -95,9 +95,14 @@ class Registry:
         return self._ws.settings
 
     @property
-    def store(self) -> Store:
+    def files(self) -> RegistryFiles:
         """The reader of the registry's files (registry/NAME/model.yaml and its versions), not the object store."""
-        return self._ws.store
+        return self._ws.files
+
+    @property
+    def store(self) -> RegistryFiles:
+        """Deprecated name of `files` ("store" is the object store everywhere else)."""
+        return self._ws.files
 
     @property
     def recovered(self) -> list[str]:
@@ -172,8 +177,8 @@ class Registry:
              progress: Callable[[int, int], None] | None = None) -> PullReport:
         """Download a version's stored files into the local cache (sha256 checked) and place them in `dest`
         (default: the cache's folder for the version)."""
-        from .pulling import pull_record
-        from .query import split_model_uri
+        from .objects.pulling import pull_record
+        from .core.query import split_model_uri
 
         name, vref = split_model_uri(ref)
         view = self.get(name, vref)
@@ -183,7 +188,7 @@ class Registry:
         """Fetch every remote, then mark the objects of this registry's namespace in the store that no record of any
         ref, stash, work tree or index names, and delete those a run at least `grace` (seconds, or `7d`, `12h`)
         earlier marked."""
-        from .garbage import gc
+        from .objects.garbage import gc
 
         return gc(self.root, self.settings.store, dry_run, grace)
 
@@ -191,13 +196,13 @@ class Registry:
     def diff(self, base: str | None = None, head: str | None = None) -> ChangeSet:
         """The registry change HEAD (default: the working tree) makes when merged into BASE (default: the
         default branch); over a stretch of one branch's history, each first-parent step in turn."""
-        from .gate import compare
+        from .ops.gate import compare
 
         return compare(self.root, base, head)
 
     def validate_change(self, base: str, head: str | None = None) -> list[str]:
         """Every problem of HEAD (a ref, or the working tree) merged into BASE's tip, by BASE's rules."""
-        from .gate import validate
+        from .ops.gate import validate
 
         return validate(self.root, base, head)
 
@@ -237,10 +242,10 @@ def fetch(url: str, ref: str, dest: Path | None = None, progress: Callable[[int,
     (default ./NAME-vN). Named apart from `Registry.get`, which reads a version of a local registry."""
     import tempfile
 
-    from . import gitops
-    from .pulling import pull_record
-    from .query import split_model_uri
-    from .store import REGISTRY_DIR, check_name
+    from .storage import gitops
+    from .objects.pulling import pull_record
+    from .core.query import split_model_uri
+    from .core.files import REGISTRY_DIR, check_name
 
     name, vref = split_model_uri(ref)
     check_name(name)
@@ -248,7 +253,7 @@ def fetch(url: str, ref: str, dest: Path | None = None, progress: Callable[[int,
         checkout = Path(tmp) / "registry-repo"
         gitops.sparse_checkout(url, f"{REGISTRY_DIR}/{name}", checkout, rev)
         reg = Registry(checkout)
-        if not reg.store.has_model(name):
+        if not reg.files.has_model(name):
             raise MlregError(f"{url}: no model {name!r} in {REGISTRY_DIR}/")
         view = reg.get(name, vref)
         target = dest if dest is not None else Path.cwd() / f"{name}-v{view.record.version}"
@@ -258,9 +263,9 @@ def fetch(url: str, ref: str, dest: Path | None = None, progress: Callable[[int,
 def verify_cache() -> list:
     """`mlreg verify --cache`: hash every file of the local cache; what does not match is removed (the next pull
     downloads or copies it again). Returns filecache.CacheCheck rows."""
-    from .filecache import Cache
+    from .objects.filecache import FileCache
 
-    return Cache().verify()
+    return FileCache().verify()
 
 
 def get(url: str, ref: str, dest: Path | None = None, progress: Callable[[int, int], None] | None = None,
@@ -279,7 +284,7 @@ def load_model(uri: str, repo: Path | str | None = None) -> Any:
     its files were pulled into, on demand).
     """
     from .extras import require
-    from .query import mlflow_model_location
+    from .core.query import mlflow_model_location
 
     res = Registry.open(repo).resolve(uri)
     where = mlflow_model_location(res)

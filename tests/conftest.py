@@ -118,16 +118,16 @@ def cli(capsys, monkeypatch):
 @pytest.fixture
 def read_models(monkeypatch) -> list[str]:
     """The model name of every metadata.json a test reads, in order (to prove reads stay in one folder)."""
-    from mlreg.store import Store  # (not `store`: that name is the object-store fixture)
+    from mlreg.core.files import RegistryFiles  # (not `store`: that name is the object-store fixture)
 
     seen: list[str] = []
-    real = Store.version
+    real = RegistryFiles.version
 
     def spy(self, name, number, *a, **k):
         seen.append(name)
         return real(self, name, number, *a, **k)
 
-    monkeypatch.setattr(Store, "version", spy)
+    monkeypatch.setattr(RegistryFiles, "version", spy)
     return seen
 
 

@@ -55,7 +55,7 @@ def assert_whole_or_nothing(root: Path, user_status: str, tmp: Path) -> None:
     assert cloned.returncode == 0, cloned.stderr
     fresh = Registry(clone)
     assert fresh.validate() == []
-    bad = [c for name in fresh.store.model_names() for c in fresh.verify(name) if c.status != "ok"]
+    bad = [c for name in fresh.files.model_names() for c in fresh.verify(name) if c.status != "ok"]
     assert bad == []
     git(root, "commit", "-qam", "the user's own commit")
     touched = git(root, "show", "--name-only", "--format=", "HEAD").split()

@@ -71,7 +71,7 @@ class StoreKit:
         return bucket, key
 
     def _path(self, uri: str) -> Path:
-        from mlreg.objstore import ObjectStore
+        from mlreg.objects.stores import ObjectStore
 
         return Path(ObjectStore.path(uri))
 
@@ -116,14 +116,14 @@ class StoreKit:
 
 def namespace(root: Path, store_uri: str) -> str:
     """The registry's part of the store: `<store>/_mlreg/<registry id>`."""
-    from mlreg.uploads import registry_key
+    from mlreg.objects.uploads import registry_key
 
     return f"{store_uri}/_mlreg/{registry_key(root)}"
 
 
 def version_folder(reg, model: str, ref: str) -> str:
     """The store folder a version's files were uploaded to (`<namespace>/<model>/v<N>-<random>`)."""
-    from mlreg.uploads import stored_folder
+    from mlreg.objects.uploads import stored_folder
 
     folder = stored_folder(reg.get(model, ref).record)
     assert folder is not None

@@ -1,4 +1,4 @@
-"""The read catalog (mlreg/catalog.py): the same answers with and without it, whatever happened to the files
+"""The read catalog (mlreg/storage/catalog.py): the same answers with and without it, whatever happened to the files
 or to the catalog itself; never trusted over the files, never committed."""
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def test_a_malformed_model_file_fails_list_but_not_search(big, cli, monkeypatch)
 
 def test_a_change_right_after_a_build_is_never_served_stale(big, cli, monkeypatch):
     """Both stats marked stale (a build and an edit within RACY_NS) must not read as "unchanged"."""
-    from mlreg import catalog
+    from mlreg.storage import catalog
 
     monkeypatch.setattr(catalog, "RACY_NS", 10**18)  # every stat counts as too recent: nothing is cached
     plain = same(cli, big, monkeypatch)

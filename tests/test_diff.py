@@ -260,7 +260,7 @@ def test_model_removed_and_bad_ref(reg, training, cli):
 
 def test_diff_reads_no_artifacts(story, monkeypatch):
     """Only metadata is read from git: the cat-file batch never asks for an artifact blob."""
-    from mlreg import gitops
+    from mlreg.storage import gitops
     from mlreg.api import Registry
 
     asked: list[str] = []

@@ -10,7 +10,7 @@ import test_diff
 from helpers import world
 from test_diff import _normalise
 
-from mlreg.changes import ChangeSet, StageChanged
+from mlreg.core.changes import ChangeSet, StageChanged
 from mlreg.render.mermaid import diagram, label
 
 

@@ -20,7 +20,7 @@ def test_digests_are_cached_by_blob_id_and_edits_still_caught(reg, training, mon
     assert any(line.startswith(f"{oid} ") for line in lines)
 
     # a second run hashes nothing git knows to be unchanged
-    from mlreg import digests
+    from mlreg.storage import digests
 
     hashed = []
     real = digests.of_file

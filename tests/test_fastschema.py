@@ -11,9 +11,9 @@ import json
 
 import pytest
 
-from mlreg import schemas
-from mlreg.fastschema import compile_schema
-from mlreg.records import PRESETS
+from mlreg.core import schemas
+from mlreg.core.fastschema import compile_schema
+from mlreg.core.records import PRESETS
 
 ODD_VALUES = [None, True, False, 0, 1, 1.0, 1.5, -1, "", "x", "0" * 64, [], {}, ["x", "x"], ["x"], {"a": 1}]
 

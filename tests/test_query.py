@@ -7,7 +7,7 @@ import pytest
 from helpers import world
 from mlreg.api import Registry
 from mlreg.errors import MlregError, NotFound
-from mlreg.query import metric_direction
+from mlreg.core.query import metric_direction
 
 
 @world

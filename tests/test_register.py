@@ -158,7 +158,7 @@ def test_no_commit_writes_files_only(reg, training, cli):
 
 
 def test_a_failed_commit_point_changes_nothing(reg, training, monkeypatch):
-    from mlreg import gitops
+    from mlreg.storage import gitops
 
     def broken(*a, **k):
         raise gitops.GitError("simulated failure")

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import git, origin_and_clone
-from mlreg import gitops
+from mlreg.storage import gitops
 from mlreg.api import Registry
 
 
@@ -270,10 +270,10 @@ def test_bad_refs_and_usage(clone, cli):
 
 
 def test_trees_are_read_with_metadata_only(clone, tmp_path):
-    from mlreg.gate import Side, _Reader
+    from mlreg.ops.gate import Side, _Reader
 
     read = _Reader(clone, tmp_path).read(Side("origin/main", None, "origin/main"), None)
-    tree = read.store.root
+    tree = read.registry.root
     assert (tree / "registry/m/v1/metadata.json").read_bytes() == meta(clone, 1).read_bytes()
     assert (tree / "mlreg.yaml").read_bytes() == (clone / "mlreg.yaml").read_bytes()
     assert (tree / "registry/m/v1/model.txt").read_bytes() == b""  # a placeholder, never read

@@ -4,8 +4,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from mlreg import schemas
-from mlreg.store import Store
+from mlreg.core import schemas
+from mlreg.core.files import Store
 
 TOP = Path(__file__).parent.parent / "schemas"
 
@@ -38,4 +38,4 @@ def test_newer_schema_version_is_a_clear_error_not_a_guess():
 def test_settings_with_unknown_field_is_refused(tmp_path):
     (tmp_path / "mlreg.yaml").write_text("schema_version: 1\nstagez: []\n")
     with pytest.raises(Exception, match=r"mlreg.yaml: \$: unknown field\(s\) 'stagez'"):
-        Store(tmp_path).settings()
+        RegistryFiles(tmp_path).settings()

@@ -3,7 +3,7 @@
 import pytest
 
 from helpers import world
-from mlreg.search import Condition, Key, SearchSyntaxError, parse_filter, parse_order_by, tokenize
+from mlreg.core.search import Condition, Key, SearchSyntaxError, parse_filter, parse_order_by, tokenize
 
 
 @world

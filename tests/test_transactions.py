@@ -12,7 +12,7 @@ import pytest
 from conftest import git
 from crash import assert_whole_or_nothing, run_mlreg, status, user_changes
 from mlreg.api import Registry
-from mlreg.txn import STEPS
+from mlreg.storage.txn import STEPS
 
 BEFORE_COMMIT_POINT = ("after-hashing", "after-objects", "after-journal")
 
@@ -231,7 +231,7 @@ def test_a_held_git_lock_is_refused_before_anything_changes(setup, cli, lock, co
 def test_the_commit_point_is_a_compare_and_swap(setup, tmp_path):
     """Another commit landing while mlreg prepares (here from a prepare step, the hook object storage uses)
     makes the compare-and-swap fail: nothing changes and the other commit stays."""
-    from mlreg import gitops, txn
+    from mlreg.storage import gitops, txn
 
     root, inputs = setup
     mine = user_changes(root)
@@ -242,7 +242,7 @@ def test_the_commit_point_is_a_compare_and_swap(setup, tmp_path):
         git(root, "update-ref", "HEAD", sha)
         theirs.append(sha)
 
-    change = gitops.ChangeSet("tag", "m", 1, "tag set m v1 k=v", {"registry/m/v1/extra.txt": b"x\n"})
+    change = gitops.WriteSet("tag", "m", 1, "tag set m v1 k=v", {"registry/m/v1/extra.txt": b"x\n"})
     with pytest.raises(gitops.GitError, match="HEAD was not moved, nothing changed"):
         txn.apply(root, change, prepare_steps=[someone_commits])
     assert git(root, "rev-parse", "HEAD").strip() == theirs[0]

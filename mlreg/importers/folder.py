@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MlregError
-from ..records import Lineage, Run
-from ..runmeta import artifact_for, list_files, param_text
-from ..store import NAME_RE, load_json
+from ..core.records import Lineage, Run
+from ..core.runmeta import artifact_for, list_files, param_text
+from ..core.files import NAME_RE, load_json
 
 LEGACY_METADATA = "legacy_metadata.json"
 _INVALID = re.compile(r"[^A-Za-z0-9._-]+")
@@ -102,7 +102,7 @@ def _natural(text: str) -> list:
 
 def not_yet_imported(legacy: list[LegacyVersion], known: set[tuple[str, str]]) -> list[LegacyVersion]:
     """Drop versions whose legacy metadata.json is already recorded in that model (re-running an import)."""
-    from ..runmeta import digest
+    from ..core.runmeta import digest
 
     return [v for v in legacy if (v.model, digest(v.folder / "metadata.json")) not in known]
 

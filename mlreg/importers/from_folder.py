@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from .. import gitops, txn
+from ..storage import gitops, txn
 from ..errors import MlregError
-from ..records import Artifact, Model, StageChange, Version
-from ..registering import target_store
-from ..store import MODEL_FILE, REGISTRY_DIR, check_name, version_dirname
-from ..views import Outcome
-from ..workspace import Workspace
+from ..core.records import Artifact, Model, StageChange, Version
+from ..ops.registering import target_store
+from ..core.files import MODEL_FILE, REGISTRY_DIR, check_name, version_dirname
+from ..core.views import Outcome
+from ..ops.workspace import Workspace
 from . import folder as importer
 
 
@@ -24,7 +24,7 @@ def import_dir(ws: Workspace, path: Path | str, model: str | None = None, *, dry
     Like register: with an object store (`store`, else artifacts.store) the files go there (a prepare step of the
     transaction) and git keeps only metadata.json; without one, files over git_max_file_mb are refused unless
     `allow_large`."""
-    from ..scan import refuse_unportable
+    from ..core.scan import refuse_unportable
 
     root = Path(path).resolve()
     legacy = importer.scan(root, check_name(model) if model else None)
@@ -62,17 +62,17 @@ def import_dir(ws: Workspace, path: Path | str, model: str | None = None, *, dry
                 uploads.extend(_stored_artifacts(record, copies, _namespace(ws, target)))
             else:
                 files.update({f"{vdir}/{rel}": src for rel, src in copies.items()})
-            files.update([ws.store.version_file(record)])
+            files.update([ws.files.version_file(record)])
             folders.append(vdir)
             records.append(record)
         for name in sorted(next_number):
             if not ws.has_file(f"{REGISTRY_DIR}/{name}/{MODEL_FILE}"):
-                files.update([ws.store.model_file(Model(name=name))])
+                files.update([ws.files.model_file(Model(name=name))])
         ws.byte_exact(files)
         models = sorted(next_number)
         subject = f"import {len(records)} version(s) of {', '.join(models)} from {root.name}"
         body = "\n".join(f"{r.name} v{r.version} <- {r.params['imported_from']}" for r in records)
-        change = gitops.ChangeSet("import", models[0] if len(models) == 1 else "", None, subject, files,
+        change = gitops.WriteSet("import", models[0] if len(models) == 1 else "", None, subject, files,
                                   folders, body=body)
         if dry_run:
             return Outcome("import", change.model, None, sorted(files), records=records, notes=notes)
@@ -84,7 +84,7 @@ def import_dir(ws: Workspace, path: Path | str, model: str | None = None, *, dry
 
 def _stored_artifacts(record: Version, copies: dict[str, Path], store: str) -> list[tuple[Path, Artifact]]:
     """Point the record's artifacts (hashed already) at their objects; (source file, artifact) to upload."""
-    from ..uploads import object_uri, version_uri
+    from ..objects.uploads import object_uri, version_uri
 
     base = version_uri(store, record.name, record.version)
     for a in record.artifacts:
@@ -93,7 +93,7 @@ def _stored_artifacts(record: Version, copies: dict[str, Path], store: str) -> l
 
 
 def _namespace(ws: Workspace, store: str) -> str:
-    from ..uploads import registry_store
+    from ..objects.uploads import registry_store
 
     return registry_store(ws.root, store) or store
 
@@ -101,7 +101,7 @@ def _namespace(ws: Workspace, store: str) -> str:
 def _import_upload_step(pending: list[tuple[Path, Artifact]],
                         progress: Callable[[int, int], None] | None) -> Callable[[txn.Transaction], None]:
     """The prepare step of a store-backed import: every file to its object, checked against its record."""
-    from ..uploads import upload_files
+    from ..objects.uploads import upload_files
 
     def upload(t: txn.Transaction) -> None:
         done = upload_files([(src, a.uri or "") for src, a in pending], progress)
@@ -115,5 +115,5 @@ def _import_upload_step(pending: list[tuple[Path, Artifact]],
 
 def _legacy_digests(ws: Workspace, models: set[str]) -> set[tuple[str, str]]:
     """(model, sha256 of the legacy metadata.json) of every version imported before."""
-    return {(v.name, a.sha256) for m in models if ws.store.has_model(m)
-            for v in ws.store.versions(m, validate=False) for a in v.artifacts if a.path == importer.LEGACY_METADATA}
+    return {(v.name, a.sha256) for m in models if ws.files.has_model(m)
+            for v in ws.files.versions(m, validate=False) for a in v.artifacts if a.path == importer.LEGACY_METADATA}

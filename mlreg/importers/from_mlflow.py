@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from .. import gitops
+from ..storage import gitops
 from ..errors import MlregError
-from ..records import Artifact, Settings, Version
-from ..store import REGISTRY_DIR, VERSION_FILE, Store, check_name, version_dirname
+from ..core.records import Artifact, Settings, Version
+from ..core.files import REGISTRY_DIR, VERSION_FILE, RegistryFiles, check_name, version_dirname
 from ..sync.mlflow_io import SourceModel
 from ..sync.uri import Target, mask, resolve
 from .mlflow_plan import ImportPlan, plan_import
@@ -26,7 +26,7 @@ Progress = Callable[[str, int], None]
 _SUBJECT_NAMES = 5  # model names spelled out in the commit subject
 
 
-class Applied(Protocol):
+class CommitRecord(Protocol):
     """What writing the change set did (api.Outcome is one): its paths, commit, and the records it wrote."""
 
     paths: list[str]
@@ -38,8 +38,11 @@ class Applied(Protocol):
 class Destination(Protocol):
     """The registry an import writes into (api.Registry is one)."""
 
-    root: Path
-    store: Store
+    @property
+    def root(self) -> Path: ...
+
+    @property
+    def files(self) -> RegistryFiles: ...
 
     @property
     def settings(self) -> Settings: ...
@@ -52,7 +55,7 @@ class ImportReport:
     tracking_uri: str  # masked
     uri_source: str
     dry_run: bool
-    outcome: Applied  # the caller's record of the commit
+    outcome: CommitRecord  # the caller's record of the commit
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -72,9 +75,9 @@ class Prepared:
 
     target: Target
     plan: ImportPlan
-    change: gitops.ChangeSet
+    change: gitops.WriteSet
 
-    def report(self, outcome: Applied, dry_run: bool) -> ImportReport:
+    def report(self, outcome: CommitRecord, dry_run: bool) -> ImportReport:
         outcome.records = self.plan.records
         return ImportReport(self.target.shown, self.target.source, dry_run, outcome, self.plan.notes)
 
@@ -95,10 +98,10 @@ def prepare(reg: Destination, tracking_uri: str | None, names: list[str] | None,
             sources = mlflow_io.read_models(io, names)
             _check_sources(sources, names, target)  # before names go into MLflow filter strings
             mlflow_io.read_versions(io, sources)
-            plan = plan_import(sources, reg.store, reg.settings, at, by, target.shown)
+            plan = plan_import(sources, reg.files, reg.settings, at, by, target.shown)
             files = fetch_artifacts(io, plan, Path(tmp), external, progress or (lambda label, total: None),
                                     None if external else _namespace(reg)) if fetch else {}
-        yield Prepared(target, plan, change_set(plan, reg.store, files, target.shown))
+        yield Prepared(target, plan, change_set(plan, reg.files, files, target.shown))
 
 
 def source_target(root: Path, tracking_uri: str | None, settings_uri: str | None) -> Target:
@@ -182,7 +185,7 @@ def fetch_artifacts(io: Any, plan: ImportPlan, tmp: Path, external: bool, progre
 
 
 def _namespace(reg: Destination) -> str | None:
-    from ..uploads import registry_store
+    from ..objects.uploads import registry_store
 
     return registry_store(reg.root, reg.settings.store)
 
@@ -190,8 +193,8 @@ def _namespace(reg: Destination) -> str | None:
 def _store_backed(r: Version, location: str, local: Path, pairs: list[tuple[str, Path]], store: str) -> list[Artifact]:
     """Stored artifacts of one imported version: an S3 location is kept where it is (the download only hashed it);
     files from anywhere else go to `<store>/<model>/v<N>/`."""
-    from ..objstore import file_digests
-    from ..uploads import upload_version, version_uri
+    from ..objects.stores import file_digests
+    from ..objects.uploads import upload_version, version_uri
 
     if location.startswith("s3://"):
         base = location.rstrip("/")
@@ -215,7 +218,7 @@ def _local_files(local: Path | None) -> list[tuple[str, Path]]:
 
 
 def _artifact(path: Path, rel: str, file_uri: str | None, location: str, external: bool) -> Artifact:
-    from ..runmeta import digest
+    from ..core.runmeta import digest
 
     size, sha = path.stat().st_size, digest(path)
     if not external:
@@ -223,7 +226,7 @@ def _artifact(path: Path, rel: str, file_uri: str | None, location: str, externa
     return Artifact(sha256=sha, size=size, uri=file_uri or f"{location.rstrip('/')}/{rel}")
 
 
-def change_set(plan: ImportPlan, store: Store, files: dict[str, Any], shown: str) -> gitops.ChangeSet:
+def change_set(plan: ImportPlan, store: RegistryFiles, files: dict[str, Any], shown: str) -> gitops.WriteSet:
     """One commit: every new version folder whole, plus the model.yaml files."""
     files = dict(files)
     folders = []
@@ -241,4 +244,4 @@ def change_set(plan: ImportPlan, store: Store, files: dict[str, Any], shown: str
     lines += [f"{r.name} v{r.version} <- MLflow model version {r.version}"
               + (f" (run {r.run.mlflow_run_id})" if r.run.mlflow_run_id else "") for r in plan.records]
     body = "\n".join(lines + plan.notes)
-    return gitops.ChangeSet("import", names[0] if len(names) == 1 else "", None, subject, files, folders, body=body)
+    return gitops.WriteSet("import", names[0] if len(names) == 1 else "", None, subject, files, folders, body=body)

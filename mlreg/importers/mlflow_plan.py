@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import MlregError
-from ..records import Base, Lineage, Model, Run, Settings, StageChange, Version
-from ..store import Store
+from ..core.records import Base, Lineage, Model, Run, Settings, StageChange, Version
+from ..core.files import RegistryFiles
 from ..sync.desired import LINKED, promotion_tags
 from ..sync.mlflow_io import SourceModel, SourceRun, SourceVersion
 from ..sync.uri import mask
@@ -40,7 +40,7 @@ class ImportPlan:
         return [r for r, _ in self.versions]
 
 
-def plan_import(sources: list[SourceModel], store: Store, settings: Settings, at: str, by: str,
+def plan_import(sources: list[SourceModel], store: RegistryFiles, settings: Settings, at: str, by: str,
                 shown: str) -> ImportPlan:
     """The model.yaml files and version records to write; a gap in version numbers is an error naming it."""
     plan = ImportPlan()
@@ -270,7 +270,7 @@ def _iso(ms: int | None) -> str | None:
     return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _link_bases(plan: ImportPlan, store: Store) -> None:
+def _link_bases(plan: ImportPlan, store: RegistryFiles) -> None:
     """`base_model_run_id` tags -> lineage.base, when the base's run is a version's run (imported or in git)."""
     wanted = [(r, sv.tags["base_model_run_id"]) for r, sv in plan.versions if sv.tags.get("base_model_run_id")]
     if not wanted:
@@ -303,7 +303,7 @@ def _reaches(records: dict, start: tuple[str, int], target: tuple[str, int]) -> 
     return False
 
 
-def _add_derived(plan: ImportPlan, store: Store, base_model: str, name: str) -> None:
+def _add_derived(plan: ImportPlan, store: RegistryFiles, base_model: str, name: str) -> None:
     """Record `name` in the base model's derived_models (its model.yaml is written too)."""
     model = next((m for m in plan.models if m.name == base_model), None)
     if model is None:
@@ -313,7 +313,7 @@ def _add_derived(plan: ImportPlan, store: Store, base_model: str, name: str) -> 
         model.derived_models.append(name)
 
 
-def _one_holder(plan: ImportPlan, store: Store, settings: Settings, pinned: dict[tuple[str, str], int],
+def _one_holder(plan: ImportPlan, store: RegistryFiles, settings: Settings, pinned: dict[tuple[str, str], int],
                 at: str) -> None:
     """An exclusive stage keeps one holder: git's, else the one its MLflow alias names, else the highest imported
     version; the others are demoted."""

@@ -70,7 +70,7 @@ class _Style:
 
 def words(cs, markdown: bool = False) -> list[str]:
     """The change set as lines of text or markdown, grouped by what a reviewer asks first."""
-    from .. import changes as c
+    from ..core import changes as c
 
     st = _Style(markdown)
     title = f"Registry changes: {_side(st, cs.base, cs.base_commit)} {st.arrow} {_side(st, cs.head, cs.head_commit)}"

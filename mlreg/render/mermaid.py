@@ -48,7 +48,7 @@ class _Diagram:
 
 def diagram(cs) -> list[str]:
     """The change set as the lines of a ```mermaid block, or [] when it moves nothing worth drawing."""
-    from .. import changes as c
+    from ..core import changes as c
 
     d = _Diagram()
     items = cs.of(c.VersionAdded, c.StageChanged) + cs.of(c.AliasChanged)  # aliases last: they point at the moves

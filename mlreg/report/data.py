@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import gitops
+from ..storage import gitops
 from ..errors import MlregError, NotFound
-from ..records import NAME_RE, Model, Settings, Version
-from ..store import MODEL_FILE, REGISTRY_DIR, SETTINGS_FILE, VERSION_FILE, check_name, parse_version_dirname
+from ..core.records import NAME_RE, Model, Settings, Version
+from ..core.files import MODEL_FILE, REGISTRY_DIR, SETTINGS_FILE, VERSION_FILE, check_name, parse_version_dirname
 
 _REGULAR = ("100644", "100755")
 _PATHLIKE = re.compile(r"(_dir|_path)$")  # params that name a folder or file differ by nature: not a "difference"

@@ -97,7 +97,7 @@ def _primary(m: ModelInfo) -> str | None:
 
 
 def _key_metric_columns(m: ModelInfo) -> list[str]:
-    from ..changes import key_metrics
+    from ..core.changes import key_metrics
 
     cols: dict[str, None] = {}
     for v in m.versions:

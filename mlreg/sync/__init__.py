@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..records import Model, Settings, Version
-from ..store import Store
+from ..core.records import Model, Settings, Version
+from ..core.files import RegistryFiles
 from .actual import Actual
 from .desired import REGISTRY, WantModel, want_model
 from .ops import Item, ItemQueries, Options
@@ -87,7 +87,7 @@ class RegistrySource(Protocol):
     def root(self) -> Path: ...
 
     @property
-    def store(self) -> Store: ...
+    def files(self) -> RegistryFiles: ...
 
     @property
     def settings(self) -> Settings: ...
@@ -105,14 +105,14 @@ def scope(reg: RegistrySource, model: str | None = None) -> tuple[dict[str, Mode
     groups: dict[str, list[VersionLike]] = {}
     for v in reg.versions():
         groups.setdefault(v.record.name, []).append(v)
-    return {n: reg.store.model(n) for n in reg.store.model_names()}, groups
+    return {n: reg.files.model(n) for n in reg.files.model_names()}, groups
 
 
-def desired_state(root: Path, store: Store, settings: Settings, models: dict[str, Model],
+def desired_state(root: Path, store: RegistryFiles, settings: Settings, models: dict[str, Model],
                   groups: dict[str, list[VersionLike]], model: str | None = None) -> tuple[list[WantModel], list[str]]:
     """What MLflow should hold for `models` (every model, or the one `model`) with their versions `groups`, and
     base models outside that scope to read too."""
-    from .. import gitops
+    from ..storage import gitops
 
     commits = gitops.last_commits(root, f"registry/{model}" if model else "registry")
     head = gitops.Git(root).head() or "uncommitted"
@@ -133,7 +133,7 @@ def desired_state(root: Path, store: Store, settings: Settings, models: dict[str
 def registry_id(root: Path, settings: Settings) -> str:
     """This registry's id in MLflow: `registry_id` of mlreg.yaml, else `git-` + its root commit (stable across
     clones); "" before the first commit."""
-    from .. import gitops
+    from ..storage import gitops
 
     if settings.registry_id:
         return settings.registry_id
@@ -161,7 +161,7 @@ def _bases_first(models: dict, records: dict) -> list[str]:
     return order
 
 
-def _read_base(store: Store, name: str, number: int) -> Version | None:
+def _read_base(store: RegistryFiles, name: str, number: int) -> Version | None:
     from ..errors import MlregError
 
     try:
@@ -192,7 +192,7 @@ def run_sync(reg: RegistrySource, *, tracking_uri: str | None = None, model: str
 
         require_landed(root)
     models, groups = scope(reg, model)
-    wants, also = desired_state(root, reg.store, settings, models, groups, model)
+    wants, also = desired_state(root, reg.files, settings, models, groups, model)
     options = Options(force=force, prune=prune, artifacts=artifacts, repair=repair)
     if mode == "sync":
         prepare(root, target)

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..records import Artifact, Model, Settings, StageChange, Version
-from ..uploads import stored_folder
+from ..core.records import Artifact, Model, Settings, StageChange, Version
+from ..objects.uploads import stored_folder
 
 # mlreg's bookkeeping in MLflow: one tag on each version and run it makes (a JSON object: what the object
 # mirrors, its digest, the tag keys sync manages on it), and on each registered model also the registry id

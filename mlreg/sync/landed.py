@@ -20,7 +20,7 @@ OVERRIDE = "--allow-unmerged"
 def require_landed(root: Path) -> None:
     """Raise unless HEAD is on the remote's default branch (fetched first) and the registry has no uncommitted
     change."""
-    from ..gitops.runner import Git
+    from ..storage.gitops.runner import Git
 
     g = Git(root)
     if REMOTE not in g.run("remote").split():

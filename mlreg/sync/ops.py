@@ -92,9 +92,9 @@ class ModelPlan:
 
 
 class ItemQueries:
-    """conflicts and drift over `self.items` (shared by Plan and SyncReport)."""
+    """conflicts and drift over `self.items` (shared by SyncPlan and SyncReport)."""
 
-    if TYPE_CHECKING:  # read-only here: SyncReport has a field, Plan a property (a real property would break the field)
+    if TYPE_CHECKING:  # read-only here: SyncReport has a field, SyncPlan a property (a real property would break the field)
         @property
         def items(self) -> list[Item]: ...
 
@@ -119,7 +119,7 @@ class ItemQueries:
 
 
 @dataclass
-class Plan(ItemQueries):
+class SyncPlan(ItemQueries):
     """The whole sync: one ModelPlan per model, in order."""
 
     models: list[ModelPlan]

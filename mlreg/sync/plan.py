@@ -10,7 +10,7 @@ from typing import Any
 from .actual import PLACEHOLDER, Actual, HaveModel, HaveRun, HaveVersion
 from .desired import (ALIASES, COMMIT, DIGEST, EXTERNAL_FILE, LEGACY, LINKED, REGISTRY, SYNC, WantModel, WantRun,
                       WantVersion, linked_tags)
-from .ops import ModelPlan, Options, Plan, RunOp, VersionOp
+from .ops import ModelPlan, Options, SyncPlan, RunOp, VersionOp
 
 _RESERVED_ALIAS = re.compile(r"^(latest|[vV]\d+)$", re.IGNORECASE)
 _OWN = ("mlflow.", "mlreg.")  # MLflow's own tags and mlreg's bookkeeping: never diffed as plain tags
@@ -21,11 +21,11 @@ _DERIVED = re.compile(r"^(stage|version_type|model_type|enhancement_type|enhance
                       r"demotion_reason|demotion_timestamp|base_model_run_id|base_model_path)$")
 
 
-def plan(wants: list[WantModel], actual: Actual, opts: Options) -> Plan:
+def plan(wants: list[WantModel], actual: Actual, opts: Options) -> SyncPlan:
     """The writes that make MLflow match git, and a report line for every object looked at."""
     run_ids = known_run_ids(actual)
     models = [plan_model(w, actual.models.get(w.name), actual, run_ids, opts) for w in wants]
-    return Plan(models + [plan_removed(have, opts) for _, have in sorted(actual.orphans.items())])
+    return SyncPlan(models + [plan_removed(have, opts) for _, have in sorted(actual.orphans.items())])
 
 
 def plan_removed(have: HaveModel, opts: Options) -> ModelPlan:

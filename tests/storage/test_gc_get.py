@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 from conftest import git
-from mlreg import gitops
+from mlreg.storage import gitops
 
 from storekit import set_store
 

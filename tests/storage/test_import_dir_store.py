@@ -56,7 +56,7 @@ def test_import_dir_puts_files_in_the_store(reg, layout, store, cli, tmp_path):
 
 
 def store_read(uri: str) -> bytes:
-    from mlreg.objstore import object_path
+    from mlreg.objects.stores import object_path
 
     return Path(object_path(uri)).read_bytes()
 

@@ -41,13 +41,13 @@ def test_big_file_goes_in_parts_and_is_checked(reg, training, store, tmp_path):
 
 
 def _namespace(reg, store) -> str:
-    from mlreg.uploads import registry_key
+    from mlreg.objects.uploads import registry_key
 
     return f"{store.uri}/_mlreg/{registry_key(reg.root)}"
 
 
 def test_big_file_over_other_bytes_is_refused(reg, store, tmp_path):
-    from mlreg.uploads import upload_files
+    from mlreg.objects.uploads import upload_files
 
     set_store(reg.root, store.uri)
     uri = f"{_namespace(reg, store)}/big/v1-0123456789ab/model.bin"
@@ -63,7 +63,7 @@ def test_big_file_over_other_bytes_is_refused(reg, store, tmp_path):
 
 
 def test_big_file_already_there_is_reused(reg, store, tmp_path):
-    from mlreg.uploads import upload_files
+    from mlreg.objects.uploads import upload_files
 
     set_store(reg.root, store.uri)
     uri = f"{_namespace(reg, store)}/big/v1-0123456789ab/model.bin"

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from mlreg.api import Registry
-from mlreg.records import Base
+from mlreg.core.records import Base
 
 from .sync_helpers import bookkeeping, free_port, git, runs_of, versions_of
 
@@ -104,7 +104,7 @@ def test_import_models_versions_runs_and_files_in_one_commit(reg, mlflow_server,
     assert message.startswith(f"mlreg: import 3 version(s) of {b}, {a} from MLflow\n")
     assert "Mlreg-Action: import" in message and f"{a} v1 <- MLflow model version 1 (run {v1.run_id})" in message
     assert git(reg.root, "status", "--porcelain") == ""
-    model = Registry(reg.root).store.model(a)
+    model = Registry(reg.root).files.model(a)
     assert (model.description, model.tags, model.aliases) == ("BTC 1h regressor", {"team": "quant"}, {"shadow": 1})
     assert model.derived_models == [b]
     r1 = read(reg.root, a, 1)
@@ -193,7 +193,7 @@ def test_gap_in_mlflow_numbers_is_an_error_and_writes_nothing(reg, mlflow_server
     assert git(reg.root, "rev-parse", "HEAD") == head and git(reg.root, "status", "--porcelain") == ""
     assert not (reg.root / "registry" / fine).exists()
     assert cli(reg.root, "import", "mlflow", "--tracking-uri", mlflow_server.url, "--model", fine).code == 0
-    assert Registry(reg.root).store.version_numbers(fine) == [1]
+    assert Registry(reg.root).files.version_numbers(fine) == [1]
 
 
 @server
@@ -213,7 +213,7 @@ def test_second_import_brings_only_the_new_versions(reg, mlflow_server, uniq, cl
     assert r.code == 0 and f"imported {name} v3" in r.out and f"{name} v1 " not in r.out
     assert "v1-v2 already in git; importing version(s) 3 " in r.out
     assert git(reg.root, "log", "-1", "--format=%s").strip() == f"mlreg: import 1 version(s) of {name} from MLflow"
-    assert commits(reg.root) == before + 1 and Registry(reg.root).store.version_numbers(name) == [1, 2, 3]
+    assert commits(reg.root) == before + 1 and Registry(reg.root).files.version_numbers(name) == [1, 2, 3]
     assert (reg.root / f"registry/{name}/v1/metadata.json").read_bytes() == first
     again = cli(reg.root, *args)
     assert again.code == 0 and "nothing to import" in again.out and "skipped, already in git (v1-v3)" in again.out
@@ -290,7 +290,7 @@ def test_import_everything_from_an_sqlite_store(reg, tmp_path, cli, monkeypatch)
     assert subject == "mlreg: import 4 version(s) of clf, empty, pyf from MLflow"
     assert git(reg.root, "status", "--porcelain") == ""  # no stray ./mlflow.db from MLflow's default store
     assert read(reg.root, "clf", 3).artifacts == [] and any("clf v3: no files at runs:/" in n for n in doc["notes"])
-    assert Registry(reg.root).store.model("empty").description == "no versions yet"
+    assert Registry(reg.root).files.model("empty").description == "no versions yet"
     v1 = read(reg.root, "clf", 1)
     assert [x.path for x in v1.artifacts] == ["model/metadata.json", "model/w.bin"]  # the record keeps its name
     assert v1.metrics == {"auc_val": 0.9} and "logloss_val" in v1.notes

@@ -31,8 +31,8 @@ def unreadable_webhooks(target: Target) -> list[Item]:
 def missing_objects(wants: list) -> list[Item]:
     """One item per store-backed file of the versions in `wants` (WantModel) whose object is gone or has another
     size: checked through each record's own URI, a few at a time."""
-    from ...records import Artifact
-    from ...uploads import check_stored
+    from ...core.records import Artifact
+    from ...objects.uploads import check_stored
 
     found: list[tuple[str, Artifact]] = []
     for w in wants:

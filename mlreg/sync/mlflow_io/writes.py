@@ -15,7 +15,7 @@ from typing import Any
 from ...errors import MlregError
 from ..actual import PLACEHOLDER
 from ..desired import ALIASES, EXTERNAL_FILE, SUPERSEDED, SYNC, linked_tags
-from ..ops import ModelPlan, Plan, RunOp, VersionOp
+from ..ops import ModelPlan, SyncPlan, RunOp, VersionOp
 from .reads import Reader
 
 _MAX_PARAMS, _MAX_METRICS = 100, 1000  # MLflow's log_batch limits
@@ -26,7 +26,7 @@ Progress = Callable[[str], None]
 class MlflowIO(Reader):
     """One tracking server (or the embedded store): bulk reads (Reader) and the writes of a plan."""
 
-    def apply(self, plan: Plan, progress: Progress, run_ids: dict[tuple[str, int], str]) -> None:
+    def apply(self, plan: SyncPlan, progress: Progress, run_ids: dict[tuple[str, int], str]) -> None:
         """Perform every step of the plan: runs in a small thread pool, model versions in order."""
         self.run_ids = dict(run_ids)
         self._ensure_experiments(plan)
@@ -83,7 +83,7 @@ class MlflowIO(Reader):
         with self._lock:
             progress(label)
 
-    def _ensure_experiments(self, plan: Plan) -> None:
+    def _ensure_experiments(self, plan: SyncPlan) -> None:
         """Every experiment the plan's runs go to exists, marked as model training for MLflow's UI (3.x opens an
         experiment without `mlflow.experimentKind` in GenAI mode, runs listed as evaluation runs): set where
         the experiment has no kind yet, never over one someone chose."""
@@ -183,7 +183,7 @@ class MlflowIO(Reader):
     def _store_copies(self, stored: list[tuple[str, str]]) -> list[tuple[Path, str]]:
         """Files of a folder store (file://) when MLflow is a server: it refuses local paths as a version's source,
         so they are copied into the run like in-git files. An s3:// store is never copied."""
-        from ...objstore import ObjectStore
+        from ...objects.stores import ObjectStore
 
         return [(Path(ObjectStore.path(uri)), rel) for uri, rel in stored
                 if uri.startswith("file://") and not self.local]

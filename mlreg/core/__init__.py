@@ -1,0 +1,1 @@
+"""Records, rules and queries: the registry's files read and checked, with no git and no writes."""

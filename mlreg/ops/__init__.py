@@ -1,0 +1,1 @@
+"""The operations: reads, register, promote and the other edits, the pull-request gate, history."""
