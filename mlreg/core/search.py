@@ -142,11 +142,16 @@ class Key:
         """The version's value for this key, or None when it has none."""
         r = v.record
         if self.kind == "metric":
-            return _number(r.metrics.get(self.name))
+            return self.from_raw(r.metrics.get(self.name))
         if self.kind in ("param", "tag"):
-            x = (r.params if self.kind == "param" else r.tags).get(self.name)
-            return x if isinstance(x, str) else None
+            return self.from_raw((r.params if self.kind == "param" else r.tags).get(self.name))
         return ATTRIBUTES[self.name][1](v)
+
+    def from_raw(self, x: Any) -> Any:
+        """A recorded metric, param or tag value as this key compares it (None: not a value it can compare)."""
+        if self.kind == "metric":
+            return _number(x)
+        return x if isinstance(x, str) else None
 
 
 @dataclass(frozen=True)
@@ -158,7 +163,10 @@ class Condition:
     value: Any
 
     def matches(self, v: VersionView) -> bool:
-        actual = self.key.value_of(v)
+        return self.accepts(self.key.value_of(v))
+
+    def accepts(self, actual: Any) -> bool:
+        """Whether a version whose value for the key is `actual` matches."""
         return actual is not None and _compare(actual, self.op, self.value)
 
 

@@ -6,9 +6,9 @@ schema check (`validate` does it): the inference hot path never imports jsonsche
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..core import lifecycle
 from ..errors import MlregError, NotFound
@@ -21,6 +21,7 @@ from .workspace import Workspace
 
 if TYPE_CHECKING:
     from ..core.query import FindResult, Resolved
+    from ..core.search import Condition
 
 
 def models(ws: Workspace) -> list[ModelSummary]:
@@ -119,9 +120,14 @@ def find_best(ws: Workspace, metric: str, model: str | None = None, model_type: 
     `model_type` is the lineage type; `params` must equal (e.g. {'model_type': 'lgbm'})."""
     from ..core import query
 
-    found = query.find_best(bulk_views(ws, model), metric, model=model, model_type=model_type,
-                            higher_is_better=higher_is_better, fallback_model_type=fallback_model_type,
-                            params=params)
+    def best(views: list) -> FindResult:
+        return query.find_best(views, metric, model=model, model_type=model_type, higher_is_better=higher_is_better,
+                               fallback_model_type=fallback_model_type, params=params)
+
+    try:  # only versions with the metric can win: the catalog's column narrows them first
+        found = best(bulk_views(ws, model, narrow=[("m", metric, lambda x: query.number(x) is not None)]))
+    except NotFound:  # the message (and its hints) is made from every version, as without the catalog
+        found = best(bulk_views(ws, model))
     found.view = _real(ws, found.view)
     return found
 
@@ -151,7 +157,8 @@ def search(ws: Workspace, expr: str = "", order_by: str | list[str] | None = Non
     flt, order = s.parse_filter(expr), s.parse_order_by(order_by)
     pinned = flt.model_names()  # `name = 'x'` reads only that model's folder
     names = None if pinned is None else sorted(set(pinned) & set(ws.files.model_names()))
-    return [_real(ws, v) for v in s.search(bulk_views(ws, names), flt, order, max_results)]
+    views = bulk_views(ws, names, narrow=_narrowing(flt.conditions))
+    return [_real(ws, v) for v in s.search(views, flt, order, max_results)]
 
 
 def resolve(ws: Workspace, ref: str, pull: bool = True,
@@ -172,13 +179,32 @@ def resolve(ws: Workspace, ref: str, pull: bool = True,
     return query.Resolved(ref, view, paths, files_dir, store_dir)
 
 
-def bulk_views(ws: Workspace, model: str | list[str] | None = None) -> list:
+Narrowing = tuple[str, str, Callable[[Any], bool]]  # (m|p|t, key, test of the recorded value)
+
+
+def bulk_views(ws: Workspace, model: str | list[str] | None = None, narrow: Iterable[Narrowing] = ()) -> list:
     """query_views, served from the catalog (catalog.py) when every version is asked about: RowViews that
-    queries read like VersionViews; `_real` turns the ones a query picked into VersionViews."""
+    queries read like VersionViews; `_real` turns the ones a query picked into VersionViews. `narrow`: tests of a
+    metric, param or tag that every view the caller keeps passes, applied to the catalog's columns first, so only
+    the rows that pass become views (the caller's own checks then run on those)."""
     from ..storage import catalog
 
     cat = catalog.load(ws.files) if model is None else None
-    return cat.views() if cat is not None else query_views(ws, model)
+    if cat is None:
+        return query_views(ws, model)
+    rows: set[int] | None = None
+    for kind, key, test in narrow:
+        found = set(cat.rows_with(kind, key, test))
+        rows = found if rows is None else rows & found
+    return cat.views(None if rows is None else sorted(rows))
+
+
+def _narrowing(conditions: Iterable[Condition]) -> list[Narrowing]:
+    """A search's conditions on metrics, params and tags, as column tests."""
+    def test(c: Condition) -> Callable[[Any], bool]:
+        return lambda x: c.accepts(c.key.from_raw(x))
+
+    return [(c.key.kind[0], c.key.name, test(c)) for c in conditions if c.key.kind in ("metric", "param", "tag")]
 
 
 def _real(ws: Workspace, view) -> VersionView:

@@ -15,6 +15,7 @@ import marshal
 import os
 import time
 from array import array
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -101,13 +102,22 @@ class Catalog:
                 raise found
         return self._models
 
-    def views(self) -> list[RowView]:
-        """Every version as a RowView, in (model, version) order; a record that cannot be read raises as
-        reading every record would (the first one, in that order)."""
+    def views(self, rows: Iterable[int] | None = None) -> list[RowView]:
+        """Every version (or those `rows`) as RowViews, in (model, version) order; a record that cannot be read
+        raises as reading every record would (the first one, in that order)."""
         broken = self.column("broken")
         if broken:
             raise broken[0]
-        return [RowView(self, i) for i in range(len(self.keys))]
+        return [RowView(self, i) for i in (range(len(self.keys)) if rows is None else rows)]
+
+    def rows_with(self, kind: str, key: str, test: Callable[[Any], bool]) -> list[int]:
+        """Rows whose value of a metric (`m`), param (`p`) or tag (`t`) passes `test` (None: the row has none),
+        one pass over one column: what narrows a query before its views are made."""
+        col = self.column(f"{kind}:{key}")
+        if col is None:
+            return []
+        items = col.items() if isinstance(col, dict) else enumerate(col)
+        return sorted(i for i, x in items if x is not None and test(x))
 
 
 class _Where(tuple):
