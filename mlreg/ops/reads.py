@@ -21,6 +21,7 @@ from .workspace import Workspace
 
 if TYPE_CHECKING:
     from ..core.query import FindResult, Resolved
+    from ..storage.catalog import Catalog
     from ..core.search import Condition
 
 
@@ -124,10 +125,22 @@ def find_best(ws: Workspace, metric: str, model: str | None = None, model_type: 
         return query.find_best(views, metric, model=model, model_type=model_type, higher_is_better=higher_is_better,
                                fallback_model_type=fallback_model_type, params=params)
 
-    try:  # only versions with the metric can win: the catalog's column narrows them first
-        found = best(bulk_views(ws, model, narrow=[("m", metric, lambda x: query.number(x) is not None)]))
+    from ..storage import catalog
+
+    scored, cat = 0, catalog.load(ws.files) if model is None else None
+    if cat is not None and model_type is None and not params:  # every scored version competes: the column says
+        up = query.direction(metric, higher_is_better)  # which value wins, then only its holders become views
+        col = cat.column(f"m:{metric}") or []
+        values = [x for x in map(query.number, col.values() if isinstance(col, dict) else col) if x is not None]
+        scored, top = len(values), (max if up else min)(values, default=None)
+        narrow = [("m", metric, lambda x: query.number(x) == top)] if top is not None else []
+    else:  # only versions with the metric can win
+        narrow = [("m", metric, lambda x: query.number(x) is not None)]
+    try:
+        found = best(bulk_views(ws, model, narrow=narrow, cat=cat))
+        found.candidates = max(found.candidates, scored)
     except NotFound:  # the message (and its hints) is made from every version, as without the catalog
-        found = best(bulk_views(ws, model))
+        found = best(bulk_views(ws, model, cat=cat))
     found.view = _real(ws, found.view)
     return found
 
@@ -182,15 +195,17 @@ def resolve(ws: Workspace, ref: str, pull: bool = True,
 Narrowing = tuple[str, str, Callable[[Any], bool]]  # (m|p|t, key, test of the recorded value)
 
 
-def bulk_views(ws: Workspace, model: str | list[str] | None = None, narrow: Iterable[Narrowing] = ()) -> list:
+def bulk_views(ws: Workspace, model: str | list[str] | None = None, narrow: Iterable[Narrowing] = (),
+               cat: Catalog | None = None) -> list:
     """query_views, served from the catalog (catalog.py) when every version is asked about: RowViews that
     queries read like VersionViews; `_real` turns the ones a query picked into VersionViews. `narrow`: tests of a
     metric, param or tag that every view the caller keeps passes, applied to the catalog's columns first, so only
     the rows that pass become views (the caller's own checks then run on those)."""
-    from ..storage import catalog
+    if cat is None and model is None:
+        from ..storage import catalog
 
-    cat = catalog.load(ws.files) if model is None else None
-    if cat is None:
+        cat = catalog.load(ws.files)
+    if cat is None or model is not None:
         return query_views(ws, model)
     rows: set[int] | None = None
     for kind, key, test in narrow:

@@ -277,11 +277,26 @@ def _scan(store: RegistryFiles, old: dict | None, since: int) -> tuple[dict, lis
         dirs[name] = (sig, _stat(f"{reg}/{name}/{MODEL_FILE}", since))
         same = sig != _STALE and old_dirs.get(name, (None,))[0] == sig
         nums = known.get(name, []) if same else store.version_numbers(name)
-        folder = f"{reg}/{name}/v"
-        for n in nums:
-            keys.append((name, n))
-            sigs.extend(_stat(f"{folder}{n}/{VERSION_FILE}", since))
+        keys += [(name, n) for n in nums]
+        _stat_records(f"{reg}/{name}/v", nums, since, sigs)
     return dirs, keys, sigs.tobytes()
+
+
+def _stat_records(folder: str, nums: list[int], since: int, sigs: array) -> None:
+    """The stats of `folder<N>/metadata.json` for every N, appended to `sigs` (the hot loop: 100,000 calls at
+    100,000 versions, so _sig and _stat are written out here)."""
+    stat, stale, missing = os.stat, _STALE, _MISSING
+    for n in nums:
+        try:
+            st = stat(f"{folder}{n}/{VERSION_FILE}", follow_symlinks=False)
+        except FileNotFoundError:
+            sigs.extend(missing)
+            continue
+        except OSError:
+            sigs.extend(stale)
+            continue
+        m, c = st.st_mtime_ns, st.st_ctime_ns
+        sigs.extend(stale if m >= since or c >= since else (m, c, st.st_size, st.st_ino))
 
 
 def _has_stale(sigs: bytes, dirs: dict[str, tuple]) -> bool:
