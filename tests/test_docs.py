@@ -135,7 +135,9 @@ def test_tutorial_object_storage(place):
     files = git(repo, "ls-tree", "-r", "--name-only", "HEAD", "registry/big-model/v1").split()
     assert files == ["registry/big-model/v1/metadata.json"]  # git keeps the record only
     stored = sorted(p.relative_to(work / "model-store") for p in (work / "model-store").rglob("*") if p.is_file())
-    assert [str(p) for p in stored] == ["big-model/v1/model.bin", "big-model/v1/run_metadata.json"]
+    # <store>/_mlreg/<registry id>/<model>/v<N>-<random>/<path>: a folder of its own per upload
+    assert [(p.parts[0], p.parts[2], p.parts[3].split("-")[0], "/".join(p.parts[4:])) for p in stored] == [
+        ("_mlreg", "big-model", "v1", "model.bin"), ("_mlreg", "big-model", "v1", "run_metadata.json")]
     assert (work / "model" / "model.bin").read_bytes() == (work / "big-run" / "model.bin").read_bytes()
 
 

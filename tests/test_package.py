@@ -114,7 +114,12 @@ def test_the_core_wheel_validates_diffs_and_registers_without_mlflow(core_venv, 
     sh(mlreg_bin, "promote", "rl-agent-1h@3", "beta", "--reason", "looks fine", cwd=repo, env=env)
     diff = sh(mlreg_bin, "diff", "HEAD~2", "HEAD", "--json", cwd=repo, env=env)
     assert "rl-agent-1h" in diff.stdout and json.loads(diff.stdout)
-    assert sh(mlreg_bin, "validate", "--base", "HEAD~2", cwd=repo, env=env).stdout == "registry is valid\n"
+    # the gate takes a new version only as register writes it: the register and the promote land one by one
+    assert sh(mlreg_bin, "validate", "--base", "HEAD~2", "--head", "HEAD~1", cwd=repo, env=env).stdout == \
+        "registry is valid\n"
+    assert sh(mlreg_bin, "validate", "--base", "HEAD~1", cwd=repo, env=env).stdout == "registry is valid\n"
+    refused = sh(mlreg_bin, "validate", "--base", "HEAD~2", cwd=repo, env=env, ok=False)
+    assert refused.returncode == 1 and "new version arrives in stage 'beta'" in refused.stderr
 
     for argv, what in ((["sync"], "`mlreg sync`"), (["ui"], "`mlreg ui`"), (["import", "mlflow"], "`mlreg import mlflow`")):
         r = sh(mlreg_bin, *argv, cwd=repo, env=env, ok=False)

@@ -29,8 +29,9 @@ def test_pages_workflow_shape():
     assert build["permissions"] == {"contents": "read"}
     assert deploy["needs"] == "build" and deploy["permissions"] == {"pages": "write", "id-token": "write"}
     assert deploy["environment"]["name"] == "github-pages"
-    uses = {s["uses"].split("@")[0]: int(re.match(r"v(\d+)", s["uses"].split("@")[1]).group(1))
-            for s in steps(NAME) if "@" in s.get("uses", "")}
+    # pinned by tag (vN) or by commit with the tag in a comment (`@<sha> # vN.M.P`)
+    text = (WORKFLOWS / NAME).read_text()
+    uses = {m[1]: int(m[2] or m[3]) for m in re.finditer(r"uses: ([\w./-]+)@(?:v(\d+)\S*|[0-9a-f]{40} # v(\d+))", text)}
     assert uses == {"actions/checkout": 5, "actions/configure-pages": 6, "actions/upload-pages-artifact": 5,
                     "actions/deploy-pages": 5}
     assert [s.get("uses", "").split("@")[0] for s in build["steps"]] == [

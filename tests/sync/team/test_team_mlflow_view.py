@@ -126,6 +126,7 @@ def test_webhook_fires_when_a_git_promotion_is_synced(reg, training, healthy_sta
         c.delete_webhook(hook.webhook_id)
     finally:
         server.shutdown()
+        server.server_close()  # the listening socket too (warnings are errors)
 
 
 def test_model_removed_from_git_is_reported_then_pruned(reg, training, healthy_stack, uniq, cli):
