@@ -169,7 +169,7 @@ def validate() -> int:
 def finish(r: subprocess.CompletedProcess) -> int:
     for line in r.stderr.splitlines():
         if line.startswith("Error: "):
-            annotate(line[len("Error: "):])
+            annotate(line[len("Error: ") :])
     set_output("ok", "true" if r.returncode == 0 else "false")
     return 0 if r.returncode == 0 else 1
 
@@ -214,7 +214,7 @@ def fetch_base(base: str) -> None:
     if have and not shallow:
         return
     if base.startswith("origin/"):
-        branch = base[len("origin/"):]
+        branch = base[len("origin/") :]
         refspec = f"+refs/heads/{branch}:refs/remotes/origin/{branch}"
     else:
         refspec = base
@@ -236,7 +236,7 @@ def verdict(what: str, r: subprocess.CompletedProcess, good: str) -> str:
 
 
 def problems(what: str, r: subprocess.CompletedProcess) -> str:
-    lines = [ln[len("Error: "):] if ln.startswith("Error: ") else ln for ln in r.stderr.splitlines() if ln.strip()]
+    lines = [ln[len("Error: ") :] if ln.startswith("Error: ") else ln for ln in r.stderr.splitlines() if ln.strip()]
     listed = "\n".join(f"- {code_span(ln)}" for ln in lines) or f"- exit code {r.returncode}"
     return f"**`{what}`**: ❌ refused\n\n{listed}"
 
@@ -245,7 +245,7 @@ def code_span(text: str, limit: int = 2000) -> str:
     """One line of mlreg's output (registry text in it) as a markdown code span that renders as plain text: no
     HTML, link or mention is made inside one, and its fence is longer than any run of backticks in it."""
     text = re.sub(r"[\x00-\x1f\x7f\u2028\u2029]", " ", text)
-    text = text if len(text) <= limit else text[:limit - 1] + "…"
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
     fence = "`" * (max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
@@ -263,10 +263,20 @@ def comment_body(summary: str, verdict_text: str = "") -> str:
     from the end (the change list goes first, never the verdict), then the footer."""
     marker = MARKER.format(where=env("MLREG_WORKING_DIRECTORY", ".") or ".")
     sha = env("GITHUB_SHA")[:10]
-    run_url = (f"{env('GITHUB_SERVER_URL', 'https://github.com')}/{env('GITHUB_REPOSITORY')}/actions/runs/"
-               f"{env('GITHUB_RUN_ID')}") if env("GITHUB_RUN_ID") else ""
-    footer = "<sub>mlreg" + (f" at {sha}" if sha else "") + (f" · [run]({run_url})" if run_url else "") + \
-        " · this comment is updated on every push</sub>"
+    run_url = (
+        (
+            f"{env('GITHUB_SERVER_URL', 'https://github.com')}/{env('GITHUB_REPOSITORY')}/actions/runs/"
+            f"{env('GITHUB_RUN_ID')}"
+        )
+        if env("GITHUB_RUN_ID")
+        else ""
+    )
+    footer = (
+        "<sub>mlreg"
+        + (f" at {sha}" if sha else "")
+        + (f" · [run]({run_url})" if run_url else "")
+        + " · this comment is updated on every push</sub>"
+    )
     head = cut(verdict_text.rstrip(), MAX_COMMENT // 2) if verdict_text else ""
     text = "\n\n".join(p for p in (head, cut(summary.rstrip(), MAX_COMMENT - len(head))) if p)
     return f"{marker}\n{text}\n\n{footer}\n"
@@ -277,7 +287,7 @@ def cut(text: str, size: int) -> str:
     fence the cut left open closed again, so the footer does not land inside it."""
     if len(text) <= size:
         return text
-    text = text[:max(0, size - 200)].rsplit("\n", 1)[0]
+    text = text[: max(0, size - 200)].rsplit("\n", 1)[0]
     opened = [ln for ln in text.splitlines() if ln.startswith("```")]
     if len(opened) % 2:
         text += "\n" + re.match(r"`+", opened[-1]).group()
@@ -301,8 +311,11 @@ def upsert_comment(number: int, body: str) -> str | None:
             doc = request("POST", f"{api}/repos/{repo}/issues/{number}/comments", token, {"body": body})
     except (urllib.error.URLError, OSError, ValueError) as e:
         why = f"HTTP {e.code} {e.reason}" if isinstance(e, urllib.error.HTTPError) else str(e)
-        print(f"::warning title=mlreg::could not write the pull-request comment ({escape(why)}); the job summary "
-              "has the same text (a pull request from a fork gets a read-only token)", flush=True)
+        print(
+            f"::warning title=mlreg::could not write the pull-request comment ({escape(why)}); the job summary "
+            "has the same text (a pull request from a fork gets a read-only token)",
+            flush=True,
+        )
         return None
     return doc.get("html_url", "")
 
@@ -317,7 +330,9 @@ def identity(api: str, token: str) -> tuple[str, str | None]:
     return (str(me.get("login")), None) if isinstance(me, dict) and me.get("login") else BOT
 
 
-def find_comment(api: str, repo: str, number: int, marker: str, token: str, me: tuple[str, str | None] = BOT) -> int | None:
+def find_comment(
+    api: str, repo: str, number: int, marker: str, token: str, me: tuple[str, str | None] = BOT
+) -> int | None:
     """Our earlier comment: it starts with the marker AND its author is the token's own identity (anyone can
     post a comment that copies the marker; updating theirs would put our verdict in their name, or theirs
     in ours)."""
@@ -336,10 +351,18 @@ def find_comment(api: str, repo: str, number: int, marker: str, token: str, me: 
 
 def request(method: str, url: str, token: str, doc: dict | None = None):
     data = json.dumps(doc).encode() if doc is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={
-        "Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json",
-        "X-GitHub-Api-Version": "2022-11-28", "User-Agent": "mlreg-action",
-        **({"Content-Type": "application/json"} if data else {})})
+    req = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+            "User-Agent": "mlreg-action",
+            **({"Content-Type": "application/json"} if data else {}),
+        },
+    )
     with urllib.request.urlopen(req, timeout=30) as r:
         return json.loads(r.read().decode() or "null")
 
@@ -348,14 +371,20 @@ def request(method: str, url: str, token: str, doc: dict | None = None):
 def sync() -> int:
     """`mlreg validate`, `mlreg sync`, then `mlreg sync --check`: MLflow matches git, or the job fails."""
     if not env("MLFLOW_TRACKING_URI") and not settings_tracking_uri():
-        fail("no MLflow tracking URI: set the MLFLOW_TRACKING_URI secret (or mlflow.tracking_uri in mlreg.yaml); "
-             "a sync into a throwaway local store would prove nothing")
+        fail(
+            "no MLflow tracking URI: set the MLFLOW_TRACKING_URI secret (or mlflow.tracking_uri in mlreg.yaml); "
+            "a sync into a throwaway local store would prove nothing"
+        )
     steps = [("validate",), ("sync",), ("sync", "--check")]
     parts = []
     for args in steps:
         r = mlreg(*args)
-        parts.append(f"**`mlreg {' '.join(args)}`**" + (" ✅" if r.returncode == 0 else " ❌") +
-                     "\n\n" + fenced((r.stdout + r.stderr).strip()))
+        parts.append(
+            f"**`mlreg {' '.join(args)}`**"
+            + (" ✅" if r.returncode == 0 else " ❌")
+            + "\n\n"
+            + fenced((r.stdout + r.stderr).strip())
+        )
         if r.returncode != 0:
             add_summary("\n\n".join(parts))
             return finish(r)

@@ -22,10 +22,12 @@ CASES = [
     (["show", "btcusdt-1h-inference-7d-logret@champion", "--json"], 0.3),
     (["validate"], 0.5),
 ]
-NO_MLFLOW = ("import sys, runpy; sys.argv = ['mlreg', *sys.argv[1:]]\n"
-             "try:\n    runpy.run_module('mlreg', run_name='__main__')\n"
-             "except SystemExit:\n    pass\n"
-             "assert 'mlflow' not in sys.modules, 'mlflow was imported'\n")
+NO_MLFLOW = (
+    "import sys, runpy; sys.argv = ['mlreg', *sys.argv[1:]]\n"
+    "try:\n    runpy.run_module('mlreg', run_name='__main__')\n"
+    "except SystemExit:\n    pass\n"
+    "assert 'mlflow' not in sys.modules, 'mlflow was imported'\n"
+)
 
 
 def wall(args: list[str]) -> float:
@@ -46,8 +48,9 @@ def main() -> int:
         ok = median < target
         env_ok &= ok
         print(f"{'mlreg ' + ' '.join(args):<60} {median:>9.3f} {target:>7.1f}  {'PASS' if ok else 'FAIL'}")
-        probe = subprocess.run([sys.executable, "-c", NO_MLFLOW, *args], cwd=ROOT, capture_output=True, text=True,
-                               env=os.environ.copy())
+        probe = subprocess.run(
+            [sys.executable, "-c", NO_MLFLOW, *args], cwd=ROOT, capture_output=True, text=True, env=os.environ.copy()
+        )
         if probe.returncode:
             print(f"  mlflow imported by `mlreg {' '.join(args)}`: {probe.stderr.strip().splitlines()[-1]}")
             env_ok = False

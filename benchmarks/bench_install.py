@@ -25,8 +25,11 @@ IGNORE = ("build", "dist", "*.egg-info", "__pycache__", ".mlreg", ".venv", "test
 def build_wheel(tmp: Path) -> Path:
     src = tmp / "src"
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(*IGNORE))
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(tmp / "dist"), str(src)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--outdir", str(tmp / "dist"), str(src)],
+        check=True,
+        capture_output=True,
+    )
     return next((tmp / "dist").glob("*.whl"))
 
 
@@ -40,15 +43,17 @@ def install(tmp: Path, spec: str) -> tuple[float, Path]:
     shutil.rmtree(venv, ignore_errors=True)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    spec], check=True, capture_output=True)
+    subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", spec],
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - start, venv
 
 
 def validate_base(venv: Path, base: str) -> float:
     start = time.perf_counter()
-    subprocess.run([str(venv / "bin" / "mlreg"), "validate", "--base", base], cwd=ROOT, check=True,
-                   capture_output=True)
+    subprocess.run([str(venv / "bin" / "mlreg"), "validate", "--base", base], cwd=ROOT, check=True, capture_output=True)
     return time.perf_counter() - start
 
 
@@ -57,14 +62,18 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     runs = parser.parse_args().runs
     # the base of the last change to the example registry: a real pull request's worth of validation
-    last = subprocess.run(["git", "log", "-n1", "--format=%H", "--", "registry"], cwd=ROOT, capture_output=True,
-                          text=True, check=True).stdout.strip()
+    last = subprocess.run(
+        ["git", "log", "-n1", "--format=%H", "--", "registry"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
     base = f"{last}~1"
     rows, ok = [], True
     with tempfile.TemporaryDirectory(prefix="mlreg-bench-install-") as t:
         tmp = Path(t)
         wheel = build_wheel(tmp)
-        for label, spec in (("core: pip install mlreg", str(wheel)), ("full: pip install 'mlreg[mlflow]'", f"{wheel}[mlflow]")):
+        for label, spec in (
+            ("core: pip install mlreg", str(wheel)),
+            ("full: pip install 'mlreg[mlflow]'", f"{wheel}[mlflow]"),
+        ):
             install(tmp, spec)  # warm the pip cache (and the wheel cache of anything built from source)
             seconds, jobs = [], []
             for _ in range(runs):
@@ -84,8 +93,10 @@ def main() -> int:
         result = ("PASS" if good else "FAIL") + f" (< {TARGET_SECONDS:.0f} s, < {TARGET_MB:.0f} MB)" if core else ""
         print(f"{label:<36} {secs:>9.1f} {mb:>8.0f} {job:>7.1f}  {'yes' if has_mlflow else 'no':<6}  {result}")
     core_job, full_job = rows[0][3], rows[1][3]
-    print(f"validate job (install + validate --base): {core_job:.1f} s core vs {full_job:.1f} s full "
-          f"({full_job / core_job:.1f}x faster)")
+    print(
+        f"validate job (install + validate --base): {core_job:.1f} s core vs {full_job:.1f} s full "
+        f"({full_job / core_job:.1f}x faster)"
+    )
     return 0 if ok else 1
 
 

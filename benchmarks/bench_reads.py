@@ -25,15 +25,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlreg.core.records import PRESETS, Artifact, Base, Lineage, Model, Run, StageChange, Version
 from mlreg.core.files import dumps_json, dumps_yaml
+from mlreg.core.records import PRESETS, Artifact, Base, Lineage, Model, Run, StageChange, Version
 
 NAME = "model-{:04d}"
 SIZE_SLACK = 0.05  # s: "independent of registry size" = best big-registry run within this of the small one's
-NO_MLFLOW = ("import sys, runpy; sys.argv = ['mlreg', *sys.argv[1:]]\n"
-             "try:\n    runpy.run_module('mlreg', run_name='__main__')\n"
-             "except SystemExit as e:\n    assert not e.code, f'exit {e.code}'\n"
-             "assert 'mlflow' not in sys.modules, 'mlflow was imported'\n")
+NO_MLFLOW = (
+    "import sys, runpy; sys.argv = ['mlreg', *sys.argv[1:]]\n"
+    "try:\n    runpy.run_module('mlreg', run_name='__main__')\n"
+    "except SystemExit as e:\n    assert not e.code, f'exit {e.code}'\n"
+    "assert 'mlflow' not in sys.modules, 'mlflow was imported'\n"
+)
 
 
 def cases(models: int) -> list[tuple[list[str], float, bool]]:
@@ -50,8 +52,19 @@ def cases(models: int) -> list[tuple[list[str], float, bool]]:
         (["list", "--json"], 1.0, False),
         (["search", search, "--order-by", "metrics.rmse_val ASC", "--max-results", "20"], 1.5, False),
         (["search", search, "--order-by", "metrics.rmse_val ASC", "--json"], 1.5, False),
-        (["search", "metrics.`evaluation/best_mean_reward` > 5 and model_type = 'continued'",
-          "--order-by", "created_at DESC", "--max-results", "20", "--json"], 1.5, False),
+        (
+            [
+                "search",
+                "metrics.`evaluation/best_mean_reward` > 5 and model_type = 'continued'",
+                "--order-by",
+                "created_at DESC",
+                "--max-results",
+                "20",
+                "--json",
+            ],
+            1.5,
+            False,
+        ),
         (["find", "best", "--metric", "rmse_val", "--json"], 1.5, False),
         (["find", "best", "--metric", "auc_val", "--model-type", "continued"], 1.5, False),
         (["find", "latest", "--model-type", "curriculum", "--fallback-model-type", "base", "--json"], 1.5, False),
@@ -64,31 +77,55 @@ def version_record(rng: random.Random, name: str, n: int, versions: int, at: str
     """A realistic metadata.json: params, metrics, stage history, lineage, artifacts."""
     stages = {versions - 2: "champion", versions - 1: "beta", 1: "archived", 2: "archived"}
     stage = stages.get(n, "development")
-    history = [StageChange(to="development", at=at, by="Bench <bench@example.com>", action="register",
-                           reason="registered")]
+    history = [
+        StageChange(to="development", at=at, by="Bench <bench@example.com>", action="register", reason="registered")
+    ]
     if stage != "development":
-        history.append(StageChange(to=stage, at=at, by="Bench <bench@example.com>", from_="development",
-                                   reason="benchmark"))
+        history.append(
+            StageChange(to=stage, at=at, by="Bench <bench@example.com>", from_="development", reason="benchmark")
+        )
     enhanced = n == versions
-    lineage = Lineage(model_type="continued", enhancement_type="continued", base=Base(name, n - 1),
-                      enhancement_timestamp=at) if enhanced else Lineage()
+    lineage = (
+        Lineage(model_type="continued", enhancement_type="continued", base=Base(name, n - 1), enhancement_timestamp=at)
+        if enhanced
+        else Lineage()
+    )
     return Version(
-        name=name, version=n, created_at=at, created_by="Bench <bench@example.com>", stage=stage,
+        name=name,
+        version=n,
+        created_at=at,
+        created_by="Bench <bench@example.com>",
+        stage=stage,
         description=f"{name} v{n}: trained 2023-2025 data",
         run=Run(experiment=f"{name}-exp", name=f"run_{n:03d}_lgbm", training_timestamp=at),
-        params={"model_type": "lgbm", "target": "y_logret_168h", "objective": "huber", "primary_metric": "rmse",
-                "dataset_slug": "BINANCE_BTCUSDT.P_60", "timeframe": rng.choice(["1H", "4H", "1D"]),
-                "learning_rate": "0.03", "num_leaves": "63", "output_dir": f"/data/train/{name}/run_{n:03d}"},
-        metrics={"rmse_train": rng.uniform(0.03, 0.08), "rmse_val": rng.uniform(0.04, 0.09),
-                 "rmse_test": rng.uniform(0.04, 0.09), "auc_val": rng.uniform(0.5, 0.7),
-                 "evaluation/best_mean_reward": rng.uniform(0, 10)},
-        tags={"target_type": "regression"}, stage_history=history, lineage=lineage,
+        params={
+            "model_type": "lgbm",
+            "target": "y_logret_168h",
+            "objective": "huber",
+            "primary_metric": "rmse",
+            "dataset_slug": "BINANCE_BTCUSDT.P_60",
+            "timeframe": rng.choice(["1H", "4H", "1D"]),
+            "learning_rate": "0.03",
+            "num_leaves": "63",
+            "output_dir": f"/data/train/{name}/run_{n:03d}",
+        },
+        metrics={
+            "rmse_train": rng.uniform(0.03, 0.08),
+            "rmse_val": rng.uniform(0.04, 0.09),
+            "rmse_test": rng.uniform(0.04, 0.09),
+            "auc_val": rng.uniform(0.5, 0.7),
+            "evaluation/best_mean_reward": rng.uniform(0, 10),
+        },
+        tags={"target_type": "regression"},
+        stage_history=history,
+        lineage=lineage,
         artifacts=[Artifact(sha256=f"{rng.getrandbits(256):064x}", size=1234, path="model.txt")],
     )
 
 
-def generate(root: Path, models: int, versions: int, seed: int = 5, *, real_digests: bool = False,
-             commit: bool = False) -> None:
+def generate(
+    root: Path, models: int, versions: int, seed: int = 5, *, real_digests: bool = False, commit: bool = False
+) -> None:
     """Write mlreg.yaml, model.yaml and metadata.json files directly into a new git repository.
 
     real_digests: each artifact holds its line 20 times and is recorded with its true sha256 (so `validate`
@@ -102,8 +139,9 @@ def generate(root: Path, models: int, versions: int, seed: int = 5, *, real_dige
         name = NAME.format(m)
         folder = root / "registry" / name
         folder.mkdir(parents=True)
-        model = Model(name=name, description=f"benchmark model {m}", tags={"team": "quant"},
-                      aliases={"Staging": versions - 1})
+        model = Model(
+            name=name, description=f"benchmark model {m}", tags={"team": "quant"}, aliases={"Staging": versions - 1}
+        )
         (folder / "model.yaml").write_bytes(dumps_yaml(model.to_dict()))
         for n in range(1, versions + 1):
             at = f"2025-{1 + n % 12:02d}-{1 + m % 28:02d}T{m % 24:02d}:{n % 60:02d}:00Z"
@@ -121,8 +159,12 @@ def generate(root: Path, models: int, versions: int, seed: int = 5, *, real_dige
 
 
 def _git(root: Path, *args: str) -> None:
-    ident = {"GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com", "GIT_COMMITTER_NAME": "Bench",
-             "GIT_COMMITTER_EMAIL": "bench@example.com"}
+    ident = {
+        "GIT_AUTHOR_NAME": "Bench",
+        "GIT_AUTHOR_EMAIL": "bench@example.com",
+        "GIT_COMMITTER_NAME": "Bench",
+        "GIT_COMMITTER_EMAIL": "bench@example.com",
+    }
     r = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, env={**os.environ, **ident})
     if r.returncode:
         raise SystemExit(f"git {' '.join(args)} failed: {r.stderr.strip()}")
@@ -179,9 +221,11 @@ def main() -> int:
 
 def report(big: Path, small: Path, opts: argparse.Namespace) -> int:
     ok_all = True
-    head = (f"{'command':<70} {'median':>6} {'best':>6} {'10x10 best':>10} {'target':>6}  mlflow  result")
-    print(f"\nwall time in s of {opts.runs} runs on the {opts.models} x {opts.versions} registry "
-          f"(median, best) and the best run on a 10 x 10 one\n")
+    head = f"{'command':<70} {'median':>6} {'best':>6} {'10x10 best':>10} {'target':>6}  mlflow  result"
+    print(
+        f"\nwall time in s of {opts.runs} runs on the {opts.models} x {opts.versions} registry "
+        f"(median, best) and the best run on a 10 x 10 one\n"
+    )
     print(head + "\n" + "-" * len(head))
     small_mid = NAME.format(5)
     for args, target, flat in cases(opts.models):
@@ -194,10 +238,14 @@ def report(big: Path, small: Path, opts: argparse.Namespace) -> int:
         ok_all &= ok
         shown = "mlreg " + " ".join(f'"{a}"' if " " in a else a for a in args)
         shown = shown if len(shown) <= 70 else shown[:67] + "..."
-        print(f"{shown:<70} {mid:>6.3f} {best:>6.3f} {f'{min(t_small):.3f}' if t_small else '':>10} {target:>6.1f}  "
-              f"{'yes' if mlflow else 'no':>6}  {'PASS' if ok else 'FAIL'}")
-    print(f"\n{'all targets met' if ok_all else 'SOME TARGETS MISSED'} (target: median; size-independent: "
-          f"best run within {SIZE_SLACK * 1000:.0f} ms of the 10 x 10 registry's; mlflow: imported or not)")
+        print(
+            f"{shown:<70} {mid:>6.3f} {best:>6.3f} {f'{min(t_small):.3f}' if t_small else '':>10} {target:>6.1f}  "
+            f"{'yes' if mlflow else 'no':>6}  {'PASS' if ok else 'FAIL'}"
+        )
+    print(
+        f"\n{'all targets met' if ok_all else 'SOME TARGETS MISSED'} (target: median; size-independent: "
+        f"best run within {SIZE_SLACK * 1000:.0f} ms of the 10 x 10 registry's; mlflow: imported or not)"
+    )
     return 0 if ok_all else 1
 
 

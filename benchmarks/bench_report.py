@@ -63,25 +63,33 @@ def main() -> int:
             start = time.perf_counter()
             generate(root, opts.models, opts.versions)
             commit(root)
-            print(f"generated and committed {opts.models} x {opts.versions} versions in "
-                  f"{time.perf_counter() - start:.1f} s: {root}")
+            print(
+                f"generated and committed {opts.models} x {opts.versions} versions in "
+                f"{time.perf_counter() - start:.1f} s: {root}"
+            )
         one = NAME.format(opts.models // 2)
         wall(root, ["-o", str(work / "one"), "--model", one])  # warm the page cache and .pyc files
         t_all = [wall(root, ["-o", str(work / "site")]) for _ in range(opts.runs)]
-        cpu_all = CPU[-opts.runs:]
+        cpu_all = CPU[-opts.runs :]
         t_one = [wall(root, ["-o", str(work / "one"), "--model", one]) for _ in range(5)]
         cpu_one = CPU[-5:]
         pages = sum(1 for _ in (work / "site").rglob("*.html"))
         size = sum(p.stat().st_size for p in (work / "site").rglob("*") if p.is_file()) / 1e6
         ok_all, ok_one = statistics.median(t_all) < TARGET_ALL, statistics.median(t_one) < TARGET_ONE
         load = os.getloadavg()[0]
-        print(f"\nwall time in s (median, best), CPU time in s (median, all processes), target on wall time; "
-              f"{os.cpu_count()} CPUs, load average {load:.1f}")
+        print(
+            f"\nwall time in s (median, best), CPU time in s (median, all processes), target on wall time; "
+            f"{os.cpu_count()} CPUs, load average {load:.1f}"
+        )
         print(f"{'case':<44} {'median':>7} {'best':>7} {'CPU':>7} {'target':>7}  result")
-        print(f"{f'whole registry ({pages} pages, {size:.0f} MB)':<44} {statistics.median(t_all):>7.2f} "
-              f"{min(t_all):>7.2f} {statistics.median(cpu_all):>7.2f} {TARGET_ALL:>7.1f}  {'PASS' if ok_all else 'FAIL'}")
-        print(f"{'one model (--model ' + one + ')':<44} {statistics.median(t_one):>7.2f} {min(t_one):>7.2f} "
-              f"{statistics.median(cpu_one):>7.2f} {TARGET_ONE:>7.1f}  {'PASS' if ok_one else 'FAIL'}")
+        print(
+            f"{f'whole registry ({pages} pages, {size:.0f} MB)':<44} {statistics.median(t_all):>7.2f} "
+            f"{min(t_all):>7.2f} {statistics.median(cpu_all):>7.2f} {TARGET_ALL:>7.1f}  {'PASS' if ok_all else 'FAIL'}"
+        )
+        print(
+            f"{'one model (--model ' + one + ')':<44} {statistics.median(t_one):>7.2f} {min(t_one):>7.2f} "
+            f"{statistics.median(cpu_one):>7.2f} {TARGET_ONE:>7.1f}  {'PASS' if ok_one else 'FAIL'}"
+        )
         return 0 if ok_all and ok_one else 1
     finally:
         if not opts.keep:

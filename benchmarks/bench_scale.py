@@ -32,12 +32,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_reads import NAME, generate  # noqa: E402  (one registry generator for every benchmark)
+from bench_reads import NAME, generate
 
 SIZES = {"10k": (1000, 10), "100k": (5000, 20)}
 SEARCH = "metrics.rmse_val < 0.05 and params.timeframe = '1H' and stage != 'archived'"
-ENV = {"GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com", "GIT_COMMITTER_NAME": "Bench",
-       "GIT_COMMITTER_EMAIL": "bench@example.com"}
+ENV = {
+    "GIT_AUTHOR_NAME": "Bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "Bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+}
 
 
 def cases(models: int) -> list[tuple[str, list[str], dict[str, float]]]:
@@ -47,8 +51,11 @@ def cases(models: int) -> list[tuple[str, list[str], dict[str, float]]]:
         ("list --json", ["list", "--json"], {"100k": 1.0, "10k": 0.3}),
         ("show NAME --json", ["show", mid, "--json"], {"100k": 0.3, "10k": 0.3}),
         ("resolve NAME@latest", ["resolve", f"{mid}@latest"], {"100k": 0.3, "10k": 0.3}),
-        ("search EXPR --max-results 20", ["search", SEARCH, "--order-by", "metrics.rmse_val ASC",
-                                          "--max-results", "20"], {"100k": 1.0, "10k": 0.3}),
+        (
+            "search EXPR --max-results 20",
+            ["search", SEARCH, "--order-by", "metrics.rmse_val ASC", "--max-results", "20"],
+            {"100k": 1.0, "10k": 0.3},
+        ),
         ("find best --metric rmse_val", ["find", "best", "--metric", "rmse_val"], {"100k": 1.0, "10k": 0.3}),
         ("validate", ["validate"], {"100k": 15.0}),
         ("validate --base main (one promote)", ["validate", "--base", "main"], {"100k": 0.5, "10k": 0.5}),
@@ -88,8 +95,13 @@ def prepare(root: Path, models: int, versions: int) -> None:
     generate(root, models, versions, seed=11, real_digests=True, commit=True)
     mid = NAME.format(models // 2)
     env = {**os.environ, **ENV}
-    subprocess.run([sys.executable, "-m", "mlreg", "promote", f"{mid}@1", "development", "--reason", "bench",
-                    "--branch", "pr"], cwd=root, check=True, capture_output=True, env=env)
+    subprocess.run(
+        [sys.executable, "-m", "mlreg", "promote", f"{mid}@1", "development", "--reason", "bench", "--branch", "pr"],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        env=env,
+    )
     print(f"generated and committed {models} x {versions} in {time.perf_counter() - start:.0f} s: {root}")
 
 
@@ -128,16 +140,20 @@ def main() -> int:
             prepare(work / size, *SIZES[size])
         startup = median_of([sys.executable, "-c", "pass"], work, opts.runs)
         cli = median_of([sys.executable, "-c", "import mlreg.cli"], work, opts.runs)
-        print(f"\nload average {os.getloadavg()[0]:.2f}; python start-up {startup:.3f} s, importing the CLI "
-              f"{cli:.3f} s (medians of {opts.runs})\n")
+        print(
+            f"\nload average {os.getloadavg()[0]:.2f}; python start-up {startup:.3f} s, importing the CLI "
+            f"{cli:.3f} s (medians of {opts.runs})\n"
+        )
         for size in sizes:
             print(f"{size} versions ({SIZES[size][0]} models x {SIZES[size][1]}):")
             print(f"  {'command':<40} {'median':>7} {'first':>7} {'target':>7}  result")
             for label, took, first, target in measure(work / size, size, opts.runs):
                 good = target is None or took <= target
                 ok &= good
-                print(f"  {label:<40} {took:>7.3f} {f'{first:.3f}' if first else '':>7} "
-                      f"{f'{target:g}' if target else '':>7}  {'PASS' if good else 'FAIL'}")
+                print(
+                    f"  {label:<40} {took:>7.3f} {f'{first:.3f}' if first else '':>7} "
+                    f"{f'{target:g}' if target else '':>7}  {'PASS' if good else 'FAIL'}"
+                )
         print(f"\nload average {os.getloadavg()[0]:.2f} at the end")
         return 0 if ok else 1
     finally:

@@ -22,9 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-SERVER = ("import sys, threading; from moto.server import ThreadedMotoServer\n"
-          "s = ThreadedMotoServer(ip_address='127.0.0.1', port=int(sys.argv[1]), verbose=False); s.start()\n"
-          "print('ready', flush=True); threading.Event().wait()\n")
+SERVER = (
+    "import sys, threading; from moto.server import ThreadedMotoServer\n"
+    "s = ThreadedMotoServer(ip_address='127.0.0.1', port=int(sys.argv[1]), verbose=False); s.start()\n"
+    "print('ready', flush=True); threading.Event().wait()\n"
+)
 MIB = 1 << 20
 
 
@@ -71,8 +73,9 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=4, help="files in the big version")
     args = parser.parse_args()
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     try:
         assert server.stdout and server.stdout.readline().strip() == "ready"
         with tempfile.TemporaryDirectory(prefix="mlreg-bench-store-") as tmp:
@@ -85,13 +88,25 @@ def main() -> int:
 def bench(tmp: Path, endpoint: str, gib: float, count: int) -> int:
     import boto3
 
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
-               AWS_ENDPOINT_URL=endpoint, MLREG_CACHE=str(tmp / "cache"), AWS_EC2_METADATA_DISABLED="true",
-               GIT_CONFIG_NOSYSTEM="1", HOME=str(tmp), GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="b@example.com",
-               GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="b@example.com")
+    env = dict(
+        os.environ,
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ENDPOINT_URL=endpoint,
+        MLREG_CACHE=str(tmp / "cache"),
+        AWS_EC2_METADATA_DISABLED="true",
+        GIT_CONFIG_NOSYSTEM="1",
+        HOME=str(tmp),
+        GIT_AUTHOR_NAME="bench",
+        GIT_AUTHOR_EMAIL="b@example.com",
+        GIT_COMMITTER_NAME="bench",
+        GIT_COMMITTER_EMAIL="b@example.com",
+    )
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
-    s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="bench", aws_secret_access_key="bench",
-                      region_name="us-east-1")
+    s3 = boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id="bench", aws_secret_access_key="bench", region_name="us-east-1"
+    )
     s3.create_bucket(Bucket="bench")
     big = tmp / "big"
     make_files(big, int(gib * 1024) * MIB, count)
@@ -122,16 +137,23 @@ def bench(tmp: Path, endpoint: str, gib: float, count: int) -> int:
 
     ups, pulls = [], []
     for i in (1, 2):  # v1, then v2 of the same files (new objects); a fresh cache for each first pull
-        ups.append(run([*mlreg, "register", "big", "--from-dir", str(big), "--store", "s3://bench/models"], repo,
-                       env)[0])
-        took, out = run([*mlreg, "pull", f"big/{i}", "-o", str(tmp / f"pulled-{i}"), "--json"], repo,
-                        dict(env, MLREG_CACHE=str(tmp / f"cache-{i}")))
+        ups.append(
+            run([*mlreg, "register", "big", "--from-dir", str(big), "--store", "s3://bench/models"], repo, env)[0]
+        )
+        took, out = run(
+            [*mlreg, "pull", f"big/{i}", "-o", str(tmp / f"pulled-{i}"), "--json"],
+            repo,
+            dict(env, MLREG_CACHE=str(tmp / f"cache-{i}")),
+        )
         pulls.append(took)
     up, pull, first = min(ups), min(pulls), json.loads(out)
     walls = []
     for _ in range(5):
-        took, out = run([*mlreg, "pull", "big/2", "-o", str(tmp / "pulled-2"), "--json"], repo,
-                        dict(env, MLREG_CACHE=str(tmp / "cache-2")))
+        took, out = run(
+            [*mlreg, "pull", "big/2", "-o", str(tmp / "pulled-2"), "--json"],
+            repo,
+            dict(env, MLREG_CACHE=str(tmp / "cache-2")),
+        )
         walls.append(took)
     again, second = sorted(walls)[2], json.loads(out)
     helps = sorted(run([*mlreg, "--help"], repo, env)[0] for _ in range(5))
@@ -139,12 +161,24 @@ def bench(tmp: Path, endpoint: str, gib: float, count: int) -> int:
         ratio = boto_s / ours
         passed = ratio >= 0.9
         ok &= passed
-        rows.append((f"{gib:g} GiB, {count} files: {label}", f"boto3 {size / MIB / boto_s:.0f} MiB/s, "
-                     f"mlreg {size / MIB / ours:.0f} MiB/s = {ratio:.2f}x", ">= 0.9x", passed))
+        rows.append(
+            (
+                f"{gib:g} GiB, {count} files: {label}",
+                f"boto3 {size / MIB / boto_s:.0f} MiB/s, mlreg {size / MIB / ours:.0f} MiB/s = {ratio:.2f}x",
+                ">= 0.9x",
+                passed,
+            )
+        )
     passed = second["downloaded_bytes"] == 0 and again < 0.3
     ok &= passed
-    rows.append(("second pull (CLI, wall, median of 5)", f"{again:.3f} s, {second['downloaded_bytes']} bytes "
-                 f"(mlreg --help: {helps[2]:.3f} s)", "0 B, < 0.3 s", passed))
+    rows.append(
+        (
+            "second pull (CLI, wall, median of 5)",
+            f"{again:.3f} s, {second['downloaded_bytes']} bytes (mlreg --help: {helps[2]:.3f} s)",
+            "0 B, < 0.3 s",
+            passed,
+        )
+    )
 
     small = tmp / "small"
     small.mkdir()
@@ -155,8 +189,10 @@ def bench(tmp: Path, endpoint: str, gib: float, count: int) -> int:
     ok &= passed
     rows.append(("register 200 small files (CLI, wall)", f"{took:.2f} s", "< 5 s", passed))
 
-    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; first pull moved "
-          f"{first['downloaded_bytes']} bytes")
+    print(
+        f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; first pull moved "
+        f"{first['downloaded_bytes']} bytes"
+    )
     print(f"{'case':<40} {'measured':<55} {'target':<14} result")
     for case, measured, target, passed in rows:
         print(f"{case:<40} {measured:<55} {target:<14} {'PASS' if passed else 'FAIL'}")

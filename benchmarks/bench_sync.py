@@ -61,9 +61,22 @@ def mlflow_server(folder: Path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
-           "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-           "--workers", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{folder / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(folder / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "server.log", "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -84,9 +97,9 @@ def mlflow_server(folder: Path):
 def build_registry(root: Path, prefix: str, models: int, versions: int) -> None:
     """A registry of `models` x `versions`: params, metrics, one artifact each; v5 Staging, last version champion."""
     from mlreg.api import Registry
+    from mlreg.core.files import dumps_json, dumps_yaml
     from mlreg.core.records import Artifact, Model, Run, StageChange, Version
     from mlreg.core.runmeta import digest
-    from mlreg.core.files import dumps_json, dumps_yaml
 
     root.mkdir(parents=True)
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
@@ -97,8 +110,9 @@ def build_registry(root: Path, prefix: str, models: int, versions: int) -> None:
         folder = root / "registry" / name
         folder.mkdir(parents=True)
         aliases = {"Staging": 5} if versions >= 5 else {}
-        (folder / "model.yaml").write_bytes(dumps_yaml(Model(name, f"benchmark model {m}", {"team": "bench"},
-                                                             aliases).to_dict()))
+        (folder / "model.yaml").write_bytes(
+            dumps_yaml(Model(name, f"benchmark model {m}", {"team": "bench"}, aliases).to_dict())
+        )
         for n in range(1, versions + 1):
             vdir = folder / f"v{n}"
             vdir.mkdir()
@@ -107,17 +121,33 @@ def build_registry(root: Path, prefix: str, models: int, versions: int) -> None:
             history = [StageChange("development", at, "bench", "register", None, "registered")]
             stage = "development"
             if n == versions:
-                history += [StageChange("beta", at, "bench", "promote", "development", "ok"),
-                            StageChange("champion", at, "bench", "promote", "beta", "best")]
+                history += [
+                    StageChange("beta", at, "bench", "promote", "development", "ok"),
+                    StageChange("champion", at, "bench", "promote", "beta", "best"),
+                ]
                 stage = "champion"
-            v = Version(name, n, at, "bench", stage, f"version {n}", Run(f"{name}-exp", f"run_{n:03d}"),
-                        {"model_type": "lgbm", "learning_rate": "0.03", "num_leaves": "63"},
-                        {"rmse_val": 0.07 - n / 1000, "rmse_test": 0.05}, {"target_type": "regression"},
-                        history, artifacts=[Artifact(digest(vdir / "model.txt"), (vdir / "model.txt").stat().st_size,
-                                                     "model.txt")])
+            v = Version(
+                name,
+                n,
+                at,
+                "bench",
+                stage,
+                f"version {n}",
+                Run(f"{name}-exp", f"run_{n:03d}"),
+                {"model_type": "lgbm", "learning_rate": "0.03", "num_leaves": "63"},
+                {"rmse_val": 0.07 - n / 1000, "rmse_test": 0.05},
+                {"target_type": "regression"},
+                history,
+                artifacts=[Artifact(digest(vdir / "model.txt"), (vdir / "model.txt").stat().st_size, "model.txt")],
+            )
             (vdir / "metadata.json").write_bytes(dumps_json(v.to_dict()))
-    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@x", "GIT_COMMITTER_NAME": "bench",
-           "GIT_COMMITTER_EMAIL": "b@x"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "bench",
+        "GIT_AUTHOR_EMAIL": "b@x",
+        "GIT_COMMITTER_NAME": "bench",
+        "GIT_COMMITTER_EMAIL": "b@x",
+    }
     subprocess.run(["git", "add", "-A"], cwd=root, check=True)
     subprocess.run(["git", "commit", "-qm", "benchmark registry"], cwd=root, check=True, env=env)
 
@@ -136,9 +166,11 @@ def baseline(url: str, prefix: str, models: int, versions: int, artifact: Path) 
         for n in range(1, versions + 1):
             run = c.create_run(exp, run_name=f"run_{n:03d}", tags={"target_type": "regression"})
             rid = run.info.run_id
-            c.log_batch(rid, metrics=[Metric("rmse_val", 0.07 - n / 1000, 0, 0), Metric("rmse_test", 0.05, 0, 0)],
-                        params=[Param("model_type", "lgbm"), Param("learning_rate", "0.03"),
-                                Param("num_leaves", "63")])
+            c.log_batch(
+                rid,
+                metrics=[Metric("rmse_val", 0.07 - n / 1000, 0, 0), Metric("rmse_test", 0.05, 0, 0)],
+                params=[Param("model_type", "lgbm"), Param("learning_rate", "0.03"), Param("num_leaves", "63")],
+            )
             c.log_artifact(rid, str(artifact))
             c.set_terminated(rid)
             mv = c.create_model_version(name, run.info.artifact_uri, rid)
@@ -170,7 +202,7 @@ def main() -> None:
     results: dict = {"models": args.models, "versions": args.models * args.versions}
     try:
         if not args.team_only:
-            with (mlflow_server(tmp / "server") if not args.tracking_uri else _given(args.tracking_uri)) as url:
+            with mlflow_server(tmp / "server") if not args.tracking_uri else _given(args.tracking_uri) as url:
                 _run(url, tmp, args, results)
         if args.team or args.team_only:
             with team_stack(tmp / "team") as url:
@@ -192,8 +224,10 @@ def missed_targets(results: dict, args) -> list[str]:
     out = []
     team = results.get("team", {})
     if team and team["noop_ratio_crowded_vs_empty"] > 1.2:
-        out.append(f"no-op sync beside {args.foreign_runs} runs of another registry took "
-                   f"{team['noop_ratio_crowded_vs_empty']}x the time on an empty server (target <= 1.2x)")
+        out.append(
+            f"no-op sync beside {args.foreign_runs} runs of another registry took "
+            f"{team['noop_ratio_crowded_vs_empty']}x the time on an empty server (target <= 1.2x)"
+        )
     if "speedup_first_sync" not in results:
         return out
     if results["speedup_first_sync"] < 2:
@@ -216,8 +250,9 @@ def _given(url: str):
 def team_stack(folder: Path):
     """scripts/team-stack up (PostgreSQL + moto S3 + mlflow server, proxied artifacts); down on exit."""
     script = Path(__file__).resolve().parent.parent / "scripts" / "team-stack"
-    up = subprocess.run([sys.executable, str(script), "up", "--json", "--dir", str(folder)], capture_output=True,
-                        text=True)
+    up = subprocess.run(
+        [sys.executable, str(script), "up", "--json", "--dir", str(folder)], capture_output=True, text=True
+    )
     if up.returncode:
         sys.exit(f"team-stack up failed:\n{up.stderr}")
     try:
@@ -236,8 +271,13 @@ def foreign_runs(url: str, n: int) -> None:
     exp = c.create_experiment(f"other-registry-{int(time.time())}")
 
     def one(i: int) -> None:
-        mark = {"digest": f"{i:064x}", "model": f"other-{i // 10:04d}", "registry": "someone-else", "tags": [],
-                "version": i % 10 + 1}
+        mark = {
+            "digest": f"{i:064x}",
+            "model": f"other-{i // 10:04d}",
+            "registry": "someone-else",
+            "tags": [],
+            "version": i % 10 + 1,
+        }
         tags = {"mlreg.sync": json.dumps(mark, sort_keys=True, separators=(",", ":"))}
         c.set_terminated(c.create_run(exp, tags=tags).info.run_id)
 
@@ -293,8 +333,11 @@ def _run_team(url: str, tmp: Path, args, results: dict) -> None:
     crowded = _median_noop(reg, url)
     results["noop_median_empty_s"], results["noop_median_crowded_s"] = empty, crowded
     results["noop_ratio_crowded_vs_empty"] = round(crowded / empty, 2)
-    print(f"team no-op sync, median of 5: {empty:.3f} s alone, {crowded:.3f} s beside {args.foreign_runs} runs of "
-          f"another registry ({results['noop_ratio_crowded_vs_empty']}x)", flush=True)
+    print(
+        f"team no-op sync, median of 5: {empty:.3f} s alone, {crowded:.3f} s beside {args.foreign_runs} runs of "
+        f"another registry ({results['noop_ratio_crowded_vs_empty']}x)",
+        flush=True,
+    )
 
 
 def _run(url: str, tmp: Path, args, results: dict) -> None:
@@ -321,10 +364,14 @@ def _run(url: str, tmp: Path, args, results: dict) -> None:
     cli_time(tmp / "repo", url, "CLI mlreg sync --check", results, "--check")
     b, f = results["baseline loop (MlflowClient)"], results["mlreg sync (first)"]
     results["speedup_first_sync"] = round(b["seconds"] / f["seconds"], 2)
-    results["requests_per_version"] = {"baseline": round(b["http_requests"] / total, 2),
-                                       "first_sync": round(f["http_requests"] / total, 2)}
-    print(f"first sync speed-up over the baseline loop: {results['speedup_first_sync']}x; requests per version "
-          f"{results['requests_per_version']['first_sync']} vs {results['requests_per_version']['baseline']}")
+    results["requests_per_version"] = {
+        "baseline": round(b["http_requests"] / total, 2),
+        "first_sync": round(f["http_requests"] / total, 2),
+    }
+    print(
+        f"first sync speed-up over the baseline loop: {results['speedup_first_sync']}x; requests per version "
+        f"{results['requests_per_version']['first_sync']} vs {results['requests_per_version']['baseline']}"
+    )
     if args.big:
         models = max(1, args.big // args.versions)
         build_registry(tmp / "big", f"big{stamp}", models, args.versions)

@@ -25,8 +25,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_reads import NAME, generate  # one registry generator for both benchmarks
 
-ENV = {"GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com", "GIT_COMMITTER_NAME": "Bench",
-       "GIT_COMMITTER_EMAIL": "bench@example.com"}
+ENV = {
+    "GIT_AUTHOR_NAME": "Bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "Bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+}
 
 
 def git(root: Path, *args: str) -> str:
@@ -60,8 +64,10 @@ def main() -> int:
         if not root.exists():
             start = time.perf_counter()
             generate(root, opts.models, opts.versions, seed=11, real_digests=True, commit=True)
-            print(f"generated and committed {opts.models} x {opts.versions} versions in "
-                  f"{time.perf_counter() - start:.1f} s: {root}")
+            print(
+                f"generated and committed {opts.models} x {opts.versions} versions in "
+                f"{time.perf_counter() - start:.1f} s: {root}"
+            )
         return report(root, opts)
     finally:
         if not opts.keep:
@@ -75,8 +81,11 @@ def report(root: Path, opts: argparse.Namespace) -> int:
     mid = NAME.format(opts.models // 2)
     if not git(root, "branch", "--list", "pr"):
         mlreg(root, "promote", f"{mid}@{opts.versions - 1}", "champion", "--reason", "bench", "--branch", "pr")
-    cases = [(["validate"], 3.0, None), (["validate", "--base", "main"], 0.5, "pr"),
-             (["validate", "--base", "main", "--head", "pr"], 0.5, "main")]
+    cases = [
+        (["validate"], 3.0, None),
+        (["validate", "--base", "main"], 0.5, "pr"),
+        (["validate", "--base", "main", "--head", "pr"], 0.5, "main"),
+    ]
     ok_all = True
     print(f"\nwall time in s of {opts.runs} runs on the {opts.models} x {opts.versions} registry\n")
     print(f"{'mlreg validate (cold: no digest cache)':<58} {cold:>6.3f}")

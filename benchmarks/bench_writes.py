@@ -61,15 +61,26 @@ def training_folder(folder: Path, mb: int) -> None:
     for i in range(small):
         (folder / "shards" / f"part-{i:03d}.bin").parent.mkdir(exist_ok=True)
         (folder / "shards" / f"part-{i:03d}.bin").write_bytes(os.urandom(1 << 20))
-    (folder / "run_metadata.json").write_text(json.dumps({
-        "run_name": "run_20251008_145809_lgbm", "experiment": "bench", "model_type": "lgbm",
-        "metrics": {"rmse_val": 0.0669}}))
+    (folder / "run_metadata.json").write_text(
+        json.dumps(
+            {
+                "run_name": "run_20251008_145809_lgbm",
+                "experiment": "bench",
+                "model_type": "lgbm",
+                "metrics": {"rmse_val": 0.0669},
+            }
+        )
+    )
 
 
 def _large(code: Path) -> list[str]:
     """`--allow-large` where the code has it (files over artifacts.git_max_file_mb go to git, as before)."""
-    r = subprocess.run([sys.executable, "-m", "mlreg", "register", "--help"], env={**os.environ, "PYTHONPATH": str(code)},
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "mlreg", "register", "--help"],
+        env={**os.environ, "PYTHONPATH": str(code)},
+        capture_output=True,
+        text=True,
+    )
     return ["--allow-large"] if "--allow-large" in r.stdout else []
 
 
@@ -96,14 +107,18 @@ def bench_register(codes: dict[str, Path], work: Path, src: Path, runs: int) -> 
 
 def bench_promote(codes: dict[str, Path], big: Path, runs: int) -> dict[str, dict[str, list[float]]]:
     start = git(big, "rev-parse", "HEAD").strip()
-    out: dict[str, dict[str, list[float]]] = {"promote @3 beta": {k: [] for k in codes},
-                                              "promote @9 champion": {k: [] for k in codes}}
+    out: dict[str, dict[str, list[float]]] = {
+        "promote @3 beta": {k: [] for k in codes},
+        "promote @9 champion": {k: [] for k in codes},
+    }
     model = 0
     for i in range(runs + 1):
         for label, code in codes.items():
             model += 1
-            for case, args in (("promote @3 beta", [f"{NAME.format(model)}@3", "beta"]),
-                               ("promote @9 champion", [f"{NAME.format(model)}@9", "champion"])):
+            for case, args in (
+                ("promote @3 beta", [f"{NAME.format(model)}@3", "beta"]),
+                ("promote @9 champion", [f"{NAME.format(model)}@9", "champion"]),
+            ):
                 took = mlreg(code, big, "promote", *args, "--reason", "benchmark")
                 if i:
                     out[case][label].append(took)
@@ -114,7 +129,9 @@ def bench_promote(codes: dict[str, Path], big: Path, runs: int) -> dict[str, dic
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", type=Path, help="Checkout of the code to compare against.")
-    parser.add_argument("--baseline-ref", default="b9181b3", help="Or a git ref of this repository (default: %(default)s).")
+    parser.add_argument(
+        "--baseline-ref", default="b9181b3", help="Or a git ref of this repository (default: %(default)s)."
+    )
     parser.add_argument("--code", type=Path, default=HERE, help="The new code (default: this checkout).")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--mb", type=int, default=200)

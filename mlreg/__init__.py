@@ -15,24 +15,38 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from .api import Registry, fetch, load_model
     from .core.changes import ChangeSet
-    from .errors import GitError, MlregError, NotFound, UsageError
-    from .objects.garbage import GcReport
-    from .ops.history import Event
-    from .importers.from_mlflow import ImportReport
-    from .objects.pulling import PullReport
     from .core.query import FindResult, Resolved
+    from .core.views import ArtifactCheck, ModelSummary, ModelView, Outcome, VersionView
+    from .errors import GitError, MlregError, NotFound, UsageError
+    from .importers.from_mlflow import ImportReport
+    from .objects.garbage import GcReport
+    from .objects.pulling import PullReport
+    from .ops.history import Event
     from .report import Built
     from .sync import SyncReport
-    from .core.views import ArtifactCheck, ModelSummary, ModelView, Outcome, VersionView
 
 # public name -> the module (under mlreg) that defines it
 _LAZY = {
-    "Registry": "api", "fetch": "api", "load_model": "api",
-    "MlregError": "errors", "NotFound": "errors", "UsageError": "errors", "GitError": "errors",
-    "Outcome": "core.views", "VersionView": "core.views", "ModelView": "core.views", "ModelSummary": "core.views",
+    "Registry": "api",
+    "fetch": "api",
+    "load_model": "api",
+    "MlregError": "errors",
+    "NotFound": "errors",
+    "UsageError": "errors",
+    "GitError": "errors",
+    "Outcome": "core.views",
+    "VersionView": "core.views",
+    "ModelView": "core.views",
+    "ModelSummary": "core.views",
     "ArtifactCheck": "core.views",
-    "FindResult": "core.query", "Resolved": "core.query", "Event": "ops.history", "ChangeSet": "core.changes",
-    "PullReport": "objects.pulling", "GcReport": "objects.garbage", "Built": "report", "SyncReport": "sync",
+    "FindResult": "core.query",
+    "Resolved": "core.query",
+    "Event": "ops.history",
+    "ChangeSet": "core.changes",
+    "PullReport": "objects.pulling",
+    "GcReport": "objects.garbage",
+    "Built": "report",
+    "SyncReport": "sync",
     "ImportReport": "importers.from_mlflow",
 }
 

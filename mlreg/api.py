@@ -15,26 +15,41 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
-from .ops import edits, reads, registering
-from .importers import from_folder
-from .errors import MlregError
 from .core.lifecycle import split_ref
 from .core.runmeta import parse_metrics, parse_pairs
 from .core.views import ArtifactCheck, Clock, ModelSummary, ModelView, Outcome, VersionView, iso, utc_now
+from .errors import MlregError
+from .importers import from_folder
+from .ops import edits, reads, registering
 from .ops.workspace import Workspace
 
 if TYPE_CHECKING:
     from .core.changes import ChangeSet
-    from .objects.garbage import GcReport
-    from .importers.from_mlflow import ImportReport
-    from .objects.pulling import PullReport
-    from .core.records import Settings
-    from .report import Built
     from .core.files import RegistryFiles
+    from .core.records import Settings
+    from .importers.from_mlflow import ImportReport
+    from .objects.garbage import GcReport
+    from .objects.pulling import PullReport
+    from .report import Built
     from .sync import SyncReport
 
-__all__ = ["ArtifactCheck", "ModelSummary", "ModelView", "Outcome", "Registry", "VersionView", "fetch", "get",
-           "iso", "load_model", "parse_metrics", "parse_pairs", "split_ref", "utc_now", "verify_cache"]
+__all__ = [
+    "ArtifactCheck",
+    "ModelSummary",
+    "ModelView",
+    "Outcome",
+    "Registry",
+    "VersionView",
+    "fetch",
+    "get",
+    "iso",
+    "load_model",
+    "parse_metrics",
+    "parse_pairs",
+    "split_ref",
+    "utc_now",
+    "verify_cache",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -143,15 +158,24 @@ class Registry:
     describe = _operation(edits.describe)
     tag_set = _operation(edits.tag_set)
 
-    def tag_rm(self, name: str, ref: str | None, key: str, *, commit: bool = True,
-               branch: str | None = None) -> Outcome:
+    def tag_rm(
+        self, name: str, ref: str | None, key: str, *, commit: bool = True, branch: str | None = None
+    ) -> Outcome:
         """Remove a human tag from a model (ref None) or a version; NotFound when it has no such tag.
         (`tag_set(name, ref, key, None)` does the same.)"""
         return edits.tag_set(self._ws, name, ref, key, None, commit=commit, branch=branch)
 
-    def import_mlflow(self, tracking_uri: str | None = None, models: list[str] | None = None, *,
-                      external: bool = False, dry_run: bool = False, commit: bool = True, branch: str | None = None,
-                      progress: Callable[[str, int], None] | None = None) -> ImportReport:
+    def import_mlflow(
+        self,
+        tracking_uri: str | None = None,
+        models: list[str] | None = None,
+        *,
+        external: bool = False,
+        dry_run: bool = False,
+        commit: bool = True,
+        branch: str | None = None,
+        progress: Callable[[str, int], None] | None = None,
+    ) -> ImportReport:
         """Import MLflow's registered models and versions (MLflow's numbers kept) in one commit.
 
         Reads MLflow only (never writes to it).
@@ -161,8 +185,9 @@ class Registry:
         ws = self._ws
         with ws.writing(commit, branch, dry_run):
             now, by = ws.stamp()
-            with importing.prepare(ws, tracking_uri, models, external=external, fetch=not dry_run, at=now,
-                                   by=by, progress=progress) as prepared:
+            with importing.prepare(
+                ws, tracking_uri, models, external=external, fetch=not dry_run, at=now, by=by, progress=progress
+            ) as prepared:
                 change = prepared.change
                 if change.files:
                     ws.byte_exact(change.files)
@@ -173,12 +198,13 @@ class Registry:
         return prepared.report(done, dry_run)
 
     # -- object storage ----------------------------------------------------------------------
-    def pull(self, ref: str, dest: Path | str | None = None,
-             progress: Callable[[int, int], None] | None = None) -> PullReport:
+    def pull(
+        self, ref: str, dest: Path | str | None = None, progress: Callable[[int, int], None] | None = None
+    ) -> PullReport:
         """Download a version's stored files into the local cache (sha256 checked) and place them in `dest`
         (default: the cache's folder for the version)."""
-        from .objects.pulling import pull_record
         from .core.query import split_model_uri
+        from .objects.pulling import pull_record
 
         name, vref = split_model_uri(ref)
         view = self.get(name, vref)
@@ -207,26 +233,56 @@ class Registry:
         return validate(self.root, base, head)
 
     # -- report ----------------------------------------------------------------------------
-    def report(self, out: Path | str = "site", models: list[str] | None = None, at: str = "HEAD", *,
-               jobs: int | None = None, progress: Callable[[int, int], None] | None = None) -> Built:
+    def report(
+        self,
+        out: Path | str = "site",
+        models: list[str] | None = None,
+        at: str = "HEAD",
+        *,
+        jobs: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Built:
         """Write the static site of the registry at git ref `at` into `out`."""
         from .report import build
 
         return build(self.root, Path(out), models, at, jobs=jobs, progress=progress)
 
     # -- MLflow ----------------------------------------------------------------------------
-    def sync(self, tracking_uri: str | None = None, *, model: str | None = None, dry_run: bool = False,
-             check: bool = False, prune: bool = False, force: bool = False, artifacts: bool = False,
-             progress: Callable[[str, int], None] | None = None, repair: bool = False,
-             allow_unmerged: bool = False, wait: float | None = None,
-             on_wait: Callable[[str], None] | None = None) -> SyncReport:
+    def sync(
+        self,
+        tracking_uri: str | None = None,
+        *,
+        model: str | None = None,
+        dry_run: bool = False,
+        check: bool = False,
+        prune: bool = False,
+        force: bool = False,
+        artifacts: bool = False,
+        progress: Callable[[str, int], None] | None = None,
+        repair: bool = False,
+        allow_unmerged: bool = False,
+        wait: float | None = None,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> SyncReport:
         """Mirror the registry into MLflow (check / dry_run only compare); `repair` re-creates models whose
         version numbers an interrupted sync burnt, `allow_unmerged` syncs a commit the default branch lacks."""
         from .sync import run_sync
 
-        return run_sync(self, tracking_uri=tracking_uri, model=model, dry_run=dry_run, check=check, prune=prune,
-                        force=force, artifacts=artifacts, progress=progress, repair=repair,
-                        allow_unmerged=allow_unmerged, wait=wait, on_wait=on_wait)
+        return run_sync(
+            self,
+            tracking_uri=tracking_uri,
+            model=model,
+            dry_run=dry_run,
+            check=check,
+            prune=prune,
+            force=force,
+            artifacts=artifacts,
+            progress=progress,
+            repair=repair,
+            allow_unmerged=allow_unmerged,
+            wait=wait,
+            on_wait=on_wait,
+        )
 
     def ui(self, port: int, on_ready: Callable[[str], None]) -> None:
         """Serve MLflow's UI over the local store in .mlreg/ on 127.0.0.1:`port` until interrupted."""
@@ -235,17 +291,22 @@ class Registry:
         serve_ui(self.root, port, on_ready)
 
 
-def fetch(url: str, ref: str, dest: Path | None = None, progress: Callable[[int, int], None] | None = None,
-          rev: str | None = None) -> PullReport:
+def fetch(
+    url: str,
+    ref: str,
+    dest: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    rev: str | None = None,
+) -> PullReport:
     """`mlreg get`: read one model's records from the remote git registry `url` (a partial, sparse checkout of
     registry/NAME only, at branch or tag `rev`) and pull the version `ref` (NAME@REF) names into `dest`
     (default ./NAME-vN). Named apart from `Registry.get`, which reads a version of a local registry."""
     import tempfile
 
-    from .storage import gitops
-    from .objects.pulling import pull_record
-    from .core.query import split_model_uri
     from .core.files import REGISTRY_DIR, check_name
+    from .core.query import split_model_uri
+    from .objects.pulling import pull_record
+    from .storage import gitops
 
     name, vref = split_model_uri(ref)
     check_name(name)
@@ -268,11 +329,15 @@ def verify_cache() -> list:
     return FileCache().verify()
 
 
-def get(url: str, ref: str, dest: Path | None = None, progress: Callable[[int, int], None] | None = None,
-        rev: str | None = None) -> PullReport:
+def get(
+    url: str,
+    ref: str,
+    dest: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    rev: str | None = None,
+) -> PullReport:
     """Deprecated: `fetch` (this name read as `Registry.get`, a local read)."""
-    warnings.warn("mlreg.api.get(url, ref) is deprecated: use mlreg.fetch(url, ref)", DeprecationWarning,
-                  stacklevel=2)
+    warnings.warn("mlreg.api.get(url, ref) is deprecated: use mlreg.fetch(url, ref)", DeprecationWarning, stacklevel=2)
     return fetch(url, ref, dest, progress, rev)
 
 
@@ -283,8 +348,8 @@ def load_model(uri: str, repo: Path | str | None = None) -> Any:
     (models registered with --external), else the version folder (for a store-backed version: the local folder
     its files were pulled into, on demand).
     """
-    from .extras import require
     from .core.query import mlflow_model_location
+    from .extras import require
 
     res = Registry.open(repo).resolve(uri)
     where = mlflow_model_location(res)

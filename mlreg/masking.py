@@ -49,4 +49,4 @@ def _mask_userinfo(uri: str) -> str:
     if "@" not in netloc:
         return uri
     start = uri.index("://") + 3
-    return uri[:start] + "***@" + netloc.rpartition("@")[2] + uri[start + len(netloc):]
+    return uri[:start] + "***@" + netloc.rpartition("@")[2] + uri[start + len(netloc) :]

@@ -20,8 +20,14 @@ import pytest
 # Without the background-networking flags Chromium keeps dialling Google's hosts, which this
 # closed network refuses; --no-sandbox because CI runs as root.
 FLAGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--disable-dev-shm-usage",
 ]
 ARTIFACTS = Path(os.environ.get("MLREG_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
@@ -34,8 +40,10 @@ def chromium_path() -> str:
         return found
     if os.environ.get("MLREG_SKIP_BROWSER") == "1":
         pytest.skip("MLREG_SKIP_BROWSER=1: browser tests skipped")
-    pytest.fail("browser tests need Debian's chromium: run `bash scripts/install-browser` "
-                "(or set MLREG_SKIP_BROWSER=1 to skip them knowingly)")
+    pytest.fail(
+        "browser tests need Debian's chromium: run `bash scripts/install-browser` "
+        "(or set MLREG_SKIP_BROWSER=1 to skip them knowingly)"
+    )
 
 
 @dataclass

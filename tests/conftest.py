@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from browser import chromium
-from helpers import free_port, git, isolate_git, origin_and_clone  # noqa: F401  (one copy, re-exported)
 from mlreg.api import Registry
 from mlreg.cli import main
+
+from browser import chromium
+from helpers import free_port, git, isolate_git, origin_and_clone  # noqa: F401  (one copy, re-exported)
 from storekit import own_cache, s3_env, s3_server, store  # noqa: F401  (fixtures for every test folder)
 
 
@@ -25,7 +26,7 @@ def isolated_git(tmp_path_factory, monkeypatch):
 class Clock:
     """An injectable clock that moves one minute per reading: ordering from data, never sleeps."""
 
-    def __init__(self, start: dt.datetime = dt.datetime(2025, 6, 10, 14, 17, tzinfo=dt.timezone.utc)):
+    def __init__(self, start: dt.datetime = dt.datetime(2025, 6, 10, 14, 17, tzinfo=dt.UTC)):
         self.now = start
 
     def __call__(self) -> dt.datetime:
@@ -73,11 +74,16 @@ class Training:
             "run_name": f"run_2025100{self.count}_145809_lgbm_y_logret_168h_huber",
             "experiment": "binance-btcusdt-perp-1h-7d-logret",
             "training_timestamp": "2025-10-08T14:58:09Z",
-            "model_type": "lgbm", "target": "y_logret_168h", "objective": "huber",
-            "primary_metric": "rmse", "dataset": "BINANCE_BTCUSDT.P, 60",
+            "model_type": "lgbm",
+            "target": "y_logret_168h",
+            "objective": "huber",
+            "primary_metric": "rmse",
+            "dataset": "BINANCE_BTCUSDT.P, 60",
             "feature_list_id": "binance_btcusdt_p60_default",
             "params": {"learning_rate": 0.03, "num_leaves": 63},
-            "metrics": metrics if metrics is not None else {"rmse_train": 0.0548, "rmse_val": 0.0669, "rmse_test": 0.0448},
+            "metrics": metrics
+            if metrics is not None
+            else {"rmse_train": 0.0548, "rmse_val": 0.0669, "rmse_test": 0.0448},
         } | meta
         (folder / "run_metadata.json").write_text(json.dumps(doc))
         for name, text in (files or {"model.txt": f"tree model {self.count}\n"}).items():
@@ -169,7 +175,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker("s3")
         if getattr(getattr(item, "module", None), "chromium", None) is chromium:
             item.add_marker("browser")
-        node = Path(str(item.path)).relative_to(tests).as_posix() + item.nodeid[len(item.nodeid.split("::")[0]):]
+        node = Path(str(item.path)).relative_to(tests).as_posix() + item.nodeid[len(item.nodeid.split("::")[0]) :]
         for prefix, marker in BY_NODE.items():
             if node.startswith(prefix):
                 item.add_marker(marker)

@@ -7,8 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import git
 from mlreg.api import Registry
+
+from conftest import git
 
 HERE = Path(__file__).resolve().parent.parent
 
@@ -32,8 +33,15 @@ def mlreg_process(root: Path, args: list[str], fault: str | None = None) -> subp
     env.pop("MLREG_TEST_FAULT", None)
     if fault:
         env["MLREG_TEST_FAULT"] = fault
-    return subprocess.Popen([sys.executable, "-m", "mlreg", *args], cwd=root, env=env, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mlreg", *args],
+        cwd=root,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def run_mlreg(root: Path, args: list[str], fault: str | None = None) -> subprocess.CompletedProcess:

@@ -77,8 +77,9 @@ def read_key_values(path: Path) -> dict[str, str]:
     return out
 
 
-def run_action(action_dir: Path, workspace: Path, with_: dict[str, str], github: dict[str, str],
-               env: dict[str, str], temp: Path) -> Run:
+def run_action(
+    action_dir: Path, workspace: Path, with_: dict[str, str], github: dict[str, str], env: dict[str, str], temp: Path
+) -> Run:
     """Run the composite action in `action_dir` as one step of a job whose checkout is `workspace`."""
     meta = yaml.safe_load((action_dir / "action.yml").read_text())
     assert meta["runs"]["using"] == "composite"
@@ -96,18 +97,31 @@ def run_action(action_dir: Path, workspace: Path, with_: dict[str, str], github:
         if not ctx.holds(step.get("if")):
             continue
         assert "uses" not in step, f"step {step.get('name')!r} would run {step['uses']} here: not emulated"
-        files = {name: temp / f"step{i}-{name.lower()}" for name in ("GITHUB_OUTPUT", "GITHUB_PATH", "GITHUB_STEP_SUMMARY")}
+        files = {
+            name: temp / f"step{i}-{name.lower()}" for name in ("GITHUB_OUTPUT", "GITHUB_PATH", "GITHUB_STEP_SUMMARY")
+        }
         for f in files.values():
             f.write_text("")
-        step_env = {**env, "PATH": path, "GITHUB_ACTION_PATH": str(action_dir), "GITHUB_WORKSPACE": str(workspace),
-                    "RUNNER_TEMP": str(runner_temp), "GITHUB_EVENT_PATH": str(event),
-                    **{f"GITHUB_{k.upper()}": v for k, v in github.items() if k not in ("token", "event")},
-                    **{k: str(v) for k, v in files.items()},
-                    **{k: ctx.expand(v) for k, v in (step.get("env") or {}).items()}}
+        step_env = {
+            **env,
+            "PATH": path,
+            "GITHUB_ACTION_PATH": str(action_dir),
+            "GITHUB_WORKSPACE": str(workspace),
+            "RUNNER_TEMP": str(runner_temp),
+            "GITHUB_EVENT_PATH": str(event),
+            **{f"GITHUB_{k.upper()}": v for k, v in github.items() if k not in ("token", "event")},
+            **{k: str(v) for k, v in files.items()},
+            **{k: ctx.expand(v) for k, v in (step.get("env") or {}).items()},
+        }
         event.write_text(json.dumps(github.get("event") or {}))
         cwd = workspace / ctx.expand(step.get("working-directory", "."))
-        r = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", ctx.expand(step["run"])],
-                           cwd=cwd, env=step_env, capture_output=True, text=True)
+        r = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", ctx.expand(step["run"])],
+            cwd=cwd,
+            env=step_env,
+            capture_output=True,
+            text=True,
+        )
         log.append(r.stdout + r.stderr)
         if step.get("id"):
             ctx.steps[step["id"]] = read_key_values(files["GITHUB_OUTPUT"])
@@ -128,8 +142,15 @@ def load_workflow(path: Path) -> dict:
     return doc
 
 
-def run_workflow(path: Path, event: str, workspace: Path, actions: dict[str, Path], github: dict[str, str],
-                 env: dict[str, str], temp: Path) -> dict[str, Run]:
+def run_workflow(
+    path: Path,
+    event: str,
+    workspace: Path,
+    actions: dict[str, Path],
+    github: dict[str, str],
+    env: dict[str, str],
+    temp: Path,
+) -> dict[str, Run]:
     """Run each job of a workflow triggered by `event`: its checkout is `workspace` (already done), and every
     other step must be one of `actions` (uses -> local folder). Returns job -> the last action's Run."""
     doc = load_workflow(path)
@@ -146,8 +167,9 @@ def run_workflow(path: Path, event: str, workspace: Path, actions: dict[str, Pat
             if uses.startswith("actions/checkout@"):
                 continue
             with_ = {k: str(v) for k, v in (step.get("with") or {}).items()}
-            results[name] = run_action(actions[uses], workspace, with_, {**github, "event_name": event},
-                                       job_env, temp / name)
+            results[name] = run_action(
+                actions[uses], workspace, with_, {**github, "event_name": event}, job_env, temp / name
+            )
             if not results[name].ok:
                 break
     return results

@@ -22,7 +22,8 @@ def git(cwd: Path, *args: str) -> str:
     r = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
     if r.returncode:
         raise subprocess.CalledProcessError(r.returncode, r.args, r.stdout, r.stderr) from AssertionError(
-            f"git {' '.join(args)} exited {r.returncode}: {r.stderr.strip()}")
+            f"git {' '.join(args)} exited {r.returncode}: {r.stderr.strip()}"
+        )
     return r.stdout
 
 
@@ -101,7 +102,7 @@ def world(build: Callable) -> Callable:
     `tmp_path/repo` (git repositories copy whole: objects, refs, index), the training folders at
     `tmp_path/models`, the test's `training` counting on and its `clock` going on from where the build left
     them. Tests may change their copy freely; no test sees another's changes."""
-    from conftest import Clock, Training  # noqa: PLC0415  (conftest imports this module)
+    from conftest import Clock, Training
 
     built: dict[str, Template] = {}
 

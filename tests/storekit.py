@@ -10,10 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from helpers import free_port  # noqa: F401  (one copy; re-exported for older imports)
+from helpers import free_port
 
-S3_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
-           "MLFLOW_S3_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_REGION")
+S3_VARS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "MLFLOW_S3_ENDPOINT_URL",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+)
 
 
 @dataclass
@@ -25,14 +34,23 @@ class S3Server:
     secret: str
 
     def env(self) -> dict[str, str]:
-        return {"AWS_ACCESS_KEY_ID": self.key, "AWS_SECRET_ACCESS_KEY": self.secret, "AWS_ENDPOINT_URL": self.endpoint,
-                "AWS_DEFAULT_REGION": "us-east-1"}
+        return {
+            "AWS_ACCESS_KEY_ID": self.key,
+            "AWS_SECRET_ACCESS_KEY": self.secret,
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
 
     def client(self):
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=self.key,
-                            aws_secret_access_key=self.secret, region_name="us-east-1")
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.key,
+            aws_secret_access_key=self.secret,
+            region_name="us-east-1",
+        )
 
 
 @pytest.fixture(scope="session")
@@ -45,11 +63,17 @@ def s3_server():
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
-    iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="setup",
-                       aws_secret_access_key="setup")
+    iam = boto3.client(
+        "iam", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="setup", aws_secret_access_key="setup"
+    )
     iam.create_user(UserName="mlreg")
-    iam.put_user_policy(UserName="mlreg", PolicyName="s3", PolicyDocument=(
-        '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}'))
+    iam.put_user_policy(
+        UserName="mlreg",
+        PolicyName="s3",
+        PolicyDocument=(
+            '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}'
+        ),
+    )
     key = iam.create_access_key(UserName="mlreg")["AccessKey"]
     requests.post(f"{endpoint}/moto-api/reset-auth", data=b"0", timeout=10).raise_for_status()  # auth on from now
     yield S3Server(endpoint, key["AccessKeyId"], key["SecretAccessKey"])
@@ -67,7 +91,7 @@ class StoreKit:
     folder: Path | None = None
 
     def _key(self, uri: str) -> tuple[str, str]:
-        bucket, _, key = uri[len("s3://"):].partition("/")
+        bucket, _, key = uri[len("s3://") :].partition("/")
         return bucket, key
 
     def _path(self, uri: str) -> Path:

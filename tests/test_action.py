@@ -48,8 +48,12 @@ class FakeGitHub(ThreadingHTTPServer):
 
     def add(self, number: int, body: str, login: str = "someone", kind: str = "User") -> dict:
         self.next_id += 1
-        c = {"id": self.next_id, "body": body, "user": {"login": login, "type": kind},
-             "html_url": f"https://github.com/{REPO}/pull/{number}#issuecomment-{self.next_id}"}
+        c = {
+            "id": self.next_id,
+            "body": body,
+            "user": {"login": login, "type": kind},
+            "html_url": f"https://github.com/{REPO}/pull/{number}#issuecomment-{self.next_id}",
+        }
         self.comments.setdefault(number, []).append(c)
         return c
 
@@ -83,7 +87,7 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "GET":
                 q = parse_qs(url.query)
                 per, page = int(q.get("per_page", ["30"])[0]), int(q.get("page", ["1"])[0])
-                return self._send(200, self.server.comments.get(number, [])[(page - 1) * per: page * per])
+                return self._send(200, self.server.comments.get(number, [])[(page - 1) * per : page * per])
             if method == "POST":
                 return self._send(201, self.server.add(number, body["body"], "github-actions[bot]", "Bot"))
         if (m := re.fullmatch(rf"/repos/{REPO}/issues/comments/(\d+)", url.path)) and method == "PATCH":
@@ -117,8 +121,13 @@ def github():
 def action_dir(tmp_path_factory) -> Path:
     """This repository as GitHub hands it to a job that says `uses: acme/mlreg@v0` (no .git, no build output)."""
     dest = tmp_path_factory.mktemp("action") / "mlreg"
-    shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(
-        ".git", "build", "dist", "*.egg-info", "__pycache__", ".mlreg", ".venv", "test-artifacts", ".pytest_cache"))
+    shutil.copytree(
+        ROOT,
+        dest,
+        ignore=shutil.ignore_patterns(
+            ".git", "build", "dist", "*.egg-info", "__pycache__", ".mlreg", ".venv", "test-artifacts", ".pytest_cache"
+        ),
+    )
     return dest
 
 
@@ -183,9 +192,18 @@ def checkout(tmp_path: Path, dev: Path, ref: str, name: str = "ws") -> Path:
 
 
 def github_context(event: str, ws: Path, api: str, payload: dict, **extra: str) -> dict:
-    return {"event_name": event, "event": payload, "repository": REPO, "api_url": api,
-            "server_url": "https://github.com", "run_id": "4242", "sha": git(ws, "rev-parse", "HEAD").strip(),
-            "workspace": str(ws), "token": TOKEN, **extra}
+    return {
+        "event_name": event,
+        "event": payload,
+        "repository": REPO,
+        "api_url": api,
+        "server_url": "https://github.com",
+        "run_id": "4242",
+        "sha": git(ws, "rev-parse", "HEAD").strip(),
+        "workspace": str(ws),
+        "token": TOKEN,
+        **extra,
+    }
 
 
 def runner_env(runner_temp: Path, with_mlreg: bool = False) -> dict:
@@ -194,32 +212,63 @@ def runner_env(runner_temp: Path, with_mlreg: bool = False) -> dict:
     tools.mkdir(exist_ok=True)
     if not (tools / "python3").exists():
         (tools / "python3").symlink_to(sys.executable)
-    keep = {k: v for k, v in os.environ.items() if k in ("HOME", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL", "LANG",
-                                                          "PIP_FIND_LINKS", "PIP_DEFAULT_TIMEOUT", "PIP_CERT")}
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        in (
+            "HOME",
+            "GIT_CONFIG_NOSYSTEM",
+            "GIT_CONFIG_GLOBAL",
+            "LANG",
+            "PIP_FIND_LINKS",
+            "PIP_DEFAULT_TIMEOUT",
+            "PIP_CERT",
+        )
+    }
     path = [str(tools), "/usr/local/bin", "/usr/bin", "/bin"]
     if with_mlreg:  # the job installed mlreg itself (`install: false`); the test's code, as PYTHONPATH says
         path.insert(0, str(Path(sys.executable).parent))
         keep |= {k: os.environ[k] for k in ("PYTHONPATH",) if k in os.environ}
-    return {**keep, "PATH": os.pathsep.join(path), "RUNNER_TEMP": str(runner_temp), "CI": "true",
-            "GITHUB_ACTIONS": "true"}
+    return {
+        **keep,
+        "PATH": os.pathsep.join(path),
+        "RUNNER_TEMP": str(runner_temp),
+        "CI": "true",
+        "GITHUB_ACTIONS": "true",
+    }
 
 
 def pr_payload(number: int = 1) -> dict:
-    return {"action": "synchronize", "number": number,
-            "pull_request": {"number": number, "base": {"ref": "main"}, "head": {"ref": "promote-m-v2"}}}
+    return {
+        "action": "synchronize",
+        "number": number,
+        "pull_request": {"number": number, "base": {"ref": "main"}, "head": {"ref": "promote-m-v2"}},
+    }
 
 
 def run_pr(tmp_path, dev, github, action_dir, runner_temp, name="ws"):
     open_pull_request(dev)
     ws = checkout(tmp_path, dev, "refs/pull/1/merge", name)
     ctx = github_context("pull_request", ws, github.url, pr_payload(), base_ref="main", head_ref="promote-m-v2")
-    return run_workflow(ws / ".github/workflows/registry-validate.yml", "pull_request", ws, {ACTION: action_dir},
-                        ctx, runner_env(runner_temp), tmp_path / f"jobs-{name}")["review"]
+    return run_workflow(
+        ws / ".github/workflows/registry-validate.yml",
+        "pull_request",
+        ws,
+        {ACTION: action_dir},
+        ctx,
+        runner_env(runner_temp),
+        tmp_path / f"jobs-{name}",
+    )["review"]
 
 
 def ours(github: FakeGitHub, number: int = 1) -> list[dict]:
-    return [c for c in github.comments.get(number, []) if c["body"].startswith("<!-- mlreg-action:validate:")
-            and c["user"] == {"login": "github-actions[bot]", "type": "Bot"}]
+    return [
+        c
+        for c in github.comments.get(number, [])
+        if c["body"].startswith("<!-- mlreg-action:validate:")
+        and c["user"] == {"login": "github-actions[bot]", "type": "Bot"}
+    ]
 
 
 # -- the action's definition -----------------------------------------------------------------------
@@ -228,7 +277,9 @@ def test_action_inputs_and_outputs_are_documented():
     assert meta["runs"]["using"] == "composite"
     for kind in ("inputs", "outputs"):
         assert all(spec.get("description") for spec in meta[kind].values()), kind
-    assert {"command", "base", "comment", "github-token", "report-dir", "working-directory", "install"} <= set(meta["inputs"])
+    assert {"command", "base", "comment", "github-token", "report-dir", "working-directory", "install"} <= set(
+        meta["inputs"]
+    )
     assert {"ok", "comment-url", "report-dir", "base"} <= set(meta["outputs"])
     uses = [s["uses"] for s in meta["runs"]["steps"] if "uses" in s]
     assert all(s.get("if") for s in meta["runs"]["steps"] if "uses" in s)  # only when the job lacks them
@@ -251,14 +302,16 @@ def test_callers_are_thin_with_least_permissions():
     assert jobs == {
         "review": ("github.event_name == 'pull_request'", {"contents": "read", "pull-requests": "write"}, None),
         "validate": ("github.event_name != 'pull_request'", {"contents": "read"}, None),
-        "sync": (None, {"contents": "read"}, "sync")}
+        "sync": (None, {"contents": "read"}, "sync"),
+    }
     on = load_workflow(ROOT / ".github/workflows/registry-validate.yml")["on"]
     assert set(on) == {"pull_request", "merge_group", "push"} and on["push"] == {"branches": ["main"]}
 
 
 # -- validate, in a registry repository ------------------------------------------------------------------
 def test_a_good_pull_request_validates_and_one_comment_is_kept_up_to_date(
-        tmp_path, models_repo, github, action_dir, runner_temp, cli):
+    tmp_path, models_repo, github, action_dir, runner_temp, cli
+):
     for n in range(150):  # other people's comments: ours must be found past the first page
         github.add(1, f"looks good {n}")
     first = run_pr(tmp_path, models_repo, github, action_dir, runner_temp)
@@ -266,19 +319,31 @@ def test_a_good_pull_request_validates_and_one_comment_is_kept_up_to_date(
     assert first.outputs["ok"] == "true" and first.outputs["base"] == "origin/main"
     venv = runner_temp / "mlreg-venv"
     assert first.outputs["mlreg"] == str(venv / "bin" / "mlreg")  # installed from the action's checkout: the core
-    assert subprocess.run([venv / "bin" / "python", "-c", "import importlib.util as u, mlreg; "
-                           f"assert u.find_spec('mlflow') is None; assert mlreg.__file__.startswith({str(venv)!r})"],
-                          env=runner_env(runner_temp)).returncode == 0
+    assert (
+        subprocess.run(
+            [
+                venv / "bin" / "python",
+                "-c",
+                "import importlib.util as u, mlreg; "
+                f"assert u.find_spec('mlflow') is None; assert mlreg.__file__.startswith({str(venv)!r})",
+            ],
+            env=runner_env(runner_temp),
+        ).returncode
+        == 0
+    )
     assert "+ git fetch --no-tags --quiet --unshallow origin +refs/heads/main:refs/remotes/origin/main" in first.log
-    assert first.summary.startswith("**`mlreg validate --base origin/main`**: ✅ the change is valid\n\n"
-                                    "### Registry changes: `origin/main` (")
+    assert first.summary.startswith(
+        "**`mlreg validate --base origin/main`**: ✅ the change is valid\n\n### Registry changes: `origin/main` ("
+    )
     assert "- **m v2** promoted `beta` → `champion`: “beats v1”" in first.summary
     assert "- **m v1** demoted `champion` → `archived`: “New champion promoted”" in first.summary
     assert "**`mlreg validate --base origin/main`**: ✅ the change is valid" in first.summary
     [comment] = [dict(c) for c in ours(github)]
-    assert comment["body"] == f"<!-- mlreg-action:validate:. -->\n{first.summary.rstrip()}\n\n" \
-        f"<sub>mlreg at {git(tmp_path / 'ws', 'rev-parse', 'HEAD')[:10]} · " \
+    assert (
+        comment["body"] == f"<!-- mlreg-action:validate:. -->\n{first.summary.rstrip()}\n\n"
+        f"<sub>mlreg at {git(tmp_path / 'ws', 'rev-parse', 'HEAD')[:10]} · "
         f"[run](https://github.com/{REPO}/actions/runs/4242) · this comment is updated on every push</sub>\n"
+    )
     assert first.outputs["comment-url"] == comment["html_url"]
     assert github.requests[0] == ("GET", "/user")  # refused for GITHUB_TOKEN: comments are github-actions[bot]'s
     assert [m for m, _ in github.requests] == ["GET", "GET", "GET", "POST"]
@@ -297,7 +362,8 @@ def test_a_good_pull_request_validates_and_one_comment_is_kept_up_to_date(
 
 
 def test_a_bad_pull_request_is_refused_with_the_reason_everywhere(
-        tmp_path, models_repo, github, action_dir, runner_temp):
+    tmp_path, models_repo, github, action_dir, runner_temp
+):
     meta = models_repo / "registry/m/v1/metadata.json"
     doc = json.loads(meta.read_text())
     doc["metrics"]["rmse_val"] = 0.001
@@ -307,10 +373,13 @@ def test_a_bad_pull_request_is_refused_with_the_reason_everywhere(
     run = run_pr(tmp_path, models_repo, github, action_dir, runner_temp)
     assert not run.ok and run.outputs["ok"] == "false"
     assert "#### Refused by mlreg validate --base (1)" in run.summary
-    assert "**`mlreg validate --base origin/main`**: ❌ refused\n\n- `registry/m/v1/metadata.json: " \
-           "$.metrics.rmse_val: immutable field" in run.summary
-    assert "::error file=registry/m/v1/metadata.json,title=mlreg validate::$.metrics.rmse_val: immutable field" \
-        in run.log
+    assert (
+        "**`mlreg validate --base origin/main`**: ❌ refused\n\n- `registry/m/v1/metadata.json: "
+        "$.metrics.rmse_val: immutable field" in run.summary
+    )
+    assert (
+        "::error file=registry/m/v1/metadata.json,title=mlreg validate::$.metrics.rmse_val: immutable field" in run.log
+    )
     [comment] = ours(github)
     assert "❌ refused" in comment["body"] and "$.metrics.rmse_val: immutable field" in comment["body"]
 
@@ -325,8 +394,15 @@ def test_a_read_only_token_keeps_the_summary_and_warns(tmp_path, models_repo, gi
 
 def test_push_validates(tmp_path, models_repo, github, action_dir, runner_temp):
     ws = checkout(tmp_path, models_repo, "refs/heads/main")
-    push = run_workflow(ws / ".github/workflows/registry-validate.yml", "push", ws, {ACTION: action_dir},
-                        github_context("push", ws, github.url, {}), runner_env(runner_temp), tmp_path / "push")
+    push = run_workflow(
+        ws / ".github/workflows/registry-validate.yml",
+        "push",
+        ws,
+        {ACTION: action_dir},
+        github_context("push", ws, github.url, {}),
+        runner_env(runner_temp),
+        tmp_path / "push",
+    )
     assert set(push) == {"validate"}  # the job that may comment does not run on push
     assert push["validate"].ok, push["validate"].log
     assert push["validate"].summary.strip() == "**`mlreg validate`**: ✅ the registry is valid"
@@ -334,12 +410,19 @@ def test_push_validates(tmp_path, models_repo, github, action_dir, runner_temp):
 
 def queue_event(base_sha: str, number: int) -> dict:
     """The `merge_group` event payload (checks_requested) GitHub sends for one merge group."""
-    return {"action": "checks_requested", "merge_group": {
-        "base_sha": base_sha, "base_ref": "refs/heads/main", "head_ref": f"refs/heads/gh-readonly-queue/main/pr-{number}"}}
+    return {
+        "action": "checks_requested",
+        "merge_group": {
+            "base_sha": base_sha,
+            "base_ref": "refs/heads/main",
+            "head_ref": f"refs/heads/gh-readonly-queue/main/pr-{number}",
+        },
+    }
 
 
 def test_the_merge_queue_takes_the_first_champion_and_refuses_the_second(
-        tmp_path, reg, training, cli, github, action_dir, runner_temp):
+    tmp_path, reg, training, cli, github, action_dir, runner_temp
+):
     """Two pull requests each promote a version of m to champion; the merge queue builds group 1 = main + PR 1
     and group 2 = group 1 + PR 2 (pushed as gh-readonly-queue branches), each checked against its parent."""
     wf = reg.root / ".github" / "workflows"
@@ -369,8 +452,17 @@ def test_the_merge_queue_takes_the_first_champion_and_refuses_the_second(
     for n in (1, 2):
         ws = checkout(tmp_path, dev, f"refs/heads/gh-readonly-queue/main/pr-{n}", f"group{n}")
         ctx = github_context("merge_group", ws, github.url, queue_event(parents[n - 1], n))
-        runs.append(run_workflow(ws / ".github/workflows/registry-validate.yml", "merge_group", ws,
-                                 {ACTION: action_dir}, ctx, runner_env(runner_temp), tmp_path / f"q{n}")["validate"])
+        runs.append(
+            run_workflow(
+                ws / ".github/workflows/registry-validate.yml",
+                "merge_group",
+                ws,
+                {ACTION: action_dir},
+                ctx,
+                runner_env(runner_temp),
+                tmp_path / f"q{n}",
+            )["validate"]
+        )
     first, second = runs
     assert first.ok, first.log
     assert first.outputs["base"] == parents[0] and f"### Registry changes: `{parents[0]}`" in first.summary
@@ -387,11 +479,20 @@ def test_sync_mirrors_then_checks(tmp_path, models_repo, github, action_dir, run
     db = tmp_path / "team-mlflow" / "mlflow.db"
     db.parent.mkdir()
     env = runner_env(runner_temp, with_mlreg=True) | {"MLFLOW_TRACKING_URI": f"sqlite:///{db}"}
-    run = run_action(action_dir, ws, {"command": "sync", "install": "false"},
-                     github_context("push", ws, github.url, {}), env, tmp_path / "sync")
+    run = run_action(
+        action_dir,
+        ws,
+        {"command": "sync", "install": "false"},
+        github_context("push", ws, github.url, {}),
+        env,
+        tmp_path / "sync",
+    )
     assert run.ok, run.log
     assert [ln for ln in run.summary.splitlines() if ln.startswith("**")] == [
-        "**`mlreg validate`** ✅", "**`mlreg sync`** ✅", "**`mlreg sync --check`** ✅"]
+        "**`mlreg validate`** ✅",
+        "**`mlreg sync`** ✅",
+        "**`mlreg sync --check`** ✅",
+    ]
     assert "MLflow matches git" in run.summary and db.is_file() and not (ws / ".mlreg").exists()
 
 
@@ -399,9 +500,14 @@ def test_sync_without_a_tracking_uri_fails(tmp_path, models_repo, github, action
     """No MLFLOW_TRACKING_URI secret (and none in mlreg.yaml): the job fails instead of syncing into a
     throwaway .mlreg/ store on the runner and reporting success."""
     ws = checkout(tmp_path, models_repo, "refs/heads/main")
-    run = run_action(action_dir, ws, {"command": "sync", "install": "false"},
-                     github_context("push", ws, github.url, {}), runner_env(runner_temp, with_mlreg=True),
-                     tmp_path / "sync")
+    run = run_action(
+        action_dir,
+        ws,
+        {"command": "sync", "install": "false"},
+        github_context("push", ws, github.url, {}),
+        runner_env(runner_temp, with_mlreg=True),
+        tmp_path / "sync",
+    )
     assert not run.ok and "::error title=mlreg::no MLflow tracking URI" in run.log
     assert "+ mlreg sync" not in run.log and not (ws / ".mlreg").exists()
 
@@ -412,9 +518,14 @@ def test_report_writes_the_site_and_names_the_folder(tmp_path, models_repo, gith
     if has_report.returncode != 0:
         pytest.skip("`mlreg report` (issue 15) is not in this checkout yet")
     ws = checkout(tmp_path, models_repo, "refs/heads/main")
-    run = run_action(action_dir, ws, {"command": "report", "install": "false", "report-dir": "public",
-                                      "models": "m"}, github_context("push", ws, github.url, {}), env,
-                     tmp_path / "report")
+    run = run_action(
+        action_dir,
+        ws,
+        {"command": "report", "install": "false", "report-dir": "public", "models": "m"},
+        github_context("push", ws, github.url, {}),
+        env,
+        tmp_path / "report",
+    )
     assert run.ok, run.log
     assert run.outputs["report-dir"] == str(ws / "public") and (ws / "public" / "index.html").is_file()
     assert "+ mlreg report -o public --model m" in run.log
@@ -422,9 +533,14 @@ def test_report_writes_the_site_and_names_the_folder(tmp_path, models_repo, gith
 
 def test_an_unknown_command_is_one_error(tmp_path, models_repo, github, action_dir, runner_temp):
     ws = checkout(tmp_path, models_repo, "refs/heads/main")
-    run = run_action(action_dir, ws, {"command": "deploy", "install": "false"},
-                     github_context("push", ws, github.url, {}), runner_env(runner_temp, with_mlreg=True),
-                     tmp_path / "bad")
+    run = run_action(
+        action_dir,
+        ws,
+        {"command": "deploy", "install": "false"},
+        github_context("push", ws, github.url, {}),
+        runner_env(runner_temp, with_mlreg=True),
+        tmp_path / "bad",
+    )
     assert not run.ok
     assert "::error title=mlreg::input `command` must be one of validate, sync, report, got 'deploy'" in run.log
 
@@ -433,8 +549,12 @@ def test_the_readme_workflows_are_the_callers_here():
     """The workflows the README and the docs tell a registry repository to write are this repository's, `uses:`
     aside (every copy of them, wherever the pages put it)."""
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-    blocks = [b for page in pages if page.is_file()
-              for b in re.findall(r"```yaml\n(# \.github/workflows/(\S+)\n.*?)```", page.read_text(), re.S)]
+    blocks = [
+        b
+        for page in pages
+        if page.is_file()
+        for b in re.findall(r"```yaml\n(# \.github/workflows/(\S+)\n.*?)```", page.read_text(), re.S)
+    ]
     assert {name for _, name in blocks} == {"registry-sync.yml", "registry-validate.yml"}
     for text, name in blocks:
         readme = yaml.safe_load(text)

@@ -8,12 +8,13 @@ import importlib.util
 import re
 
 from conftest import git
-from test_action import (ROOT, action_dir, github, models_repo, ours, run_pr,  # noqa: F401  (fixtures)
-                         runner_temp)
+from test_action import ROOT, action_dir, github, models_repo, ours, run_pr, runner_temp  # noqa: F401  (fixtures)
 
 MARKER = "<!-- mlreg-action:validate:. -->"
-HOSTILE = ("Better model ![](https://evil.example/pixel.gif) cc @org/team, see [docs](https://evil.example) "
-           "and www.evil.example <img src=x onerror=alert(1)> `code` **bold** #1 $x$ <!--")
+HOSTILE = (
+    "Better model ![](https://evil.example/pixel.gif) cc @org/team, see [docs](https://evil.example) "
+    "and www.evil.example <img src=x onerror=alert(1)> `code` **bold** #1 $x$ <!--"
+)
 
 
 def acted_commands(log: str) -> list[str]:
@@ -27,7 +28,7 @@ def acted_commands(log: str) -> list[str]:
                 stop = None
             continue
         if text.startswith("::stop-commands::"):
-            stop = text[len("::stop-commands::"):]
+            stop = text[len("::stop-commands::") :]
             continue
         if text.startswith("::"):
             acted.append(text)
@@ -55,18 +56,22 @@ def test_registry_text_renders_as_plain_text(tmp_path, models_repo, github, acti
     assert body.rstrip().endswith("this comment is updated on every push</sub>")
 
 
-def test_output_in_the_log_cannot_start_workflow_commands(tmp_path, models_repo, github, action_dir, runner_temp,
-                                                          cli, training):
-    push_pr(cli, models_repo, training, "fine\n::error file=registry/m/v1/metadata.json,title=pwn::owned\n"
-                                        "::stop-commands::pwn\n::add-mask::pwn-mask")
+def test_output_in_the_log_cannot_start_workflow_commands(
+    tmp_path, models_repo, github, action_dir, runner_temp, cli, training
+):
+    push_pr(
+        cli,
+        models_repo,
+        training,
+        "fine\n::error file=registry/m/v1/metadata.json,title=pwn::owned\n::stop-commands::pwn\n::add-mask::pwn-mask",
+    )
     run = run_pr(tmp_path, models_repo, github, action_dir, runner_temp)
     assert run.ok, run.log
     assert "pwn" in run.log  # the text is in the log ...
     assert not [c for c in acted_commands(run.log) if "pwn" in c]  # ... and the runner acts on none of it
 
 
-def test_a_huge_description_keeps_the_verdict(tmp_path, models_repo, github, action_dir, runner_temp, cli,
-                                              training):
+def test_a_huge_description_keeps_the_verdict(tmp_path, models_repo, github, action_dir, runner_temp, cli, training):
     push_pr(cli, models_repo, training, "x" * 62_000)
     meta = models_repo / "registry/m/v1/metadata.json"
     meta.write_text(meta.read_text().replace('"rmse_val": ', '"rmse_val": 0.0001, "was": ', 1))
@@ -79,23 +84,25 @@ def test_a_huge_description_keeps_the_verdict(tmp_path, models_repo, github, act
     assert "❌ refused" in comment["body"] and "$.metrics.rmse_val: immutable field" in comment["body"]
 
 
-def test_another_users_comment_with_the_marker_is_never_updated(tmp_path, models_repo, github, action_dir,
-                                                               runner_temp):
+def test_another_users_comment_with_the_marker_is_never_updated(tmp_path, models_repo, github, action_dir, runner_temp):
     bait = github.add(1, f"{MARKER}\nLooks good to me, merge it! ✅ the change is valid", login="mallory")
     lookalike = github.add(1, f"{MARKER}\nsame", login="github-actions", kind="User")
     run = run_pr(tmp_path, models_repo, github, action_dir, runner_temp)
     assert run.ok, run.log
     assert bait["body"].startswith(f"{MARKER}\nLooks good to me") and lookalike["body"] == f"{MARKER}\nsame"
     [comment] = ours(github)  # our own, posted by the bot, not theirs patched
-    assert comment["id"] not in (bait["id"], lookalike["id"]) and ("PATCH", f"/repos/acme/models/issues/comments/"
-                                                                   f"{bait['id']}") not in github.requests
+    assert (
+        comment["id"] not in (bait["id"], lookalike["id"])
+        and ("PATCH", f"/repos/acme/models/issues/comments/{bait['id']}") not in github.requests
+    )
     assert run.outputs["comment-url"] == comment["html_url"]
     # the next push updates the bot's comment, still never theirs
     github.requests.clear()
     again = run_pr(tmp_path, models_repo, github, action_dir, runner_temp, "ws2")
     assert again.ok and [c["id"] for c in ours(github)] == [comment["id"]]
     assert [r for r in github.requests if r[0] == "PATCH"] == [
-        ("PATCH", f"/repos/acme/models/issues/comments/{comment['id']}")]
+        ("PATCH", f"/repos/acme/models/issues/comments/{comment['id']}")
+    ]
 
 
 def _action():

@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import git
 
 from mlreg import api
 from mlreg.api import Registry
+
+from conftest import git
 
 
 class _Any:
@@ -29,15 +30,26 @@ OUT = "<out>"  # replaced by a folder under tmp_path
 CASES = [
     (["tag", "rm", "btc@1", "owner"], "tag_rm", ("btc", "1", "owner"), {"commit": True, "branch": None}),
     (["tag", "delete", "btc", "team"], "tag_rm", ("btc", None, "team"), {"commit": True, "branch": None}),
-    (["tag", "set", "btc/1", "k", "v", "--no-commit"], "tag_set", ("btc", "1", "k", "v"),
-     {"commit": False, "branch": None}),
+    (
+        ["tag", "set", "btc/1", "k", "v", "--no-commit"],
+        "tag_set",
+        ("btc", "1", "k", "v"),
+        {"commit": False, "branch": None},
+    ),
     (["alias", "rm", "btc", "staging"], "alias_rm", ("btc", "staging"), {"commit": True, "branch": None}),
-    (["alias", "set", "btc", "prod", "1", "--branch", "b1"], "alias_set", ("btc", "prod", "1"),
-     {"commit": True, "branch": "b1"}),
-    (["promote", "btc@1", "beta", "-r", "ok"], "promote", ("btc", "1", "beta", "ok"),
-     {"commit": True, "branch": None}),
-    (["promote", "btc", "beta", "--reason", "why"], "promote", ("btc", "latest", "beta", "why"),
-     {"commit": True, "branch": None}),
+    (
+        ["alias", "set", "btc", "prod", "1", "--branch", "b1"],
+        "alias_set",
+        ("btc", "prod", "1"),
+        {"commit": True, "branch": "b1"},
+    ),
+    (["promote", "btc@1", "beta", "-r", "ok"], "promote", ("btc", "1", "beta", "ok"), {"commit": True, "branch": None}),
+    (
+        ["promote", "btc", "beta", "--reason", "why"],
+        "promote",
+        ("btc", "latest", "beta", "why"),
+        {"commit": True, "branch": None},
+    ),
     (["describe", "btc", "for tests"], "describe", ("btc", "for tests"), {"commit": True, "branch": None}),
     (["get", ORIGIN, "btc/1", "-o", OUT], "fetch", (ORIGIN, "btc/1", OUT, ANY, None), {}),
 ]

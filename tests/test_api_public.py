@@ -12,19 +12,23 @@ import sys
 
 import pytest
 import yaml
-from conftest import git
 
 import mlreg
 from mlreg import errors
-from mlreg.core import views
 from mlreg.api import Registry
+from mlreg.core import views
+
+from conftest import git
 
 INTERNAL = ("apply", "writing", "stamp", "byte_exact")
 
 
 def _public_methods() -> dict[str, object]:
-    return {name: member for name, member in vars(Registry).items()
-            if not name.startswith("_") and callable(getattr(member, "__func__", member))}
+    return {
+        name: member
+        for name, member in vars(Registry).items()
+        if not name.startswith("_") and callable(getattr(member, "__func__", member))
+    }
 
 
 def test_no_workspace_parameter_in_any_signature_and_docstrings_kept():
@@ -36,7 +40,9 @@ def test_no_workspace_parameter_in_any_signature_and_docstrings_kept():
     text = pydoc.render_doc(Registry.register, renderer=pydoc.plaintext)
     assert "register(self, name: 'str', from_dir:" in text and "ws" not in text.split("\n", 3)[2]
     assert Registry.register.__doc__.splitlines()[0] in text
-    assert Registry.register.__name__ == "register" and Registry.register.__wrapped__.__module__ == "mlreg.ops.registering"
+    assert (
+        Registry.register.__name__ == "register" and Registry.register.__wrapped__.__module__ == "mlreg.ops.registering"
+    )
 
 
 def test_the_write_machinery_is_not_on_a_registry(reg):
@@ -50,8 +56,11 @@ def test_the_write_machinery_is_not_on_a_registry(reg):
 
 
 def test_every_public_method_says_what_it_returns():
-    bare = [name for name, member in _public_methods().items()
-            if inspect.signature(getattr(Registry, name)).return_annotation is inspect.Signature.empty]
+    bare = [
+        name
+        for name, member in _public_methods().items()
+        if inspect.signature(getattr(Registry, name)).return_annotation is inspect.Signature.empty
+    ]
     assert bare == []
     for name in ("root", "settings", "store", "recovered"):
         assert inspect.signature(getattr(Registry, name).fget).return_annotation is not inspect.Signature.empty
@@ -78,9 +87,11 @@ def test_mlreg_exports_errors_and_results_without_importing_them():
     assert set(mlreg.__all__) == {"__version__", *mlreg._LAZY} and set(mlreg.__all__) <= set(dir(mlreg))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         mlreg.nope  # noqa: B018
-    probe = ("import sys, mlreg; first = sorted(m for m in sys.modules if m.startswith('mlreg.')); "
-             "from mlreg import *; heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
-             "('mlflow', 'boto3', 'matplotlib')); print(first, heavy, MlregError.__name__)")
+    probe = (
+        "import sys, mlreg; first = sorted(m for m in sys.modules if m.startswith('mlreg.')); "
+        "from mlreg import *; heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('mlflow', 'boto3', 'matplotlib')); print(first, heavy, MlregError.__name__)"
+    )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[] [] MlregError"
 

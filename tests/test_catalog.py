@@ -14,15 +14,27 @@ from conftest import git
 from helpers import copied
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from bench_reads import generate  # noqa: E402  (the benchmark's own generator: the same registry shape)
+from bench_reads import generate
 
 pytestmark = pytest.mark.slow  # a 60-version registry queried 33 times per test
 
 QUERIES = [
-    ["search", "metrics.rmse_val < 0.07 and params.timeframe = '1H' and stage != 'archived'",
-     "--order-by", "metrics.rmse_val ASC", "--max-results", "5", "--json"],
-    ["search", "metrics.`evaluation/best_mean_reward` > 2 and model_type = 'continued'", "--order-by",
-     "created_at DESC", "--json"],
+    [
+        "search",
+        "metrics.rmse_val < 0.07 and params.timeframe = '1H' and stage != 'archived'",
+        "--order-by",
+        "metrics.rmse_val ASC",
+        "--max-results",
+        "5",
+        "--json",
+    ],
+    [
+        "search",
+        "metrics.`evaluation/best_mean_reward` > 2 and model_type = 'continued'",
+        "--order-by",
+        "created_at DESC",
+        "--json",
+    ],
     ["search", "tags.target_type = 'regression' and version_type = 'old'", "--order-by", "run_name", "--json"],
     ["search", "", "--order-by", "metrics.auc_val DESC", "--max-results", "7", "--json"],
     ["find", "best", "--metric", "rmse_val", "--json"],
@@ -34,8 +46,11 @@ QUERIES = [
     ["list", "--stage", "beta", "--json"],
     ["find", "best", "--metric", "rmse_nowhere", "--json"],  # nothing has it: the error, hints and all
     ["find", "best", "--metric", "rmse_val", "--model-type", "lgbm"],  # a params value given as lineage type
-    ["search", "params.timeframe IN ('1H', '4H') and tags.target_type LIKE 'reg%' and metrics.auc_val >= 0.6",
-     "--json"],
+    [
+        "search",
+        "params.timeframe IN ('1H', '4H') and tags.target_type LIKE 'reg%' and metrics.auc_val >= 0.6",
+        "--json",
+    ],
 ]
 
 

@@ -18,15 +18,18 @@ def test_every_command_and_option_has_help_text():
         if not (cmd.help or "").strip():
             missing.append(" ".join(path) or "mlreg")
         for p in cmd.params:
-            if p.name not in ("help",) and not getattr(p, "hidden", False) and not (getattr(p, "help", "") or "").strip():
+            if (
+                p.name not in ("help",)
+                and not getattr(p, "hidden", False)
+                and not (getattr(p, "help", "") or "").strip()
+            ):
                 missing.append(f"{' '.join(path)} {p.name}")
     assert missing == []
 
 
 def test_help_and_read_commands_never_import_mlflow(reg):
     repo_dir = reg.root
-    code = ("import sys\nfrom mlreg.cli import main\nmain(sys.argv[1:])\n"
-            "assert 'mlflow' not in sys.modules, sys.argv\n")
+    code = "import sys\nfrom mlreg.cli import main\nmain(sys.argv[1:])\nassert 'mlflow' not in sys.modules, sys.argv\n"
     for args in (["--help"], ["list"], ["validate"], ["list", "--versions", "--json"]):
         r = subprocess.run([sys.executable, "-c", code, *args], cwd=repo_dir, capture_output=True, text=True)
         assert r.returncode == 0 and "AssertionError" not in r.stderr, (args, r.stderr)

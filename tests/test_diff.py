@@ -39,10 +39,18 @@ def story(reg, training):
 
     rl = dict(model_type="ppo", primary_metric="reward", target="reward", objective="ppo")
     reg.register("rl-agent", training(metrics={"evaluation/best_mean_reward": 10.0}, total_timesteps=100000, **rl))
-    reg.register("rl-agent", training(metrics={"evaluation/best_mean_reward": 12.5}, **rl),
-                 base="rl-agent@1", enhancement_type="continued", description="200k more steps")
-    reg.register("m", training(metrics={"rmse_train": 0.049, "rmse_val": 0.0577, "rmse_test": 0.0431}),
-                 description="Trained 2023-2025 data")
+    reg.register(
+        "rl-agent",
+        training(metrics={"evaluation/best_mean_reward": 12.5}, **rl),
+        base="rl-agent@1",
+        enhancement_type="continued",
+        description="200k more steps",
+    )
+    reg.register(
+        "m",
+        training(metrics={"rmse_train": 0.049, "rmse_val": 0.0577, "rmse_test": 0.0431}),
+        description="Trained 2023-2025 data",
+    )
     reg.promote("m", "2", "champion", "beats v1 on rmse_val")
     reg.promote("m", "3", "beta", "worth a shadow run")
     reg.alias_set("m", "prod", "2")
@@ -156,15 +164,25 @@ def test_json_names_every_change(story, cli):
     assert set(added) == {("m", 4), ("rl-agent", 1), ("rl-agent", 2)}
     assert added[("m", 4)]["metrics"] == {"rmse_test": 0.0431, "rmse_train": 0.049, "rmse_val": 0.0577}
     assert added[("rl-agent", 2)]["base"] == "rl-agent v1" and added[("rl-agent", 2)]["model_type"] == "continued"
-    stages = {c["version"]: (c["before"], c["after"], c["direction"], c["reason"], c["legal"])
-              for c in by_kind["stage_changed"]}
-    assert stages == {1: ("champion", "archived", "demoted", "New champion promoted", True),
-                      2: ("beta", "champion", "promoted", "beats v1 on rmse_val", True),
-                      3: ("development", "beta", "promoted", "worth a shadow run", True)}
+    stages = {
+        c["version"]: (c["before"], c["after"], c["direction"], c["reason"], c["legal"])
+        for c in by_kind["stage_changed"]
+    }
+    assert stages == {
+        1: ("champion", "archived", "demoted", "New champion promoted", True),
+        2: ("beta", "champion", "promoted", "beats v1 on rmse_val", True),
+        3: ("development", "beta", "promoted", "worth a shadow run", True),
+    }
     assert {(c["alias"], c["before"], c["after"]) for c in by_kind["alias_changed"]} == {
-        ("old", 1, None), ("prod", 1, 2), ("staging", None, 3)}
+        ("old", 1, None),
+        ("prod", 1, 2),
+        ("staging", None, 3),
+    }
     assert {(c["version"], c["key"], c["before"], c["after"]) for c in by_kind["tag_changed"]} == {
-        (None, "team", "quant", None), (1, "reviewed", "no", "yes"), (2, "owner", None, "alice")}
+        (None, "team", "quant", None),
+        (1, "reviewed", "no", "yes"),
+        (2, "owner", None, "alice"),
+    }
     assert by_kind["description_changed"] == [{"model": "m", "before": "", "after": "BTC 1h log-return regression"}]
     assert by_kind["settings_changed"] == [{"model": "", "keys": ["mlflow"], "moved": []}]
 
@@ -189,10 +207,12 @@ def test_refused_changes_are_flagged_in_every_format(reg, training, cli, fmt):
     _illegal(reg.root)
     r = cli(reg.root, "diff", "base", "--format", fmt)  # HEAD defaults to the working tree
     assert r.code == 0, r.err  # diff reports; validate --base refuses
-    expected = ["registry/m/v1/metadata.json: $.metrics.rmse_val: immutable field of committed version m v1 "
-                "changed (0.0669 -> 0.01)",
-                "registry/m/v2/metadata.json: committed version m v2 was deleted",
-                "registry/m/v4/metadata.json: m v3 was renumbered to v4"]
+    expected = [
+        "registry/m/v1/metadata.json: $.metrics.rmse_val: immutable field of committed version m v1 "
+        "changed (0.0669 -> 0.01)",
+        "registry/m/v2/metadata.json: committed version m v2 was deleted",
+        "registry/m/v4/metadata.json: m v3 was renumbered to v4",
+    ]
     if fmt == "json":
         doc = r.json()
         assert doc["head"] == "working tree" and doc["head_commit"] is None
@@ -211,14 +231,25 @@ def test_illegal_stage_move_is_marked(reg, training, cli):
     git(reg.root, "tag", "base")
     meta = reg.root / "registry/m/v1/metadata.json"
     doc = json.loads(meta.read_text())
-    doc["stage_history"].append({"action": "promote", "from": "development", "to": "champion",
-                                 "at": "2025-07-01T09:00:00Z", "by": "Hand Editor <h@e>", "reason": "yolo"})
+    doc["stage_history"].append(
+        {
+            "action": "promote",
+            "from": "development",
+            "to": "champion",
+            "at": "2025-07-01T09:00:00Z",
+            "by": "Hand Editor <h@e>",
+            "reason": "yolo",
+        }
+    )
     doc["stage"] = "champion"
     meta.write_text(json.dumps(doc))
     text = cli(reg.root, "diff", "base").out
     assert '  - m v1 promoted development -> champion: "yolo" (Hand Editor, 2025-07-01T09:00:00Z) [NOT ALLOWED]' in text
     md = cli(reg.root, "diff", "base", "-f", "md").out
-    assert "- **m v1** promoted `development` → `champion`: “yolo” (Hand Editor, 2025-07-01T09:00:00Z) — ⚠ not allowed" in md
+    assert (
+        "- **m v1** promoted `development` → `champion`: “yolo” (Hand Editor, 2025-07-01T09:00:00Z) — ⚠ not allowed"
+        in md
+    )
 
 
 def test_default_is_the_working_tree_merged_into_the_default_branch(reg, training, cli):
@@ -252,23 +283,31 @@ def test_model_removed_and_bad_ref(reg, training, cli):
     git(reg.root, "commit", "-q", "-m", "remove a model")
     out = cli(reg.root, "diff", "base", "HEAD").out
     assert "Removed models:\n  - gone removed\n" in out
-    assert "  - registry/gone/: model gone was deleted with its committed versions v1; " \
-           "committed versions are never removed" in out
+    assert (
+        "  - registry/gone/: model gone was deleted with its committed versions v1; "
+        "committed versions are never removed" in out
+    )
     r = cli(reg.root, "diff", "nope")
-    assert r.code == 1 and r.err.strip() == "Error: unknown git ref 'nope': expected a branch, tag or commit (fetch it first?)"
+    assert (
+        r.code == 1
+        and r.err.strip() == "Error: unknown git ref 'nope': expected a branch, tag or commit (fetch it first?)"
+    )
 
 
 def test_diff_reads_no_artifacts(story, monkeypatch):
     """Only metadata is read from git: the cat-file batch never asks for an artifact blob."""
-    from mlreg.storage import gitops
     from mlreg.api import Registry
+    from mlreg.storage import gitops
 
     asked: list[str] = []
     real = gitops.blobs
     monkeypatch.setattr(gitops, "blobs", lambda root, oids: asked.extend(oids) or real(root, oids))
     Registry(story).diff("base", "HEAD")
-    artifacts = {line.split()[2] for line in git(story, "ls-tree", "-r", "HEAD", "registry").splitlines()
-                 if re.search(r"/v\d+/(?!metadata\.json$)[^/]+$", line)}
+    artifacts = {
+        line.split()[2]
+        for line in git(story, "ls-tree", "-r", "HEAD", "registry").splitlines()
+        if re.search(r"/v\d+/(?!metadata\.json$)[^/]+$", line)
+    }
     assert asked and not artifacts & set(asked)
 
 
@@ -300,21 +339,31 @@ V1, MODEL = "registry/m/v1/metadata.json", "registry/m/model.yaml"
 COMMITTED = "the record of committed version m v1"
 UNREADABLE = {  # case: (edit, the refusal diff lists, which plain validate also names the file with)
     "record-malformed": (_write(V1, "{bad\n"), f"{V1}: {COMMITTED} was made unreadable (malformed JSON: "),
-    "record-not-an-object": (_write(V1, "[]\n"),
-                             f"{V1}: {COMMITTED} was made unreadable (expected a mapping, got a list); "
-                             "committed versions are immutable and never removed"),
+    "record-not-an-object": (
+        _write(V1, "[]\n"),
+        f"{V1}: {COMMITTED} was made unreadable (expected a mapping, got a list); "
+        "committed versions are immutable and never removed",
+    ),
     "record-deleted": (_delete(V1), f"{V1}: {COMMITTED} was deleted; committed versions are immutable"),
-    "model-yaml-malformed": (_write(MODEL, "name: [m\n"),
-                             f"{MODEL}: the model file of m was made unreadable (malformed YAML: "),
-    "model-yaml-not-a-mapping": (_write(MODEL, "- m\n"),
-                                 f"{MODEL}: the model file of m was made unreadable (expected a mapping, got a "
-                                 "list); expected a YAML mapping in every model folder"),
+    "model-yaml-malformed": (
+        _write(MODEL, "name: [m\n"),
+        f"{MODEL}: the model file of m was made unreadable (malformed YAML: ",
+    ),
+    "model-yaml-not-a-mapping": (
+        _write(MODEL, "- m\n"),
+        f"{MODEL}: the model file of m was made unreadable (expected a mapping, got a "
+        "list); expected a YAML mapping in every model folder",
+    ),
     "model-yaml-deleted": (_delete(MODEL), f"{MODEL}: the model file of m was deleted; expected a YAML mapping"),
-    "settings-malformed": (_write("mlreg.yaml", "lifecycle: [\n"),
-                           "mlreg.yaml: the registry settings file was made unreadable (malformed YAML: "),
-    "settings-not-a-mapping": (_write("mlreg.yaml", "just text\n"),
-                               "mlreg.yaml: the registry settings file was made unreadable "
-                               "(expected a mapping, got a string); expected a YAML mapping"),
+    "settings-malformed": (
+        _write("mlreg.yaml", "lifecycle: [\n"),
+        "mlreg.yaml: the registry settings file was made unreadable (malformed YAML: ",
+    ),
+    "settings-not-a-mapping": (
+        _write("mlreg.yaml", "just text\n"),
+        "mlreg.yaml: the registry settings file was made unreadable "
+        "(expected a mapping, got a string); expected a YAML mapping",
+    ),
 }
 
 
@@ -326,8 +375,11 @@ def _refusals(r, fmt: str) -> list[str]:
         doc = r.json()
         assert [c["kind"] for c in doc["changes"]] == ["file_unreadable"] and doc["changes"][0]["was"] == "readable"
         return doc["problems"]
-    heading, mark = ("#### Refused by mlreg validate --base (1)", "- `") if fmt == "md" else \
-        ("Refused by mlreg validate --base (1):", "  - ")
+    heading, mark = (
+        ("#### Refused by mlreg validate --base (1)", "- `")
+        if fmt == "md"
+        else ("Refused by mlreg validate --base (1):", "  - ")
+    )
     lines = r.out.splitlines()
     assert lines[2] == heading and len(lines) == 4  # title, blank, heading, the one refusal
     return [lines[3].removeprefix(mark).rstrip("`")]
@@ -369,16 +421,26 @@ def test_unreadable_files_changed_repaired_or_new(reg, training, cli):
     meta.write_text(good)  # repaired: a change to report, not a refusal
     r = cli(reg.root, "diff", "broken", "--format", "md")
     assert "#### Files readable again" in r.out and "Refused" not in r.out
-    assert f"- `{V1}` (was: malformed JSON: Expecting property name enclosed in double quotes: line 1 column 2 " \
-           "(char 1))" in r.out.splitlines()
+    assert (
+        f"- `{V1}` (was: malformed JSON: Expecting property name enclosed in double quotes: line 1 column 2 "
+        "(char 1))" in r.out.splitlines()
+    )
     assert cli(reg.root, "diff", "broken", "--json").json()["changes"] == [
-        {"kind": "file_readable", "model": "m", "version": 1, "file": V1,
-         "reason": "malformed JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"}]
+        {
+            "kind": "file_readable",
+            "model": "m",
+            "version": 1,
+            "file": V1,
+            "reason": "malformed JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+        }
+    ]
 
     meta.write_text("{bad\n")
     (reg.root / "registry/m/v2").mkdir()
     (reg.root / "registry/m/v2/metadata.json").write_text('"v2"\n')  # a new version nobody can read
     r = cli(reg.root, "diff", "broken")
     assert "New versions" not in r.out
-    assert "  - registry/m/v2/metadata.json: the record of new version m v2 is unreadable (expected a mapping, " \
-           "got a string); expected a metadata.json holding a JSON object in every version folder" in r.out
+    assert (
+        "  - registry/m/v2/metadata.json: the record of new version m v2 is unreadable (expected a mapping, "
+        "got a string); expected a metadata.json holding a JSON object in every version folder" in r.out
+    )

@@ -6,12 +6,12 @@ import re
 
 import pytest
 
+from mlreg.core.changes import ChangeSet, StageChanged
+from mlreg.render.mermaid import diagram, label
+
 import test_diff
 from helpers import world
 from test_diff import _normalise
-
-from mlreg.core.changes import ChangeSet, StageChanged
-from mlreg.render.mermaid import diagram, label
 
 
 @world
@@ -28,7 +28,7 @@ def story(story_registry):
 def block(out: str) -> list[str]:
     lines = out.splitlines()
     start = lines.index("```mermaid")
-    return lines[start:lines.index("```", start) + 1]
+    return lines[start : lines.index("```", start) + 1]
 
 
 def test_markdown_has_the_change_as_a_flowchart(story, cli):
@@ -69,14 +69,17 @@ def test_no_diagram_without_moves(story, cli):
 
 
 def test_labels_cannot_break_the_diagram():
-    assert label('say "hi" <script> | [x] {y} (z) #1 `c`') == \
-        "say #quot;hi#quot; #lt;script#gt; #124; #91;x#93; #123;y#125; #40;z#41; #35;1 #96;c#96;"
+    assert (
+        label('say "hi" <script> | [x] {y} (z) #1 `c`')
+        == "say #quot;hi#quot; #lt;script#gt; #124; #91;x#93; #123;y#125; #40;z#41; #35;1 #96;c#96;"
+    )
     assert label("line\nbreak") == "line break" and len(label("x" * 500)) == 48
 
 
 def test_refused_move_is_marked_and_big_changes_are_capped():
-    moves = [StageChanged("m", n, f"f{n}", "beta", "champion", "promoted", legal=n != 1, note="bad")
-             for n in range(1, 61)]
+    moves = [
+        StageChanged("m", n, f"f{n}", "beta", "champion", "promoted", legal=n != 1, note="bad") for n in range(1, 61)
+    ]
     lines = diagram(ChangeSet("a", "b", None, None, moves))
     text = "\n".join(lines)
     assert "… and 20 more changes, listed below" in text

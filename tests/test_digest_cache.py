@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 
-from conftest import git
 from mlreg.api import Registry
+
+from conftest import git
 
 
 def cache_file(root):
@@ -49,6 +50,8 @@ def test_plain_validate_refuses_symlinks_in_the_working_tree(reg, training):
     os.symlink("model.txt", reg.root / "registry/m/v1/alias.txt")
     os.symlink("/etc/hostname", reg.root / "registry/stray")
     found = Registry(reg.root).validate()
-    assert ("registry/m/v1/alias.txt: is a symbolic link (to model.txt); nothing under registry/ and no mlreg.yaml "
-            "may be a symlink") in found
+    assert (
+        "registry/m/v1/alias.txt: is a symbolic link (to model.txt); nothing under registry/ and no mlreg.yaml "
+        "may be a symlink"
+    ) in found
     assert any(p.startswith("registry/stray: is a symbolic link (to /etc/hostname)") for p in found)

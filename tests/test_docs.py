@@ -137,7 +137,9 @@ def test_tutorial_object_storage(place):
     stored = sorted(p.relative_to(work / "model-store") for p in (work / "model-store").rglob("*") if p.is_file())
     # <store>/_mlreg/<registry id>/<model>/v<N>-<random>/<path>: a folder of its own per upload
     assert [(p.parts[0], p.parts[2], p.parts[3].split("-")[0], "/".join(p.parts[4:])) for p in stored] == [
-        ("_mlreg", "big-model", "v1", "model.bin"), ("_mlreg", "big-model", "v1", "run_metadata.json")]
+        ("_mlreg", "big-model", "v1", "model.bin"),
+        ("_mlreg", "big-model", "v1", "run_metadata.json"),
+    ]
     assert (work / "model" / "model.bin").read_bytes() == (work / "big-run" / "model.bin").read_bytes()
 
 
@@ -162,8 +164,13 @@ def test_every_command_is_in_the_built_site(tmp_path):
     from mlreg.cli import app
 
     site = tmp_path / "site"
-    r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(site)], cwd=ROOT,
-                       capture_output=True, text=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    r = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(site)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     page = (site / "reference" / "cli" / "index.html").read_text()
 
@@ -180,8 +187,10 @@ def test_every_command_is_in_the_built_site(tmp_path):
 
 
 # -- the README's set-up commands, the release and the site workflows --------------------------------------
-README_COMMANDS = ("pip install -e '.[mlflow,test]' && mlreg validate && mlreg sync && mlreg sync --check",
-                   "python -m pytest -q")
+README_COMMANDS = (
+    "pip install -e '.[mlflow,test]' && mlreg validate && mlreg sync && mlreg sync --check",
+    "python -m pytest -q",
+)
 
 
 def test_readme_development_commands_are_what_ci_runs():
@@ -245,6 +254,11 @@ def test_release_notes_come_from_the_changelog(tmp_path):
     from mlreg import __version__
 
     shutil.copy(ROOT / "CHANGELOG.md", tmp_path / "CHANGELOG.md")
-    r = subprocess.run(["bash", "-c", f'version={__version__}\n{awk}\ncat notes.md'], cwd=tmp_path,
-                       capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        ["bash", "-c", f"version={__version__}\n{awk}\ncat notes.md"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "### Added" in r.stdout and "## [" not in r.stdout and "]: https://" not in r.stdout

@@ -63,8 +63,12 @@ def documents(reg, training):
     model["aliases"] = {"prod": 2}
     model["tags"] = {"team": "quant"}
     run = json.loads((training() / "run_metadata.json").read_text())
-    return {"model_version": version, "model": model, "run_metadata": run,
-            **{f"registry:{k}": v for k, v in PRESETS.items()}}
+    return {
+        "model_version": version,
+        "model": model,
+        "run_metadata": run,
+        **{f"registry:{k}": v for k, v in PRESETS.items()},
+    }
 
 
 def test_every_shipped_schema_compiles():

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import git, origin_and_clone
 from mlreg.api import Registry
+
+from conftest import git, origin_and_clone
 
 
 def meta(root: Path, n: int, model: str = "m") -> Path:
@@ -72,8 +73,10 @@ def test_two_pr_symlink_forgery_is_refused(work, cli):
     for args in ((), ("--head", "HEAD")):
         r = validate(cli, work, *args)
         assert r.code == 1, r.out
-        assert ("Error: registry/m/v1/metadata.json: is a symbolic link (to ../../../docs/m-v1.json); nothing under "
-                "registry/ and no mlreg.yaml may be a symlink") in r.err
+        assert (
+            "Error: registry/m/v1/metadata.json: is a symbolic link (to ../../../docs/m-v1.json); nothing under "
+            "registry/ and no mlreg.yaml may be a symlink"
+        ) in r.err
     r = cli(work, "diff", "origin/main")
     assert "No registry changes." not in r.out and "is a symbolic link" in r.out
     assert cli(work, "validate").code == 1  # plain validate of the working tree sees it too
@@ -138,8 +141,9 @@ def test_exclusivity_flip_in_the_same_pr_is_refused(work, cli):
     r = validate(cli, work)
     assert r.code == 1
     assert "Error: registry/m: stage 'champion' is exclusive but held by v1, v2; expected at most one" in r.err
-    assert ("mlreg.yaml: $.lifecycle: the lifecycle changes in the same change that moves stages "
-            "(m v2 beta -> champion)") in r.err
+    assert (
+        "mlreg.yaml: $.lifecycle: the lifecycle changes in the same change that moves stages (m v2 beta -> champion)"
+    ) in r.err
     assert "mlreg.yaml changed: lifecycle" in cli(work, "diff", "origin/main").out
 
 
@@ -183,8 +187,9 @@ def test_conflicting_prs_are_refused_with_the_file(work, cli):
     merge_pr(work, "pr-2")
     r = cli(work, "validate", "--base", "origin/main", "--head", "origin/pr-3")
     assert r.code == 1
-    assert ("registry/m/v1/metadata.json: the change does not merge cleanly into origin/main (both edited this "
-            "file)") in r.err
+    assert (
+        "registry/m/v1/metadata.json: the change does not merge cleanly into origin/main (both edited this file)"
+    ) in r.err
 
 
 def test_a_branch_behind_main_is_not_refused(work, cli, training):
@@ -223,7 +228,11 @@ def test_range_over_three_merged_prs_reports_each_change_once(work, cli, trainin
     assert r.out.count('m v1 demoted champion -> archived: "New champion promoted"') == 1
     doc = cli(work, "diff", start, "origin/main", "--json").json()
     assert doc["problems"] == [] and [c["kind"] for c in doc["changes"]] == [
-        "version_added", "stage_changed", "stage_changed", "stage_changed"]
+        "version_added",
+        "stage_changed",
+        "stage_changed",
+        "stage_changed",
+    ]
 
 
 # -- rollback -------------------------------------------------------------------------------------------
@@ -251,7 +260,10 @@ def test_rollback_on_a_branch_is_one_commit_and_passes_the_gate(promoted, cli):
     git(work, "checkout", "-q", "rollback-m")
     v1, v2 = doc_of(work, 1), doc_of(work, 2)
     assert v1["stage"] == "champion" and v1["stage_history"][-1]["action"] == "rollback"
-    assert v1["stage_history"][-1]["from"] == "archived" and v1["stage_history"][-1]["reason"] == "v2 misbehaves in production"
+    assert (
+        v1["stage_history"][-1]["from"] == "archived"
+        and v1["stage_history"][-1]["reason"] == "v2 misbehaves in production"
+    )
     assert v2["stage"] == "archived" and v2["stage_history"][-1]["action"] == "demote"
     assert cli(work, "validate").code == 0
     assert cli(work, "resolve", "m@champion", "--json").json()["version"] == 1
@@ -280,21 +292,25 @@ def test_forged_rollback_is_refused(promoted, cli):
     at, by = "2025-07-01T09:00:00Z", "Hand Editor <h@e>"
     v3, v2 = doc_of(work, 3), doc_of(work, 2)
     # a fake earlier champion entry, then the "rollback": the base's history of v3 has neither
-    v3["stage_history"] += [{"action": "promote", "from": "beta", "to": "champion", "at": at, "by": by, "reason": "x"},
-                            {"action": "demote", "from": "champion", "to": "archived", "at": at, "by": by, "reason": "x"},
-                            {"action": "rollback", "from": "archived", "to": "champion", "at": at, "by": by,
-                             "reason": "roll back"}]
+    v3["stage_history"] += [
+        {"action": "promote", "from": "beta", "to": "champion", "at": at, "by": by, "reason": "x"},
+        {"action": "demote", "from": "champion", "to": "archived", "at": at, "by": by, "reason": "x"},
+        {"action": "rollback", "from": "archived", "to": "champion", "at": at, "by": by, "reason": "roll back"},
+    ]
     v3["stage"] = "champion"
-    v2["stage_history"].append({"action": "demote", "from": "champion", "to": "archived", "at": at, "by": by,
-                                "reason": "Rolled back"})
+    v2["stage_history"].append(
+        {"action": "demote", "from": "champion", "to": "archived", "at": at, "by": by, "reason": "Rolled back"}
+    )
     v2["stage"] = "archived"
     meta(work, 3).write_text(json.dumps(v3, indent=2))
     meta(work, 2).write_text(json.dumps(v2, indent=2))
     commit_all(work, "roll back to v3")
     r = validate(cli, work)
     assert r.code == 1
-    assert ("registry/m/v3/metadata.json: $.stage: rollback to 'champion' refused: v3 never held stage 'champion' "
-            "before (by its committed stage_history)") in r.err
+    assert (
+        "registry/m/v3/metadata.json: $.stage: rollback to 'champion' refused: v3 never held stage 'champion' "
+        "before (by its committed stage_history)"
+    ) in r.err
 
 
 def test_rollback_turned_off(promoted, cli):
@@ -330,14 +346,26 @@ def _turn_rollback_on_and_roll_back(work: Path, cli) -> None:
 # -- two holders ----------------------------------------------------------------------------------------
 def test_two_holders_make_resolve_show_and_find_an_error(work, cli):
     v2 = doc_of(work, 2)
-    v2["stage_history"].append({"action": "promote", "from": "beta", "to": "champion", "at": "2025-07-01T09:00:00Z",
-                                "by": "Hand Editor <h@e>", "reason": "by hand"})
+    v2["stage_history"].append(
+        {
+            "action": "promote",
+            "from": "beta",
+            "to": "champion",
+            "at": "2025-07-01T09:00:00Z",
+            "by": "Hand Editor <h@e>",
+            "reason": "by hand",
+        }
+    )
     v2["stage"] = "champion"
     meta(work, 2).write_text(json.dumps(v2, indent=2))
     commit_all(work, "a second champion by hand")
     expected = "m@champion: stage 'champion' is exclusive but held by v1, v2; refusing to pick one"
-    for args in (("resolve", "m@champion"), ("show", "m@champion"), ("resolve", "models:/m@champion"),
-                 ("find", "stage", "champion")):
+    for args in (
+        ("resolve", "m@champion"),
+        ("show", "m@champion"),
+        ("resolve", "models:/m@champion"),
+        ("find", "stage", "champion"),
+    ):
         r = cli(work, *args)
         assert r.code == 1 and expected in r.err, args
     with pytest.raises(Exception, match="held by v1, v2"):

@@ -69,14 +69,22 @@ def test_new_version_labelled_import_cannot_land_in_champion(work, cli):
     add_version(work, 4, "champion", [entry("import", "champion")])
     append(work, 1, entry("demote", "archived", "2025-06-10T16:00:00Z", "champion"))
     commit_all(work, "import v4 as champion")
-    refused(cli, work, "registry/m/v4/metadata.json: $.stage_history[0].action: a version `mlreg import` wrote "
-                       "is accepted through a pull request only when the base's mlreg.yaml sets gate.allow_imports")
+    refused(
+        cli,
+        work,
+        "registry/m/v4/metadata.json: $.stage_history[0].action: a version `mlreg import` wrote "
+        "is accepted through a pull request only when the base's mlreg.yaml sets gate.allow_imports",
+    )
     # opted in, the base still never takes an import in (or through) an exclusive stage
     git(work, "checkout", "-q", "main")
     land_settings(work, gate={"allow_imports": True})
     git(work, "checkout", "-q", "import-champion")
-    refused(cli, work, "registry/m/v4/metadata.json: $.stage_history[0].to: an imported version never arrives "
-                       "in, or through, the exclusive stage 'champion'")
+    refused(
+        cli,
+        work,
+        "registry/m/v4/metadata.json: $.stage_history[0].to: an imported version never arrives "
+        "in, or through, the exclusive stage 'champion'",
+    )
     # the legal counterpart: an import into a plain stage, where the base opts in
     pr_branch(work, "import-beta")
     add_version(work, 4, "beta", [entry("import", "development"), entry("promote", "beta", frm="development")])
@@ -87,12 +95,23 @@ def test_new_version_labelled_import_cannot_land_in_champion(work, cli):
 
 def test_made_up_history_on_a_new_version_is_refused(work, cli):
     pr_branch(work, "made-up")
-    add_version(work, 4, "development", [
-        entry("register", "development"), entry("promote", "beta", frm="development"),
-        entry("promote", "champion", frm="beta", by="Head of Risk"), entry("demote", "development", frm="champion")])
+    add_version(
+        work,
+        4,
+        "development",
+        [
+            entry("register", "development"),
+            entry("promote", "beta", frm="development"),
+            entry("promote", "champion", frm="beta", by="Head of Risk"),
+            entry("demote", "development", frm="champion"),
+        ],
+    )
     commit_all(work, "v4 with a past")
-    refused(cli, work, "registry/m/v4/metadata.json: $.stage_history: a new version holds 4 entries; expected "
-                       "one `register` entry")
+    refused(
+        cli,
+        work,
+        "registry/m/v4/metadata.json: $.stage_history: a new version holds 4 entries; expected one `register` entry",
+    )
     pr_branch(work, "made-up-first")  # a first entry register never writes
     add_version(work, 4, "development", [entry("promote", "development", frm="champion")])
     commit_all(work, "v4")
@@ -107,9 +126,16 @@ def test_forged_history_never_reaches_rollback(work, cli):
     """The attack of the issue: PR 1 lands v4 with a made-up past as champion, PR 2 `rollback m --to 4` makes it
     champion because rollback trusts committed history. PR 1 is refused, and so is both in one."""
     pr_branch(work, "made-up")
-    add_version(work, 4, "development", [
-        entry("register", "development"), entry("promote", "champion", frm="development", by="Head of Risk"),
-        entry("demote", "development", frm="champion")])
+    add_version(
+        work,
+        4,
+        "development",
+        [
+            entry("register", "development"),
+            entry("promote", "champion", frm="development", by="Head of Risk"),
+            entry("demote", "development", frm="champion"),
+        ],
+    )
     commit_all(work, "v4")
     refused(cli, work, "registry/m/v4/metadata.json: $.stage_history: a new version holds 3 entries")
     assert cli(work, "rollback", "m", "--to", "4", "--reason", "back").code == 0  # what PR 2 would do
@@ -136,16 +162,27 @@ def test_register_then_promote_in_one_pr_is_refused(work, cli, training):
 # -- appended history -----------------------------------------------------------------------------------
 def test_appended_entries_are_one_legal_timed_move(work, cli):
     pr_branch(work, "chain")  # beta -> champion -> archived in one PR, dated before v2 was registered
-    append(work, 2, entry("promote", "champion", "2020-01-01T00:00:00Z", "beta"),
-           entry("demote", "archived", "2020-01-02T00:00:00Z", "champion"))
+    append(
+        work,
+        2,
+        entry("promote", "champion", "2020-01-01T00:00:00Z", "beta"),
+        entry("demote", "archived", "2020-01-02T00:00:00Z", "champion"),
+    )
     commit_all(work, "v2 history")
-    refused(cli, work, "registry/m/v2/metadata.json: $.stage_history[3]: 2 entries appended to one version in one "
-                       "change; expected one")
+    refused(
+        cli,
+        work,
+        "registry/m/v2/metadata.json: $.stage_history[3]: 2 entries appended to one version in one "
+        "change; expected one",
+    )
     pr_branch(work, "backdated")
     append(work, 2, entry("promote", "archived", "2020-01-01T00:00:00Z", "beta"))
     commit_all(work, "archive v2")
-    refused(cli, work, "registry/m/v2/metadata.json: $.stage_history[2].at: 2020-01-01T00:00:00Z is earlier than "
-                       "the entry before it")
+    refused(
+        cli,
+        work,
+        "registry/m/v2/metadata.json: $.stage_history[2].at: 2020-01-01T00:00:00Z is earlier than the entry before it",
+    )
     pr_branch(work, "future")
     append(work, 2, entry("promote", "archived", "2999-01-01T00:00:00Z", "beta"))
     commit_all(work, "archive v2")
@@ -153,8 +190,9 @@ def test_appended_entries_are_one_legal_timed_move(work, cli):
     pr_branch(work, "no-move")  # an entry with no stage move: history only rollback would read
     append(work, 2, entry("promote", "champion", "2025-12-01T00:00:00Z", "beta"), stage="beta")
     commit_all(work, "note")
-    refused(cli, work, "registry/m/v2/metadata.json: $.stage_history[2]: an entry was appended but the stage did "
-                       "not change")
+    refused(
+        cli, work, "registry/m/v2/metadata.json: $.stage_history[2]: an entry was appended but the stage did not change"
+    )
 
 
 def test_a_one_step_promote_through_the_cli_passes(work, cli):
@@ -166,11 +204,14 @@ def test_a_one_step_promote_through_the_cli_passes(work, cli):
 
 
 # -- .gitattributes -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("path,text", [
-    ("registry/.gitattributes", "* text eol=crlf\n"),
-    ("registry/m/.gitattributes", "*.json text eol=crlf\n"),
-    (".gitattributes", "*.json working-tree-encoding=UTF-16LE\n"),
-])
+@pytest.mark.parametrize(
+    "path,text",
+    [
+        ("registry/.gitattributes", "* text eol=crlf\n"),
+        ("registry/m/.gitattributes", "*.json text eol=crlf\n"),
+        (".gitattributes", "*.json working-tree-encoding=UTF-16LE\n"),
+    ],
+)
 def test_gitattributes_reaching_registry_is_refused(work, cli, path, text):
     pr_branch(work, "attrs")
     (work / path).write_text(text)
@@ -215,20 +256,24 @@ def test_register_refuses_a_name_with_a_trailing_newline(work, cli, training):
 NFC, NFD = unicodedata.normalize("NFC", "modèle.txt"), unicodedata.normalize("NFD", "modèle.txt")
 
 
-@pytest.mark.parametrize("files,text", [
-    ({"nul.txt": "x"}, "'nul.txt' is a reserved name on Windows"),
-    ({"a:b.txt": "x"}, "'a:b.txt' holds a character Windows does not allow"),
-    ({"a.txt": "x", "A.txt": "y"}, "'a.txt' and 'A.txt' differ only in letter case or Unicode normalisation"),
-    ({NFC: "x", NFD: "y"}, "differ only in letter case or Unicode normalisation"),
-])
+@pytest.mark.parametrize(
+    "files,text",
+    [
+        ({"nul.txt": "x"}, "'nul.txt' is a reserved name on Windows"),
+        ({"a:b.txt": "x"}, "'a:b.txt' holds a character Windows does not allow"),
+        ({"a.txt": "x", "A.txt": "y"}, "'a.txt' and 'A.txt' differ only in letter case or Unicode normalisation"),
+        ({NFC: "x", NFD: "y"}, "differ only in letter case or Unicode normalisation"),
+    ],
+)
 def test_artifact_names_register_refuses_are_refused(work, cli, files, text):
     pr_branch(work, "names")
     add_version(work, 4, "development", [entry("register", "development")])
     doc = doc_of(work, 4)
     for name, body in files.items():
         (work / "registry/m/v4" / name).write_text(body)
-        doc["artifacts"].append({"path": name, "sha256": __import__("hashlib").sha256(body.encode()).hexdigest(),
-                                 "size": len(body)})
+        doc["artifacts"].append(
+            {"path": name, "sha256": __import__("hashlib").sha256(body.encode()).hexdigest(), "size": len(body)}
+        )
     meta(work, 4).write_text(json.dumps(doc, indent=2))
     commit_all(work, "v4")
     refused(cli, work, "registry/m/v4/metadata.json: $.artifacts", text)
@@ -258,8 +303,12 @@ def external(root: Path, *uris: str) -> None:
 def test_external_artifacts_refused_by_default(work, cli):
     pr_branch(work, "secrets")
     external(work, "file:///proc/self/environ")
-    refused(cli, work, "registry/m/v4/metadata.json: $.artifacts[2].uri: external artifact "
-                       "'file:///proc/self/environ' refused: the base's mlreg.yaml allows no external artifact URIs")
+    refused(
+        cli,
+        work,
+        "registry/m/v4/metadata.json: $.artifacts[2].uri: external artifact "
+        "'file:///proc/self/environ' refused: the base's mlreg.yaml allows no external artifact URIs",
+    )
     assert "v4" in cli(work, "diff", "origin/main").out
 
 
@@ -269,10 +318,12 @@ def test_external_artifacts_under_an_allowed_prefix(work, cli):
     external(work, "s3://team-bucket/m/v4/model.bin", "file:///mnt/models/m/model.bin")
     r = validate(cli, work)
     assert r.code == 0, r.err
-    for uri, why in (("file:///proc/self/environ", "is not under an allowed prefix"),
-                     ("s3://team-bucket-evil/x", "is not under an allowed prefix"),
-                     ("file:///mnt/models/../../proc/self/environ", "is not a plain path under file:///mnt/models/"),
-                     ("file:///mnt/models/%2e%2e/etc/passwd", "is not a plain path")):
+    for uri, why in (
+        ("file:///proc/self/environ", "is not under an allowed prefix"),
+        ("s3://team-bucket-evil/x", "is not under an allowed prefix"),
+        ("file:///mnt/models/../../proc/self/environ", "is not a plain path under file:///mnt/models/"),
+        ("file:///mnt/models/%2e%2e/etc/passwd", "is not a plain path"),
+    ):
         pr_branch(work, "hostile")
         external(work, uri)
         refused(cli, work, f"$.artifacts[2].uri: external artifact {uri!r} {why}")
@@ -281,8 +332,9 @@ def test_external_artifacts_under_an_allowed_prefix(work, cli):
 def test_import_dir_uses_the_same_name_rule(reg, tmp_path, cli):
     old = tmp_path / "legacy" / "models" / "ppo_v0.1.0"
     old.mkdir(parents=True)
-    (old / "metadata.json").write_text(json.dumps({"model_name": "ppo", "model_version": "v0.1.0",
-                                                   "training_timestamp": "2024-01-02T09:00:00"}))
+    (old / "metadata.json").write_text(
+        json.dumps({"model_name": "ppo", "model_version": "v0.1.0", "training_timestamp": "2024-01-02T09:00:00"})
+    )
     (old / "a:b.zip").write_text("weights")
     head = git(reg.root, "rev-parse", "HEAD")
     r = cli(reg.root, "import", "dir", str(tmp_path / "legacy"))

@@ -6,14 +6,17 @@ import stat
 
 import pytest
 
-from conftest import git
 from mlreg.api import Registry
-from mlreg.errors import MlregError
+
+from conftest import git
 
 
 def snapshot(root):
-    return (git(root, "rev-parse", "HEAD"), git(root, "ls-files", "-s"),
-            git(root, "status", "--porcelain", "--untracked-files=all"))
+    return (
+        git(root, "rev-parse", "HEAD"),
+        git(root, "ls-files", "-s"),
+        git(root, "status", "--porcelain", "--untracked-files=all"),
+    )
 
 
 @pytest.fixture
@@ -113,11 +116,14 @@ def test_model_yaml_naming_another_model_is_refused_not_followed(two, cli):
     assert snapshot(two.root) == before and not (two.root / "registry/other").exists()
 
 
-@pytest.mark.parametrize("path, text, expected", [
-    ("mlreg.yaml", "[]\n", "mlreg.yaml: $: expected a mapping of settings, got list"),
-    ("registry/m/model.yaml", "schema_version: 1\nname: m\naliases: {1: 1}\n", "$.aliases.1"),
-    ("registry/m/model.yaml", "schema_version: 1\nname: m\naliases: [A]\n", "$.aliases: expected a mapping"),
-])
+@pytest.mark.parametrize(
+    "path, text, expected",
+    [
+        ("mlreg.yaml", "[]\n", "mlreg.yaml: $: expected a mapping of settings, got list"),
+        ("registry/m/model.yaml", "schema_version: 1\nname: m\naliases: {1: 1}\n", "$.aliases.1"),
+        ("registry/m/model.yaml", "schema_version: 1\nname: m\naliases: [A]\n", "$.aliases: expected a mapping"),
+    ],
+)
 def test_wrong_shapes_are_clear_errors(two, cli, path, text, expected):
     (two.root / path).write_text(text)
     git(two.root, "commit", "-qam", "hand edit")  # committed: writes read the commit they extend, not the work tree
@@ -152,8 +158,10 @@ def test_stage_must_agree_with_stage_history(two):
     doc = json.loads(path.read_text())
     doc["stage"] = "beta"
     path.write_text(json.dumps(doc))
-    assert any("$.stage: expected 'development' (where the last stage_history entry moved it), got 'beta'" in p
-               for p in Registry(two.root).validate())
+    assert any(
+        "$.stage: expected 'development' (where the last stage_history entry moved it), got 'beta'" in p
+        for p in Registry(two.root).validate()
+    )
 
 
 def test_reads_refuse_artifact_paths_leaving_the_version_folder(two, cli):

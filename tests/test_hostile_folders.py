@@ -13,15 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git
-from crash import run_mlreg
 from mlreg.api import Registry
 from mlreg.errors import MlregError
 
+from conftest import git
+from crash import run_mlreg
+
 
 def snapshot(root: Path):
-    return (git(root, "rev-parse", "HEAD"), git(root, "ls-files", "-s"),
-            git(root, "status", "--porcelain", "--untracked-files=all"))
+    return (
+        git(root, "rev-parse", "HEAD"),
+        git(root, "ls-files", "-s"),
+        git(root, "status", "--porcelain", "--untracked-files=all"),
+    )
 
 
 def refused(cli, reg, *args: str) -> str:
@@ -110,8 +114,13 @@ def test_an_unreadable_file_is_named(reg, src):
         prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
     before = snapshot(reg.root)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    r = subprocess.run([*prefix, sys.executable, "-m", "mlreg", "register", "m", "--from-dir", str(src)],
-                       cwd=reg.root, env=env, capture_output=True, text=True)
+    r = subprocess.run(
+        [*prefix, sys.executable, "-m", "mlreg", "register", "m", "--from-dir", str(src)],
+        cwd=reg.root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
     assert "cannot read secret.bin (permission denied)" in r.stderr
     assert snapshot(reg.root) == before
@@ -133,11 +142,14 @@ def test_thirty_thousand_files_register(reg, tmp_path):
     assert Registry(reg.root).validate() == []
 
 
-@pytest.mark.parametrize("broken, content", [
-    ("registry/m/model.yaml", "name: [unclosed\n"),
-    ("registry/m/v1/metadata.json", "{\"version\": 1,"),
-    ("registry/m/v1/metadata.json", "{\"schema_version\": 1}"),
-])
+@pytest.mark.parametrize(
+    "broken, content",
+    [
+        ("registry/m/model.yaml", "name: [unclosed\n"),
+        ("registry/m/v1/metadata.json", '{"version": 1,'),
+        ("registry/m/v1/metadata.json", '{"schema_version": 1}'),
+    ],
+)
 def test_register_refuses_while_a_file_of_the_model_is_malformed(reg, training, cli, broken, content):
     reg.register("m", training())
     (reg.root / broken).write_text(content)
@@ -167,12 +179,15 @@ def test_a_model_name_differing_only_in_case_is_refused(reg, training, cli):
     assert "collides with the existing model 'model'" in err
 
 
-@pytest.mark.parametrize("files, expected", [
-    ({"aux.txt": "x"}, "'aux.txt' is a reserved name on Windows"),
-    ({"sub/CON/w.bin": "x"}, "'CON' is a reserved name on Windows"),
-    ({"a:b.txt": "x"}, "holds a character Windows does not allow"),
-    ({"Weights.bin": "x", "weights.bin": "y"}, "differ only in letter case"),
-])
+@pytest.mark.parametrize(
+    "files, expected",
+    [
+        ({"aux.txt": "x"}, "'aux.txt' is a reserved name on Windows"),
+        ({"sub/CON/w.bin": "x"}, "'CON' is a reserved name on Windows"),
+        ({"a:b.txt": "x"}, "holds a character Windows does not allow"),
+        ({"Weights.bin": "x", "weights.bin": "y"}, "differ only in letter case"),
+    ],
+)
 def test_artifact_names_that_break_checkouts_are_refused(reg, training, cli, files, expected):
     err = refused(cli, reg, "register", "m", "--from-dir", str(training(files=files)))
     assert expected in err

@@ -2,8 +2,9 @@ import json
 
 import pytest
 
-from conftest import git
 from mlreg.api import Registry
+
+from conftest import git
 
 
 def legacy(root, kind, folder, meta, files=None):
@@ -18,17 +19,44 @@ def legacy(root, kind, folder, meta, files=None):
 @pytest.fixture
 def old_layout(tmp_path):
     root = tmp_path / "MLOps" / "model_registry"
-    legacy(root, "rl_agents", "ppo_stocktrading_v0.2.0_20240116103015", {
-        "model_name": "ppo_stocktrading", "model_version": "v0.2.0", "training_timestamp": "2024-01-16T10:30:15",
-        "mlflow_run_id": "abc123", "source_data_version": "dvc:9f8e", "hyperparameters_config_path": "cfg/ppo.yaml",
-        "key_performance_metrics": {"sharpe_ratio": 1.5, "cumulative_return": 0.25}, "notes": "second try"})
-    legacy(root, "rl_agents", "ppo_stocktrading_v0.1.0_20240102090000", {
-        "model_name": "ppo_stocktrading", "model_version": "v0.1.0", "training_timestamp": "2024-01-02T09:00:00",
-        "key_performance_metrics": {"sharpe_ratio": 1.1}})
-    legacy(root, "sentiment_models", "llama3_8b_lora_v1.0.1_20240115142200", {
-        "model_name": "llama3_8b_lora_sentiment", "model_version": "v1.0.1",
-        "training_timestamp": "2024-01-15T14:22:00", "key_performance_metrics": {"accuracy": 0.85, "f1_score": 0.83}},
-        files={"adapter_model.bin": "lora", "adapter_config.json": "{}"})
+    legacy(
+        root,
+        "rl_agents",
+        "ppo_stocktrading_v0.2.0_20240116103015",
+        {
+            "model_name": "ppo_stocktrading",
+            "model_version": "v0.2.0",
+            "training_timestamp": "2024-01-16T10:30:15",
+            "mlflow_run_id": "abc123",
+            "source_data_version": "dvc:9f8e",
+            "hyperparameters_config_path": "cfg/ppo.yaml",
+            "key_performance_metrics": {"sharpe_ratio": 1.5, "cumulative_return": 0.25},
+            "notes": "second try",
+        },
+    )
+    legacy(
+        root,
+        "rl_agents",
+        "ppo_stocktrading_v0.1.0_20240102090000",
+        {
+            "model_name": "ppo_stocktrading",
+            "model_version": "v0.1.0",
+            "training_timestamp": "2024-01-02T09:00:00",
+            "key_performance_metrics": {"sharpe_ratio": 1.1},
+        },
+    )
+    legacy(
+        root,
+        "sentiment_models",
+        "llama3_8b_lora_v1.0.1_20240115142200",
+        {
+            "model_name": "llama3_8b_lora_sentiment",
+            "model_version": "v1.0.1",
+            "training_timestamp": "2024-01-15T14:22:00",
+            "key_performance_metrics": {"accuracy": 0.85, "f1_score": 0.83},
+        },
+        files={"adapter_model.bin": "lora", "adapter_config.json": "{}"},
+    )
     return root
 
 
@@ -50,7 +78,11 @@ def test_import_dir_one_commit_ordered_by_training_time(reg, old_layout, cli):
     assert (folder / "model.zip").read_text() == "weights ppo_stocktrading_v0.2.0_20240116103015"
     assert json.loads((folder / "legacy_metadata.json").read_text())["model_version"] == "v0.2.0"
     llama = Registry(reg.root).get("llama3_8b_lora_sentiment", "1").record
-    assert sorted(a.path for a in llama.artifacts) == ["adapter_config.json", "adapter_model.bin", "legacy_metadata.json"]
+    assert sorted(a.path for a in llama.artifacts) == [
+        "adapter_config.json",
+        "adapter_model.bin",
+        "legacy_metadata.json",
+    ]
     assert Registry(reg.root).validate() == []
     events = cli(reg.root, "history", "ppo_stocktrading", "--json").json()
     assert [(e["action"], e["version"]) for e in events] == [("import", 1), ("import", 2)]
@@ -68,7 +100,10 @@ def test_dry_run_writes_nothing(reg, old_layout, cli):
     r = cli(reg.root, "import", "dir", str(old_layout), "--dry-run", "--json")
     assert r.code == 0
     assert [(v["model"], v["version"]) for v in r.json()["versions"]] == [
-        ("llama3_8b_lora_sentiment", 1), ("ppo_stocktrading", 1), ("ppo_stocktrading", 2)]
+        ("llama3_8b_lora_sentiment", 1),
+        ("ppo_stocktrading", 1),
+        ("ppo_stocktrading", 2),
+    ]
     assert git(reg.root, "rev-parse", "HEAD") == head and not (reg.root / "registry/ppo_stocktrading").exists()
 
 
@@ -89,8 +124,12 @@ def test_importing_the_same_folder_again_adds_only_what_is_new(reg, old_layout, 
     r = cli(reg.root, "import", "dir", str(old_layout))
     assert r.code == 0 and "nothing to import" in r.out and "3 version(s) skipped: already imported" in r.out
     assert git(reg.root, "rev-parse", "HEAD") == head
-    legacy(old_layout, "rl_agents", "ppo_stocktrading_v0.3.0_20240201000000", {
-        "model_name": "ppo_stocktrading", "model_version": "v0.3.0", "training_timestamp": "2024-02-01T00:00:00"})
+    legacy(
+        old_layout,
+        "rl_agents",
+        "ppo_stocktrading_v0.3.0_20240201000000",
+        {"model_name": "ppo_stocktrading", "model_version": "v0.3.0", "training_timestamp": "2024-02-01T00:00:00"},
+    )
     out = Registry(reg.root).import_dir(old_layout)
     assert [(r.name, r.version) for r in out.records] == [("ppo_stocktrading", 3)]
 

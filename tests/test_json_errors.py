@@ -12,14 +12,19 @@ def deep(levels: int) -> str:
     return "[" * levels + "]" * levels
 
 
-@pytest.mark.parametrize("content, expected", [
-    ('{"run_name": "r", "params": {"a": ' + deep(100_000) + "}}", "malformed JSON: nested too deeply"),
-    ('{"run_name": "r",\n "params": {"lr": 1e400}}',
-     "run_metadata.json: $.params.lr: 1e400 is not a finite number; expected a finite number (only metrics may "
-     "be NaN or Infinity: register leaves those out)"),
-    ('{"run_name": "r", "total_timesteps": -Infinity}', "$.total_timesteps: -Infinity is not a finite number"),
-    ('{"run_name": "r", "params": {"a": [1, {"b": NaN}]}}', "$.params.a[1].b: NaN is not a finite number"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ('{"run_name": "r", "params": {"a": ' + deep(100_000) + "}}", "malformed JSON: nested too deeply"),
+        (
+            '{"run_name": "r",\n "params": {"lr": 1e400}}',
+            "run_metadata.json: $.params.lr: 1e400 is not a finite number; expected a finite number (only metrics may "
+            "be NaN or Infinity: register leaves those out)",
+        ),
+        ('{"run_name": "r", "total_timesteps": -Infinity}', "$.total_timesteps: -Infinity is not a finite number"),
+        ('{"run_name": "r", "params": {"a": [1, {"b": NaN}]}}', "$.params.a[1].b: NaN is not a finite number"),
+    ],
+)
 def test_register_names_the_file_and_the_problem(reg, tmp_path, cli, content, expected):
     src = tmp_path / "run"
     src.mkdir()

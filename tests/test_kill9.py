@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from mlreg.api import Registry
+
 from conftest import git
 from crash import assert_whole_or_nothing, mlreg_process, run_mlreg, user_changes
-from mlreg.api import Registry
 
 pytestmark = pytest.mark.crash
 
@@ -90,7 +91,9 @@ def test_kill_9_at_random_moments_of_a_large_register_and_of_promotes(big_folder
     for i in range(REGISTERS):
         root = fresh_repo(tmp_path / f"register-{i}")
         mine = user_changes(root, str(i))
-        what = kill_at(root, ["register", "m", "--from-dir", str(big_folder), "--allow-large"], rng.uniform(0.2, 1.2) * full)
+        what = kill_at(
+            root, ["register", "m", "--from-dir", str(big_folder), "--allow-large"], rng.uniform(0.2, 1.2) * full
+        )
         committed = "registry/m/v1/metadata.json" in git(root, "ls-tree", "-r", "--name-only", "HEAD")
         assert committed == (root / "registry/m/v1/metadata.json").is_file()
         assert_whole_or_nothing(root, mine, tmp_path / f"checks-register-{i}")

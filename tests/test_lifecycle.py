@@ -3,9 +3,10 @@ import json
 import pytest
 import yaml
 
-from conftest import git
 from mlreg.api import Registry
 from mlreg.errors import MlregError
+
+from conftest import git
 
 DEFAULT = {
     "development": {"beta", "archived"},
@@ -29,8 +30,11 @@ def put_in_stage(reg, name, n, stage):
 
 
 def snapshot(reg):
-    return (git(reg.root, "rev-parse", "HEAD"), git(reg.root, "ls-files", "-s"),
-            git(reg.root, "status", "--porcelain", "--untracked-files=all"))
+    return (
+        git(reg.root, "rev-parse", "HEAD"),
+        git(reg.root, "ls-files", "-s"),
+        git(reg.root, "status", "--porcelain", "--untracked-files=all"),
+    )
 
 
 @pytest.mark.parametrize("src", list(DEFAULT))
@@ -47,8 +51,13 @@ def test_default_transition_table(reg, training, src, dst):
         doc = meta(reg, "m", 1)
         assert doc["stage"] == dst
         assert doc["stage_history"][-1] | {"at": None} == {
-            "action": "promote", "from": src, "to": dst, "at": None, "by": "Test User <test@example.com>",
-            "reason": "why"}
+            "action": "promote",
+            "from": src,
+            "to": dst,
+            "at": None,
+            "by": "Test User <test@example.com>",
+            "reason": "why",
+        }
         assert git(reg.root, "log", "-1", "--format=%H").strip() == out.commit
     else:
         before = snapshot(reg)
@@ -68,7 +77,9 @@ def test_promote_to_champion_demotes_previous_holder_in_the_same_commit(reg, tra
     assert r.code == 0, r.err
     assert int(git(reg.root, "rev-list", "--count", "HEAD")) == commits_before + 1
     assert sorted(git(reg.root, "show", "--name-only", "--format=", "HEAD").split()) == [
-        "registry/m/v1/metadata.json", "registry/m/v2/metadata.json"]
+        "registry/m/v1/metadata.json",
+        "registry/m/v2/metadata.json",
+    ]
     old, new = meta(reg, "m", 1), meta(reg, "m", 2)
     assert new["stage"] == "champion" and old["stage"] == "archived"
     assert old["stage_history"][-1]["action"] == "demote"
@@ -79,13 +90,16 @@ def test_promote_to_champion_demotes_previous_holder_in_the_same_commit(reg, tra
     assert Registry(reg.root).validate() == []
 
 
-@pytest.mark.parametrize("args, message", [
-    (["m@1", "production", "--reason", "x"], "unknown stage 'production'"),
-    (["m@1", "beta"], "--reason is required"),
-    (["m@1", "development", "--reason", "x"], "already in stage 'development'"),
-    (["m@1", "champion", "--reason", "x"], "development -> champion is not an allowed transition"),
-    (["m@7", "beta", "--reason", "x"], "m: version 7 not found"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["m@1", "production", "--reason", "x"], "unknown stage 'production'"),
+        (["m@1", "beta"], "--reason is required"),
+        (["m@1", "development", "--reason", "x"], "already in stage 'development'"),
+        (["m@1", "champion", "--reason", "x"], "development -> champion is not an allowed transition"),
+        (["m@7", "beta", "--reason", "x"], "m: version 7 not found"),
+    ],
+)
 def test_bad_promotions_change_nothing(reg, training, cli, args, message):
     reg.register("m", training())
     before = snapshot(reg)
@@ -135,10 +149,19 @@ def test_aliases_preset_uses_aliases_not_stages(repo_dir, clock, training):
 
 
 def test_custom_lifecycle_with_own_names(repo_dir, clock, training):
-    settings = {"schema_version": 1, "lifecycle": {"initial": "lab", "require_reason": False, "stages": {
-        "lab": {"to": ["shadow"]}, "shadow": {"to": ["live", "lab"]},
-        "live": {"to": ["retired"], "exclusive": True, "demote_to": "retired", "alias": "live"},
-        "retired": {"to": []}}}}
+    settings = {
+        "schema_version": 1,
+        "lifecycle": {
+            "initial": "lab",
+            "require_reason": False,
+            "stages": {
+                "lab": {"to": ["shadow"]},
+                "shadow": {"to": ["live", "lab"]},
+                "live": {"to": ["retired"], "exclusive": True, "demote_to": "retired", "alias": "live"},
+                "retired": {"to": []},
+            },
+        },
+    }
     reg = init_with(repo_dir, clock, settings=settings)
     for _ in range(2):
         reg.register("m", training())
@@ -193,14 +216,27 @@ def test_tags_on_model_and_version(reg, training, cli):
 
 
 def test_three_generation_enhancement_chain(reg, training, cli):
-    reg.register("rl-1h", training(metrics={"evaluation/best_mean_reward": 100.0, "sharpe": 1.0},
-                                   total_timesteps=100000))
-    r = cli(reg.root, "register", "rl-1h", "--from-dir", str(training(
-        metrics={"evaluation/best_mean_reward": 115.72, "sharpe": 1.1}, total_timesteps=150000)),
-        "--base", "rl-1h@1", "--enhancement-type", "continued")
+    reg.register(
+        "rl-1h", training(metrics={"evaluation/best_mean_reward": 100.0, "sharpe": 1.0}, total_timesteps=100000)
+    )
+    r = cli(
+        reg.root,
+        "register",
+        "rl-1h",
+        "--from-dir",
+        str(training(metrics={"evaluation/best_mean_reward": 115.72, "sharpe": 1.1}, total_timesteps=150000)),
+        "--base",
+        "rl-1h@1",
+        "--enhancement-type",
+        "continued",
+    )
     assert r.code == 0, r.err
-    reg.register("rl-1h", training(metrics={"evaluation/best_mean_reward": 120.0}, total_timesteps=200000),
-                 base="rl-1h@latest", enhancement_type="continued")
+    reg.register(
+        "rl-1h",
+        training(metrics={"evaluation/best_mean_reward": 120.0}, total_timesteps=200000),
+        base="rl-1h@latest",
+        enhancement_type="continued",
+    )
     v2, v3 = meta(reg, "rl-1h", 2), meta(reg, "rl-1h", 3)
     assert v2["lineage"]["model_type"] == "continued" and v2["lineage"]["base"] == {"model": "rl-1h", "version": 1}
     assert v2["lineage"]["previous_timesteps"] == 100000 and v2["lineage"]["total_timesteps"] == 150000
@@ -282,13 +318,16 @@ def test_branch_leaves_checkout_untouched(reg, training, cli):
     assert r.code == 1 and "branch 'new-m' already exists" in r.err
 
 
-@pytest.mark.parametrize("command", [
-    lambda r, t: r.register("m", t()),
-    lambda r, t: r.promote("m", "1", "beta", "ok"),
-    lambda r, t: r.alias_set("m", "Staging", "1"),
-    lambda r, t: r.tag_set("m", "1", "k", "v"),
-    lambda r, t: r.tag_set("m", None, "k", "v"),
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        lambda r, t: r.register("m", t()),
+        lambda r, t: r.promote("m", "1", "beta", "ok"),
+        lambda r, t: r.alias_set("m", "Staging", "1"),
+        lambda r, t: r.tag_set("m", "1", "k", "v"),
+        lambda r, t: r.tag_set("m", None, "k", "v"),
+    ],
+)
 def test_every_command_leaves_unrelated_changes_alone(reg, training, command):
     reg.register("m", training())
     (reg.root / "README.md").write_text("unstaged edit\n")
@@ -304,7 +343,10 @@ def test_every_command_leaves_unrelated_changes_alone(reg, training, command):
 def test_describe_sets_model_description(reg, training, cli):
     reg.register("m", training())
     assert cli(reg.root, "describe", "m", "Predicts the 7-day log return").code == 0
-    assert yaml.safe_load((reg.root / "registry/m/model.yaml").read_text())["description"] == "Predicts the 7-day log return"
+    assert (
+        yaml.safe_load((reg.root / "registry/m/model.yaml").read_text())["description"]
+        == "Predicts the 7-day log return"
+    )
     assert git(reg.root, "log", "-1", "--format=%s").strip() == "mlreg: describe m"
 
 

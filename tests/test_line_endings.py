@@ -8,11 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git
 from mlreg.api import Registry
 
-FILES = {"notes.txt": b"windows line\r\nsecond\r\n", "lf.txt": b"unix line\nsecond\n",
-         "mixed.csv": b"a,b\r\n1,2\n", "model.bin": b"\x00\x01\r\n\x02"}
+from conftest import git
+
+FILES = {
+    "notes.txt": b"windows line\r\nsecond\r\n",
+    "lf.txt": b"unix line\nsecond\n",
+    "mixed.csv": b"a,b\r\n1,2\n",
+    "model.bin": b"\x00\x01\r\n\x02",
+}
 
 
 def training(tmp_path: Path) -> Path:

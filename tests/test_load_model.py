@@ -29,13 +29,13 @@ TRAIN = textwrap.dedent('''
                   open(f"{out}/run_metadata.json", "w"))
 ''')
 
-INFERENCE = textwrap.dedent('''
+INFERENCE = textwrap.dedent("""
     import pandas as pd
     import mlreg
 
     model = mlreg.load_model("models:/scaler@champion")  # the registry of the current repository
     print(list(model.predict(pd.DataFrame({"x": [1.0, 2.0]}))))
-''')
+""")
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +44,9 @@ def trained(tmp_path_factory):
     base = tmp_path_factory.mktemp("training")
     (base / "train.py").write_text(TRAIN)
     outs = [base / "run_2", base / "run_3"]
-    subprocess.run([sys.executable, str(base / "train.py"), str(outs[0]), "2", str(outs[1]), "3"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, str(base / "train.py"), str(outs[0]), "2", str(outs[1]), "3"], check=True, capture_output=True
+    )
     return outs
 
 
@@ -90,9 +91,11 @@ def test_not_an_mlflow_model_returns_the_path_without_importing_mlflow(reg, trai
     reg.register("tree", training())
     src = training(files={"model.zip": "agent"})
     reg.register("agent", src, external=True)
-    code = ("import sys, mlreg\n"
-            "print(mlreg.load_model('tree@latest')); print(mlreg.load_model('models:/agent/1'))\n"
-            "print(json.dumps('mlflow' in sys.modules))\n").replace("import sys", "import json, sys")
+    code = (
+        "import sys, mlreg\n"
+        "print(mlreg.load_model('tree@latest')); print(mlreg.load_model('models:/agent/1'))\n"
+        "print(json.dumps('mlflow' in sys.modules))\n"
+    ).replace("import sys", "import json, sys")
     r = subprocess.run([sys.executable, "-c", code], cwd=reg.root, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     tree, agent, imported = r.stdout.splitlines()

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import git
 from mlreg.api import Registry
+
+from conftest import git
 
 
 def test_a_registry_in_a_monorepo_sub_folder(repo_dir, training, cli):

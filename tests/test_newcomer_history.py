@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from conftest import git
 from mlreg.api import Registry
+
+from conftest import git
 
 
 def frozen() -> dt.datetime:
     """A clock that never moves: every write lands in the same second."""
-    return dt.datetime(2025, 6, 10, 14, 17, tzinfo=dt.timezone.utc)
+    return dt.datetime(2025, 6, 10, 14, 17, tzinfo=dt.UTC)
 
 
 def same_second(repo_dir, training) -> Registry:
@@ -32,8 +33,9 @@ def test_demotion_attaches_to_the_promote_that_made_it(repo_dir, training, cli):
     events = cli(reg.root, "history", "m", "--json").json()
     demotes = [(e["version"], e["commit"]) for e in events if e["action"] == "demote"]
     assert demotes == [(1, second), (2, third)]
-    promotes = [(e["version"], e["commit"]) for e in events
-                if e["action"] == "promote" and e["detail"].endswith("champion")]
+    promotes = [
+        (e["version"], e["commit"]) for e in events if e["action"] == "promote" and e["detail"].endswith("champion")
+    ]
     assert promotes == [(1, first), (2, second), (3, third)]
     # each demotion is listed right after the promote whose commit wrote it
     order = [(e["action"], e["version"]) for e in events if e["commit"] in (second, third)]
@@ -48,7 +50,9 @@ def test_rollback_demotion_attaches_to_the_rollback(repo_dir, training):
     back = reg.rollback("m", reason="bad").commit
     events = reg.history("m")
     assert [(e.action, e.version, e.commit) for e in events if e.commit == back] == [
-        ("rollback", 1, back), ("demote", 2, back)]
+        ("rollback", 1, back),
+        ("demote", 2, back),
+    ]
     assert [e.commit for e in events if e.action == "demote" and e.version == 1] != [back]
 
 

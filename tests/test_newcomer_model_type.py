@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import world
 from mlreg.errors import NotFound
+
+from helpers import world
 
 
 @world

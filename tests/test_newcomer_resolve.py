@@ -47,8 +47,11 @@ def test_no_pull_prints_the_store_uris(stored, store, cli, own_cache):
     lines = r.out.splitlines()
     folder, uris = recorded(stored)
     assert folder.startswith(f"{store.uri}/") and "/btc/v1" in folder
-    assert sorted(lines) == sorted(uris) == sorted(f"{folder}/{p}" for p in ["model.txt", "run_metadata.json",
-                                                                              "sub/weights.bin"])
+    assert (
+        sorted(lines)
+        == sorted(uris)
+        == sorted(f"{folder}/{p}" for p in ["model.txt", "run_metadata.json", "sub/weights.bin"])
+    )
     assert str(stored.root) not in r.out
     assert not (own_cache / "files").exists()  # nothing was downloaded
 
@@ -63,7 +66,12 @@ def test_no_pull_json_path_is_the_store_folder(stored, store, cli):
 
 def test_library_location(stored, store):
     res = stored.resolve("btc@champion", pull=False)
-    assert res.location == recorded(stored)[0] and res.location.startswith(f"{store.uri}/") and res.stored and res.path == stored.root / "registry/btc/v1"
+    assert (
+        res.location == recorded(stored)[0]
+        and res.location.startswith(f"{store.uri}/")
+        and res.stored
+        and res.path == stored.root / "registry/btc/v1"
+    )
     pulled = stored.resolve("btc@champion")
     assert pulled.location == str(pulled.files_dir)
 

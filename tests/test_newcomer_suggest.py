@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from mlreg.errors import MlregError, NotFound
+
 from conftest import git
 from helpers import world
-from mlreg.errors import MlregError, NotFound
 
 
 @world
@@ -25,9 +26,17 @@ def test_library_error_names_the_nearest_model(models, capsys):
     assert capsys.readouterr() == ("", "")
 
 
-@pytest.mark.parametrize("args", [["show", "btc-1hh"], ["show", "btc-1hh@latest"], ["resolve", "btc-1hh@prod"],
-                                  ["history", "btc-1hh"], ["list", "--model", "btc-1hh"],
-                                  ["find", "latest", "--model", "btc-1hh"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["show", "btc-1hh"],
+        ["show", "btc-1hh@latest"],
+        ["resolve", "btc-1hh@prod"],
+        ["history", "btc-1hh"],
+        ["list", "--model", "btc-1hh"],
+        ["find", "latest", "--model", "btc-1hh"],
+    ],
+)
 def test_every_read_suggests_the_model(models, cli, args):
     r = cli(models.root, *args)
     assert r.code == 1 and "model 'btc-1hh' not found" in r.err and "did you mean 'btc-1h'?" in r.err

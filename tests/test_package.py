@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 import mlreg
+
 from conftest import git
 
 pytestmark = pytest.mark.slow  # builds the sdist and wheels, installs them
@@ -55,8 +56,16 @@ def core_venv(dist, tmp_path_factory) -> Path:
     venv = tmp_path_factory.mktemp("core") / "venv"
     sh(sys.executable, "-m", "venv", venv)
     [wheel] = dist.glob("*.whl")
-    sh(venv / "bin" / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", wheel,
-       env=clean_env())
+    sh(
+        venv / "bin" / "python",
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        wheel,
+        env=clean_env(),
+    )
     return venv
 
 
@@ -115,13 +124,19 @@ def test_the_core_wheel_validates_diffs_and_registers_without_mlflow(core_venv, 
     diff = sh(mlreg_bin, "diff", "HEAD~2", "HEAD", "--json", cwd=repo, env=env)
     assert "rl-agent-1h" in diff.stdout and json.loads(diff.stdout)
     # the gate takes a new version only as register writes it: the register and the promote land one by one
-    assert sh(mlreg_bin, "validate", "--base", "HEAD~2", "--head", "HEAD~1", cwd=repo, env=env).stdout == \
-        "registry is valid\n"
+    assert (
+        sh(mlreg_bin, "validate", "--base", "HEAD~2", "--head", "HEAD~1", cwd=repo, env=env).stdout
+        == "registry is valid\n"
+    )
     assert sh(mlreg_bin, "validate", "--base", "HEAD~1", cwd=repo, env=env).stdout == "registry is valid\n"
     refused = sh(mlreg_bin, "validate", "--base", "HEAD~2", cwd=repo, env=env, ok=False)
     assert refused.returncode == 1 and "new version arrives in stage 'beta'" in refused.stderr
 
-    for argv, what in ((["sync"], "`mlreg sync`"), (["ui"], "`mlreg ui`"), (["import", "mlflow"], "`mlreg import mlflow`")):
+    for argv, what in (
+        (["sync"], "`mlreg sync`"),
+        (["ui"], "`mlreg ui`"),
+        (["import", "mlflow"], "`mlreg import mlflow`"),
+    ):
         r = sh(mlreg_bin, *argv, cwd=repo, env=env, ok=False)
         assert (r.returncode, r.stdout) == (1, "")
         assert r.stderr == f"Error: {what} needs MLflow, which is not installed: pip install 'mlreg[mlflow]'\n"
@@ -155,20 +170,36 @@ def test_pre_commit_try_repo_installs_and_runs_the_hook(example_repo, tmp_path):
     tamper(example_repo)
     env = clean_env(PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"), PATH="/usr/local/bin:/usr/bin:/bin")
     assert shutil.which("mlreg", path=env["PATH"]) is None  # only the hook's own virtualenv has mlreg
-    r = sh(sys.executable, "-m", "pre_commit", "try-repo", ROOT, "mlreg-validate", "--all-files", cwd=example_repo,
-           env=env, ok=False)
+    r = sh(
+        sys.executable,
+        "-m",
+        "pre_commit",
+        "try-repo",
+        ROOT,
+        "mlreg-validate",
+        "--all-files",
+        cwd=example_repo,
+        env=env,
+        ok=False,
+    )
     assert r.returncode == 1 and re.search(r"^mlreg validate\.+Failed$", r.stdout, re.M), r.stdout + r.stderr
     assert "Error: registry/rl-agent-1h/v1/metadata.json" in r.stdout
 
 
 def test_the_readme_local_hook_works_as_written(example_repo, tmp_path):
-    [config] = [b for b in re.findall(r"```yaml\n(repos:\n.*?)```", (ROOT / "docs/how-to/ci.md").read_text(), re.S)
-                if "repo: local" in b]
+    [config] = [
+        b
+        for b in re.findall(r"```yaml\n(repos:\n.*?)```", (ROOT / "docs/how-to/ci.md").read_text(), re.S)
+        if "repo: local" in b
+    ]
     assert yaml.safe_load(config)["repos"][0]["hooks"][0]["id"] == "mlreg-validate"
     (example_repo / ".pre-commit-config.yaml").write_text(config)
     git(example_repo, "add", ".pre-commit-config.yaml")
-    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # the mlreg installed here
+    env = {
+        **os.environ,
+        "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }  # the mlreg installed here
     pre_commit = [sys.executable, "-m", "pre_commit"]
     r = sh(*pre_commit, "run", "--all-files", cwd=example_repo, env=env)
     assert re.search(r"^mlreg validate\.+Passed$", r.stdout, re.M), r.stdout

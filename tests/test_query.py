@@ -4,10 +4,11 @@ import datetime as dt
 
 import pytest
 
-from helpers import world
 from mlreg.api import Registry
-from mlreg.errors import MlregError, NotFound
 from mlreg.core.query import metric_direction
+from mlreg.errors import MlregError, NotFound
+
+from helpers import world
 
 
 @world
@@ -15,12 +16,17 @@ def zoo(reg, training):
     """btc: v1 (0.07), v2 (0.05), v3 continued from v2 (0.05, ties v2); eth v1 (4H, auc); ppo: base + continued."""
     reg.register("btc", training(metrics={"rmse_val": 0.07}, timeframe="1H"))
     reg.register("btc", training(metrics={"rmse_val": 0.05, "auc_val": 0.61}, timeframe="1H"))
-    reg.register("btc", training(metrics={"rmse_val": 0.05}, timeframe="1H"), base="btc@2",
-                 enhancement_type="continued")
+    reg.register(
+        "btc", training(metrics={"rmse_val": 0.05}, timeframe="1H"), base="btc@2", enhancement_type="continued"
+    )
     reg.register("eth", training(metrics={"rmse_val": 0.06, "auc_val": 0.7}, timeframe="4H"))
     reg.register("ppo", training(metrics={"evaluation/best_mean_reward": 10.0}, model_type="ppo"))
-    reg.register("ppo", training(metrics={"evaluation/best_mean_reward": 12.5}, model_type="ppo"),
-                 base="ppo@1", enhancement_type="continued")
+    reg.register(
+        "ppo",
+        training(metrics={"evaluation/best_mean_reward": 12.5}, model_type="ppo"),
+        base="ppo@1",
+        enhancement_type="continued",
+    )
     reg.promote("btc", "1", "beta", "passed backtest")
     reg.promote("eth", "1", "beta", "passed backtest")
     return reg
@@ -56,7 +62,7 @@ def test_find_latest_nothing_matches_is_a_clear_error(zoo):
 
 
 def test_find_latest_ties_on_created_at_go_to_the_higher_version(repo_dir, training):
-    fixed = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+    fixed = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
     reg = Registry(repo_dir, clock=lambda: fixed)
     reg.init()
     for name in ("b", "a", "a"):
@@ -91,13 +97,29 @@ def test_find_best_unknown_metric_direction_is_an_error_not_a_guess(zoo):
         zoo.find_best("score", higher_is_better=True)
 
 
-@pytest.mark.parametrize("metric, expected", [
-    ("rmse_val", False), ("mae", False), ("mse_test", False), ("val_loss", False), ("logloss_test", False),
-    ("auc_val", True), ("accuracy", True), ("f1_macro", True), ("corr_test", True), ("sharpe", True),
-    ("evaluation/best_mean_reward", True), ("win_rate", True), ("total_return", True),
-    ("improvement_rmse_val", False), ("neg_rmse", True),
-    ("score", None), ("loss_vs_reward", None), ("winrate_x", None),
-])
+@pytest.mark.parametrize(
+    "metric, expected",
+    [
+        ("rmse_val", False),
+        ("mae", False),
+        ("mse_test", False),
+        ("val_loss", False),
+        ("logloss_test", False),
+        ("auc_val", True),
+        ("accuracy", True),
+        ("f1_macro", True),
+        ("corr_test", True),
+        ("sharpe", True),
+        ("evaluation/best_mean_reward", True),
+        ("win_rate", True),
+        ("total_return", True),
+        ("improvement_rmse_val", False),
+        ("neg_rmse", True),
+        ("score", None),
+        ("loss_vs_reward", None),
+        ("winrate_x", None),
+    ],
+)
 def test_metric_direction_from_name(metric, expected):
     assert metric_direction(metric) is expected
 
@@ -150,8 +172,20 @@ def test_cli_find_latest_and_best_json(zoo, cli):
 
 
 def test_cli_find_fallback_says_so(zoo, cli):
-    r = cli(zoo.root, "find", "best", "--metric", "rmse_val", "-m", "eth", "--model-type", "continued",
-            "--fallback-model-type", "base", "--json")
+    r = cli(
+        zoo.root,
+        "find",
+        "best",
+        "--metric",
+        "rmse_val",
+        "-m",
+        "eth",
+        "--model-type",
+        "continued",
+        "--fallback-model-type",
+        "base",
+        "--json",
+    )
     assert r.code == 0 and r.json()["fallback"] is True and r.json()["model_type"] == "base"
     assert "fell back to lineage.model_type 'base'" in r.err
     table = cli(zoo.root, "find", "latest", "-m", "eth", "--model-type", "continued", "--fallback-model-type", "base")

@@ -53,13 +53,16 @@ def test_show_reads_only_that_models_folder(filled, cli, read_models):
     assert set(read_models) == {"btc"}
 
 
-@pytest.mark.parametrize("ref, message", [
-    ("nope", "model 'nope' not found"),
-    ("btc@9", "btc: version 9 not found (versions: 1..2)"),
-    ("btc@Prod", "btc@Prod: unknown ref"),
-    ("btc@beta", "stage 'beta' can hold several versions"),
-    ("../etc", "invalid model name"),
-])
+@pytest.mark.parametrize(
+    "ref, message",
+    [
+        ("nope", "model 'nope' not found"),
+        ("btc@9", "btc: version 9 not found (versions: 1..2)"),
+        ("btc@Prod", "btc@Prod: unknown ref"),
+        ("btc@beta", "stage 'beta' can hold several versions"),
+        ("../etc", "invalid model name"),
+    ],
+)
 def test_show_unknown_refs_are_clear_errors(filled, cli, ref, message):
     r = cli(filled.root, "show", ref)
     assert r.code == 1 and message in r.err
@@ -83,13 +86,21 @@ def test_verify_external_files_when_reachable(reg, training, cli):
     r = cli(reg.root, "verify", "ext@1", "--json")
     assert r.code == 1 and "mismatch" in {a["status"] for a in r.json()["artifacts"]}
     (src / "model.txt").unlink()
-    statuses = {a["location"].rsplit("/", 1)[-1]: a["status"] for a in cli(reg.root, "verify", "ext", "--json").json()["artifacts"]}
+    statuses = {
+        a["location"].rsplit("/", 1)[-1]: a["status"]
+        for a in cli(reg.root, "verify", "ext", "--json").json()["artifacts"]
+    }
     assert statuses["model.txt"] == "unreachable"
 
 
 def test_json_output_is_one_document(filled, cli):
-    for args in (["list", "--json"], ["list", "--versions", "--json"], ["show", "btc", "--json"],
-                 ["history", "btc", "--json"], ["validate", "--json"]):
+    for args in (
+        ["list", "--json"],
+        ["list", "--versions", "--json"],
+        ["show", "btc", "--json"],
+        ["history", "btc", "--json"],
+        ["validate", "--json"],
+    ):
         json.loads(cli(filled.root, *args).out)
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git
 from mlreg.api import Registry
 from mlreg.errors import MlregError
+
+from conftest import git
 
 
 def head(repo: Path) -> str:
@@ -23,8 +24,21 @@ def snapshot(repo: Path) -> tuple[str, str, str]:
 
 def test_register_builds_version_from_training_folder(reg, training, cli):
     src = training()
-    r = cli(reg.root, "register", "btc-1h", "--from-dir", str(src), "--description", "Trained 2023-2025 data",
-            "--param", "timeframe=1H", "--metric", "sharpe=1.5", "--tag", "target_type=regression")
+    r = cli(
+        reg.root,
+        "register",
+        "btc-1h",
+        "--from-dir",
+        str(src),
+        "--description",
+        "Trained 2023-2025 data",
+        "--param",
+        "timeframe=1H",
+        "--metric",
+        "sharpe=1.5",
+        "--tag",
+        "target_type=regression",
+    )
     assert r.code == 0, r.err
     meta = json.loads((reg.root / "registry/btc-1h/v1/metadata.json").read_text())
     assert meta["version"] == 1 and meta["stage"] == "development"
@@ -33,7 +47,9 @@ def test_register_builds_version_from_training_folder(reg, training, cli):
     assert meta["params"]["output_dir"] == str(src.resolve())
     assert meta["metrics"] == {"rmse_train": 0.0548, "rmse_val": 0.0669, "rmse_test": 0.0448, "sharpe": 1.5}
     assert meta["tags"] == {"target_type": "regression"}
-    assert meta["run"]["name"].startswith("run_2025") and meta["run"]["experiment"] == "binance-btcusdt-perp-1h-7d-logret"
+    assert (
+        meta["run"]["name"].startswith("run_2025") and meta["run"]["experiment"] == "binance-btcusdt-perp-1h-7d-logret"
+    )
     assert meta["created_by"] == "Test User <test@example.com>"
     copied = reg.root / "registry/btc-1h/v1/model.txt"
     assert copied.read_text() == (src / "model.txt").read_text()
@@ -51,8 +67,16 @@ def test_register_is_one_commit_with_trailers_touching_only_its_files(reg, train
     assert msg.startswith("mlreg: register btc v1\n")
     assert "Mlreg-Action: register\nMlreg-Model: btc\nMlreg-Version: 1" in msg
     files = sorted(git(reg.root, "show", "--name-only", "--format=", "HEAD").split())
-    assert files == sorted(out.paths) == ["registry/btc/model.yaml", "registry/btc/v1/metadata.json",
-                                          "registry/btc/v1/model.txt", "registry/btc/v1/run_metadata.json"]
+    assert (
+        files
+        == sorted(out.paths)
+        == [
+            "registry/btc/model.yaml",
+            "registry/btc/v1/metadata.json",
+            "registry/btc/v1/model.txt",
+            "registry/btc/v1/run_metadata.json",
+        ]
+    )
     assert git(reg.root, "status", "--porcelain") == ""
 
 
@@ -99,8 +123,19 @@ def test_flags_alone_are_enough_without_run_metadata(reg, tmp_path, cli):
     src = tmp_path / "plain output, 60"
     src.mkdir()
     (src / "agent.zip").write_bytes(b"zip")
-    r = cli(reg.root, "register", "agent", "--from-dir", str(src), "--metric", "evaluation/best_mean_reward=12.5",
-            "--param", "timeframe=1H", "--experiment", "rl-1h")
+    r = cli(
+        reg.root,
+        "register",
+        "agent",
+        "--from-dir",
+        str(src),
+        "--metric",
+        "evaluation/best_mean_reward=12.5",
+        "--param",
+        "timeframe=1H",
+        "--experiment",
+        "rl-1h",
+    )
     assert r.code == 0, r.err
     meta = json.loads((reg.root / "registry/agent/v1/metadata.json").read_text())
     assert meta["metrics"] == {"evaluation/best_mean_reward": 12.5}
@@ -108,14 +143,17 @@ def test_flags_alone_are_enough_without_run_metadata(reg, tmp_path, cli):
     assert [a["path"] for a in meta["artifacts"]] == ["agent.zip"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["../x"], "invalid model name '../x'"),
-    (["a/b"], "invalid model name 'a/b'"),
-    ([""], "invalid model name ''"),
-    (["ok", "--metric", "k=notanumber"], "--metric k=notanumber: expected a number"),
-    (["ok", "--param", "novalue"], "--param 'novalue': expected KEY=VALUE"),
-    (["ok", "--from-dir", "/does/not/exist"], "/does/not/exist: --from-dir is not a folder"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["../x"], "invalid model name '../x'"),
+        (["a/b"], "invalid model name 'a/b'"),
+        ([""], "invalid model name ''"),
+        (["ok", "--metric", "k=notanumber"], "--metric k=notanumber: expected a number"),
+        (["ok", "--param", "novalue"], "--param 'novalue': expected KEY=VALUE"),
+        (["ok", "--from-dir", "/does/not/exist"], "/does/not/exist: --from-dir is not a folder"),
+    ],
+)
 def test_bad_input_is_one_error_line_and_changes_nothing(reg, training, cli, args, message):
     src = training()
     argv = ["register", *args] if "--from-dir" in args else ["register", *args, "--from-dir", str(src)]
@@ -133,11 +171,14 @@ def test_missing_from_dir_is_a_usage_error(reg, cli):
     assert r.code == 2 and "--from-dir" in r.err
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{not json", "run_metadata.json: malformed JSON"),
-    ('{"metrics": {"rmse": "low"}}', "run_metadata.json: $.metrics.rmse: expected a number"),
-    ('{"schema_version": 9}', "$.schema_version: file uses schema_version 9"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "run_metadata.json: malformed JSON"),
+        ('{"metrics": {"rmse": "low"}}', "run_metadata.json: $.metrics.rmse: expected a number"),
+        ('{"schema_version": 9}', "$.schema_version: file uses schema_version 9"),
+    ],
+)
 def test_bad_run_metadata_names_file_and_path(reg, tmp_path, cli, content, message):
     src = tmp_path / "out"
     src.mkdir()
@@ -173,11 +214,19 @@ def test_a_failed_commit_point_changes_nothing(reg, training, monkeypatch):
 
 
 def test_concurrent_registers_never_share_a_version_number(reg, training):
-    script = ("import sys; from mlreg.api import Registry; "
-              "print(Registry(sys.argv[1]).register('race', sys.argv[2]).version)")
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(reg.root), str(training())],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
-             for _ in range(3)]
+    script = (
+        "import sys; from mlreg.api import Registry; print(Registry(sys.argv[1]).register('race', sys.argv[2]).version)"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(reg.root), str(training())],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=os.environ.copy(),
+        )
+        for _ in range(3)
+    ]
     results = [p.communicate() for p in procs]
     assert all(p.returncode == 0 for p in procs), results
     assert sorted(int(out) for out, _ in results) == [1, 2, 3]

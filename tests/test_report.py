@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mlreg.api import Registry
 
 from conftest import git
 from helpers import world
-from mlreg.api import Registry
 
 
 @world
@@ -26,10 +26,13 @@ def filled(reg: Registry, training) -> Registry:
     reg.register("btc", training({"rmse_train": 0.05, "rmse_val": 0.07, "rmse_test": 0.05}))
     reg.alias_set("btc", "Staging", "3")
     reg.describe("btc", "BTC 1h & friends <b>not bold</b>")
-    reg.register("rl", training({"evaluation/best_mean_reward": 100.0}, total_timesteps=100000),
-                 tags={"team": "rl"})
-    reg.register("rl", training({"evaluation/best_mean_reward": 115.7}, total_timesteps=150000),
-                 base="rl@1", enhancement_type="continued")
+    reg.register("rl", training({"evaluation/best_mean_reward": 100.0}, total_timesteps=100000), tags={"team": "rl"})
+    reg.register(
+        "rl",
+        training({"evaluation/best_mean_reward": 115.7}, total_timesteps=150000),
+        base="rl@1",
+        enhancement_type="continued",
+    )
     return reg
 
 
@@ -47,10 +50,20 @@ def page(site: Path, *parts: str) -> str:
 def test_site_layout_and_index(filled, tmp_path, cli):
     site = build(filled, tmp_path / "site", cli=cli)
     files = sorted(p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file())
-    assert files == [".mlreg-report", ".nojekyll", "index.html",
-                     "models/btc/index.html", "models/btc/v1.html", "models/btc/v2.html", "models/btc/v3.html",
-                     "models/rl/index.html", "models/rl/v1.html", "models/rl/v2.html",
-                     "static/site.js", "static/style.css"]
+    assert files == [
+        ".mlreg-report",
+        ".nojekyll",
+        "index.html",
+        "models/btc/index.html",
+        "models/btc/v1.html",
+        "models/btc/v2.html",
+        "models/btc/v3.html",
+        "models/rl/index.html",
+        "models/rl/v1.html",
+        "models/rl/v2.html",
+        "static/site.js",
+        "static/style.css",
+    ]
     index = page(site, "index.html")
     row = re.search(r'<tr data-model="btc">(.*?)</tr>', index, re.S).group(1)
     assert 'data-holder="champion" href="models/btc/v2.html">champion: v2</a>' in row
@@ -63,7 +76,7 @@ def test_site_layout_and_index(filled, tmp_path, cli):
 def test_model_page_plot_lineage_timeline(filled, tmp_path, cli):
     site = build(filled, tmp_path / "site", cli=cli)
     btc = page(site, "models", "btc", "index.html")
-    svg = btc[btc.index("<svg"):btc.index("</svg>")]
+    svg = btc[btc.index("<svg") : btc.index("</svg>")]
     for metric in ("rmse_train", "rmse_val", "rmse_test"):  # one family, drawn together, a point per version
         group = re.search(rf'<g id="metric-{metric}">(.*?)</g>\s*</g>', svg, re.S).group(1)
         assert group.count("<use ") == 3, metric
@@ -71,11 +84,11 @@ def test_model_page_plot_lineage_timeline(filled, tmp_path, cli):
     assert stars.count("<use ") == 3  # the champion's point in each of the three series
     assert ">champion</tspan>" in svg or "champion" in svg
     assert "learning_<wbr>rate" in btc and "num_<wbr>leaves" not in btc  # only params that differ
-    timeline = btc[btc.index('id="timeline"'):]
+    timeline = btc[btc.index('id="timeline"') :]
     assert "paper trading &lt;won&gt;" in timeline and "New champion promoted" in timeline
     rl = page(site, "models", "rl", "index.html")
     assert 'data-edge="rl/1->rl/2"' in rl and "continued →" in rl
-    bars = rl[rl.index("<svg"):rl.index("</svg>")]
+    bars = rl[rl.index("<svg") : rl.index("</svg>")]
     assert 'id="improvement-improvement_evaluation_best_mean_reward-v2"' in bars
     assert "Every version is a base model" in btc
 
@@ -91,9 +104,16 @@ def test_version_page(filled, tmp_path, cli):
     register_commit = git(filled.root, "log", "--format=%H", "--diff-filter=A", "--", "registry/btc/v2").split()[-1]
     assert f'<code title="{register_commit}">{register_commit[:10]}</code>' in v2
     for line in ("models:/btc/2", "models:/btc@champion", "mlreg resolve models:/btc@champion"):
-        assert f"<code class=\"line\">{line}</code>" in v2
-    full = json.loads(re.search(r'<pre class="json">(.*?)</pre>', v2, re.S).group(1).replace("&#34;", '"')
-                      .replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").replace("&#39;", "'"))
+        assert f'<code class="line">{line}</code>' in v2
+    full = json.loads(
+        re.search(r'<pre class="json">(.*?)</pre>', v2, re.S)
+        .group(1)
+        .replace("&#34;", '"')
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+        .replace("&#39;", "'")
+    )
     assert full == json.loads((filled.root / "registry/btc/v2/metadata.json").read_text())
     rl1 = page(site, "models", "rl", "v1.html")
     assert "enhanced by" in rl1 and 'href="../rl/v2.html"' in rl1
@@ -102,8 +122,10 @@ def test_version_page(filled, tmp_path, cli):
 def test_artifacts_in_git_in_a_store_or_external(filled, tmp_path):
     meta = filled.root / "registry/rl/v1/metadata.json"
     doc = json.loads(meta.read_text())
-    doc["artifacts"] += [{"path": "weights.bin", "uri": "s3://models/rl/v1/weights.bin", "sha256": "a" * 64, "size": 5 << 20},
-                         {"uri": "/mnt/shared/rl/v1/replay.npz", "sha256": "b" * 64, "size": 12}]
+    doc["artifacts"] += [
+        {"path": "weights.bin", "uri": "s3://models/rl/v1/weights.bin", "sha256": "a" * 64, "size": 5 << 20},
+        {"uri": "/mnt/shared/rl/v1/replay.npz", "sha256": "b" * 64, "size": 12},
+    ]
     meta.write_text(json.dumps(doc, indent=2))
     git(filled.root, "commit", "-qam", "record store-backed and external files")
     v1 = filled.report(tmp_path / "site").out.joinpath("models/rl/v1.html").read_text()
@@ -190,13 +212,17 @@ def test_unreadable_record_is_reported_and_left_out(filled, tmp_path, cli):
 def test_missing_extra_is_one_line(filled, tmp_path, cli, monkeypatch):
     monkeypatch.setitem(sys.modules, "jinja2", None)
     r = cli(filled.root, "report", "-o", str(tmp_path / "site"))
-    assert r.code == 1 and r.err.strip() == "Error: mlreg report needs Matplotlib and Jinja2: pip install 'mlreg[report]'"
+    assert (
+        r.code == 1 and r.err.strip() == "Error: mlreg report needs Matplotlib and Jinja2: pip install 'mlreg[report]'"
+    )
     assert not (tmp_path / "site").exists()
 
 
 def test_help_does_not_import_plotting(repo_dir):
-    code = "import sys\nfrom mlreg.cli import main\nmain(['report', '--help'])\n" \
-           "assert 'matplotlib' not in sys.modules and 'jinja2' not in sys.modules\n"
+    code = (
+        "import sys\nfrom mlreg.cli import main\nmain(['report', '--help'])\n"
+        "assert 'matplotlib' not in sys.modules and 'jinja2' not in sys.modules\n"
+    )
     r = subprocess.run([sys.executable, "-c", code], cwd=repo_dir, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
 

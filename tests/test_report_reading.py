@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from browser import chromium
 from mlreg.api import Registry
+
+from browser import chromium
 
 pytestmark = pytest.mark.browser
 

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import world
 from mlreg.errors import MlregError, NotFound
+
+from helpers import world
 
 
 @world
@@ -19,10 +20,20 @@ def btc(reg, training):
     return reg
 
 
-@pytest.mark.parametrize("ref, version", [
-    ("btc@champion", 2), ("btc@Staging", 1), ("btc/3", 3), ("btc@3", 3), ("btc@v1", 1), ("btc@latest", 3),
-    ("models:/btc@champion", 2), ("models:/btc/1", 1), ("models:/btc@latest", 3),
-])
+@pytest.mark.parametrize(
+    "ref, version",
+    [
+        ("btc@champion", 2),
+        ("btc@Staging", 1),
+        ("btc/3", 3),
+        ("btc@3", 3),
+        ("btc@v1", 1),
+        ("btc@latest", 3),
+        ("models:/btc@champion", 2),
+        ("models:/btc/1", 1),
+        ("models:/btc@latest", 3),
+    ],
+)
 def test_every_ref_form(btc, ref, version):
     got = btc.resolve(ref)
     assert got.record.version == version and got.ref == ref
@@ -32,8 +43,9 @@ def test_every_ref_form(btc, ref, version):
 
 def test_artifact_paths_are_absolute_and_exist(btc):
     got = btc.resolve("btc@champion")
-    assert got.artifact_paths == [str(btc.root / "registry/btc/v2" / p)
-                                  for p in ("model.txt", "run_metadata.json", "sub/scaler.json")]
+    assert got.artifact_paths == [
+        str(btc.root / "registry/btc/v2" / p) for p in ("model.txt", "run_metadata.json", "sub/scaler.json")
+    ]
     assert all(Path(p).read_text() for p in got.artifact_paths)
 
 
@@ -51,16 +63,19 @@ def test_stage_ref_follows_a_promotion(btc):
     assert btc.resolve("btc@champion").record.version == 3
 
 
-@pytest.mark.parametrize("ref, error, message", [
-    ("btc", MlregError, "'btc': no version given; expected NAME@ALIAS"),
-    ("models:/btc", MlregError, "no version given"),
-    ("btc@", MlregError, "no version given"),
-    ("nope@champion", NotFound, "model 'nope' not found"),
-    ("btc/9", NotFound, "btc: version 9 not found (versions: 1..3)"),
-    ("btc@Production", NotFound, "btc@Production: unknown ref; expected a version number"),
-    ("btc@beta", MlregError, "stage 'beta' can hold several versions"),
-    ("../x@1", MlregError, "invalid model name"),
-])
+@pytest.mark.parametrize(
+    "ref, error, message",
+    [
+        ("btc", MlregError, "'btc': no version given; expected NAME@ALIAS"),
+        ("models:/btc", MlregError, "no version given"),
+        ("btc@", MlregError, "no version given"),
+        ("nope@champion", NotFound, "model 'nope' not found"),
+        ("btc/9", NotFound, "btc: version 9 not found (versions: 1..3)"),
+        ("btc@Production", NotFound, "btc@Production: unknown ref; expected a version number"),
+        ("btc@beta", MlregError, "stage 'beta' can hold several versions"),
+        ("../x@1", MlregError, "invalid model name"),
+    ],
+)
 def test_unknown_refs_are_clear_errors(btc, ref, error, message):
     with pytest.raises(error) as e:
         btc.resolve(ref)
@@ -108,8 +123,11 @@ def test_malformed_files_are_clear_errors_on_the_fast_path(btc):
     with pytest.raises(MlregError, match="registry/btc/v3/metadata.json: malformed JSON"):
         btc.resolve("btc@latest")
     meta.write_text('{"name": "btc", "version": 3}')
-    with pytest.raises(MlregError, match=r"registry/btc/v3/metadata.json: malformed version record "
-                                         r"\(missing field 'created_at'\); run `mlreg validate`"):
+    with pytest.raises(
+        MlregError,
+        match=r"registry/btc/v3/metadata.json: malformed version record "
+        r"\(missing field 'created_at'\); run `mlreg validate`",
+    ):
         btc.search("")
     (btc.root / "registry/btc/model.yaml").write_text("- not a mapping\n")
     with pytest.raises(MlregError, match="registry/btc/model.yaml: malformed model file"):

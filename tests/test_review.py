@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import git, origin_and_clone
-from mlreg.storage import gitops
 from mlreg.api import Registry
+from mlreg.storage import gitops
+
+from conftest import git, origin_and_clone
 
 
 @pytest.fixture
@@ -37,8 +38,14 @@ def edit(root: Path, n: int, fn, model: str = "m") -> None:
 
 
 def entry(frm: str, to: str, reason: str | None = "by hand", action: str = "promote") -> dict:
-    return {"action": action, "from": frm, "to": to, "at": "2025-07-01T09:00:00Z", "by": "Hand Editor <h@e>",
-            "reason": reason}
+    return {
+        "action": action,
+        "from": frm,
+        "to": to,
+        "at": "2025-07-01T09:00:00Z",
+        "by": "Hand Editor <h@e>",
+        "reason": reason,
+    }
 
 
 def move(doc: dict, to: str, reason: str | None = "by hand", action: str = "promote") -> None:
@@ -82,8 +89,11 @@ def test_legal_hand_edits_pass(clone, cli):
         edit(root, 2, lambda d: (move(d, "champion", "hand promotion"), d["tags"].update(reviewed="yes")))
         edit(root, 1, lambda d: move(d, "archived", "New champion promoted", "demote"))
         model = root / "registry/m/model.yaml"
-        model.write_text(model.read_text().replace("description: ''", "description: BTC 1h regression")
-                         .replace("aliases: {}", "aliases:\n  prod: 2"))
+        model.write_text(
+            model.read_text()
+            .replace("description: ''", "description: BTC 1h regression")
+            .replace("aliases: {}", "aliases:\n  prod: 2")
+        )
 
     branch(clone, "hand-promotion", change)
     r = cli(clone, "validate", "--base", "origin/main")
@@ -162,47 +172,95 @@ def _settings_unreadable(root):
 
 IMMUTABLE = "only stage, stage_history (appended) and tags may change"
 CASES = {
-    "metric-changed": (_metric, [
-        "registry/m/v1/metadata.json: $.metrics.rmse_val: immutable field of committed version m v1 "
-        f"changed (0.0669 -> 0.01); {IMMUTABLE}"]),
-    "digest-changed": (_digest, [
-        "registry/m/v2/metadata.json: $.artifacts[0].sha256: immutable field of committed version m v2 changed ("]),
-    "version-deleted": (_deleted, [
-        "registry/m/v2/metadata.json: committed version m v2 was deleted; versions are never removed or reused"]),
-    "stage-jumped": (_jump, [
-        "registry/m/v3/metadata.json: $.stage: development -> champion is not an allowed transition; "
-        "from development a version may move to: beta, archived"]),
-    "two-champions": (_two_champions, [
-        "registry/m: stage 'champion' is exclusive but held by v1, v2; expected at most one"]),
-    "renumbered": (_renumbered, [
-        "registry/m/v4/metadata.json: m v3 was renumbered to v4; committed version numbers never change",
-        "registry/m/v4/metadata.json: $.version: expected 4 (the folder v4), got 3"]),
-    "schema-breaking-field": (_schema_field, [
-        "registry/m/v1/metadata.json: $: unknown field(s) 'owner'",
-        "registry/m/v1/metadata.json: $.owner: immutable field of committed version m v1 changed "
-        "(absent -> \"someone\")"]),
-    "history-rewritten": (_history_rewritten, [
-        "registry/m/v1/metadata.json: $.stage_history[1]: stage_history of m v1 was rewritten"]),
-    "stage-without-history": (_silent_stage, [
-        "registry/m/v2/metadata.json: $.stage_history: stage changed beta -> development but no new "
-        "stage_history entry records it"]),
-    "new-version-straight-to-champion": (_new_champion_by_hand, [
-        "registry/m/v4/metadata.json: $.stage: new version arrives in stage 'champion': development -> champion "
-        "is not an allowed transition"]),
+    "metric-changed": (
+        _metric,
+        [
+            "registry/m/v1/metadata.json: $.metrics.rmse_val: immutable field of committed version m v1 "
+            f"changed (0.0669 -> 0.01); {IMMUTABLE}"
+        ],
+    ),
+    "digest-changed": (
+        _digest,
+        ["registry/m/v2/metadata.json: $.artifacts[0].sha256: immutable field of committed version m v2 changed ("],
+    ),
+    "version-deleted": (
+        _deleted,
+        ["registry/m/v2/metadata.json: committed version m v2 was deleted; versions are never removed or reused"],
+    ),
+    "stage-jumped": (
+        _jump,
+        [
+            "registry/m/v3/metadata.json: $.stage: development -> champion is not an allowed transition; "
+            "from development a version may move to: beta, archived"
+        ],
+    ),
+    "two-champions": (
+        _two_champions,
+        ["registry/m: stage 'champion' is exclusive but held by v1, v2; expected at most one"],
+    ),
+    "renumbered": (
+        _renumbered,
+        [
+            "registry/m/v4/metadata.json: m v3 was renumbered to v4; committed version numbers never change",
+            "registry/m/v4/metadata.json: $.version: expected 4 (the folder v4), got 3",
+        ],
+    ),
+    "schema-breaking-field": (
+        _schema_field,
+        [
+            "registry/m/v1/metadata.json: $: unknown field(s) 'owner'",
+            "registry/m/v1/metadata.json: $.owner: immutable field of committed version m v1 changed "
+            '(absent -> "someone")',
+        ],
+    ),
+    "history-rewritten": (
+        _history_rewritten,
+        ["registry/m/v1/metadata.json: $.stage_history[1]: stage_history of m v1 was rewritten"],
+    ),
+    "stage-without-history": (
+        _silent_stage,
+        [
+            "registry/m/v2/metadata.json: $.stage_history: stage changed beta -> development but no new "
+            "stage_history entry records it"
+        ],
+    ),
+    "new-version-straight-to-champion": (
+        _new_champion_by_hand,
+        [
+            "registry/m/v4/metadata.json: $.stage: new version arrives in stage 'champion': development -> champion "
+            "is not an allowed transition"
+        ],
+    ),
     # files made unreadable: plain validate names the broken file, the comparison names the change
-    "record-corrupted": (_corrupted, [
-        "registry/m/v1/metadata.json: malformed JSON: ",
-        "registry/m/v1/metadata.json: the record of committed version m v1 was made unreadable (malformed JSON: "]),
-    "record-deleted": (_record_deleted, [
-        "registry/m/v2/metadata.json: file not found",
-        "registry/m/v2/metadata.json: the record of committed version m v2 was deleted; "
-        "committed versions are immutable and never removed"]),
-    "model-yaml-unreadable": (_model_yaml_unreadable, [
-        "registry/m/model.yaml: $: expected an object",
-        "registry/m/model.yaml: the model file of m was made unreadable (expected a mapping, got a list)"]),
-    "settings-unreadable": (_settings_unreadable, [
-        "mlreg.yaml: malformed YAML: ",
-        "mlreg.yaml: the registry settings file was made unreadable (malformed YAML: "]),
+    "record-corrupted": (
+        _corrupted,
+        [
+            "registry/m/v1/metadata.json: malformed JSON: ",
+            "registry/m/v1/metadata.json: the record of committed version m v1 was made unreadable (malformed JSON: ",
+        ],
+    ),
+    "record-deleted": (
+        _record_deleted,
+        [
+            "registry/m/v2/metadata.json: file not found",
+            "registry/m/v2/metadata.json: the record of committed version m v2 was deleted; "
+            "committed versions are immutable and never removed",
+        ],
+    ),
+    "model-yaml-unreadable": (
+        _model_yaml_unreadable,
+        [
+            "registry/m/model.yaml: $: expected an object",
+            "registry/m/model.yaml: the model file of m was made unreadable (expected a mapping, got a list)",
+        ],
+    ),
+    "settings-unreadable": (
+        _settings_unreadable,
+        [
+            "mlreg.yaml: malformed YAML: ",
+            "mlreg.yaml: the registry settings file was made unreadable (malformed YAML: ",
+        ],
+    ),
 }
 
 
@@ -226,18 +284,22 @@ def test_illegal_edit_is_refused(clone, cli, case):
 
 
 # hand edits that plain `validate` cannot see: only the comparison with the base refuses them
-PLAIN_VALID = {"metric-changed", "stage-jumped", "history-rewritten",
-               "new-version-straight-to-champion"}
+PLAIN_VALID = {"metric-changed", "stage-jumped", "history-rewritten", "new-version-straight-to-champion"}
 
 
 def test_replaced_artifact_is_refused_in_both_modes(clone, cli):
     branch(clone, "swap-model", lambda root: (root / "registry/m/v1/model.txt").write_text("another model\n"))
     r = cli(clone, "validate", "--base", "origin/main")  # work tree: the digest no longer matches
     assert r.code == 1
-    assert "Error: registry/m/v1/metadata.json: $.artifacts[0]: model.txt does not match its recorded sha256/size" in r.err
+    assert (
+        "Error: registry/m/v1/metadata.json: $.artifacts[0]: model.txt does not match its recorded sha256/size" in r.err
+    )
     r = cli(clone, "validate", "--base", "origin/main", "--head", "swap-model")  # a ref: the git blob changed
     assert r.code == 1
-    assert "Error: registry/m/v1/model.txt: file changed in committed version m v1; committed artifacts are immutable" in r.err
+    assert (
+        "Error: registry/m/v1/model.txt: file changed in committed version m v1; committed artifacts are immutable"
+        in r.err
+    )
 
 
 def test_every_problem_is_reported_not_just_the_first(clone, cli):

@@ -5,7 +5,7 @@ import jsonschema
 import pytest
 
 from mlreg.core import schemas
-from mlreg.core.files import Store
+from mlreg.core.files import RegistryFiles
 
 TOP = Path(__file__).parent.parent / "schemas"
 
@@ -31,8 +31,9 @@ def test_problems_name_file_and_json_path():
 
 def test_newer_schema_version_is_a_clear_error_not_a_guess():
     found = schemas.problems("model", {"schema_version": 7, "name": "m"}, "registry/m/model.yaml")
-    assert found == ["registry/m/model.yaml: $.schema_version: file uses schema_version 7, "
-                     "this mlreg reads up to 1; upgrade mlreg"]
+    assert found == [
+        "registry/m/model.yaml: $.schema_version: file uses schema_version 7, this mlreg reads up to 1; upgrade mlreg"
+    ]
 
 
 def test_settings_with_unknown_field_is_refused(tmp_path):

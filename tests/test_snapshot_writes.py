@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git
 from mlreg.api import Registry
 from mlreg.errors import MlregError
+
+from conftest import git
 
 
 def head(root: Path, ref: str = "HEAD") -> str:
@@ -87,7 +88,9 @@ def test_a_deleted_folder_in_the_work_tree_is_not_a_free_number_for_branch(two, 
     done = Registry(root).register("m", training(), branch="feat")
     assert done.version == 3
     assert versions_at(root, "feat") == ["model.yaml", "v1", "v2", "v3"]
-    assert git(root, "show", "feat:registry/m/v2/metadata.json") == git(root, "show", "main:registry/m/v2/metadata.json")
+    assert git(root, "show", "feat:registry/m/v2/metadata.json") == git(
+        root, "show", "main:registry/m/v2/metadata.json"
+    )
 
 
 def test_branch_beside_an_uncommitted_no_commit_version_is_contiguous(two, training):
@@ -127,8 +130,13 @@ def _conflict(root: Path, op: str) -> None:
     git(root, "switch", "-q", "main")
     (root / "README.md").write_text("ours\n")
     git(root, "commit", "-qam", "ours")
-    args = {"rebase": ["rebase", "theirs"], "merge": ["merge", "theirs"], "cherry-pick": ["cherry-pick", "theirs"],
-            "revert": ["revert", "--no-edit", "HEAD"], "bisect": ["bisect", "start", "HEAD", base]}[op]
+    args = {
+        "rebase": ["rebase", "theirs"],
+        "merge": ["merge", "theirs"],
+        "cherry-pick": ["cherry-pick", "theirs"],
+        "revert": ["revert", "--no-edit", "HEAD"],
+        "bisect": ["bisect", "start", "HEAD", base],
+    }[op]
     if op == "revert":  # reverting an older commit whose change a later one rewrote conflicts
         (root / "README.md").write_text("ours, edited again\n")
         git(root, "commit", "-qam", "again")
@@ -137,8 +145,16 @@ def _conflict(root: Path, op: str) -> None:
     assert (r.returncode != 0) == (op != "bisect"), r.stdout + r.stderr
 
 
-@pytest.mark.parametrize("op, named", [("rebase", "a rebase"), ("merge", "a merge"), ("cherry-pick", "a cherry-pick"),
-                                       ("revert", "a revert"), ("bisect", "a bisect")])
+@pytest.mark.parametrize(
+    "op, named",
+    [
+        ("rebase", "a rebase"),
+        ("merge", "a merge"),
+        ("cherry-pick", "a cherry-pick"),
+        ("revert", "a revert"),
+        ("bisect", "a bisect"),
+    ],
+)
 def test_a_write_during_a_stopped_git_operation_is_refused(two, training, cli, op, named):
     root = two.root
     _conflict(root, op)

@@ -6,9 +6,10 @@ import re
 
 import pytest
 
-from helpers import world
 from mlreg.api import Registry
 from mlreg.render import Col, Fitted
+
+from helpers import world
 
 LONG = "a-model-with-a-rather-long-name-for-the-terminal"
 DESCRIPTION = "Trained on 2023-2025 data with the default features, funding rates and a long explanation of why"
@@ -32,12 +33,15 @@ def body_rows(out: str) -> list[str]:
 
 
 @pytest.mark.parametrize("width", [80, 200])
-@pytest.mark.parametrize("args, rows", [
-    (["list"], 2),
-    (["list", "--versions"], 4),
-    (["show", LONG], 3),
-    (["search", "metrics.rmse_val > 0", "--order-by", "metrics.rmse_val DESC"], 4),
-])
+@pytest.mark.parametrize(
+    "args, rows",
+    [
+        (["list"], 2),
+        (["list", "--versions"], 4),
+        (["show", LONG], 3),
+        (["search", "metrics.rmse_val > 0", "--order-by", "metrics.rmse_val DESC"], 4),
+    ],
+)
 def test_tables_fit_without_folding(wide_reg, cli, monkeypatch, width, args, rows):
     monkeypatch.setenv("COLUMNS", str(width))
     r = cli(wide_reg.root, *args)
@@ -58,7 +62,7 @@ def test_show_version_at_80_columns(wide_reg, cli, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     r = cli(wide_reg.root, "show", f"{LONG}@2")
     assert r.code == 0 and max(len(line) for line in r.out.splitlines()) <= 80
-    history = r.out[r.out.index("stage history"):]
+    history = r.out[r.out.index("stage history") :]
     assert len(body_rows(history)) == 2 and "development -> beta" in history and "A reason long" in history
     assert "0.0669" in r.out and "rmse_val" in r.out  # numbers whole
 

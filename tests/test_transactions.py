@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git
-from crash import assert_whole_or_nothing, run_mlreg, status, user_changes
 from mlreg.api import Registry
 from mlreg.storage.txn import STEPS
+
+from conftest import git
+from crash import assert_whole_or_nothing, run_mlreg, status, user_changes
 
 BEFORE_COMMIT_POINT = ("after-hashing", "after-objects", "after-journal")
 
@@ -20,9 +21,16 @@ BEFORE_COMMIT_POINT = ("after-hashing", "after-objects", "after-journal")
 def _legacy(tmp: Path) -> Path:
     folder = tmp / "legacy" / "rl_agents" / "ppo_v0.1.0_20240102090000"
     folder.mkdir(parents=True)
-    (folder / "metadata.json").write_text(json.dumps({
-        "model_name": "ppo", "model_version": "v0.1.0", "training_timestamp": "2024-01-02T09:00:00",
-        "key_performance_metrics": {"sharpe_ratio": 1.1}}))
+    (folder / "metadata.json").write_text(
+        json.dumps(
+            {
+                "model_name": "ppo",
+                "model_version": "v0.1.0",
+                "training_timestamp": "2024-01-02T09:00:00",
+                "key_performance_metrics": {"sharpe_ratio": 1.1},
+            }
+        )
+    )
     (folder / "model.zip").write_bytes(b"weights\r\n" * 100)
     return tmp / "legacy"
 
@@ -35,8 +43,12 @@ OPERATIONS = {  # name -> (arguments, which registry file shows it happened)
     "import": (lambda t: ["import", "dir", str(t["legacy"])], "registry/ppo/v1/metadata.json"),
     "branch": (lambda t: ["register", "m", "--from-dir", str(t["train"]), "--branch", "new-model"], None),
 }
-CASES = [(op, step) for op in OPERATIONS for step in STEPS
-         if not (op == "branch" and step in ("after-journal", "after-index", "after-worktree"))]
+CASES = [
+    (op, step)
+    for op in OPERATIONS
+    for step in STEPS
+    if not (op == "branch" and step in ("after-journal", "after-index", "after-worktree"))
+]
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +67,7 @@ def template(tmp_path_factory) -> Path:
     (root / "README.md").write_text("hello\n")
     git(root, "add", "README.md")
     git(root, "commit", "-qm", "initial")
-    reg = Registry(root, clock=lambda: dt.datetime(2025, 6, 10, tzinfo=dt.timezone.utc))
+    reg = Registry(root, clock=lambda: dt.datetime(2025, 6, 10, tzinfo=dt.UTC))
     reg.init()
     for n in (1, 2):
         src = base / f"run{n}"
@@ -188,8 +200,9 @@ def test_a_killed_no_commit_write_leaves_no_temp_folder_behind(setup, tmp_path):
     """`register --no-commit` killed while filling its temp folder (registry/m/.v3.tmp-*/): the next command,
     any command, removes it, so the user's next `git add -A` cannot commit it."""
     root, inputs = setup
-    killed = run_mlreg(root, ["register", "m", "--from-dir", str(inputs["train"]), "--no-commit"],
-                       fault="in-temp-folder")
+    killed = run_mlreg(
+        root, ["register", "m", "--from-dir", str(inputs["train"]), "--no-commit"], fault="in-temp-folder"
+    )
     assert killed.returncode == -9, killed.stderr
     assert list((root / "registry/m").glob(".v3.tmp-*"))
     r = run_mlreg(root, ["show", "m"])
@@ -215,7 +228,9 @@ def git_bytes(root: Path, spec: str) -> bytes:
 
 
 @pytest.mark.parametrize("lock", ["index.lock", "HEAD.lock", "refs/heads/main.lock"])
-@pytest.mark.parametrize("command", [["register", "m", "--from-dir", "{train}"], ["promote", "m@2", "beta", "--reason", "r"]])
+@pytest.mark.parametrize(
+    "command", [["register", "m", "--from-dir", "{train}"], ["promote", "m@2", "beta", "--reason", "r"]]
+)
 def test_a_held_git_lock_is_refused_before_anything_changes(setup, cli, lock, command):
     root, inputs = setup
     mine = user_changes(root)

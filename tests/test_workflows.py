@@ -61,8 +61,11 @@ def test_the_linter_would_catch_a_broken_workflow(linter, tmp_path):
     git(tmp_path, "init", "-q")
     bad = tmp_path / ".github" / "workflows" / "tests.yml"
     bad.parent.mkdir(parents=True)
-    bad.write_text(re.sub(r"actions/checkout@\S+ # v5\S*", "actions/checkout@v4", (WORKFLOWS / "tests.yml").read_text())
-                   .replace("matrix.python-version", "matrix.python_versoin"))
+    bad.write_text(
+        re.sub(r"actions/checkout@\S+ # v5\S*", "actions/checkout@v4", (WORKFLOWS / "tests.yml").read_text()).replace(
+            "matrix.python-version", "matrix.python_versoin"
+        )
+    )
     r = subprocess.run([linter, "-no-color", str(bad)], cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode == 1
     assert 'node20" is deprecated' in r.stdout and "python_versoin" in r.stdout
@@ -73,8 +76,14 @@ def test_registry_sync_workflow_passes_the_mlflow_secrets():
     doc = load("registry-sync.yml")
     assert doc["on"]["push"] == {"branches": ["main"]}
     env = doc["jobs"]["sync"]["env"]
-    secrets = ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
-               "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "MLFLOW_S3_ENDPOINT_URL")
+    secrets = (
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_TRACKING_USERNAME",
+        "MLFLOW_TRACKING_PASSWORD",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "MLFLOW_S3_ENDPOINT_URL",
+    )
     assert env == {k: f"${{{{ secrets.{k} }}}}" for k in secrets}
     assert doc["concurrency"]["cancel-in-progress"] is False  # an interrupted sync is safe, but pointless
 
@@ -97,8 +106,12 @@ PINNED = re.compile(r"uses: ([\w.-]+/[\w./-]+)@(\S+)(?:\s+#\s*(v[\d.]+))?")
 def pins() -> list[tuple[str, str, str | None, str]]:
     """(action, ref, tag comment, file) of every remote action the workflows and action.yml use."""
     files = [*(WORKFLOWS / n for n in (*NAMES, "registry-pages.yml")), ROOT / "action.yml"]
-    return [(*m.groups(), f.name) for f in files for m in PINNED.finditer(f.read_text())
-            if not m.group(1).startswith("<owner>")]
+    return [
+        (*m.groups(), f.name)
+        for f in files
+        for m in PINNED.finditer(f.read_text())
+        if not m.group(1).startswith("<owner>")
+    ]
 
 
 def test_actions_are_pinned_by_commit_with_the_tag_in_a_comment():

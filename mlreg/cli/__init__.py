@@ -30,8 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if _state.get("traceback"):
             raise
-        print(f"Error: unexpected {type(e).__name__}: {shown(str(e))} (run with --traceback for details)",
-              file=sys.stderr)
+        print(
+            f"Error: unexpected {type(e).__name__}: {shown(str(e))} (run with --traceback for details)", file=sys.stderr
+        )
         return 1
     return 0
 

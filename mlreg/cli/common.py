@@ -8,14 +8,13 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
 app = typer.Typer(
     name="mlreg",
-    help="A Git-native model registry: versions are folders in git, promotions are commits, "
-    "MLflow is a mirror.",
+    help="A Git-native model registry: versions are folders in git, promotions are commits, MLflow is a mirror.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -25,15 +24,26 @@ app = typer.Typer(
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of a table.")]
 NoCommit = Annotated[bool, typer.Option("--no-commit", help="Write the files only; make no git commit.")]
 Branch = Annotated[
-    Optional[str],
-    typer.Option("--branch", metavar="NAME",
-                 help="Make the commit on a new branch NAME (for a pull request); the checkout is left untouched."),
+    str | None,
+    typer.Option(
+        "--branch",
+        metavar="NAME",
+        help="Make the commit on a new branch NAME (for a pull request); the checkout is left untouched.",
+    ),
 ]
-StoreOpt = Annotated[Optional[str], typer.Option(
-    "--store", metavar="URI", help="Object store for the files (s3://BUCKET/PREFIX or file:///FOLDER); default: "
-                                   "artifacts.store in mlreg.yaml. Git then keeps only metadata.json.")]
-AllowLarge = Annotated[bool, typer.Option("--allow-large", help="Commit files larger than "
-                                          "artifacts.git_max_file_mb to git anyway (no store).")]
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        metavar="URI",
+        help="Object store for the files (s3://BUCKET/PREFIX or file:///FOLDER); default: "
+        "artifacts.store in mlreg.yaml. Git then keeps only metadata.json.",
+    ),
+]
+AllowLarge = Annotated[
+    bool,
+    typer.Option("--allow-large", help="Commit files larger than artifacts.git_max_file_mb to git anyway (no store)."),
+]
 
 _state: dict[str, Any] = {"repo": None}
 
@@ -48,10 +58,15 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version,
-                                          help="Print mlreg's version and exit.")] = False,
-    repo: Annotated[Optional[Path], typer.Option("--repo", "-C", help="Registry repository (default: the current folder).")] = None,
-    traceback: Annotated[bool, typer.Option("--traceback", hidden=True, help="Show a Python traceback on unexpected errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_version, help="Print mlreg's version and exit.")
+    ] = False,
+    repo: Annotated[
+        Path | None, typer.Option("--repo", "-C", help="Registry repository (default: the current folder).")
+    ] = None,
+    traceback: Annotated[
+        bool, typer.Option("--traceback", hidden=True, help="Show a Python traceback on unexpected errors.")
+    ] = False,
 ) -> None:
     """mlreg: a Git-native model registry."""
     _state["repo"] = repo
@@ -110,8 +125,14 @@ def transfer_bar(what: str) -> Iterator[Callable[[int, int], None] | None]:
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-    bar = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                   console=Console(stderr=True), transient=True)
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
     task = bar.add_task(what, total=None)
 
     def advance(done: int, total: int) -> None:

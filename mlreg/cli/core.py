@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from .common import (AllowLarge, Branch, JsonOpt, NoCommit, StoreOpt, app, console, print_json, registry,
-                     report_mutation, transfer_bar)
+from .common import (
+    AllowLarge,
+    Branch,
+    JsonOpt,
+    NoCommit,
+    StoreOpt,
+    app,
+    console,
+    print_json,
+    registry,
+    report_mutation,
+    transfer_bar,
+)
 
-AllowDetached = Annotated[bool, typer.Option(
-    "--allow-detached", help="Commit even when HEAD is detached (refused without it: no branch would keep the "
-                             "commit); --branch NAME or `git switch -c NAME` keep it on a branch instead.")]
+AllowDetached = Annotated[
+    bool,
+    typer.Option(
+        "--allow-detached",
+        help="Commit even when HEAD is detached (refused without it: no branch would keep the "
+        "commit); --branch NAME or `git switch -c NAME` keep it on a branch instead.",
+    ),
+]
 
 
 def writer(allow_detached: bool = False):
@@ -24,9 +40,14 @@ def writer(allow_detached: bool = False):
 
 @app.command()
 def init(
-    preset: Annotated[str, typer.Option(help="Lifecycle preset: default (development/beta/champion/archived), "
-                                        "candidate (none/candidate/production/archived) or aliases "
-                                        "(Staging/Production aliases, no stages).")] = "default",
+    preset: Annotated[
+        str,
+        typer.Option(
+            help="Lifecycle preset: default (development/beta/champion/archived), "
+            "candidate (none/candidate/production/archived) or aliases "
+            "(Staging/Production aliases, no stages)."
+        ),
+    ] = "default",
     no_commit: NoCommit = False,
     branch: Branch = None,
     allow_detached: AllowDetached = False,
@@ -43,37 +64,65 @@ def init(
 @app.command()
 def register(
     name: Annotated[str, typer.Argument(help="Model name (letters, digits, '.', '_', '-').")],
-    from_dir: Annotated[str, typer.Option("--from-dir", help="Training output folder (reads run_metadata.json there).")],
-    external: Annotated[bool, typer.Option("--external", help="Record files by absolute path and digest; do not copy them.")] = False,
-    param: Annotated[Optional[list[str]], typer.Option("--param", metavar="K=V", help="Extra param (repeatable).")] = None,
-    metric: Annotated[Optional[list[str]], typer.Option("--metric", metavar="K=NUMBER", help="Extra metric (repeatable).")] = None,
-    tag: Annotated[Optional[list[str]], typer.Option("--tag", metavar="K=V", help="Tag (repeatable).")] = None,
-    description: Annotated[Optional[str], typer.Option(help="Human summary of the version.")] = None,
-    experiment: Annotated[Optional[str], typer.Option(help="MLflow experiment name (overrides run_metadata.json).")] = None,
-    base: Annotated[Optional[str], typer.Option(metavar="NAME@REF",
-                                                help="The version this one enhances (NAME alone: its latest).")] = None,
-    enhancement_type: Annotated[Optional[str], typer.Option(help="How it was enhanced: continued, replay, curriculum, adaptive, ...")] = None,
+    from_dir: Annotated[
+        str, typer.Option("--from-dir", help="Training output folder (reads run_metadata.json there).")
+    ],
+    external: Annotated[
+        bool, typer.Option("--external", help="Record files by absolute path and digest; do not copy them.")
+    ] = False,
+    param: Annotated[list[str] | None, typer.Option("--param", metavar="K=V", help="Extra param (repeatable).")] = None,
+    metric: Annotated[
+        list[str] | None, typer.Option("--metric", metavar="K=NUMBER", help="Extra metric (repeatable).")
+    ] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", metavar="K=V", help="Tag (repeatable).")] = None,
+    description: Annotated[str | None, typer.Option(help="Human summary of the version.")] = None,
+    experiment: Annotated[
+        str | None, typer.Option(help="MLflow experiment name (overrides run_metadata.json).")
+    ] = None,
+    base: Annotated[
+        str | None, typer.Option(metavar="NAME@REF", help="The version this one enhances (NAME alone: its latest).")
+    ] = None,
+    enhancement_type: Annotated[
+        str | None, typer.Option(help="How it was enhanced: continued, replay, curriculum, adaptive, ...")
+    ] = None,
     store: StoreOpt = None,
     allow_large: AllowLarge = False,
-    follow_symlinks: Annotated[bool, typer.Option("--follow-symlinks", help="Copy the bytes of symlinks' targets "
-                                                  "(targets must be inside the folder); default: refuse symlinks.")] = False,
+    follow_symlinks: Annotated[
+        bool,
+        typer.Option(
+            "--follow-symlinks",
+            help="Copy the bytes of symlinks' targets (targets must be inside the folder); default: refuse symlinks.",
+        ),
+    ] = False,
     no_commit: NoCommit = False,
     branch: Branch = None,
     allow_detached: AllowDetached = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Register a new version from a training output folder (one commit)."""
-    from ..errors import UsageError
     from ..api import parse_metrics, parse_pairs
+    from ..errors import UsageError
 
     if not from_dir.strip():
         raise UsageError("--from-dir needs a folder")
     with transfer_bar("upload") as progress:
         outcome = writer(allow_detached).register(
-            name, from_dir, external=external, params=parse_pairs(param or [], "param"),
-            metrics=parse_metrics(metric or []), tags=parse_pairs(tag or [], "tag"), description=description,
-            experiment=experiment, base=base, enhancement_type=enhancement_type, follow_symlinks=follow_symlinks,
-            commit=not no_commit, branch=branch, store=store, allow_large=allow_large, progress=progress,
+            name,
+            from_dir,
+            external=external,
+            params=parse_pairs(param or [], "param"),
+            metrics=parse_metrics(metric or []),
+            tags=parse_pairs(tag or [], "tag"),
+            description=description,
+            experiment=experiment,
+            base=base,
+            enhancement_type=enhancement_type,
+            follow_symlinks=follow_symlinks,
+            commit=not no_commit,
+            branch=branch,
+            store=store,
+            allow_large=allow_large,
+            progress=progress,
         )
     report_mutation(outcome, json_out)
     for note in [] if json_out else outcome.notes:
@@ -83,10 +132,16 @@ def register(
 @app.command("list")
 def list_(
     versions: Annotated[bool, typer.Option("--versions", help="One row per version instead of per model.")] = False,
-    stage: Annotated[Optional[str], typer.Option(help="Only versions in this stage (implies --versions).")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Only this model's versions (implies --versions).")] = None,
-    filter_: Annotated[Optional[str], typer.Option("--filter", metavar="EXPR", help="Only versions matching an "
-                                                   "MLflow-style filter, as in `mlreg search` (implies --versions).")] = None,
+    stage: Annotated[str | None, typer.Option(help="Only versions in this stage (implies --versions).")] = None,
+    model: Annotated[str | None, typer.Option(help="Only this model's versions (implies --versions).")] = None,
+    filter_: Annotated[
+        str | None,
+        typer.Option(
+            "--filter",
+            metavar="EXPR",
+            help="Only versions matching an MLflow-style filter, as in `mlreg search` (implies --versions).",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """List models, or versions with --versions."""
@@ -109,7 +164,9 @@ def list_(
 
 @app.command()
 def show(
-    ref: Annotated[str, typer.Argument(metavar="NAME[@REF]", help="A model, or one version: NAME@3, NAME@champion, NAME@latest.")],
+    ref: Annotated[
+        str, typer.Argument(metavar="NAME[@REF]", help="A model, or one version: NAME@3, NAME@champion, NAME@latest.")
+    ],
     json_out: JsonOpt = False,
 ) -> None:
     """Show one model with its versions, or one version in full."""
@@ -139,12 +196,21 @@ def show(
 
 @app.command()
 def validate(
-    base: Annotated[Optional[str], typer.Option("--base", metavar="REF", help="Judge the change instead, as it "
-                                                "would land: merged into REF's tip, by REF's mlreg.yaml. Refuses "
-                                                "altered, deleted or renumbered versions, illegal stage moves, "
-                                                "symlinks, and every problem of the models it touches.")] = None,
-    head: Annotated[Optional[str], typer.Option("--head", metavar="REF", help="With --base: the change is REF "
-                                                "instead of the working tree.")] = None,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base",
+            metavar="REF",
+            help="Judge the change instead, as it "
+            "would land: merged into REF's tip, by REF's mlreg.yaml. Refuses "
+            "altered, deleted or renumbered versions, illegal stage moves, "
+            "symlinks, and every problem of the models it touches.",
+        ),
+    ] = None,
+    head: Annotated[
+        str | None,
+        typer.Option("--head", metavar="REF", help="With --base: the change is REF instead of the working tree."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Check every registry file against its schema and the registry's invariants."""
@@ -166,12 +232,24 @@ def validate(
 
 @app.command()
 def verify(
-    ref: Annotated[Optional[str], typer.Argument(metavar="NAME[@REF]", help="A model (every version) or one "
-                                                 "version.")] = None,
-    download: Annotated[bool, typer.Option("--download", help="Stored files: download and re-hash them (default: "
-                                           "check that each object exists with its size).")] = False,
-    cache: Annotated[bool, typer.Option("--cache", help="Re-hash every file of the local cache and remove those "
-                                        "that do not match (the next pull fetches them again).")] = False,
+    ref: Annotated[
+        str | None, typer.Argument(metavar="NAME[@REF]", help="A model (every version) or one version.")
+    ] = None,
+    download: Annotated[
+        bool,
+        typer.Option(
+            "--download",
+            help="Stored files: download and re-hash them (default: check that each object exists with its size).",
+        ),
+    ] = False,
+    cache: Annotated[
+        bool,
+        typer.Option(
+            "--cache",
+            help="Re-hash every file of the local cache and remove those "
+            "that do not match (the next pull fetches them again).",
+        ),
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Re-hash artifacts against their recorded digests (external files when reachable; stored files in the store)."""
@@ -188,8 +266,13 @@ def verify(
     cached = verify_cache() if cache else []
     bad = [c for c in [*checks, *cached] if c.status in ("mismatch", "missing", "not-a-file")]
     if json_out:
-        print_json({"ok": not bad, "artifacts": [c.to_dict() for c in checks],
-                    **({"cache": [c.to_dict() for c in cached]} if cache else {})})
+        print_json(
+            {
+                "ok": not bad,
+                "artifacts": [c.to_dict() for c in checks],
+                **({"cache": [c.to_dict() for c in cached]} if cache else {}),
+            }
+        )
     else:
         rows = [[f"{c.model} v{c.version}", c.location, c.status] for c in checks]
         rows += [["cache", c.path, f"{c.status} (removed)"] for c in cached if c.status != "ok"]

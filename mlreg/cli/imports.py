@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from .common import (AllowLarge, Branch, JsonOpt, NoCommit, StoreOpt, app, print_json, registry, report_mutation,
-                     transfer_bar)
+from .common import (
+    AllowLarge,
+    Branch,
+    JsonOpt,
+    NoCommit,
+    StoreOpt,
+    app,
+    print_json,
+    registry,
+    report_mutation,
+    transfer_bar,
+)
 
 import_app = typer.Typer(help="Bring an existing registry into git (one commit).", no_args_is_help=True)
 app.add_typer(import_app, name="import")
@@ -16,10 +26,17 @@ app.add_typer(import_app, name="import")
 
 @import_app.command("dir")
 def import_dir(
-    path: Annotated[Path, typer.Argument(help="Folder of version folders, each holding a metadata.json "
-                                         "(model_name, model_version, key_performance_metrics, ...).")],
-    model: Annotated[Optional[str], typer.Option(help="Import every version into this model "
-                                                 "(default: each metadata.json's model_name).")] = None,
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="Folder of version folders, each holding a metadata.json "
+            "(model_name, model_version, key_performance_metrics, ...)."
+        ),
+    ],
+    model: Annotated[
+        str | None,
+        typer.Option(help="Import every version into this model (default: each metadata.json's model_name)."),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be imported; write nothing.")] = False,
     store: StoreOpt = None,
     allow_large: AllowLarge = False,
@@ -30,8 +47,16 @@ def import_dir(
     """Import a folder-per-version layout: versions ordered by training_timestamp, files copied (or uploaded to
     the object store), one commit."""
     with transfer_bar("upload") as progress:
-        outcome = registry().import_dir(path, model, dry_run=dry_run, commit=not no_commit, branch=branch,
-                                        store=store, allow_large=allow_large, progress=progress)
+        outcome = registry().import_dir(
+            path,
+            model,
+            dry_run=dry_run,
+            commit=not no_commit,
+            branch=branch,
+            store=store,
+            allow_large=allow_large,
+            progress=progress,
+        )
     if json_out:
         return print_json(outcome.to_dict() | {"dry_run": dry_run})
     for r in outcome.records:
@@ -46,17 +71,30 @@ def import_dir(
 
 @import_app.command("mlflow")
 def import_mlflow(
-    tracking_uri: Annotated[Optional[str], typer.Option(
-        "--tracking-uri", metavar="URI",
-        help="MLflow to import from (server URL or sqlite:///path.db). Default: MLFLOW_TRACKING_URI, then "
-             "mlflow.tracking_uri in mlreg.yaml.")] = None,
-    model: Annotated[Optional[list[str]], typer.Option(
-        "--model", "-m", metavar="NAME", help="Import only this registered model (repeat for more).")] = None,
-    external: Annotated[bool, typer.Option(
-        "--external", help="Record artifacts by their MLflow URI (digests from a temporary download) instead "
-                           "of copying them into git.")] = False,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Show what would be imported (artifacts not downloaded); write nothing.")] = False,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking-uri",
+            metavar="URI",
+            help="MLflow to import from (server URL or sqlite:///path.db). Default: MLFLOW_TRACKING_URI, then "
+            "mlflow.tracking_uri in mlreg.yaml.",
+        ),
+    ] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", metavar="NAME", help="Import only this registered model (repeat for more)."),
+    ] = None,
+    external: Annotated[
+        bool,
+        typer.Option(
+            "--external",
+            help="Record artifacts by their MLflow URI (digests from a temporary download) instead "
+            "of copying them into git.",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be imported (artifacts not downloaded); write nothing.")
+    ] = False,
     no_commit: NoCommit = False,
     branch: Branch = None,
     json_out: JsonOpt = False,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -22,7 +22,9 @@ Target = Annotated[str, typer.Argument(metavar="NAME[@REF]", help="A model, or a
 def promote(
     ref: Annotated[str, typer.Argument(metavar="NAME@REF", help="The version to move: NAME@3, NAME@latest, ...")],
     stage: Annotated[str, typer.Argument(help="Target stage (see mlreg.yaml).")],
-    reason: Annotated[Optional[str], typer.Option("--reason", "-r", help="Why; recorded in stage_history and the commit.")] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", "-r", help="Why; recorded in stage_history and the commit.")
+    ] = None,
     no_commit: NoCommit = False,
     branch: Branch = None,
     allow_detached: AllowDetached = False,
@@ -40,12 +42,26 @@ def promote(
 @app.command()
 def rollback(
     name: Annotated[str, typer.Argument(help="Model name.")],
-    reason: Annotated[Optional[str], typer.Option("--reason", "-r", help="Why; recorded in stage_history and the commit.")] = None,
-    to: Annotated[Optional[str], typer.Option("--to", metavar="N", help="The version to give the stage back to "
-                                               "(default: the one that held it most recently before the current "
-                                               "holder); it must have held the stage before.")] = None,
-    stage: Annotated[Optional[str], typer.Option("--stage", help="The exclusive stage to roll back (default: the "
-                                                  "lifecycle's only exclusive stage, e.g. champion).")] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", "-r", help="Why; recorded in stage_history and the commit.")
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            metavar="N",
+            help="The version to give the stage back to "
+            "(default: the one that held it most recently before the current "
+            "holder); it must have held the stage before.",
+        ),
+    ] = None,
+    stage: Annotated[
+        str | None,
+        typer.Option(
+            "--stage",
+            help="The exclusive stage to roll back (default: the lifecycle's only exclusive stage, e.g. champion).",
+        ),
+    ] = None,
     no_commit: NoCommit = False,
     branch: Branch = None,
     allow_detached: AllowDetached = False,
@@ -112,7 +128,9 @@ def tag_set(
 ) -> None:
     """Set a tag on a model or a version."""
     name, vref = split_ref(target)
-    report_mutation(writer(allow_detached).tag_set(name, vref, key, value, commit=not no_commit, branch=branch), json_out)
+    report_mutation(
+        writer(allow_detached).tag_set(name, vref, key, value, commit=not no_commit, branch=branch), json_out
+    )
 
 
 @tag_app.command("rm")
@@ -143,6 +161,8 @@ def history(
     events = registry().history(name, vref)
     if json_out:
         return print_json([e.to_dict() for e in events])
-    rows = [[e.at, e.by.split(" <")[0], e.action, e.version and f"v{e.version}", e.detail, e.reason, (e.commit or "")[:10]]
-            for e in events]
+    rows = [
+        [e.at, e.by.split(" <")[0], e.action, e.version and f"v{e.version}", e.detail, e.reason, (e.commit or "")[:10]]
+        for e in events
+    ]
     console().print(render.table(None, ["at", "by", "action", "version", "what", "reason", "commit"], rows))

@@ -4,24 +4,36 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from .common import JsonOpt, app, console, print_json, registry
 
-find_app = typer.Typer(help="Find versions: the newest, the best by a metric, or every version in a stage. "
-                       "--model-type is the lineage type (base, continued); the training's params.model_type "
-                       "(lgbm, ...) is filtered with --param model_type=lgbm.", no_args_is_help=True)
+find_app = typer.Typer(
+    help="Find versions: the newest, the best by a metric, or every version in a stage. "
+    "--model-type is the lineage type (base, continued); the training's params.model_type "
+    "(lgbm, ...) is filtered with --param model_type=lgbm.",
+    no_args_is_help=True,
+)
 app.add_typer(find_app, name="find")
 
-ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", metavar="NAME",
-                                                 help="Only versions of this model.")]
-ModelTypeOpt = Annotated[Optional[str], typer.Option(
-    "--model-type", metavar="T", help="Only versions whose lineage.model_type is T (base, continued, curriculum, "
-    "...): how the version was built. Not the training's params.model_type (lgbm, ...): use --param model_type=lgbm.")]
-ParamOpt = Annotated[Optional[list[str]], typer.Option(
-    "--param", metavar="K=V", help="Only versions whose params.K equals V, e.g. model_type=lgbm (repeatable).")]
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", metavar="NAME", help="Only versions of this model.")]
+ModelTypeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model-type",
+        metavar="T",
+        help="Only versions whose lineage.model_type is T (base, continued, curriculum, ...): how the version was "
+        "built. Not the training's params.model_type (lgbm, ...): use --param model_type=lgbm.",
+    ),
+]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param", metavar="K=V", help="Only versions whose params.K equals V, e.g. model_type=lgbm (repeatable)."
+    ),
+]
 
 
 class VersionType(StrEnum):
@@ -31,18 +43,26 @@ class VersionType(StrEnum):
     old = "old"
 
 
-FallbackOpt = Annotated[Optional[str], typer.Option(
-    "--fallback-model-type", metavar="T",
-    help="When no version of --model-type matches, retry with lineage.model_type T (e.g. base) and say so.")]
+FallbackOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--fallback-model-type",
+        metavar="T",
+        help="When no version of --model-type matches, retry with lineage.model_type T (e.g. base) and say so.",
+    ),
+]
 
 
 @find_app.command("latest")
 def find_latest(
     model: ModelOpt = None,
     model_type: ModelTypeOpt = None,
-    version_type: Annotated[Optional[VersionType], typer.Option(
-        "--version-type",
-        help="latest: no other version enhances it; old: some version names it as its base.")] = None,
+    version_type: Annotated[
+        VersionType | None,
+        typer.Option(
+            "--version-type", help="latest: no other version enhances it; old: some version names it as its base."
+        ),
+    ] = None,
     fallback_model_type: FallbackOpt = None,
     param: ParamOpt = None,
     json_out: JsonOpt = False,
@@ -57,14 +77,21 @@ def find_latest(
 
 @find_app.command("best")
 def find_best(
-    metric: Annotated[str, typer.Option("--metric", metavar="M", help="Metric to rank by, e.g. rmse_val or "
-                                        "evaluation/best_mean_reward.")],
+    metric: Annotated[
+        str,
+        typer.Option("--metric", metavar="M", help="Metric to rank by, e.g. rmse_val or evaluation/best_mean_reward."),
+    ],
     model: ModelOpt = None,
     model_type: ModelTypeOpt = None,
-    higher_is_better: Annotated[Optional[bool], typer.Option(
-        "--higher-is-better/--lower-is-better",
-        help="Direction of the metric; by default taken from its name (rmse, mae, loss: lower; auc, accuracy, "
-             "f1, corr, sharpe, reward, win_rate: higher).", show_default=False)] = None,
+    higher_is_better: Annotated[
+        bool | None,
+        typer.Option(
+            "--higher-is-better/--lower-is-better",
+            help="Direction of the metric; by default taken from its name (rmse, mae, loss: lower; auc, accuracy, "
+            "f1, corr, sharpe, reward, win_rate: higher).",
+            show_default=False,
+        ),
+    ] = None,
     fallback_model_type: FallbackOpt = None,
     param: ParamOpt = None,
     json_out: JsonOpt = False,
@@ -72,8 +99,9 @@ def find_best(
     """The version with the best value of a metric (ties go to the newest)."""
     from ..api import parse_pairs
 
-    found = registry().find_best(metric, model, model_type, higher_is_better, fallback_model_type,
-                                 parse_pairs(param or [], "param"))
+    found = registry().find_best(
+        metric, model, model_type, higher_is_better, fallback_model_type, parse_pairs(param or [], "param")
+    )
     word = "higher" if found.higher_is_better else "lower"
     _report(found, json_out, f"best {found.metric} = {found.value:g} ({word} is better)")
 
@@ -94,13 +122,23 @@ def find_stage(
 
 @app.command()
 def search(
-    expr: Annotated[str, typer.Argument(
-        metavar="EXPR", help="MLflow-style filter, e.g. \"metrics.rmse_val < 0.07 and params.model_type = 'lgbm'\"; "
-        "'' matches every version.")],
-    order_by: Annotated[Optional[list[str]], typer.Option(
-        "--order-by", metavar="KEY [ASC|DESC]",
-        help="Sort key, e.g. 'metrics.rmse_val ASC' (repeatable; default: name, then version).")] = None,
-    max_results: Annotated[Optional[int], typer.Option("--max-results", metavar="N", help="At most N versions.")] = None,
+    expr: Annotated[
+        str,
+        typer.Argument(
+            metavar="EXPR",
+            help="MLflow-style filter, e.g. \"metrics.rmse_val < 0.07 and params.model_type = 'lgbm'\"; "
+            "'' matches every version.",
+        ),
+    ],
+    order_by: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--order-by",
+            metavar="KEY [ASC|DESC]",
+            help="Sort key, e.g. 'metrics.rmse_val ASC' (repeatable; default: name, then version).",
+        ),
+    ] = None,
+    max_results: Annotated[int | None, typer.Option("--max-results", metavar="N", help="At most N versions.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Versions matching a filter expression over metrics, params, tags and attributes."""
@@ -110,11 +148,21 @@ def search(
 
 @app.command()
 def resolve(
-    ref: Annotated[str, typer.Argument(
-        metavar="REF", help="NAME@ALIAS, NAME@STAGE, NAME/3, NAME@latest, models:/NAME@ALIAS or models:/NAME/3.")],
-    no_pull: Annotated[bool, typer.Option("--no-pull", help="Store-backed versions: print the files' store URIs "
-                                          "(one per line; --json: `path` is their store folder) instead of pulling "
-                                          "them into the local cache.")] = False,
+    ref: Annotated[
+        str,
+        typer.Argument(
+            metavar="REF", help="NAME@ALIAS, NAME@STAGE, NAME/3, NAME@latest, models:/NAME@ALIAS or models:/NAME/3."
+        ),
+    ],
+    no_pull: Annotated[
+        bool,
+        typer.Option(
+            "--no-pull",
+            help="Store-backed versions: print the files' store URIs "
+            "(one per line; --json: `path` is their store folder) instead of pulling "
+            "them into the local cache.",
+        ),
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Print the folder holding the version's files: its folder in the registry, or for a store-backed version the
@@ -134,8 +182,11 @@ def _report(found, json_out: bool, what: str) -> None:
     from .. import render
 
     if found.fallback:
-        print(f"Note: no version of lineage.model_type {found.requested_model_type!r} matches; "
-              f"fell back to lineage.model_type {found.model_type!r}", file=sys.stderr)
+        print(
+            f"Note: no version of lineage.model_type {found.requested_model_type!r} matches; "
+            f"fell back to lineage.model_type {found.model_type!r}",
+            file=sys.stderr,
+        )
     if json_out:
         return print_json(found.to_dict())
     r = found.record

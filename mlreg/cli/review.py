@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -19,14 +19,25 @@ class Format(StrEnum):
 
 @app.command()
 def diff(
-    base: Annotated[Optional[str], typer.Argument(
-        metavar="[BASE]", help="The branch the change would merge into (default: the default branch: "
-        "origin/HEAD, else main or master).")] = None,
-    head: Annotated[Optional[str], typer.Argument(
-        metavar="[HEAD]", help="The change, a git ref (default: the working tree). When BASE is on HEAD's "
-        "first-parent history, each commit between them is one step.")] = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="text, md (markdown for a pull request "
-                                        "summary) or json.")] = Format.text,
+    base: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[BASE]",
+            help="The branch the change would merge into (default: the default branch: "
+            "origin/HEAD, else main or master).",
+        ),
+    ] = None,
+    head: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[HEAD]",
+            help="The change, a git ref (default: the working tree). When BASE is on HEAD's "
+            "first-parent history, each commit between them is one step.",
+        ),
+    ] = None,
+    fmt: Annotated[
+        Format, typer.Option("--format", "-f", help="text, md (markdown for a pull request summary) or json.")
+    ] = Format.text,
     json_out: JsonOpt = False,
 ) -> None:
     """Say what a change does to the registry: new versions, promotions, demotions, alias and tag moves."""

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from .common import JsonOpt, app, print_json, registry, transfer_bar
 
-OutDir = Annotated[Optional[Path], typer.Option("--output", "-o", metavar="DIR", help="Folder to place the files "
-                                                "in (read-only copies, checked against the record).")]
+OutDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="DIR",
+        help="Folder to place the files in (read-only copies, checked against the record).",
+    ),
+]
 
 
 @app.command()
 def pull(
-    ref: Annotated[str, typer.Argument(metavar="REF", help="NAME@ALIAS, NAME@STAGE, NAME/3, NAME@latest or "
-                                       "models:/NAME@ALIAS.")],
+    ref: Annotated[
+        str, typer.Argument(metavar="REF", help="NAME@ALIAS, NAME@STAGE, NAME/3, NAME@latest or models:/NAME@ALIAS.")
+    ],
     output: OutDir = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -31,10 +39,15 @@ def pull(
 def get(
     repo_url: Annotated[str, typer.Argument(metavar="REPO_URL", help="The registry's git repository (URL or path).")],
     ref: Annotated[str, typer.Argument(metavar="NAME@REF", help="The version: NAME@champion, NAME/3, NAME@latest.")],
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", metavar="DIR",
-                                                   help="Folder for the files (default: ./NAME-vN).")] = None,
-    rev: Annotated[Optional[str], typer.Option("--rev", metavar="BRANCH", help="Branch or tag of the registry "
-                                               "repository (default: its default branch).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", metavar="DIR", help="Folder for the files (default: ./NAME-vN).")
+    ] = None,
+    rev: Annotated[
+        str | None,
+        typer.Option(
+            "--rev", metavar="BRANCH", help="Branch or tag of the registry repository (default: its default branch)."
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Fetch one model version from a remote registry with no checkout: reads only registry/NAME/ (a partial,
@@ -48,11 +61,22 @@ def get(
 
 @app.command()
 def gc(
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show exactly what a real run would mark, delete and "
-                                          "abort; change nothing in the store.")] = False,
-    grace: Annotated[str, typer.Option("--grace", metavar="DURATION", help="How long an object stays marked before "
-                                       "a later run may delete it: 7d, 12h, 30m, 0 (default 7d). A register must "
-                                       "commit and push within it.")] = "7d",
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Show exactly what a real run would mark, delete and abort; change nothing in the store."
+        ),
+    ] = False,
+    grace: Annotated[
+        str,
+        typer.Option(
+            "--grace",
+            metavar="DURATION",
+            help="How long an object stays marked before "
+            "a later run may delete it: 7d, 12h, 30m, 0 (default 7d). A register must "
+            "commit and push within it.",
+        ),
+    ] = "7d",
     json_out: JsonOpt = False,
 ) -> None:
     """Fetch every remote, then mark this registry's objects in the store that no version records (on any ref,
@@ -73,16 +97,21 @@ def gc(
     for u in shown["aborted_uploads"]:
         print(f"{would}abort the multipart upload of {u['uri']} (never completed)")
     fetched = f"fetched {', '.join(report.remotes)}; " if report.remotes else ""
-    print(f"{shown['store']}: {fetched}{report.objects} object(s), {report.recorded} recorded; {would}delete "
-          f"{len(report.deleted)} ({report.deleted_bytes} bytes), {would}mark {len(report.marked)}, "
-          f"{len(report.waiting)} waiting")
+    print(
+        f"{shown['store']}: {fetched}{report.objects} object(s), {report.recorded} recorded; {would}delete "
+        f"{len(report.deleted)} ({report.deleted_bytes} bytes), {would}mark {len(report.marked)}, "
+        f"{len(report.waiting)} waiting"
+    )
 
 
 def _report(report, json_out: bool) -> None:
     if json_out:
         return print_json(report.to_dict())
-    moved = (f"downloaded {report.downloaded_files} file(s), {report.downloaded_bytes} bytes"
-             if report.downloaded_files else "nothing to download")
+    moved = (
+        f"downloaded {report.downloaded_files} file(s), {report.downloaded_bytes} bytes"
+        if report.downloaded_files
+        else "nothing to download"
+    )
     cached = f"; {report.cached_files} already cached" if report.cached_files else ""
     print(f"{report.ref}: {moved}{cached}")
     for uri in report.external:

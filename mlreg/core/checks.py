@@ -6,12 +6,21 @@ import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from . import lifecycle, schemas
 from ..errors import MlregError
 from ..masking import credentials_in, mask
+from . import lifecycle, schemas
+from .files import (
+    MODEL_FILE,
+    REGISTRY_DIR,
+    SETTINGS_FILE,
+    VERSION_FILE,
+    RegistryFiles,
+    load_json,
+    load_yaml,
+    parse_version_dirname,
+)
 from .records import Artifact, Hasher, Settings, Version
 from .scan import collisions, name_problem, path_problem
-from .files import (MODEL_FILE, REGISTRY_DIR, SETTINGS_FILE, VERSION_FILE, RegistryFiles, load_json, load_yaml, parse_version_dirname)
 
 
 def registry_problems(store: RegistryFiles, hasher: Hasher | None, rules: list[Settings] | None = None) -> list[str]:
@@ -50,8 +59,11 @@ def registry_problems(store: RegistryFiles, hasher: Hasher | None, rules: list[S
 
 def name_collisions(names: list[str]) -> list[str]:
     """One problem per pair of model folders that are one name ignoring case and Unicode normalisation."""
-    return [f"{REGISTRY_DIR}/{b}: model name {b!r} collides with {a!r}: they differ only in letter case or Unicode "
-            "normalisation, and Windows and macOS checkouts cannot hold both" for a, b in collisions(names)]
+    return [
+        f"{REGISTRY_DIR}/{b}: model name {b!r} collides with {a!r}: they differ only in letter case or Unicode "
+        "normalisation, and Windows and macOS checkouts cannot hold both"
+        for a, b in collisions(names)
+    ]
 
 
 def symlink_problem(rel: str, target: str | None = None) -> str:
@@ -97,8 +109,9 @@ def _load(kind: str, path: Path, rel: str, out: list[str]) -> tuple[Any, bool]:
     return doc, not found
 
 
-def _model_problems(store: RegistryFiles, name: str, rules: list[Settings], out: list[str],
-                    hasher: Hasher | None) -> list[Node]:
+def _model_problems(
+    store: RegistryFiles, name: str, rules: list[Settings], out: list[str], hasher: Hasher | None
+) -> list[Node]:
     folder = store.registry_dir / name
     frel = f"{REGISTRY_DIR}/{name}"
     mrel = f"{frel}/{MODEL_FILE}"
@@ -137,22 +150,29 @@ def _model_problems(store: RegistryFiles, name: str, rules: list[Settings], out:
     return records
 
 
-def _model_rule_problems(frel: str, mrel: str, model_doc: dict | None, nums: list[int], stages: dict[int, str],
-                         settings: Settings) -> list[str]:
+def _model_rule_problems(
+    frel: str, mrel: str, model_doc: dict | None, nums: list[int], stages: dict[int, str], settings: Settings
+) -> list[str]:
     out = []
     for alias, target in ((model_doc or {}).get("aliases") or {}).items():
         if target not in nums:
             out.append(f"{mrel}: $.aliases.{alias}: points at v{target}, which does not exist")
         if alias in lifecycle.stage_refs(settings):
-            out.append(f"{mrel}: $.aliases.{alias}: alias is reserved for the holder of stage "
-                       f"{lifecycle.stage_refs(settings)[alias]!r}; expected another name")
+            out.append(
+                f"{mrel}: $.aliases.{alias}: alias is reserved for the holder of stage "
+                f"{lifecycle.stage_refs(settings)[alias]!r}; expected another name"
+            )
         if settings.aliases is not None and alias not in settings.aliases:
-            out.append(f"{mrel}: $.aliases.{alias}: alias not allowed by mlreg.yaml; expected one of {settings.aliases}")
+            out.append(
+                f"{mrel}: $.aliases.{alias}: alias not allowed by mlreg.yaml; expected one of {settings.aliases}"
+            )
     for stage, spec in settings.stages.items():
         holders = sorted(n for n, s in stages.items() if s == stage)
         if spec.exclusive and len(holders) > 1:
-            out.append(f"{frel}: stage {stage!r} is exclusive but held by "
-                       f"{', '.join(f'v{h}' for h in holders)}; expected at most one")
+            out.append(
+                f"{frel}: stage {stage!r} is exclusive but held by "
+                f"{', '.join(f'v{h}' for h in holders)}; expected at most one"
+            )
     return out
 
 
@@ -174,8 +194,15 @@ def _walk(vdir: str) -> tuple[set[str], dict[str, str]]:
     return files, links
 
 
-def _version_problems(store: RegistryFiles, name: str, n: int, rules: list[Settings], out: list[str],
-                      hasher: Hasher | None, stages: dict[int, str]) -> Node | None:
+def _version_problems(
+    store: RegistryFiles,
+    name: str,
+    n: int,
+    rules: list[Settings],
+    out: list[str],
+    hasher: Hasher | None,
+    stages: dict[int, str],
+) -> Node | None:
     vrel = f"{REGISTRY_DIR}/{name}/v{n}"
     vdir = os.path.join(store.root, vrel)  # plain strings: pathlib costs more than the JSON on 10,000 files
     rel = f"{vrel}/{VERSION_FILE}"
@@ -196,14 +223,17 @@ def _version_problems(store: RegistryFiles, name: str, n: int, rules: list[Setti
         stages[n] = stage  # exclusive-stage holders count even when the rest of the file is broken
         for settings in rules:
             if stage not in settings.stages:
-                out.append(f"{rel}: $.stage: expected one of the stages in mlreg.yaml {list(settings.stages)}, "
-                           f"got {stage!r}")
+                out.append(
+                    f"{rel}: $.stage: expected one of the stages in mlreg.yaml {list(settings.stages)}, got {stage!r}"
+                )
     if not ok:
         return None
     history = doc["stage_history"]
     if history and history[-1]["to"] != stage:
-        out.append(f"{rel}: $.stage: expected {history[-1]['to']!r} (where the last stage_history entry "
-                   f"moved it), got {stage!r}")
+        out.append(
+            f"{rel}: $.stage: expected {history[-1]['to']!r} (where the last stage_history entry "
+            f"moved it), got {stage!r}"
+        )
     try:
         artifacts = [Artifact.from_dict(a) for a in doc["artifacts"]]
     except ValueError as e:
@@ -214,21 +244,26 @@ def _version_problems(store: RegistryFiles, name: str, n: int, rules: list[Setti
     return Node(name, n, (base["model"], base["version"]) if base else None)
 
 
-def artifact_problems(artifacts: list[Artifact], rel: str, vrel: str, files: set[str], links: dict[str, str],
-                      hasher: Hasher | None) -> list[str]:
+def artifact_problems(
+    artifacts: list[Artifact], rel: str, vrel: str, files: set[str], links: dict[str, str], hasher: Hasher | None
+) -> list[str]:
     """In-repo artifacts exist, match their digests, are plain files; no file goes unrecorded."""
     out = []
     recorded = set()
     for i, a in enumerate(artifacts):
         if a.uri is not None and (secret := credentials_in(a.uri)):
-            out.append(f"{rel}: $.artifacts[{i}].uri: {mask(a.uri)} carries {secret}; credentials never go in a "
-                       "record (they belong in the environment of whoever reads the store)")
+            out.append(
+                f"{rel}: $.artifacts[{i}].uri: {mask(a.uri)} carries {secret}; credentials never go in a "
+                "record (they belong in the environment of whoever reads the store)"
+            )
         if a.path is not None and (why := path_problem(a.path)):
             out.append(f"{rel}: $.artifacts[{i}].path: {why}; expected a path every checkout can hold")
     paths = [a.path for a in artifacts if a.path is not None]
     for first, other in collisions(paths):
-        out.append(f"{rel}: $.artifacts: {first!r} and {other!r} differ only in letter case or Unicode "
-                   "normalisation; expected names that stay distinct on Windows and macOS")
+        out.append(
+            f"{rel}: $.artifacts: {first!r} and {other!r} differ only in letter case or Unicode "
+            "normalisation; expected names that stay distinct on Windows and macOS"
+        )
     for i, a in enumerate(artifacts):
         if a.path is None or a.uri is not None:  # external, or in the object store: checked by verify / pull
             continue
@@ -282,6 +317,7 @@ def _leftover(rel: str, name: str) -> list[str]:
     """A temp folder or file an interrupted write left in a model folder (`.v2.tmp-*`, `.model.yaml.*.tmp`)."""
     if not (name.startswith(".v") and ".tmp-" in name) and not name.endswith(".tmp"):
         return []
-    return [f"{rel}: left behind by an interrupted mlreg write; delete it (the next mlreg write to this model "
-            "also removes it), it must never be committed"]
-
+    return [
+        f"{rel}: left behind by an interrupted mlreg write; delete it (the next mlreg write to this model "
+        "also removes it), it must never be committed"
+    ]

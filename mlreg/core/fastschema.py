@@ -139,10 +139,10 @@ class _Compiler:
         return lambda x: sum(1 for c in subs if c(x)) == 1
 
     def _k_ref(self, value: str) -> Check:
-        if not value.startswith("#/$defs/") or "/" in value[len("#/$defs/"):]:
+        if not value.startswith("#/$defs/") or "/" in value[len("#/$defs/") :]:
             raise Unsupported(f"$ref {value}")
         if value not in self.refs:
-            target = self.root.get("$defs", {}).get(value[len("#/$defs/"):])
+            target = self.root.get("$defs", {}).get(value[len("#/$defs/") :])
             if target is None:
                 raise Unsupported(f"$ref {value}")
             self.refs[value] = lambda x: False  # a recursive reference: not supported, stay conservative
@@ -178,8 +178,11 @@ def _type_check(value: Any) -> Check:
     if "number" in names:
         return lambda x: isinstance(x, kinds) or (isinstance(x, (int, float)) and not isinstance(x, bool))
     if "integer" in names:
-        return lambda x: isinstance(x, kinds) or (isinstance(x, int) and not isinstance(x, bool)) or \
-            (isinstance(x, float) and x.is_integer())
+        return lambda x: (
+            isinstance(x, kinds)
+            or (isinstance(x, int) and not isinstance(x, bool))
+            or (isinstance(x, float) and x.is_integer())
+        )
     return lambda x: isinstance(x, kinds)
 
 

@@ -65,8 +65,10 @@ def read_plain(path: Path | str, where: str) -> bytes:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except OSError as e:
         if e.errno == errno.ELOOP:
-            raise MlregError(f"{where}: is a symbolic link; nothing under {REGISTRY_DIR}/ and no {SETTINGS_FILE} "
-                             "may be a symlink (mlreg never reads through one)") from None
+            raise MlregError(
+                f"{where}: is a symbolic link; nothing under {REGISTRY_DIR}/ and no {SETTINGS_FILE} "
+                "may be a symlink (mlreg never reads through one)"
+            ) from None
         raise
     with os.fdopen(fd, "rb") as f:
         return f.read()
@@ -87,13 +89,16 @@ def parse_json(data: bytes, where: str) -> Any:
     try:
         return json.loads(data, parse_constant=_no_constant, parse_float=_finite, object_pairs_hook=_unique_keys)
     except RecursionError:
-        raise MlregError(f"{where}: malformed JSON: nested too deeply (expected at most a few hundred levels "
-                         "of objects and arrays)") from None
+        raise MlregError(
+            f"{where}: malformed JSON: nested too deeply (expected at most a few hundred levels of objects and arrays)"
+        ) from None
     except _NotFinite as e:
         raise MlregError(f"{where}: malformed JSON: {e}{_position(data, e.text)}") from None
     except _DuplicateKey as e:
-        raise MlregError(f"{where}: malformed JSON: duplicate key {e.key!r} in one object; expected each key once "
-                         "(parsers disagree on which copy counts)") from None
+        raise MlregError(
+            f"{where}: malformed JSON: duplicate key {e.key!r} in one object; expected each key once "
+            "(parsers disagree on which copy counts)"
+        ) from None
     except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
         raise MlregError(f"{where}: malformed JSON: {e}") from None
 
@@ -133,8 +138,7 @@ def _position(data: bytes, text: str) -> str:
 def _finite(text: str) -> float:
     value = float(text)
     if value in (float("inf"), float("-inf")):
-        raise _NotFinite(text, f"{text} is too large for a number (it overflows to infinity); "
-                               "expected a finite number")
+        raise _NotFinite(text, f"{text} is too large for a number (it overflows to infinity); expected a finite number")
     return value
 
 
@@ -151,7 +155,9 @@ def load_yaml(path: Path, rel: str | None = None) -> Any:
         # libyaml's loader when built in: same safe subset, ~6x faster on `list` over 1,000 models
         return yaml.load(read_plain(path, where), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except RecursionError:
-        raise MlregError(f"{where}: malformed YAML: nested too deeply (expected at most a few hundred levels)") from None
+        raise MlregError(
+            f"{where}: malformed YAML: nested too deeply (expected at most a few hundred levels)"
+        ) from None
     except FileNotFoundError:
         raise NotFound(f"{where}: file not found") from None
     except yaml.YAMLError as e:
@@ -224,8 +230,10 @@ class RegistryFiles:
         """model.yaml of one model (a model folder without one reads as an empty model)."""
         folder = self.model_dir(name)
         if folder.is_symlink():
-            raise MlregError(f"{self.rel(folder)}: is a symbolic link; nothing under {REGISTRY_DIR}/ may be a symlink "
-                             "(mlreg never reads through one)")
+            raise MlregError(
+                f"{self.rel(folder)}: is a symbolic link; nothing under {REGISTRY_DIR}/ may be a symlink "
+                "(mlreg never reads through one)"
+            )
         if not folder.is_dir():
             raise NotFound(f"model {name!r} not found in {REGISTRY_DIR}/{did_you_mean(name, self.model_names())}")
         path = folder / MODEL_FILE

@@ -15,7 +15,7 @@ _NUM_RE = re.compile(r"^v?([1-9][0-9]*)$")
 def split_ref(text: str) -> tuple[str, str | None]:
     """`name@ref` -> (name, ref); `name/3` -> (name, '3'); `models:/name@alias` works too."""
     if text.startswith("models:/"):
-        text = text[len("models:/"):]
+        text = text[len("models:/") :]
     if "@" in text:
         name, ref = text.split("@", 1)
         return name, ref
@@ -25,8 +25,7 @@ def split_ref(text: str) -> tuple[str, str | None]:
     return text, None
 
 
-def resolve_ref(model: Model, numbers: list[int], settings: Settings, ref: str,
-                stage_holder=None) -> int:
+def resolve_ref(model: Model, numbers: list[int], settings: Settings, ref: str, stage_holder=None) -> int:
     """Turn a ref (`3`, `v3`, an alias, an exclusive stage, `latest`) into a version number."""
     if not numbers:
         raise NotFound(f"model {model.name!r} has no versions")
@@ -58,23 +57,28 @@ def resolve_ref(model: Model, numbers: list[int], settings: Settings, ref: str,
     refs = [*known, *stage_refs(settings), *settings.stages, "latest"]
     raise NotFound(
         f"{model.name}@{ref}: unknown ref; expected a version number (3 or v3), 'latest'"
-        + (f", or one of: {', '.join(known)}" if known else "") + did_you_mean(ref, refs)
+        + (f", or one of: {', '.join(known)}" if known else "")
+        + did_you_mean(ref, refs)
     )
 
 
 def check_stage(settings: Settings, stage: str) -> None:
     """An error naming the stages mlreg.yaml defines (and the nearest one) unless `stage` is one of them."""
     if stage not in settings.stages:
-        raise MlregError(f"unknown stage {stage!r}: expected one of {', '.join(settings.stages)}"
-                         + did_you_mean(stage, settings.stages))
+        raise MlregError(
+            f"unknown stage {stage!r}: expected one of {', '.join(settings.stages)}"
+            + did_you_mean(stage, settings.stages)
+        )
 
 
 def sole_holder(name: str, stage: str, held: list[int]) -> int | None:
     """The one holder of an exclusive stage; two or more is an error naming them all, never a silent pick."""
     if len(held) > 1:
-        raise MlregError(f"{name}@{stage}: stage {stage!r} is exclusive but held by "
-                         f"{', '.join(f'v{n}' for n in sorted(held))}; refusing to pick one (the registry needs "
-                         "repair: see `mlreg validate`)")
+        raise MlregError(
+            f"{name}@{stage}: stage {stage!r} is exclusive but held by "
+            f"{', '.join(f'v{n}' for n in sorted(held))}; refusing to pick one (the registry needs "
+            "repair: see `mlreg validate`)"
+        )
     return held[0] if held else None
 
 
@@ -125,7 +129,9 @@ def settings_problems(settings: Settings, where: str = "mlreg.yaml") -> list[str
     out = []
     names = set(settings.stages)
     if settings.initial not in names:
-        out.append(f"{where}: $.lifecycle.initial: expected one of the stages {sorted(names)}, got {settings.initial!r}")
+        out.append(
+            f"{where}: $.lifecycle.initial: expected one of the stages {sorted(names)}, got {settings.initial!r}"
+        )
     for s in settings.stages.values():
         for i, t in enumerate(s.to):
             if t not in names:

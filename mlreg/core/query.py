@@ -18,8 +18,22 @@ VERSION_TYPES = ("latest", "old")
 
 # -- metric direction ------------------------------------------------------------------------------
 LOWER_IS_BETTER = ("rmse", "mae", "mse", "mape", "loss", "logloss", "nll", "error")
-HIGHER_IS_BETTER = ("auc", "accuracy", "acc", "f1", "corr", "sharpe", "sortino", "reward", "return", "returns",
-                    "win_rate", "precision", "recall", "r2")
+HIGHER_IS_BETTER = (
+    "auc",
+    "accuracy",
+    "acc",
+    "f1",
+    "corr",
+    "sharpe",
+    "sortino",
+    "reward",
+    "return",
+    "returns",
+    "win_rate",
+    "precision",
+    "recall",
+    "r2",
+)
 
 
 def metric_direction(metric: str) -> bool | None:
@@ -69,9 +83,15 @@ class FindResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "query": self.query, "fallback": self.fallback, "requested_model_type": self.requested_model_type,
-            "model_type": self.model_type, "metric": self.metric, "higher_is_better": self.higher_is_better,
-            "value": self.value, "tied_with": self.tied_with, "candidates": self.candidates,
+            "query": self.query,
+            "fallback": self.fallback,
+            "requested_model_type": self.requested_model_type,
+            "model_type": self.model_type,
+            "metric": self.metric,
+            "higher_is_better": self.higher_is_better,
+            "value": self.value,
+            "tied_with": self.tied_with,
+            "candidates": self.candidates,
             "version": self.view.to_dict(),
         }
 
@@ -85,15 +105,21 @@ def number(x: Any) -> float | None:
     return x if ok else None
 
 
-def _of_type(views: Iterable[VersionView], model_type: str | None, version_type: str | None,
-             params: dict[str, str] | None = None) -> list[VersionView]:
-    return [v for v in views if (model_type is None or v.record.lineage.model_type == model_type)
-            and (version_type is None or v.version_type == version_type)
-            and all(v.record.params.get(k) == str(want) for k, want in (params or {}).items())]
+def _of_type(
+    views: Iterable[VersionView], model_type: str | None, version_type: str | None, params: dict[str, str] | None = None
+) -> list[VersionView]:
+    return [
+        v
+        for v in views
+        if (model_type is None or v.record.lineage.model_type == model_type)
+        and (version_type is None or v.version_type == version_type)
+        and all(v.record.params.get(k) == str(want) for k, want in (params or {}).items())
+    ]
 
 
-def _criteria(model: str | None, model_type: str | None, params: dict[str, str] | None = None,
-              **more: str | None) -> str:
+def _criteria(
+    model: str | None, model_type: str | None, params: dict[str, str] | None = None, **more: str | None
+) -> str:
     parts = [f"model {model!r}" if model else "any model"]
     parts += [f"lineage.model_type {model_type!r}"] if model_type else []
     parts += [f"params.{k} {v!r}" for k, v in (params or {}).items()]
@@ -110,17 +136,25 @@ def model_type_hint(views: Iterable[VersionView], model_type: str | None) -> str
     lineage = sorted({v.record.lineage.model_type for v in views})
     if model_type in lineage:
         return ""
-    hint = (f"; --model-type filters on lineage.model_type ({', '.join(lineage) or 'none here'}: how a version "
-            "was built)")
+    hint = (
+        f"; --model-type filters on lineage.model_type ({', '.join(lineage) or 'none here'}: how a version was built)"
+    )
     if any(v.record.params.get("model_type") == model_type for v in views):
-        hint += (f"; {model_type!r} is a params.model_type value: filter on it with --param model_type={model_type} "
-                 f"(params={{'model_type': {model_type!r}}} in Python) or "
-                 f"`mlreg search \"params.model_type = '{model_type}'\"`")
+        hint += (
+            f"; {model_type!r} is a params.model_type value: filter on it with --param model_type={model_type} "
+            f"(params={{'model_type': {model_type!r}}} in Python) or "
+            f"`mlreg search \"params.model_type = '{model_type}'\"`"
+        )
     return hint
 
 
-def _with_fallback(pick: Callable[[str | None], FindResult | None], model_type: str | None,
-                   fallback: str | None, nothing: str, hint: str = "") -> FindResult:
+def _with_fallback(
+    pick: Callable[[str | None], FindResult | None],
+    model_type: str | None,
+    fallback: str | None,
+    nothing: str,
+    hint: str = "",
+) -> FindResult:
     """Try `model_type`; if nothing matches and a different fallback is given, try that and say so."""
     found = pick(model_type)
     if found is None and fallback and model_type is not None and fallback != model_type:
@@ -135,9 +169,15 @@ def _with_fallback(pick: Callable[[str | None], FindResult | None], model_type: 
     return found
 
 
-def find_latest(views: list[VersionView], *, model: str | None = None, model_type: str | None = None,
-                version_type: str | None = None, fallback_model_type: str | None = None,
-                params: dict[str, str] | None = None) -> FindResult:
+def find_latest(
+    views: list[VersionView],
+    *,
+    model: str | None = None,
+    model_type: str | None = None,
+    version_type: str | None = None,
+    fallback_model_type: str | None = None,
+    params: dict[str, str] | None = None,
+) -> FindResult:
     """The newest matching version: latest created_at, then highest version number (`model_type`: the lineage
     type, base/continued; `params`: params that must equal, e.g. {'model_type': 'lgbm'})."""
     if version_type is not None and version_type not in VERSION_TYPES:
@@ -148,37 +188,55 @@ def find_latest(views: list[VersionView], *, model: str | None = None, model_typ
         return FindResult("latest", max(found, key=_newest), len(found), model_type=mt) if found else None
 
     what = _criteria(model, model_type, params, version_type=version_type)
-    return _with_fallback(pick, model_type, fallback_model_type, f"no version matches {what}",
-                          model_type_hint(views, model_type))
+    return _with_fallback(
+        pick, model_type, fallback_model_type, f"no version matches {what}", model_type_hint(views, model_type)
+    )
 
 
-def find_best(views: list[VersionView], metric: str, *, model: str | None = None, model_type: str | None = None,
-              higher_is_better: bool | None = None, fallback_model_type: str | None = None,
-              params: dict[str, str] | None = None) -> FindResult:
+def find_best(
+    views: list[VersionView],
+    metric: str,
+    *,
+    model: str | None = None,
+    model_type: str | None = None,
+    higher_is_better: bool | None = None,
+    fallback_model_type: str | None = None,
+    params: dict[str, str] | None = None,
+) -> FindResult:
     """The version with the best value of `metric`; among ties, the newest (filters as in find_latest)."""
     up = direction(metric, higher_is_better)
 
     def pick(mt: str | None) -> FindResult | None:
-        scored = [(v, x) for v in _of_type(views, mt, None, params)
-                  if (x := number(v.record.metrics.get(metric))) is not None]
+        scored = [
+            (v, x) for v in _of_type(views, mt, None, params) if (x := number(v.record.metrics.get(metric))) is not None
+        ]
         if not scored:
             return None
         best = (max if up else min)(x for _, x in scored)
         tied = [v for v, x in scored if x == best]
         winner = max(tied, key=_newest)
         others = [v.record.ref for v in tied if v is not winner]
-        return FindResult("best", winner, len(scored), model_type=mt, metric=metric, higher_is_better=up,
-                          value=best, tied_with=others)
+        return FindResult(
+            "best", winner, len(scored), model_type=mt, metric=metric, higher_is_better=up, value=best, tied_with=others
+        )
 
     what = _criteria(model, model_type, params)
-    return _with_fallback(pick, model_type, fallback_model_type, f"no version of {what} has metric {metric!r}",
-                          model_type_hint(views, model_type))
+    return _with_fallback(
+        pick,
+        model_type,
+        fallback_model_type,
+        f"no version of {what} has metric {metric!r}",
+        model_type_hint(views, model_type),
+    )
 
 
 def find_by_stage(views: list[VersionView], stage: str, params: dict[str, str]) -> list[VersionView]:
     """Every version in `stage` whose params equal all of `params`."""
-    return [v for v in views if v.record.stage == stage
-            and all(v.record.params.get(k) == str(want) for k, want in params.items())]
+    return [
+        v
+        for v in views
+        if v.record.stage == stage and all(v.record.params.get(k) == str(want) for k, want in params.items())
+    ]
 
 
 # -- resolve ---------------------------------------------------------------------------------------
@@ -214,8 +272,16 @@ class Resolved:
 
     def to_dict(self) -> dict[str, Any]:
         files = {"files_dir": str(self.files_dir)} if self.files_dir else {}
-        return self.view.to_dict() | {"ref": self.ref, "path": self.location, "registry_path": str(self.path),
-                                      "artifact_paths": self.artifact_paths} | files
+        return (
+            self.view.to_dict()
+            | {
+                "ref": self.ref,
+                "path": self.location,
+                "registry_path": str(self.path),
+                "artifact_paths": self.artifact_paths,
+            }
+            | files
+        )
 
 
 def split_model_uri(ref: str) -> tuple[str, str]:
@@ -224,8 +290,9 @@ def split_model_uri(ref: str) -> tuple[str, str]:
 
     name, vref = split_ref(ref.strip())
     if not vref:
-        raise MlregError(f"{ref!r}: no version given; expected NAME@ALIAS, NAME@STAGE, NAME/N, NAME@latest "
-                         "or models:/NAME@ALIAS")
+        raise MlregError(
+            f"{ref!r}: no version given; expected NAME@ALIAS, NAME@STAGE, NAME/N, NAME@latest or models:/NAME@ALIAS"
+        )
     return name, vref
 
 
@@ -234,6 +301,6 @@ def mlflow_model_location(res: Resolved) -> str | None:
     found = []
     for a, where in zip(res.record.artifacts, res.artifact_paths, strict=True):
         if (a.path or a.uri or "").rstrip("/").rsplit("/", 1)[-1] == "MLmodel":
-            local = where[len("file://"):] if where.startswith("file://") else where
+            local = where[len("file://") :] if where.startswith("file://") else where
             found.append(local.rsplit("/", 1)[0])
     return min(found, key=lambda p: p.count("/")) if found else None

@@ -176,8 +176,13 @@ class StageChange:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StageChange:
         return cls(
-            to=d["to"], at=d["at"], by=d["by"], action=d.get("action", "promote"),
-            from_=d.get("from"), reason=d.get("reason"), commit=d.get("commit"),
+            to=d["to"],
+            at=d["at"],
+            by=d["by"],
+            action=d.get("action", "promote"),
+            from_=d.get("from"),
+            reason=d.get("reason"),
+            commit=d.get("commit"),
         )
 
 
@@ -216,8 +221,14 @@ class Lineage:
 
 
 _LINEAGE_ORDER = (
-    "model_type", "enhancement_type", "base", "enhancement_timestamp", "previous_timesteps",
-    "total_timesteps", "source_data_version", "hyperparameters_config_path",
+    "model_type",
+    "enhancement_type",
+    "base",
+    "enhancement_timestamp",
+    "previous_timesteps",
+    "total_timesteps",
+    "source_data_version",
+    "hyperparameters_config_path",
 )
 
 

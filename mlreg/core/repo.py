@@ -19,9 +19,9 @@ SETTINGS_FILE = "mlreg.yaml"
 class Location:
     """A registry folder and the git repository around it."""
 
-    root: Path      # the registry folder (holds mlreg.yaml and registry/)
-    top: Path       # the git work tree's root
-    git_dir: Path   # this work tree's git dir (HEAD, index, locks); a file `.git` is followed
+    root: Path  # the registry folder (holds mlreg.yaml and registry/)
+    top: Path  # the git work tree's root
+    git_dir: Path  # this work tree's git dir (HEAD, index, locks); a file `.git` is followed
     common_dir: Path  # the shared git dir (refs, objects); differs from git_dir in a linked worktree
 
     @property
@@ -89,4 +89,3 @@ def of_root(root: Path | str) -> Location:
     root = Path(root).resolve()
     top, git_dir = work_tree(root)
     return Location(root, top, git_dir, _common_dir(git_dir))
-

@@ -14,11 +14,33 @@ from ..errors import MlregError
 from .records import KEY_RE, Artifact, Lineage, Run
 
 RUN_METADATA = "run_metadata.json"
-SEED_PARAMS = ("model_type", "target", "objective", "primary_metric", "dataset_slug", "feature_list_id",
-               "prepared_data_dir", "timeframe")
-NOT_PARAMS = {"schema_version", "run_name", "experiment", "training_timestamp", "mlflow_run_id", "description",
-              "source_data_version", "hyperparameters_config_path", "total_timesteps", "previous_timesteps",
-              "params", "metrics", "tags", "dataset", "notes"}
+SEED_PARAMS = (
+    "model_type",
+    "target",
+    "objective",
+    "primary_metric",
+    "dataset_slug",
+    "feature_list_id",
+    "prepared_data_dir",
+    "timeframe",
+)
+NOT_PARAMS = {
+    "schema_version",
+    "run_name",
+    "experiment",
+    "training_timestamp",
+    "mlflow_run_id",
+    "description",
+    "source_data_version",
+    "hyperparameters_config_path",
+    "total_timesteps",
+    "previous_timesteps",
+    "params",
+    "metrics",
+    "tags",
+    "dataset",
+    "notes",
+}
 
 
 @dataclass
@@ -48,7 +70,7 @@ def param_text(value: Any) -> str:
 
 
 def read_training_dir(folder: Path, follow_symlinks: bool = False) -> TrainingOutput:
-    """Read `folder/run_metadata.json` (if present) and list the folder's files (see mlreg.core.scan for what is refused)."""
+    """Read `folder/run_metadata.json` (if present) and list the folder's files (mlreg.core.scan: what is refused)."""
     from . import schemas
 
     if not str(folder).strip() or not folder.is_dir():
@@ -68,8 +90,12 @@ def read_training_dir(folder: Path, follow_symlinks: bool = False) -> TrainingOu
 
 
 def _fill(out: TrainingOutput, doc: dict[str, Any]) -> None:
-    out.run = Run(experiment=doc.get("experiment"), name=doc.get("run_name"),
-                  mlflow_run_id=doc.get("mlflow_run_id"), training_timestamp=doc.get("training_timestamp"))
+    out.run = Run(
+        experiment=doc.get("experiment"),
+        name=doc.get("run_name"),
+        mlflow_run_id=doc.get("mlflow_run_id"),
+        training_timestamp=doc.get("training_timestamp"),
+    )
     out.description = doc.get("description", "")
     for k, v in (doc.get("params") or {}).items():
         if v is not None:
@@ -85,8 +111,9 @@ def _fill(out: TrainingOutput, doc: dict[str, Any]) -> None:
     out.metrics = {k: v for k, v in metrics.items() if math.isfinite(v)}
     dropped = sorted(set(metrics) - set(out.metrics))
     if dropped:  # what Python's json.dump writes for a diverged run; MLflow's own import drops them too
-        out.notes.append(f"{RUN_METADATA}: metric(s) not registered (not finite: NaN or Infinity): "
-                         f"{', '.join(dropped)}")
+        out.notes.append(
+            f"{RUN_METADATA}: metric(s) not registered (not finite: NaN or Infinity): {', '.join(dropped)}"
+        )
     out.tags = dict(doc.get("tags") or {})
     out.lineage = Lineage(
         source_data_version=doc.get("source_data_version"),
@@ -126,8 +153,10 @@ def _load(path: Path, where: str) -> Any:
     while stack:  # iterative (deep nesting is no RecursionError), in document order (the first one is named)
         at, value = stack.pop()
         if isinstance(value, _Written):
-            raise MlregError(f"{where}: {at}: {value.text} is not a finite number; expected a finite number "
-                             "(only metrics may be NaN or Infinity: register leaves those out)")
+            raise MlregError(
+                f"{where}: {at}: {value.text} is not a finite number; expected a finite number "
+                "(only metrics may be NaN or Infinity: register leaves those out)"
+            )
         if isinstance(value, dict):
             stack += reversed([(f"{at}.{k}", v) for k, v in value.items()])
         elif isinstance(value, list):
@@ -170,8 +199,10 @@ def main_model_file(files: list[Path]) -> Path | None:
 def check_key(key: str, what: str) -> str:
     """Param, metric and tag keys: what MLflow accepts (and never `mlreg.*`, which mlreg owns)."""
     if not isinstance(key, str) or not KEY_RE.match(key) or key.startswith("mlreg."):
-        raise MlregError(f"invalid {what} key {key!r}: expected 1-250 letters, digits, '_', '-', '.', ' ' or '/', "
-                         "not starting with 'mlreg.'")
+        raise MlregError(
+            f"invalid {what} key {key!r}: expected 1-250 letters, digits, '_', '-', '.', ' ' or '/', "
+            "not starting with 'mlreg.'"
+        )
     return key
 
 

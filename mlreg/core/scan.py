@@ -17,8 +17,12 @@ from ..errors import MlregError
 
 _RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$", re.IGNORECASE)
 _BAD_CHARS = re.compile(r'[<>:"\\|?*\x00-\x1f\x7f]')
-_KINDS = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
-          stat.S_IFBLK: "a block device"}
+_KINDS = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
 
 
 def _listed(items: list[str], limit: int = 5) -> str:
@@ -33,23 +37,28 @@ def training_files(folder: Path, follow_symlinks: bool = False) -> list[Path]:
     odd: list[str] = []
     _walk(folder, "", top, follow_symlinks, files, links, odd, {top})
     if links:
-        raise MlregError(f"{folder}: symlinks in the training folder: {_listed(links)}; mlreg does not follow "
-                         "them (a link could copy a file from outside into git): replace them with the files, or "
-                         "pass --follow-symlinks to copy the bytes of targets inside the folder")
+        raise MlregError(
+            f"{folder}: symlinks in the training folder: {_listed(links)}; mlreg does not follow "
+            "them (a link could copy a file from outside into git): replace them with the files, or "
+            "pass --follow-symlinks to copy the bytes of targets inside the folder"
+        )
     if odd:
         raise MlregError(f"{folder}: {_listed(odd)}: a training folder may hold only regular files and folders")
     if not files:
-        raise MlregError(f"{folder}: the training folder has no files; expected the model's files "
-                         "(and its run_metadata.json)")
+        raise MlregError(
+            f"{folder}: the training folder has no files; expected the model's files (and its run_metadata.json)"
+        )
     unreadable = [rel for rel, path in files if not _readable(path)]
     if unreadable:
-        raise MlregError(f"{folder}: cannot read {_listed(unreadable)} (permission denied); "
-                         "make the files readable and rerun")
+        raise MlregError(
+            f"{folder}: cannot read {_listed(unreadable)} (permission denied); make the files readable and rerun"
+        )
     return [path for _rel, path in sorted(files)]
 
 
-def _walk(folder: Path, rel: str, top: Path, follow: bool, files: list, links: list, odd: list,
-          seen: set[Path]) -> None:
+def _walk(
+    folder: Path, rel: str, top: Path, follow: bool, files: list, links: list, odd: list, seen: set[Path]
+) -> None:
     try:
         entries = list(os.scandir(folder))
     except PermissionError:
@@ -62,8 +71,13 @@ def _walk(folder: Path, rel: str, top: Path, follow: bool, files: list, links: l
         if entry.is_symlink():
             target = Path(entry.path).resolve()
             if not follow or not target.exists() or not target.is_relative_to(top):
-                why = ("dangling" if not target.exists() else "outside the folder" if not target.is_relative_to(top)
-                       else "")
+                why = (
+                    "dangling"
+                    if not target.exists()
+                    else "outside the folder"
+                    if not target.is_relative_to(top)
+                    else ""
+                )
                 links.append(f"{name} -> {os.readlink(entry.path)}" + (f" ({why})" if why else ""))
                 continue
             if target.is_dir():
@@ -100,8 +114,10 @@ def name_problem(name: object) -> str | None:
     if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
         return MODEL_NAME_WORDS
     if name.endswith(".") or _RESERVED.match(name):
-        return ("a folder of that name cannot be checked out on Windows (reserved names CON, PRN, AUX, NUL, "
-                "COM1-9, LPT1-9, with any extension; no trailing '.')")
+        return (
+            "a folder of that name cannot be checked out on Windows (reserved names CON, PRN, AUX, NUL, "
+            "COM1-9, LPT1-9, with any extension; no trailing '.')"
+        )
     return None
 
 
@@ -117,7 +133,7 @@ def path_problem(rel: str) -> str | None:
         if _RESERVED.match(part):
             return f"{part!r} is a reserved name on Windows"
         if _BAD_CHARS.search(part):
-            return f"{part!r} holds a character Windows does not allow in file names (<>:\"\\|?* or a control)"
+            return f'{part!r} holds a character Windows does not allow in file names (<>:"\\|?* or a control)'
         if part.endswith((".", " ")):
             return f"{part!r} ends with '.' or a space, which Windows drops"
     return None
@@ -146,8 +162,10 @@ def refuse_unportable(rels: list[str], where: str) -> None:
     if bad:
         raise MlregError(f"{where}: {_listed(bad, 3)}: rename the files so every checkout can hold them")
     for other, rel in collisions(rels)[:1]:
-        raise MlregError(f"{where}: {other} and {rel} differ only in letter case or Unicode normalisation: they "
-                         "would collide on Windows and macOS; rename one of them")
+        raise MlregError(
+            f"{where}: {other} and {rel} differ only in letter case or Unicode normalisation: they "
+            "would collide on Windows and macOS; rename one of them"
+        )
 
 
 def reserved_name(name: str) -> str | None:

@@ -82,8 +82,9 @@ def _describe(err: Any) -> str:
 
 def _type_words(t: Any) -> str:
     names = [t] if isinstance(t, str) else list(t)
-    return " or ".join({"integer": "an integer", "object": "an object", "array": "an array"}.get(n, f"a {n}")
-                       for n in names)
+    return " or ".join(
+        {"integer": "an integer", "object": "an object", "array": "an array"}.get(n, f"a {n}") for n in names
+    )
 
 
 def _short(value: Any) -> str:

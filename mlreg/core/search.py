@@ -15,6 +15,7 @@ from .query import number as _number
 if TYPE_CHECKING:
     from .views import VersionView
 
+
 # -- search expressions: tokenizer -----------------------------------------------------------------
 class SearchSyntaxError(MlregError):
     """A malformed search expression or order-by key; `position` is the 0-based character offset."""
@@ -83,7 +84,7 @@ def _quoted(text: str, start: int, what: str) -> Token:
             chars.append(q)
             i += 2
         elif c == q:
-            return Token(_QUOTES[q], text[start:i + 1], start, "".join(chars))
+            return Token(_QUOTES[q], text[start : i + 1], start, "".join(chars))
         else:
             chars.append(c)
             i += 1
@@ -111,9 +112,19 @@ ATTRIBUTES: dict[str, tuple[str, Callable[[VersionView], Any]]] = {
     "run_id": ("str", lambda v: v.record.run.mlflow_run_id),
 }
 _ATTRIBUTE_ALIASES = {"version_number": "version", "current_stage": "stage"}
-_PREFIXES = {"metrics": "metric", "metric": "metric", "params": "param", "param": "param",
-             "parameters": "param", "parameter": "param", "tags": "tag", "tag": "tag",
-             "attributes": "attribute", "attribute": "attribute", "attr": "attribute"}
+_PREFIXES = {
+    "metrics": "metric",
+    "metric": "metric",
+    "params": "param",
+    "param": "param",
+    "parameters": "param",
+    "parameter": "param",
+    "tags": "tag",
+    "tag": "tag",
+    "attributes": "attribute",
+    "attribute": "attribute",
+    "attr": "attribute",
+}
 _OPS_BY_TYPE = {
     "num": ("=", "!=", "<", "<=", ">", ">="),
     "int": ("=", "!=", "<", "<=", ">", ">=", "IN", "NOT IN"),
@@ -274,8 +285,10 @@ class _Parser:
     def key(self) -> Key:
         tok = self.take()
         if tok.kind != "word":
-            self.fail(f"expected a key such as metrics.rmse_val, params.model_type, tags.team or stage, "
-                      f"got {_shown(tok)}", tok)
+            self.fail(
+                f"expected a key such as metrics.rmse_val, params.model_type, tags.team or stage, got {_shown(tok)}",
+                tok,
+            )
         if not self.punct("."):
             return Key("attribute", self.attribute(tok.text, tok), tok.pos)
         kind = _PREFIXES.get(tok.text.lower())
@@ -283,8 +296,11 @@ class _Parser:
             self.fail(f"unknown key prefix {tok.text!r}: expected metrics., params., tags. or attributes.", tok)
         name_tok = self.take()
         if name_tok.kind not in ("word", "key", "string"):
-            self.fail(f"expected a name after {tok.text}. (backquote names with other characters: "
-                      f"{tok.text}.`evaluation/best_mean_reward`), got {_shown(name_tok)}", name_tok)
+            self.fail(
+                f"expected a name after {tok.text}. (backquote names with other characters: "
+                f"{tok.text}.`evaluation/best_mean_reward`), got {_shown(name_tok)}",
+                name_tok,
+            )
         name = name_tok.value
         while kind in ("param", "tag") and self.punct("."):  # dotted tag names: tags.mlflow.runName
             part = self.take()
@@ -298,8 +314,11 @@ class _Parser:
     def attribute(self, name: str, tok: Token) -> str:
         name = _ATTRIBUTE_ALIASES.get(name.lower(), name.lower())
         if name not in ATTRIBUTES:
-            self.fail(f"unknown attribute {tok.value or tok.text!r}: expected one of {', '.join(ATTRIBUTES)} "
-                      f"(metrics, params and tags need their prefix, e.g. metrics.{tok.value or tok.text})", tok)
+            self.fail(
+                f"unknown attribute {tok.value or tok.text!r}: expected one of {', '.join(ATTRIBUTES)} "
+                f"(metrics, params and tags need their prefix, e.g. metrics.{tok.value or tok.text})",
+                tok,
+            )
         return name
 
     def operator(self, key: Key) -> str:
@@ -314,8 +333,11 @@ class _Parser:
                 self.fail(f"expected IN after NOT, got {_shown(self.peek())}")
             op = "NOT IN"
         if op is None:
-            self.fail(f"expected an operator (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN) after {key.label}, "
-                      f"got {_shown(tok)}", tok)
+            self.fail(
+                f"expected an operator (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN) after {key.label}, "
+                f"got {_shown(tok)}",
+                tok,
+            )
         allowed = _OPS_BY_TYPE[key.type]
         if op not in allowed:
             self.fail(f"{key.label} does not support {op}: use {', '.join(allowed)}", tok)
@@ -342,7 +364,7 @@ class _Parser:
                 return int(tok.value)
             return tok.value
         if tok.kind != "string":
-            bare = re.match(r"[^\s(),'\"`]+", self.text[tok.pos:])
+            bare = re.match(r"[^\s(),'\"`]+", self.text[tok.pos :])
             if bare and tok.kind in ("number", "word"):
                 self.fail(f"{key.label} compares with a quoted string, got {bare.group()}: write '{bare.group()}'", tok)
             self.fail(f"{key.label} compares with a quoted string, got {_shown(tok)}", tok)
@@ -398,8 +420,9 @@ def _present(x: Any, descending: bool) -> tuple[bool, Any]:
     return (descending, x)
 
 
-def search(views: Iterable[VersionView], flt: Filter, order: Sequence[OrderKey] = (),
-           max_results: int | None = None) -> list[VersionView]:
+def search(
+    views: Iterable[VersionView], flt: Filter, order: Sequence[OrderKey] = (), max_results: int | None = None
+) -> list[VersionView]:
     """Versions matching `flt`, sorted by `order`, at most `max_results` of them."""
     if max_results is not None and max_results < 1:
         raise MlregError(f"--max-results must be at least 1, got {max_results}")

@@ -14,11 +14,11 @@ Clock = Callable[[], dt.datetime]
 
 
 def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -38,10 +38,16 @@ class Outcome:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "action": self.action, "model": self.model, "version": self.version, "commit": self.commit,
-            "branch": self.branch, "paths": self.paths, "demoted": self.demoted,
-            "versions": [{"model": r.name, "version": r.version, "from": r.params.get("imported_from")}
-                         for r in self.records],
+            "action": self.action,
+            "model": self.model,
+            "version": self.version,
+            "commit": self.commit,
+            "branch": self.branch,
+            "paths": self.paths,
+            "demoted": self.demoted,
+            "versions": [
+                {"model": r.name, "version": r.version, "from": r.params.get("imported_from")} for r in self.records
+            ],
             "notes": self.notes,
         }
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import MlregError
+from ..core.files import NAME_RE, load_json
 from ..core.records import Lineage, Run
 from ..core.runmeta import artifact_for, list_files, param_text
-from ..core.files import NAME_RE, load_json
+from ..errors import MlregError
 
 LEGACY_METADATA = "legacy_metadata.json"
 _INVALID = re.compile(r"[^A-Za-z0-9._-]+")
@@ -58,8 +58,11 @@ def renames(legacy: list[LegacyVersion]) -> list[str]:
     for v in legacy:
         if v.raw_name is not None and v.raw_name != v.model:
             seen.setdefault((v.raw_name, v.model), v.folder)
-    return [f"model_name {raw!r} (in {folder.name}) imported as {name!r}: registry names allow only "
-            "letters, digits, '.', '_' and '-'" for (raw, name), folder in seen.items()]
+    return [
+        f"model_name {raw!r} (in {folder.name}) imported as {name!r}: registry names allow only "
+        "letters, digits, '.', '_' and '-'"
+        for (raw, name), folder in seen.items()
+    ]
 
 
 def read_legacy(folder: Path, root: Path, model: str | None) -> LegacyVersion:
@@ -74,14 +77,29 @@ def read_legacy(folder: Path, root: Path, model: str | None) -> LegacyVersion:
     if bad:
         raise MlregError(f"{path}: $.key_performance_metrics.{bad[0]}: expected a number, got {metrics[bad[0]]!r}")
     label = str(doc.get("model_version") or folder.name)
-    run = Run(name=folder.name, mlflow_run_id=doc.get("mlflow_run_id"),
-              training_timestamp=_text(doc.get("training_timestamp")), experiment=doc.get("experiment"))
-    lineage = Lineage(source_data_version=_text(doc.get("source_data_version")),
-                      hyperparameters_config_path=_text(doc.get("hyperparameters_config_path")))
+    run = Run(
+        name=folder.name,
+        mlflow_run_id=doc.get("mlflow_run_id"),
+        training_timestamp=_text(doc.get("training_timestamp")),
+        experiment=doc.get("experiment"),
+    )
+    lineage = Lineage(
+        source_data_version=_text(doc.get("source_data_version")),
+        hyperparameters_config_path=_text(doc.get("hyperparameters_config_path")),
+    )
     files = [p for p in list_files(folder) if p != path]
     raw = None if model else str(doc.get("model_name") or folder.parent.name)
-    return LegacyVersion(folder, name, label, run, {k: float(v) for k, v in metrics.items()}, lineage,
-                         _text(doc.get("notes")) or "", files, raw)
+    return LegacyVersion(
+        folder,
+        name,
+        label,
+        run,
+        {k: float(v) for k, v in metrics.items()},
+        lineage,
+        _text(doc.get("notes")) or "",
+        files,
+        raw,
+    )
 
 
 def _model_name(doc: dict[str, Any], folder: Path, path: Path) -> str:

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..storage import gitops
-from ..errors import MlregError
-from ..core.records import Artifact, Settings, Version
 from ..core.files import REGISTRY_DIR, VERSION_FILE, RegistryFiles, check_name, version_dirname
+from ..core.records import Artifact, Settings, Version
+from ..errors import MlregError
+from ..storage import gitops
 from ..sync.mlflow_io import SourceModel
 from ..sync.uri import Target, mask, resolve
 from .mlflow_plan import ImportPlan, plan_import
@@ -63,10 +63,23 @@ class ImportReport:
         return self.outcome.records
 
     def to_dict(self) -> dict[str, Any]:
-        versions = [{"model": r.name, "version": r.version, "stage": r.stage, "mlflow_run_id": r.run.mlflow_run_id,
-                     "artifacts": len(r.artifacts)} for r in self.records]
-        return self.outcome.to_dict() | {"tracking_uri": self.tracking_uri, "uri_source": self.uri_source,
-                                         "dry_run": self.dry_run, "versions": versions, "notes": self.notes}
+        versions = [
+            {
+                "model": r.name,
+                "version": r.version,
+                "stage": r.stage,
+                "mlflow_run_id": r.run.mlflow_run_id,
+                "artifacts": len(r.artifacts),
+            }
+            for r in self.records
+        ]
+        return self.outcome.to_dict() | {
+            "tracking_uri": self.tracking_uri,
+            "uri_source": self.uri_source,
+            "dry_run": self.dry_run,
+            "versions": versions,
+            "notes": self.notes,
+        }
 
 
 @dataclass
@@ -83,8 +96,17 @@ class Prepared:
 
 
 @contextmanager
-def prepare(reg: Destination, tracking_uri: str | None, names: list[str] | None, *, external: bool, fetch: bool,
-            at: str, by: str, progress: Progress | None = None) -> Iterator[Prepared]:
+def prepare(
+    reg: Destination,
+    tracking_uri: str | None,
+    names: list[str] | None,
+    *,
+    external: bool,
+    fetch: bool,
+    at: str,
+    by: str,
+    progress: Progress | None = None,
+) -> Iterator[Prepared]:
     """Read MLflow, plan the import against the registry, fetch artifacts (unless not `fetch`): nothing written."""
     from ..extras import require
 
@@ -99,18 +121,30 @@ def prepare(reg: Destination, tracking_uri: str | None, names: list[str] | None,
             _check_sources(sources, names, target)  # before names go into MLflow filter strings
             mlflow_io.read_versions(io, sources)
             plan = plan_import(sources, reg.files, reg.settings, at, by, target.shown)
-            files = fetch_artifacts(io, plan, Path(tmp), external, progress or (lambda label, total: None),
-                                    None if external else _namespace(reg)) if fetch else {}
+            files = (
+                fetch_artifacts(
+                    io,
+                    plan,
+                    Path(tmp),
+                    external,
+                    progress or (lambda label, total: None),
+                    None if external else _namespace(reg),
+                )
+                if fetch
+                else {}
+            )
         yield Prepared(target, plan, change_set(plan, reg.files, files, target.shown))
 
 
 def source_target(root: Path, tracking_uri: str | None, settings_uri: str | None) -> Target:
     """`--tracking-uri`, else MLFLOW_TRACKING_URI, else mlreg.yaml; an sqlite store must already exist."""
     target = resolve(root, tracking_uri, settings_uri)
-    db = Path(target.uri[len("sqlite:///"):]) if target.uri.startswith("sqlite:///") else None
+    db = Path(target.uri[len("sqlite:///") :]) if target.uri.startswith("sqlite:///") else None
     if target.embedded and (db is None or not db.is_file()):
-        raise MlregError("no MLflow to import from: pass --tracking-uri URI (or set MLFLOW_TRACKING_URI, or "
-                         "mlflow.tracking_uri in mlreg.yaml)")
+        raise MlregError(
+            "no MLflow to import from: pass --tracking-uri URI (or set MLFLOW_TRACKING_URI, or "
+            "mlflow.tracking_uri in mlreg.yaml)"
+        )
     if db is not None and not db.is_file():
         raise MlregError(f"{target.shown}: no MLflow database at {db}; expected an existing sqlite file")
     return target
@@ -127,8 +161,9 @@ def _connected(target: Target) -> Iterator[Any]:
     except MlregError as e:
         text = str(e)
         if text.startswith("cannot reach MLflow") and "; check the tracking URI" in text:
-            text = text.split("; check the tracking URI")[0] + ("; check the tracking URI and that the server is "
-                                                                "running, then rerun `mlreg import mlflow`")
+            text = text.split("; check the tracking URI")[0] + (
+                "; check the tracking URI and that the server is running, then rerun `mlreg import mlflow`"
+            )
             raise MlregError(text) from None
         raise
 
@@ -137,13 +172,16 @@ def _check_sources(sources: list[SourceModel], names: list[str] | None, target: 
     """Every --model exists in MLflow; every name fits the registry's naming rule."""
     missing = sorted(set(names or []) - {s.name for s in sources})
     if missing:
-        raise MlregError(f"MLflow at {target.shown} has no registered model named "
-                         f"{', '.join(repr(m) for m in missing)}")
+        raise MlregError(
+            f"MLflow at {target.shown} has no registered model named {', '.join(repr(m) for m in missing)}"
+        )
     bad = [s.name for s in sources if not _valid_name(s.name)]
     if bad:
-        raise MlregError(f"MLflow registered model name(s) {', '.join(repr(b) for b in bad)}: not usable as registry "
-                         "names (expected 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit); "
-                         "rename them in MLflow, or import the others with --model NAME")
+        raise MlregError(
+            f"MLflow registered model name(s) {', '.join(repr(b) for b in bad)}: not usable as registry "
+            "names (expected 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit); "
+            "rename them in MLflow, or import the others with --model NAME"
+        )
 
 
 def _valid_name(name: str) -> bool:
@@ -155,8 +193,9 @@ def _valid_name(name: str) -> bool:
 
 
 # -- fetching and the change set ---------------------------------------------------------------------
-def fetch_artifacts(io: Any, plan: ImportPlan, tmp: Path, external: bool, progress: Progress,
-                    store: str | None = None) -> dict[str, Any]:
+def fetch_artifacts(
+    io: Any, plan: ImportPlan, tmp: Path, external: bool, progress: Progress, store: str | None = None
+) -> dict[str, Any]:
     """Download each version's files: kept under `tmp` for the commit, or (external) hashed and discarded. With an
     object `store`, files already in S3 stay there (recorded by URI) and the others are uploaded to the store."""
     from ..sync import mlflow_io
@@ -173,8 +212,9 @@ def fetch_artifacts(io: Any, plan: ImportPlan, tmp: Path, external: bool, progre
             pairs = [(f"model/{rel}", p) for rel, p in pairs]
         vdir = f"{REGISTRY_DIR}/{r.name}/{version_dirname(r.version)}"
         for rel, path in pairs:
-            r.artifacts.append(_artifact(path, rel, location if local and local.is_file() else None, location,
-                                         external))
+            r.artifacts.append(
+                _artifact(path, rel, location if local and local.is_file() else None, location, external)
+            )
             if not external:
                 files[f"{vdir}/{rel}"] = path
         if external:
@@ -200,8 +240,10 @@ def _store_backed(r: Version, location: str, local: Path, pairs: list[tuple[str,
         base = location.rstrip("/")
         if local.is_file():  # the source names one file
             base = base.rsplit("/", 1)[0]
-        return [Artifact(sha256=(d := file_digests(path, False))[1], size=d[0], path=rel, uri=f"{base}/{rel}")
-                for rel, path in pairs]
+        return [
+            Artifact(sha256=(d := file_digests(path, False))[1], size=d[0], path=rel, uri=f"{base}/{rel}")
+            for rel, path in pairs
+        ]
     folder = local if local.is_dir() else local.parent
     return upload_version([p for _, p in pairs], folder, version_uri(store, r.name, r.version))
 
@@ -237,11 +279,15 @@ def change_set(plan: ImportPlan, store: RegistryFiles, files: dict[str, Any], sh
         files.update([store.model_file(m)])
     new = {m.name for m in plan.models if not store.has_model(m.name)}
     names = sorted({r.name for r in plan.records} | new)
-    shown_names = ", ".join(names[:_SUBJECT_NAMES]) + (f" and {len(names) - _SUBJECT_NAMES} more"
-                                                        if len(names) > _SUBJECT_NAMES else "")
+    shown_names = ", ".join(names[:_SUBJECT_NAMES]) + (
+        f" and {len(names) - _SUBJECT_NAMES} more" if len(names) > _SUBJECT_NAMES else ""
+    )
     subject = f"import {len(plan.records)} version(s) of {shown_names} from MLflow"
     lines = [f"From MLflow {shown}."]
-    lines += [f"{r.name} v{r.version} <- MLflow model version {r.version}"
-              + (f" (run {r.run.mlflow_run_id})" if r.run.mlflow_run_id else "") for r in plan.records]
+    lines += [
+        f"{r.name} v{r.version} <- MLflow model version {r.version}"
+        + (f" (run {r.run.mlflow_run_id})" if r.run.mlflow_run_id else "")
+        for r in plan.records
+    ]
     body = "\n".join(lines + plan.notes)
     return gitops.WriteSet("import", names[0] if len(names) == 1 else "", None, subject, files, folders, body=body)

@@ -12,18 +12,30 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from ..errors import MlregError
-from ..core.records import Base, Lineage, Model, Run, Settings, StageChange, Version
 from ..core.files import RegistryFiles
+from ..core.records import Base, Lineage, Model, Run, Settings, StageChange, Version
+from ..errors import MlregError
 from ..sync.desired import LINKED, promotion_tags
 from ..sync.mlflow_io import SourceModel, SourceRun, SourceVersion
 from ..sync.uri import mask
 
 SYSTEM = ("mlflow.", "mlreg.")  # MLflow's own tags and mlreg's bookkeeping: never imported as tags
 # version tags `mlreg sync` derives from the record: read into stage/lineage (and notes), not into `tags`
-MANAGED = frozenset({"stage", "version_type", "model_type", "enhancement_type", "enhancement_timestamp",
-                     "previous_timesteps", "total_timesteps", "last_promoted_at", "demotion_reason",
-                     "demotion_timestamp", *LINKED})
+MANAGED = frozenset(
+    {
+        "stage",
+        "version_type",
+        "model_type",
+        "enhancement_type",
+        "enhancement_timestamp",
+        "previous_timesteps",
+        "total_timesteps",
+        "last_promoted_at",
+        "demotion_reason",
+        "demotion_timestamp",
+        *LINKED,
+    }
+)
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,254}$")
 
 
@@ -40,8 +52,9 @@ class ImportPlan:
         return [r for r, _ in self.versions]
 
 
-def plan_import(sources: list[SourceModel], store: RegistryFiles, settings: Settings, at: str, by: str,
-                shown: str) -> ImportPlan:
+def plan_import(
+    sources: list[SourceModel], store: RegistryFiles, settings: Settings, at: str, by: str, shown: str
+) -> ImportPlan:
     """The model.yaml files and version records to write; a gap in version numbers is an error naming it."""
     plan = ImportPlan()
     problems: list[str] = []
@@ -54,18 +67,25 @@ def plan_import(sources: list[SourceModel], store: RegistryFiles, settings: Sett
         if not store.has_model(sm.name):
             plan.models.append(_model(sm, settings, plan.notes, pinned))
         elif not numbers:
-            plan.notes.append(f"{sm.name}: skipped, already in git (v1-v{have[-1]})" if have else
-                              f"{sm.name}: skipped, already in git (no versions in MLflow)")
+            plan.notes.append(
+                f"{sm.name}: skipped, already in git (v1-v{have[-1]})"
+                if have
+                else f"{sm.name}: skipped, already in git (no versions in MLflow)"
+            )
             continue
         elif have:
-            plan.notes.append(f"{sm.name}: v1-v{have[-1]} already in git; importing version(s) {span(numbers)} "
-                              "(model.yaml kept as it is in git)")
+            plan.notes.append(
+                f"{sm.name}: v1-v{have[-1]} already in git; importing version(s) {span(numbers)} "
+                "(model.yaml kept as it is in git)"
+            )
         for sv in sm.versions:
             if sv.number in numbers:
                 plan.versions.append((_record(sm.name, sv, settings, at, by, shown), sv))
                 if not sv.run_id:
-                    plan.notes.append(f"{sm.name} v{sv.number}: no run in MLflow, so `mlreg sync` to this server "
-                                      "will report it as a conflict (sync adopts versions whose run git records)")
+                    plan.notes.append(
+                        f"{sm.name} v{sv.number}: no run in MLflow, so `mlreg sync` to this server "
+                        "will report it as a conflict (sync adopts versions whose run git records)"
+                    )
     if problems:
         raise MlregError("\n".join(problems))
     _link_bases(plan, store)
@@ -84,9 +104,11 @@ def _new_numbers(sm: SourceModel, have: list[int], problems: list[str]) -> list[
         return new
     missing = sorted(set(range(top + 1, new[-1] + 1)) - set(new))
     after = f" after v{top}, the highest in git" if top else " from 1"
-    problems.append(f"MLflow model {sm.name!r} has versions {span(numbers)}: {span(missing)} missing (deleted in "
-                    f"MLflow?); the registry keeps MLflow's numbers and needs them contiguous{after}, so this model "
-                    "cannot be imported (import the others with --model NAME)")
+    problems.append(
+        f"MLflow model {sm.name!r} has versions {span(numbers)}: {span(missing)} missing (deleted in "
+        f"MLflow?); the registry keeps MLflow's numbers and needs them contiguous{after}, so this model "
+        "cannot be imported (import the others with --model NAME)"
+    )
     return None
 
 
@@ -131,8 +153,10 @@ def _pin_stages(plan: ImportPlan, pinned: dict[tuple[str, str], int], at: str) -
     for r in plan.records:
         for (name, stage), n in pinned.items():
             if (r.name, r.version) == (name, n) and r.stage != stage:
-                plan.notes.append(f"{name} v{n}: imported in stage {stage!r}, as MLflow's alias for that stage "
-                                  f"names it (was {r.stage!r})")
+                plan.notes.append(
+                    f"{name} v{n}: imported in stage {stage!r}, as MLflow's alias for that stage "
+                    f"names it (was {r.stage!r})"
+                )
                 _set_stage(r, stage, at)
 
 
@@ -142,15 +166,22 @@ def _record(name: str, sv: SourceVersion, settings: Settings, at: str, by: str, 
     tags = {k: v for k, v in run.tags.items() if _human(k)} | {k: v for k, v in sv.tags.items() if _human(k)}
     stage = stage_for(sv, settings)
     return Version(
-        name=name, version=sv.number, created_at=_iso(sv.created_ms) or at, created_by=by, stage=stage,
+        name=name,
+        version=sv.number,
+        created_at=_iso(sv.created_ms) or at,
+        created_by=by,
+        stage=stage,
         description=sv.description,
-        run=Run(experiment=run.experiment, name=run.name, mlflow_run_id=sv.run_id,
-                training_timestamp=_iso(run.start_ms)),
+        run=Run(
+            experiment=run.experiment, name=run.name, mlflow_run_id=sv.run_id, training_timestamp=_iso(run.start_ms)
+        ),
         params=dict(run.params),
         metrics={k: float(v) for k, v in run.metrics.items() if math.isfinite(v)},
-        tags=tags, lineage=_lineage(sv.tags),
-        stage_history=rebuilt_history(sv.tags, stage, at, by,
-                                      f"imported from MLflow {shown} (model version {sv.number})"),
+        tags=tags,
+        lineage=_lineage(sv.tags),
+        stage_history=rebuilt_history(
+            sv.tags, stage, at, by, f"imported from MLflow {shown} (model version {sv.number})"
+        ),
         notes=_notes(sv, shown, run),
     )
 
@@ -169,16 +200,21 @@ def rebuilt_history(tags: dict[str, str], stage: str, at: str, by: str, reason: 
         chain[-1].reason = tags["promotion_reason"]
     demoted = tags.get("demotion_timestamp", "")
     if _TIMESTAMP.match(demoted):
-        chain.append(StageChange(to=stage, at=demoted, by=IMPORTED_BY, action="demote",
-                                 reason=tags.get("demotion_reason") or None))
+        chain.append(
+            StageChange(
+                to=stage, at=demoted, by=IMPORTED_BY, action="demote", reason=tags.get("demotion_reason") or None
+            )
+        )
         chain.sort(key=lambda c: c.at)  # stable: same-minute promotions keep their suffix order
     start = (chain[0].from_ if chain else None) or stage
-    out = [StageChange(to=start, at=min([at, *(c.at for c in chain[:1])]), by=by, action="import", reason=reason),
-           *chain]
+    out = [
+        StageChange(to=start, at=min([at, *(c.at for c in chain[:1])]), by=by, action="import", reason=reason),
+        *chain,
+    ]
     for i, c in enumerate(out):  # a demotion leaves the stage before it for the one the next change starts from
         if c.action == "demote":
             c.from_ = out[i - 1].to
-            c.to = next((n.from_ for n in out[i + 1:] if n.from_), stage)
+            c.to = next((n.from_ for n in out[i + 1 :] if n.from_), stage)
     if out[-1].to != stage:
         out.append(StageChange(to=stage, at=max(at, out[-1].at), by=by, action="import", reason=reason))
     return out
@@ -193,9 +229,18 @@ def _promotions(tags: dict[str, str]) -> list[StageChange]:
             d, t = m.group(1), m.group(2)
             when = f"{d[:4]}-{d[4:6]}-{d[6:]}T{t[:2]}:{t[2:]}:00Z"
             src = parts[0].strip()
-            found.append(((when, int(m.group(3) or 1)), StageChange(
-                to=parts[1].strip(), at=when, by=IMPORTED_BY, action="promote",
-                from_=None if src == "none" else src)))
+            found.append(
+                (
+                    (when, int(m.group(3) or 1)),
+                    StageChange(
+                        to=parts[1].strip(),
+                        at=when,
+                        by=IMPORTED_BY,
+                        action="promote",
+                        from_=None if src == "none" else src,
+                    ),
+                )
+            )
     return [c for _, c in sorted(found, key=lambda kc: kc[0])]
 
 
@@ -206,9 +251,11 @@ def _check_history(plan: ImportPlan) -> None:
         derived = promotion_tags(r.stage_history)
         if derived != have:
             diff = sorted(set(have.items()) ^ set(derived.items()))
-            plan.notes.append(f"{r.name} v{r.version}: stage_history rebuilt from MLflow's promotion tags does not "
-                              f"reproduce {', '.join(dict.fromkeys(k for k, _ in diff))}; `mlreg sync` will rewrite "
-                              "them (the originals are in the version's notes)")
+            plan.notes.append(
+                f"{r.name} v{r.version}: stage_history rebuilt from MLflow's promotion tags does not "
+                f"reproduce {', '.join(dict.fromkeys(k for k, _ in diff))}; `mlreg sync` will rewrite "
+                "them (the originals are in the version's notes)"
+            )
 
 
 def _set_stage(r: Version, stage: str, at: str) -> None:
@@ -238,10 +285,13 @@ def stage_for(sv: SourceVersion, settings: Settings) -> str:
 
 
 def _lineage(tags: dict[str, str]) -> Lineage:
-    return Lineage(model_type=tags.get("model_type") or "base", enhancement_type=tags.get("enhancement_type") or None,
-                   enhancement_timestamp=tags.get("enhancement_timestamp") or None,
-                   previous_timesteps=_count(tags.get("previous_timesteps")),
-                   total_timesteps=_count(tags.get("total_timesteps")))
+    return Lineage(
+        model_type=tags.get("model_type") or "base",
+        enhancement_type=tags.get("enhancement_type") or None,
+        enhancement_timestamp=tags.get("enhancement_timestamp") or None,
+        previous_timesteps=_count(tags.get("previous_timesteps")),
+        total_timesteps=_count(tags.get("total_timesteps")),
+    )
 
 
 def _count(text: str | None) -> int | None:
@@ -267,7 +317,7 @@ def _notes(sv: SourceVersion, shown: str, run: SourceRun) -> str:
 def _iso(ms: int | None) -> str | None:
     if ms is None:
         return None
-    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _link_bases(plan: ImportPlan, store: RegistryFiles) -> None:
@@ -275,15 +325,20 @@ def _link_bases(plan: ImportPlan, store: RegistryFiles) -> None:
     wanted = [(r, sv.tags["base_model_run_id"]) for r, sv in plan.versions if sv.tags.get("base_model_run_id")]
     if not wanted:
         return
-    by_run = {v.run.mlflow_run_id: (v.name, v.version) for n in store.model_names()
-              for v in store.versions(n, validate=False) if v.run.mlflow_run_id}
+    by_run = {
+        v.run.mlflow_run_id: (v.name, v.version)
+        for n in store.model_names()
+        for v in store.versions(n, validate=False)
+        if v.run.mlflow_run_id
+    }
     by_run |= {r.run.mlflow_run_id: (r.name, r.version) for r in plan.records if r.run.mlflow_run_id}
     records = {(r.name, r.version): r for r in plan.records}
     for r, run_id in wanted:
         base = by_run.get(run_id)
         if base is None or _reaches(records, base, (r.name, r.version)):
-            plan.notes.append(f"{r.name} v{r.version}: base_model_run_id {run_id} names no other version's run; "
-                              "lineage.base not set")
+            plan.notes.append(
+                f"{r.name} v{r.version}: base_model_run_id {run_id} names no other version's run; lineage.base not set"
+            )
             continue
         r.lineage.base = Base(*base)
         if base[0] != r.name:
@@ -313,8 +368,9 @@ def _add_derived(plan: ImportPlan, store: RegistryFiles, base_model: str, name: 
         model.derived_models.append(name)
 
 
-def _one_holder(plan: ImportPlan, store: RegistryFiles, settings: Settings, pinned: dict[tuple[str, str], int],
-                at: str) -> None:
+def _one_holder(
+    plan: ImportPlan, store: RegistryFiles, settings: Settings, pinned: dict[tuple[str, str], int], at: str
+) -> None:
     """An exclusive stage keeps one holder: git's, else the one its MLflow alias names, else the highest imported
     version; the others are demoted."""
     for stage, spec in settings.stages.items():
@@ -330,5 +386,6 @@ def _one_holder(plan: ImportPlan, store: RegistryFiles, settings: Settings, pinn
             for r in recs:
                 if r.version != keeper:
                     _set_stage(r, spec.demote_to or settings.initial, at)
-                    plan.notes.append(f"{name} v{r.version}: {stage!r} is exclusive and v{keeper} holds it; "
-                                      f"imported as {r.stage!r}")
+                    plan.notes.append(
+                        f"{name} v{r.version}: {stage!r} is exclusive and v{keeper} holds it; imported as {r.stage!r}"
+                    )

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..storage.digests import of_file
-from ..errors import MlregError
 from ..core.records import Artifact
+from ..errors import MlregError
+from ..storage.digests import of_file
 
 if TYPE_CHECKING:
     from .uploads import _Meter
@@ -95,7 +95,9 @@ class FileCache:
         """The sha256 `path` was sealed with, when its stat has not changed since; else None."""
         try:
             doc = json.loads(self._seal_file(path).read_text())
-            same = doc["path"] == os.path.abspath(path) and doc["stat"] == _stat_key(os.stat(path, follow_symlinks=False))
+            same = doc["path"] == os.path.abspath(path) and doc["stat"] == _stat_key(
+                os.stat(path, follow_symlinks=False)
+            )
             return str(doc["sha256"]) if same else None
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -143,12 +145,16 @@ class FileCache:
             sha = store_for(uri).download(uri, tmp, meter, limit=a.size)
             size = tmp.stat().st_size
             if size > a.size:
-                raise MlregError(f"{uri}: holds more than the {a.size} bytes the record says; the download was "
-                                 "stopped there and nothing was kept")
+                raise MlregError(
+                    f"{uri}: holds more than the {a.size} bytes the record says; the download was "
+                    "stopped there and nothing was kept"
+                )
             if sha != a.sha256 or size != a.size:
-                raise MlregError(f"{uri}: downloaded bytes do not match the record (sha256 {sha[:12]}..., "
-                                 f"expected {a.sha256[:12]}...; {size} bytes, expected {a.size}); the store "
-                                 "object was changed or damaged; the bytes were not kept")
+                raise MlregError(
+                    f"{uri}: downloaded bytes do not match the record (sha256 {sha[:12]}..., "
+                    f"expected {a.sha256[:12]}...; {size} bytes, expected {a.size}); the store "
+                    "object was changed or damaged; the bytes were not kept"
+                )
             os.chmod(tmp, 0o444)
             entry = self.entry(a.sha256)
             entry.parent.mkdir(parents=True, exist_ok=True)

@@ -64,16 +64,25 @@ class GcReport:
         def obj(o: ObjectInfo) -> dict[str, Any]:
             return {"uri": mask(o.uri), "size": o.size}
 
-        return {"store": mask(self.store), "registry": self.registry, "grace_seconds": self.grace,
-                "dry_run": self.dry_run, "remotes": self.remotes, "objects": self.objects, "recorded": self.recorded,
-                "deleted": [obj(o) for o in self.deleted], "marked": [obj(o) for o in self.marked],
-                "waiting": [{**obj(o), "deletable_after": when} for o, when in self.waiting],
-                "aborted_uploads": [{"uri": mask(u.uri), "upload_id": u.upload_id} for u in self.aborted],
-                "pending_uploads": [{"uri": mask(u.uri), "upload_id": u.upload_id} for u in self.pending]}
+        return {
+            "store": mask(self.store),
+            "registry": self.registry,
+            "grace_seconds": self.grace,
+            "dry_run": self.dry_run,
+            "remotes": self.remotes,
+            "objects": self.objects,
+            "recorded": self.recorded,
+            "deleted": [obj(o) for o in self.deleted],
+            "marked": [obj(o) for o in self.marked],
+            "waiting": [{**obj(o), "deletable_after": when} for o, when in self.waiting],
+            "aborted_uploads": [{"uri": mask(u.uri), "upload_id": u.upload_id} for u in self.aborted],
+            "pending_uploads": [{"uri": mask(u.uri), "upload_id": u.upload_id} for u in self.pending],
+        }
 
 
-def gc(root: Path, store: str | None, dry_run: bool = False, grace: float | str = DEFAULT_GRACE,
-       now: float | None = None) -> GcReport:
+def gc(
+    root: Path, store: str | None, dry_run: bool = False, grace: float | str = DEFAULT_GRACE, now: float | None = None
+) -> GcReport:
     """gc of the registry at `root` in `store`: fetch every remote (refusing when one cannot be fetched), read every
     record, then mark and delete (see collect_garbage)."""
     from ..storage import gitops
@@ -88,8 +97,14 @@ def gc(root: Path, store: str | None, dry_run: bool = False, grace: float | str 
     return report
 
 
-def collect_garbage(store_uri: str, registry: str, recorded: set[str], dry_run: bool = False,
-                    grace: float = DEFAULT_GRACE, now: float | None = None) -> GcReport:
+def collect_garbage(
+    store_uri: str,
+    registry: str,
+    recorded: set[str],
+    dry_run: bool = False,
+    grace: float = DEFAULT_GRACE,
+    now: float | None = None,
+) -> GcReport:
     """Mark this registry's unrecorded objects, delete those an earlier run marked at least `grace` seconds ago
     (and abort multipart uploads the same way); `dry_run` computes exactly that and changes nothing."""
     ns = namespace(store_uri, registry)
@@ -147,6 +162,9 @@ def _read_marks(store: ObjectStore, uri: str) -> dict[str, float]:
 
 
 def _marks_doc(registry: str, marks: dict[str, float]) -> bytes:
-    doc = {"about": "objects mlreg gc found unrecorded, and when; a later run deletes them after the grace period",
-           "registry": registry, "marks": dict(sorted(marks.items()))}
+    doc = {
+        "about": "objects mlreg gc found unrecorded, and when; a later run deletes them after the grace period",
+        "registry": registry,
+        "marks": dict(sorted(marks.items())),
+    }
     return (json.dumps(doc, indent=2) + "\n").encode()

@@ -19,9 +19,9 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..core.records import Artifact, Version
 from ..errors import MlregError
 from .filecache import FileCache, cache_dir
-from ..core.records import Artifact, Version
 
 if TYPE_CHECKING:
     from .uploads import TransferProgress
@@ -46,10 +46,18 @@ class PullReport:
     external: list[str] = field(default_factory=list)  # --external files: recorded by path/URI, not placed
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ref": self.ref, "dest": str(self.dest), "files": [str(p) for p in self.files],
-                "downloaded_files": self.downloaded_files, "downloaded_bytes": self.downloaded_bytes,
-                "cached_files": self.cached_files, "from_git": self.from_git, "linked": self.linked,
-                "copied": self.copied, "external": self.external}
+        return {
+            "ref": self.ref,
+            "dest": str(self.dest),
+            "files": [str(p) for p in self.files],
+            "downloaded_files": self.downloaded_files,
+            "downloaded_bytes": self.downloaded_bytes,
+            "cached_files": self.cached_files,
+            "from_git": self.from_git,
+            "linked": self.linked,
+            "copied": self.copied,
+            "external": self.external,
+        }
 
 
 def version_tree(record: Version, cache: FileCache | None = None) -> Path:
@@ -59,8 +67,13 @@ def version_tree(record: Version, cache: FileCache | None = None) -> Path:
     return cache.root / "versions" / record.name / f"v{record.version}-{key.hexdigest()[:16]}"
 
 
-def pull_record(record: Version, folder: Path | None, dest: Path | None = None,
-                progress: TransferProgress | None = None, cache: FileCache | None = None) -> PullReport:
+def pull_record(
+    record: Version,
+    folder: Path | None,
+    dest: Path | None = None,
+    progress: TransferProgress | None = None,
+    cache: FileCache | None = None,
+) -> PullReport:
     """Download the version's stored files that the cache lacks (verified), then place a checked copy of every
     file in `dest` (default: the cache's folder for the version). `folder` is the version folder in git (for
     in-git files)."""
@@ -109,8 +122,9 @@ def _git_file(record: Version, folder: Path | None, rel: str) -> Path:
     if src is None or not os.path.lexists(src):
         raise MlregError(f"{where} is recorded in git but missing from the version folder")
     if os.path.realpath(src) != os.path.join(os.path.realpath(folder), os.path.normpath(rel)):  # type: ignore[arg-type]
-        raise MlregError(f"{where} is a symbolic link in git (or lies under one); mlreg never hands out a file "
-                         "through a link")
+        raise MlregError(
+            f"{where} is a symbolic link in git (or lies under one); mlreg never hands out a file through a link"
+        )
     return src
 
 
@@ -131,8 +145,10 @@ def place(src: Path, target: Path, a: Artifact, cache: FileCache, label: str) ->
         else:
             size, sha = _copy_checked(src, tmp, label)
         if (size, sha) != (a.size, a.sha256):
-            raise MlregError(f"{label}: {size} bytes with sha256 {sha[:12]}..., but the record says {a.size} bytes "
-                             f"with {a.sha256[:12]}...; not handed out")
+            raise MlregError(
+                f"{label}: {size} bytes with sha256 {sha[:12]}..., but the record says {a.size} bytes "
+                f"with {a.sha256[:12]}...; not handed out"
+            )
         os.chmod(tmp, 0o444)
         os.replace(tmp, target)
     finally:
@@ -159,8 +175,9 @@ def _copy_checked(src: Path, tmp: Path, label: str) -> tuple[int, str]:
     return size, h.hexdigest()
 
 
-def local_paths(record: Version, folder: Path, pull: bool,
-                progress: TransferProgress | None = None) -> tuple[list[str], Path | None]:
+def local_paths(
+    record: Version, folder: Path, pull: bool, progress: TransferProgress | None = None
+) -> tuple[list[str], Path | None]:
     """Where each artifact is on this machine (pulling store-backed files on demand), and the folder holding
     them (None for a version kept in git). Without `pull`, store-backed files are given by URI."""
     if not any(a.stored for a in record.artifacts):
@@ -170,4 +187,3 @@ def local_paths(record: Version, folder: Path, pull: bool,
     report = pull_record(record, folder, None, progress)
     files = iter(report.files)
     return [str(next(files)) if a.path is not None else a.uri or "" for a in record.artifacts], report.dest
-

@@ -17,8 +17,19 @@ from typing import Any
 
 from ..errors import MlregError
 from ..masking import mask
-from .stores import (ObjectInfo, ObjectStore, PendingUpload, Progress, Upload, endpoint, etag_matches, file_digests, multipart, part_size)
-from .stores import _Errors
+from .stores import (
+    ObjectInfo,
+    ObjectStore,
+    PendingUpload,
+    Progress,
+    Upload,
+    _Errors,
+    endpoint,
+    etag_matches,
+    file_digests,
+    multipart,
+    part_size,
+)
 
 # A hung store (it accepts connections and never answers) fails a request after ATTEMPTS x READ_TIMEOUT plus a
 # short backoff, under 20 s; botocore's defaults (60 s x 3) waited three minutes. The read timeout bounds the wait for
@@ -75,10 +86,14 @@ class S3Store(ObjectStore):
             from botocore.config import Config
         except ModuleNotFoundError:
             raise MlregError("an s3:// store needs boto3: pip install 'mlreg[s3]'") from None
-        retries = {"mode": "standard"} if os.environ.get("AWS_MAX_ATTEMPTS") else {
-            "total_max_attempts": ATTEMPTS, "mode": "standard"}
-        config = Config(connect_timeout=CONNECT_TIMEOUT, read_timeout=read_timeout, max_pool_connections=POOL,
-                        retries=retries)
+        retries = (
+            {"mode": "standard"}
+            if os.environ.get("AWS_MAX_ATTEMPTS")
+            else {"total_max_attempts": ATTEMPTS, "mode": "standard"}
+        )
+        config = Config(
+            connect_timeout=CONNECT_TIMEOUT, read_timeout=read_timeout, max_pool_connections=POOL, retries=retries
+        )
         client = botocore.session.get_session().create_client("s3", endpoint_url=endpoint(), config=config)
         client.meta.events.register("before-parameter-build.s3.CompleteMultipartUpload", self._if_none_match)
         return client
@@ -96,7 +111,7 @@ class S3Store(ObjectStore):
 
     @staticmethod
     def _split(uri: str) -> tuple[str, str]:
-        bucket, _, key = uri[len("s3://"):].partition("/")
+        bucket, _, key = uri[len("s3://") :].partition("/")
         return bucket, key
 
     # -- reads ---------------------------------------------------------------------------
@@ -119,8 +134,10 @@ class S3Store(ObjectStore):
             self.client.head_bucket(Bucket=bucket)
         except Exception as e:
             if _code(e) in _NOT_FOUND or _code(e) == "NoSuchBucket":
-                raise MlregError(f"bucket {bucket!r} does not exist at {self.where()}; create it, or fix "
-                                 "artifacts.store in mlreg.yaml (or --store)") from None
+                raise MlregError(
+                    f"bucket {bucket!r} does not exist at {self.where()}; create it, or fix "
+                    "artifacts.store in mlreg.yaml (or --store)"
+                ) from None
             raise
 
     def listing(self, root: str) -> list[ObjectInfo]:
@@ -128,18 +145,31 @@ class S3Store(ObjectStore):
         prefix = key.rstrip("/") + "/" if key else ""
         with self.errors(root, "list"):
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-            return [ObjectInfo(f"s3://{bucket}/{o['Key']}", int(o["Size"]), (o.get("ETag") or "").strip('"') or None,
-                               mtime=o["LastModified"].timestamp() if o.get("LastModified") else None)
-                    for page in pages for o in page.get("Contents", [])]
+            return [
+                ObjectInfo(
+                    f"s3://{bucket}/{o['Key']}",
+                    int(o["Size"]),
+                    (o.get("ETag") or "").strip('"') or None,
+                    mtime=o["LastModified"].timestamp() if o.get("LastModified") else None,
+                )
+                for page in pages
+                for o in page.get("Contents", [])
+            ]
 
     def pending_uploads(self, root: str) -> list[PendingUpload]:
         bucket, key = self._split(root)
         prefix = key.rstrip("/") + "/" if key else ""
         with self.errors(root, "list the multipart uploads under"):
             pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix)
-            return [PendingUpload(f"s3://{bucket}/{u['Key']}", u["UploadId"],
-                                  u["Initiated"].timestamp() if u.get("Initiated") else None)
-                    for page in pages for u in page.get("Uploads", [])]
+            return [
+                PendingUpload(
+                    f"s3://{bucket}/{u['Key']}",
+                    u["UploadId"],
+                    u["Initiated"].timestamp() if u.get("Initiated") else None,
+                )
+                for page in pages
+                for u in page.get("Uploads", [])
+            ]
 
     def abort_uploads(self, pending: list[PendingUpload]) -> None:
         for p in pending:
@@ -213,8 +243,9 @@ class S3Store(ObjectStore):
         from s3transfer.manager import TransferConfig, TransferManager
 
         size = part_size(up.size)
-        config = TransferConfig(multipart_threshold=size, multipart_chunksize=size,
-                                max_request_concurrency=PART_CONCURRENCY)
+        config = TransferConfig(
+            multipart_threshold=size, multipart_chunksize=size, max_request_concurrency=PART_CONCURRENCY
+        )
         with self._big, TransferManager(self.transfer_client, config) as manager:
             future = manager.upload(str(up.local), bucket, key, subscribers=[_subscriber(progress)])
             up.sha256 = file_digests(up.local)[1]
@@ -264,10 +295,11 @@ class S3Store(ObjectStore):
             by_bucket.setdefault(bucket, []).append(key)
         for bucket, keys in by_bucket.items():
             for i in range(0, len(keys), 1000):  # DeleteObjects takes at most 1000 keys
-                batch = keys[i:i + 1000]
+                batch = keys[i : i + 1000]
                 with self.errors(f"s3://{bucket}/{batch[0]}", "delete"):
-                    resp = self.client.delete_objects(Bucket=bucket, Delete={
-                        "Objects": [{"Key": k} for k in batch], "Quiet": True})
+                    resp = self.client.delete_objects(
+                        Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
+                    )
                 for err in resp.get("Errors", []):
                     raise MlregError(f"cannot delete s3://{bucket}/{err.get('Key')}: {err.get('Message')}")
 
@@ -304,12 +336,15 @@ class _S3Errors(_Errors):
     def __exit__(self, kind, e, tb) -> None:
         name = type(e).__name__ if e is not None else ""
         if name in ("ReadTimeoutError", "ConnectTimeoutError") or (
-                isinstance(e, Exception) and "timeout" in name.lower() and not isinstance(e, MlregError)):
+            isinstance(e, Exception) and "timeout" in name.lower() and not isinstance(e, MlregError)
+        ):
             waited = READ_TIMEOUT if name != "ConnectTimeoutError" else CONNECT_TIMEOUT
             tries = os.environ.get("AWS_MAX_ATTEMPTS") or ATTEMPTS
-            raise MlregError(f"the object store at {self.store.where()} did not answer within {waited} s (tried "
-                             f"{tries} times) to {self.action} {self.uri}; is it up and reachable? check "
-                             "AWS_ENDPOINT_URL (or MLFLOW_S3_ENDPOINT_URL), then rerun") from None
+            raise MlregError(
+                f"the object store at {self.store.where()} did not answer within {waited} s (tried "
+                f"{tries} times) to {self.action} {self.uri}; is it up and reachable? check "
+                "AWS_ENDPOINT_URL (or MLFLOW_S3_ENDPOINT_URL), then rerun"
+            ) from None
         return super().__exit__(kind, e, tb)
 
 
@@ -323,9 +358,13 @@ class _NoConditionalWrites(MlregError):
 
 def _info(uri: str, resp: dict, size: int | None = None) -> ObjectInfo:
     """An ObjectInfo from a HEAD (or a PUT's response, with the size that was sent)."""
-    return ObjectInfo(uri, int(resp["ContentLength"]) if size is None else size, resp.get("ETag", "").strip('"'),
-                      resp.get("ServerSideEncryption") == "aws:kms" or "SSECustomerAlgorithm" in resp,
-                      resp["LastModified"].timestamp() if resp.get("LastModified") else None)
+    return ObjectInfo(
+        uri,
+        int(resp["ContentLength"]) if size is None else size,
+        resp.get("ETag", "").strip('"'),
+        resp.get("ServerSideEncryption") == "aws:kms" or "SSECustomerAlgorithm" in resp,
+        resp["LastModified"].timestamp() if resp.get("LastModified") else None,
+    )
 
 
 def _subscriber(progress: Progress | None) -> Any:

@@ -69,8 +69,10 @@ def normalize(uri: str) -> str:
     if text.startswith("/"):
         text = Path(text).as_uri()
     if secret := credentials_in(text):
-        raise MlregError(f"store {mask(text)!r} carries {secret}: credentials never go in a store URI (they "
-                         "would be committed); set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE instead")
+        raise MlregError(
+            f"store {mask(text)!r} carries {secret}: credentials never go in a store URI (they "
+            "would be committed); set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE instead"
+        )
     if not text.startswith(SCHEMES) or text.rstrip("/") in ("s3:/", "file:/", "file://"):
         raise MlregError(f"store {uri!r}: expected s3://BUCKET[/PREFIX] or file:///FOLDER (or an absolute path)")
     if text.startswith("s3://") and not re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/|$)", text):
@@ -161,7 +163,7 @@ def object_path(uri: str) -> str:
         from urllib.parse import unquote, urlparse
 
         return unquote(urlparse(uri).path)
-    return uri[len("s3://"):]
+    return uri[len("s3://") :]
 
 
 class ObjectStore:
@@ -219,15 +221,18 @@ class ObjectStore:
         return _Errors(self, uri, action)
 
     def _refuse(self, up: Upload) -> MlregError:
-        return MlregError(f"{mask(up.uri)} already exists with different bytes; mlreg never overwrites an object "
-                          "(rerun: every register uploads into a folder of its own)")
+        return MlregError(
+            f"{mask(up.uri)} already exists with different bytes; mlreg never overwrites an object "
+            "(rerun: every register uploads into a folder of its own)"
+        )
 
     def _mismatch(self, up: Upload, have: ObjectInfo | None) -> MlregError:
         if have is None:
             return MlregError(f"{mask(up.uri)}: uploaded, but the store does not show it; nothing was committed")
         what = f"size {have.size}, expected {up.size}" if have.size != up.size else "checksum (ETag) differs"
-        return MlregError(f"{mask(up.uri)}: the stored object does not match {up.local} ({what}); nothing was "
-                          "committed")
+        return MlregError(
+            f"{mask(up.uri)}: the stored object does not match {up.local} ({what}); nothing was committed"
+        )
 
 
 class FolderStore(ObjectStore):
@@ -244,8 +249,13 @@ class FolderStore(ObjectStore):
     def listing(self, root: str) -> list[ObjectInfo]:
         with self.errors(root, "list"):
             base = self.path(root).rstrip("/")
-            return [ObjectInfo(Path(folder, f).as_uri(), (st := os.stat(os.path.join(folder, f))).st_size,
-                               mtime=st.st_mtime) for folder, _, files in os.walk(base) for f in files]
+            return [
+                ObjectInfo(
+                    Path(folder, f).as_uri(), (st := os.stat(os.path.join(folder, f))).st_size, mtime=st.st_mtime
+                )
+                for folder, _, files in os.walk(base)
+                for f in files
+            ]
 
     def download(self, uri: str, dest: Path, progress: Progress | None = None, limit: int | None = None) -> str:
         with self.errors(uri, "download"), open(self.path(uri), "rb") as src, open(dest, "wb") as out:
@@ -338,8 +348,13 @@ class _Errors:
 def translate(e: Exception, store: ObjectStore, uri: str, action: str) -> MlregError:
     """A user-facing message for a storage failure, credentials masked (the endpoint's, and any in a URI)."""
     text = mask(str(_explain(e, store, uri, action)))
-    for var in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL", "AWS_SECRET_ACCESS_KEY",
-                "AWS_SESSION_TOKEN"):
+    for var in (
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL",
+        "MLFLOW_S3_ENDPOINT_URL",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+    ):
         for secret in _secrets(var):
             text = text.replace(secret, "***")
     return MlregError(text)
@@ -362,20 +377,31 @@ def _explain(e: Exception, store: ObjectStore, uri: str, action: str) -> MlregEr
     name = type(e).__name__
     where = store.where()
     if name == "NoCredentialsError" or "Unable to locate credentials" in text:
-        return MlregError(f"cannot {action} {uri}: no S3 credentials found; set AWS_ACCESS_KEY_ID and "
-                          "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) in the environment")
-    if re.search(r"InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|Forbidden|ExpiredToken|\(403\)", text) \
-            or isinstance(e, PermissionError):
-        return MlregError(f"cannot {action} {uri}: access denied by {where} ({_short(text)}); check "
-                          "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_PROFILE and the bucket policy")
+        return MlregError(
+            f"cannot {action} {uri}: no S3 credentials found; set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) in the environment"
+        )
+    if re.search(
+        r"InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|Forbidden|ExpiredToken|\(403\)", text
+    ) or isinstance(e, PermissionError):
+        return MlregError(
+            f"cannot {action} {uri}: access denied by {where} ({_short(text)}); check "
+            "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_PROFILE and the bucket policy"
+        )
     if "NoSuchBucket" in text or "bucket does not exist" in text.lower():
         bucket = store.path(uri).split("/")[0]
-        return MlregError(f"bucket {bucket!r} does not exist at {where}; create it, or fix artifacts.store in "
-                          "mlreg.yaml (or --store)")
-    if re.search(r"Could not connect|Connect timeout|ConnectTimeout|EndpointConnectionError|Connection refused|"
-                 r"timed out|Name or service not known|ConnectionError|ReadTimeout", text + name):
-        return MlregError(f"cannot reach the object store at {where} to {action} {uri}; check AWS_ENDPOINT_URL "
-                          "(or MLFLOW_S3_ENDPOINT_URL) and the network, then rerun")
+        return MlregError(
+            f"bucket {bucket!r} does not exist at {where}; create it, or fix artifacts.store in mlreg.yaml (or --store)"
+        )
+    if re.search(
+        r"Could not connect|Connect timeout|ConnectTimeout|EndpointConnectionError|Connection refused|"
+        r"timed out|Name or service not known|ConnectionError|ReadTimeout",
+        text + name,
+    ):
+        return MlregError(
+            f"cannot reach the object store at {where} to {action} {uri}; check AWS_ENDPOINT_URL "
+            "(or MLFLOW_S3_ENDPOINT_URL) and the network, then rerun"
+        )
     if isinstance(e, FileNotFoundError) or re.search(r"NoSuchKey|\(404\)|Not Found", text):
         return MlregError(f"{uri}: not found in the store")
     return MlregError(f"cannot {action} {uri}: {_short(text)}")

@@ -19,15 +19,24 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from ..core.records import Artifact, Version
 from ..errors import MlregError
 from ..masking import mask
 from .stores import FolderStore, ObjectStore, Upload, normalize
-from ..core.records import Artifact, Version
 
 TransferProgress = Callable[[int, int], None]  # (bytes done since the last call, total bytes)
 WORKERS = 16  # files in flight at once (an S3 store sends at most MULTIPART_FILES big ones at a time)
-_ENV_KEYS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
-             "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_REGION")
+_ENV_KEYS = (
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL",
+    "MLFLOW_S3_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+)
 NAMESPACE = "_mlreg"  # <store>/_mlreg/<registry id>/: the objects of one registry
 MARKS = "gc-marks.json"  # <namespace>/gc-marks.json: what gc found unrecorded, and when
 _SHARED: dict[tuple, ObjectStore] = {}
@@ -63,19 +72,22 @@ def namespace(store: str, registry: str) -> str:
 def registry_key(root: Path) -> str:
     """The registry's id as the store knows it: `registry_id` of mlreg.yaml, else `git-` and 16 digits of the
     repository's root commit (the same in every clone, as sync names it in MLflow)."""
-    from ..storage import gitops
     from ..core.files import RegistryFiles
+    from ..storage import gitops
 
     settings = RegistryFiles(root).settings()
     if settings.registry_id:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{3,63}", settings.registry_id):
-            raise MlregError(f"mlreg.yaml: $.registry_id: expected 4-64 letters, digits, '.', '_' or '-', got "
-                             f"{settings.registry_id!r}")
+            raise MlregError(
+                f"mlreg.yaml: $.registry_id: expected 4-64 letters, digits, '.', '_' or '-', got "
+                f"{settings.registry_id!r}"
+            )
         return settings.registry_id
     first = gitops.root_commit(root)
     if not first:
-        raise MlregError("the registry has no commit yet, so no id for the store; commit mlreg.yaml first (or set "
-                         "registry_id in it)")
+        raise MlregError(
+            "the registry has no commit yet, so no id for the store; commit mlreg.yaml first (or set registry_id in it)"
+        )
     return f"git-{first[:16]}"
 
 
@@ -145,8 +157,9 @@ def run_parallel(jobs: list[Callable[[], Any]], workers: int = WORKERS) -> list[
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def upload_files(targets: list[tuple[Path, str]], progress: TransferProgress | None = None,
-                 workers: int = WORKERS) -> list[Upload]:
+def upload_files(
+    targets: list[tuple[Path, str]], progress: TransferProgress | None = None, workers: int = WORKERS
+) -> list[Upload]:
     """Put each local file at its object URI (in parallel, big files first; multipart for big ones), each checked
     as it lands; returns the uploads, with their sha256 and size, in order.
 
@@ -167,8 +180,9 @@ def upload_files(targets: list[tuple[Path, str]], progress: TransferProgress | N
     return [done[i] for i in range(len(targets))]
 
 
-def upload_version(files: list[Path], folder: Path, base: str, progress: TransferProgress | None = None,
-                   workers: int = WORKERS) -> list[Artifact]:
+def upload_version(
+    files: list[Path], folder: Path, base: str, progress: TransferProgress | None = None, workers: int = WORKERS
+) -> list[Artifact]:
     """Put every file of a version folder under `base` (see upload_files); returns the artifact records."""
     rels = [p.relative_to(folder).as_posix() for p in files]
     ups = upload_files([(p, object_uri(base, rel)) for p, rel in zip(files, rels, strict=True)], progress, workers)
@@ -176,8 +190,9 @@ def upload_version(files: list[Path], folder: Path, base: str, progress: Transfe
 
 
 # -- verify ----------------------------------------------------------------------------------------
-def check_stored(artifacts: list[Artifact], download: bool = False,
-                 progress: TransferProgress | None = None) -> list[tuple[str, str | None]]:
+def check_stored(
+    artifacts: list[Artifact], download: bool = False, progress: TransferProgress | None = None
+) -> list[tuple[str, str | None]]:
     """(status, actual sha256) per stored artifact: ok, missing (no object), mismatch (size, or bytes with
     `download`). Store errors (credentials, bucket, network) raise."""
     meter = _Meter(sum(a.size for a in artifacts) if download else 0, progress)

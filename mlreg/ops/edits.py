@@ -5,16 +5,15 @@ Each function takes the Workspace first, so `Registry` (api.py) offers it as a m
 
 from __future__ import annotations
 
-from ..storage import gitops
 from ..core import lifecycle, runmeta
-from . import reads
-from ..errors import MlregError, NotFound, UsageError
-from ..core.records import PRESETS, Model, Settings, StageChange, Version
 from ..core.files import REGISTRY_DIR, SETTINGS_FILE, check_name, dumps_yaml
+from ..core.records import PRESETS, Model, Settings, StageChange, Version
 from ..core.suggest import did_you_mean
 from ..core.views import Outcome
+from ..errors import MlregError, NotFound, UsageError
+from ..storage import gitops
+from . import reads
 from .workspace import Workspace
-
 
 # what init adds to .gitignore: mlreg's local state, and `mlreg report`'s default output (anchored: a `site/`
 # folder deeper in the repository is the user's own)
@@ -36,14 +35,23 @@ def init(ws: Workspace, preset: str = "default", commit: bool = True, branch: st
     old = ignore.read_text() if ignore.exists() else ""
     missing = [line for line in IGNORED if line not in old.split()]
     if missing:
-        files[".gitignore"] = (old + ("" if not old or old.endswith("\n") else "\n")
-                               + "".join(f"{line}\n" for line in missing)).encode()
+        files[".gitignore"] = (
+            old + ("" if not old or old.endswith("\n") else "\n") + "".join(f"{line}\n" for line in missing)
+        ).encode()
     change = gitops.WriteSet("init", "", None, f"init registry (preset {preset})", files)
     return ws.apply(change, commit, branch)
 
 
-def promote(ws: Workspace, name: str, ref: str, stage: str, reason: str | None = None, *,
-            commit: bool = True, branch: str | None = None) -> Outcome:
+def promote(
+    ws: Workspace,
+    name: str,
+    ref: str,
+    stage: str,
+    reason: str | None = None,
+    *,
+    commit: bool = True,
+    branch: str | None = None,
+) -> Outcome:
     """Move a version to a stage along an allowed transition; an exclusive stage demotes its holder."""
     s = ws.settings
     lifecycle.check_stage(s, stage)
@@ -68,8 +76,14 @@ def promote(ws: Workspace, name: str, ref: str, stage: str, reason: str | None =
             assert spec.demote_to is not None  # settings are checked: an exclusive stage has demote_to
             for other in ws.files.versions(name):
                 if other.stage == stage and other.version != v.version:
-                    _move(other, spec.demote_to, now, by, "New champion promoted" if stage == "champion"
-                          else f"New {stage} promoted", "demote")
+                    _move(
+                        other,
+                        spec.demote_to,
+                        now,
+                        by,
+                        "New champion promoted" if stage == "champion" else f"New {stage} promoted",
+                        "demote",
+                    )
                     files.update([ws.files.version_file(other)])
                     demoted.append(other.version)
         _move(v, stage, now, by, reason, "promote")
@@ -82,8 +96,16 @@ def promote(ws: Workspace, name: str, ref: str, stage: str, reason: str | None =
     return done
 
 
-def rollback(ws: Workspace, name: str, to: str | None = None, reason: str | None = None, stage: str | None = None, *,
-             commit: bool = True, branch: str | None = None) -> Outcome:
+def rollback(
+    ws: Workspace,
+    name: str,
+    to: str | None = None,
+    reason: str | None = None,
+    stage: str | None = None,
+    *,
+    commit: bool = True,
+    branch: str | None = None,
+) -> Outcome:
     """Give an exclusive stage back to a version that held it before; the current holder is demoted (one commit)."""
     from ..core.rollback import plan as rollback_plan
 
@@ -95,22 +117,35 @@ def rollback(ws: Workspace, name: str, to: str | None = None, reason: str | None
         (now, by), target, current = ws.stamp(), plan.target, plan.current
         files: dict[str, gitops.Content] = {}
         if current is not None:
-            _move(current, plan.demote_to, now, by, f"Rolled back to v{target.version}: {reason}" if reason
-                  else f"Rolled back to v{target.version}", "demote")
+            _move(
+                current,
+                plan.demote_to,
+                now,
+                by,
+                f"Rolled back to v{target.version}: {reason}" if reason else f"Rolled back to v{target.version}",
+                "demote",
+            )
             files.update([ws.files.version_file(current)])
         _move(target, plan.stage, now, by, reason, "rollback")
         files.update([ws.files.version_file(target)])
         was = f" (was v{current.version})" if current else ""
         body = (reason or "") + (f"\nDemoted v{current.version} to {plan.demote_to}." if current else "")
-        change = gitops.WriteSet("rollback", name, target.version,
-                                  f"rollback {name} {plan.stage} to v{target.version}{was}", files, body=body)
+        change = gitops.WriteSet(
+            "rollback",
+            name,
+            target.version,
+            f"rollback {name} {plan.stage} to v{target.version}{was}",
+            files,
+            body=body,
+        )
         done = ws.apply(change, commit, branch)
     done.record, done.demoted = target, [current.version] if current else []
     return done
 
 
-def alias_set(ws: Workspace, name: str, alias: str, ref: str, *, commit: bool = True,
-              branch: str | None = None) -> Outcome:
+def alias_set(
+    ws: Workspace, name: str, alias: str, ref: str, *, commit: bool = True, branch: str | None = None
+) -> Outcome:
     """Point an alias at a version (moving it if it pointed elsewhere)."""
     _check_alias(alias, ws.settings)
     with ws.writing(commit, branch):
@@ -130,11 +165,14 @@ def alias_rm(ws: Workspace, name: str, alias: str, *, commit: bool = True, branc
     with ws.writing(commit, branch):
         model = ws.files.model(check_name(name))
         if alias not in model.aliases:
-            raise NotFound(f"{name}: no alias {alias!r} (aliases: {', '.join(model.aliases) or 'none'})"
-                           + did_you_mean(alias, model.aliases))
+            raise NotFound(
+                f"{name}: no alias {alias!r} (aliases: {', '.join(model.aliases) or 'none'})"
+                + did_you_mean(alias, model.aliases)
+            )
         n = model.aliases.pop(alias)
-        change = gitops.WriteSet("alias-rm", name, n, f"alias rm {name} {alias} (was v{n})",
-                                  dict([ws.files.model_file(model)]))
+        change = gitops.WriteSet(
+            "alias-rm", name, n, f"alias rm {name} {alias} (was v{n})", dict([ws.files.model_file(model)])
+        )
         return ws.apply(change, commit, branch)
 
 
@@ -145,13 +183,22 @@ def describe(ws: Workspace, name: str, description: str, *, commit: bool = True,
         if model.description == description:
             return _unchanged("describe", name, None, "the description is already that text")
         model.description = description
-        change = gitops.WriteSet("describe", name, None, f"describe {name}", dict([ws.files.model_file(model)]),
-                                  body=description)
+        change = gitops.WriteSet(
+            "describe", name, None, f"describe {name}", dict([ws.files.model_file(model)]), body=description
+        )
         return ws.apply(change, commit, branch)
 
 
-def tag_set(ws: Workspace, name: str, ref: str | None, key: str, value: str | None, *, commit: bool = True,
-            branch: str | None = None) -> Outcome:
+def tag_set(
+    ws: Workspace,
+    name: str,
+    ref: str | None,
+    key: str,
+    value: str | None,
+    *,
+    commit: bool = True,
+    branch: str | None = None,
+) -> Outcome:
     """Set (value given) or remove (value None) a human tag on a model (ref None) or a version."""
     runmeta.check_key(key, "tag")
     with ws.writing(commit, branch):
@@ -194,8 +241,10 @@ def _check_alias(alias: str, settings: Settings) -> None:
         raise MlregError(f"invalid alias {alias!r}: expected a name starting with a letter or '_' (not 'latest')")
     reserved = lifecycle.stage_refs(settings)
     if alias in reserved:
-        raise MlregError(f"alias {alias!r} is reserved: it names stage {reserved[alias]!r} in mlreg.yaml "
-                         f"(promote a version to {reserved[alias]!r} instead)")
+        raise MlregError(
+            f"alias {alias!r} is reserved: it names stage {reserved[alias]!r} in mlreg.yaml "
+            f"(promote a version to {reserved[alias]!r} instead)"
+        )
     if settings.aliases is not None and alias not in settings.aliases:
         raise MlregError(f"alias {alias!r} is not allowed by mlreg.yaml: expected one of {', '.join(settings.aliases)}")
 

@@ -17,11 +17,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..storage import gitops
 from ..core.changes import AttributesChanged, ChangeSet, MergeConflict, State, SymlinkFound, between, read_state
-from ..storage.gitops import GATED_PATHS, SUBMODULE_MODE, SYMLINK_MODE, Entry
-from ..core.records import NAME_RE
 from ..core.files import MODEL_FILE, REGISTRY_DIR, SETTINGS_FILE, VERSION_FILE, RegistryFiles
+from ..core.records import NAME_RE
+from ..storage import gitops
+from ..storage.gitops import GATED_PATHS, SUBMODULE_MODE, SYMLINK_MODE, Entry
 
 
 @dataclass
@@ -50,10 +50,13 @@ class _Reader:
         self.root, self.tmp, self.count = root, tmp, 0
 
     def read(self, side: Side, models: set[str] | None) -> Read:
-        paths = list(GATED_PATHS) if models is None else \
-            [SETTINGS_FILE, *(f"{REGISTRY_DIR}/{m}" for m in sorted(models))]
+        paths = (
+            list(GATED_PATHS) if models is None else [SETTINGS_FILE, *(f"{REGISTRY_DIR}/{m}" for m in sorted(models))]
+        )
         files = gitops.listing(self.root, side.treeish, paths) if paths else {}
-        wanted = {e.oid for p, e in files.items() if e.mode == SYMLINK_MODE or (_is_metadata(p) and e.mode != SUBMODULE_MODE)}
+        wanted = {
+            e.oid for p, e in files.items() if e.mode == SYMLINK_MODE or (_is_metadata(p) and e.mode != SUBMODULE_MODE)
+        }
         contents = gitops.blobs(self.root, wanted)
         self.count += 1
         dest = self.tmp / str(self.count)
@@ -75,8 +78,9 @@ class _Reader:
 
 
 def _is_metadata(path: str) -> bool:
-    return path == SETTINGS_FILE or (path.startswith(f"{REGISTRY_DIR}/")
-                                     and path.rsplit("/", 1)[-1] in (MODEL_FILE, VERSION_FILE))
+    return path == SETTINGS_FILE or (
+        path.startswith(f"{REGISTRY_DIR}/") and path.rsplit("/", 1)[-1] in (MODEL_FILE, VERSION_FILE)
+    )
 
 
 def _safe(path: str) -> bool:
@@ -181,8 +185,13 @@ def _other_links(root: Path, tree: str, cs: ChangeSet) -> list[SymlinkFound]:
     seen = {c.file for c in cs.of(SymlinkFound)}
     found = gitops.links(root, tree)
     targets = gitops.blobs(root, {e.oid for p, e in found.items() if e.mode == SYMLINK_MODE and p not in seen})
-    return [SymlinkFound(_model_of(p), p, targets.get(e.oid, b"").decode("utf-8", "replace")
-                         if e.mode == SYMLINK_MODE else None) for p, e in sorted(found.items()) if p not in seen]
+    return [
+        SymlinkFound(
+            _model_of(p), p, targets.get(e.oid, b"").decode("utf-8", "replace") if e.mode == SYMLINK_MODE else None
+        )
+        for p, e in sorted(found.items())
+        if p not in seen
+    ]
 
 
 def _attributes(root: Path, base: str, tree: str) -> list[AttributesChanged]:
@@ -224,8 +233,9 @@ def history(root: Path, base: str, head: str, steps: list[str]) -> ChangeSet:
     parent = base_commit
     with _reader(root) as reader:
         for commit in steps:
-            a, b = _pair(reader, Side(base, parent, parent), Side(head, commit, commit),
-                         _touched(root, parent, commit)[0])
+            a, b = _pair(
+                reader, Side(base, parent, parent), Side(head, commit, commit), _touched(root, parent, commit)[0]
+            )
             out.changes += between(a.state, b.state).changes
             parent = commit
     return out

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..storage.gitops import CommitInfo
 from ..core.records import StageChange, Version
+from ..storage.gitops import CommitInfo
 
 
 @dataclass
@@ -25,8 +25,12 @@ class Event:
         return dict(self.__dict__)
 
 
-def weave(commits: list[CommitInfo], versions: list[Version], only: int | None = None,
-          touched: dict[str, set[int]] | None = None) -> list[Event]:
+def weave(
+    commits: list[CommitInfo],
+    versions: list[Version],
+    only: int | None = None,
+    touched: dict[str, set[int]] | None = None,
+) -> list[Event]:
     """Events oldest first: git order is the backbone; each stage change attaches to the commit that made it.
 
     `touched` (commit -> version numbers whose metadata.json it changed) ties a demotion to the promote or
@@ -37,8 +41,9 @@ def weave(commits: list[CommitInfo], versions: list[Version], only: int | None =
         action, num = c.trailers.get("Mlreg-Action"), c.trailers.get("Mlreg-Version")
         number = int(num) if num and num.isdigit() else None
         if action in ("register", "promote", "rollback") and number is not None:
-            events += _take_stage_events(pending, number, action, c.sha, None if touched is None
-                                         else touched.get(c.sha, set()))
+            events += _take_stage_events(
+                pending, number, action, c.sha, None if touched is None else touched.get(c.sha, set())
+            )
         elif action == "import":
             events += [_event(k[0], pending.pop(k), c.sha) for k in sorted(pending) if pending[k].action == "import"]
         elif action and action != "init":
@@ -59,8 +64,11 @@ def _take_stage_events(pending: dict, number: int, action: str, sha: str, touche
     if action in ("promote", "rollback"):  # the demotions an exclusive stage made in the same commit
         demotes = [k for k in sorted(pending) if pending[k].action == "demote"]
         if touched is not None:  # the oldest pending demotion of each other version this commit wrote
-            demotes = [next(k for k in demotes if k[0] == n) for n in sorted(touched - {number})
-                       if any(k[0] == n for k in demotes)]
+            demotes = [
+                next(k for k in demotes if k[0] == n)
+                for n in sorted(touched - {number})
+                if any(k[0] == n for k in demotes)
+            ]
         else:
             demotes = [k for k in demotes if pending[k].at == main.at]
         for k in demotes:

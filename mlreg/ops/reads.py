@@ -11,18 +11,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core import lifecycle
-from ..errors import MlregError, NotFound
-from ..masking import mask
-from ..core.records import Model, Version
 from ..core.files import REGISTRY_DIR, SETTINGS_FILE, RegistryFiles, check_name
+from ..core.records import Model, Version
 from ..core.suggest import did_you_mean
 from ..core.views import ArtifactCheck, ModelSummary, ModelView, VersionView
+from ..errors import MlregError, NotFound
+from ..masking import mask
 from .workspace import Workspace
 
 if TYPE_CHECKING:
     from ..core.query import FindResult, Resolved
-    from ..storage.catalog import Catalog
     from ..core.search import Condition
+    from ..storage.catalog import Catalog
 
 
 def models(ws: Workspace) -> list[ModelSummary]:
@@ -34,8 +34,10 @@ def models(ws: Workspace) -> list[ModelSummary]:
         held: dict[str, list[int]] = {name: [] for name in cat.models}
         for name, n in cat.keys:
             held[name].append(n)
-        return [ModelSummary(name, desc, len(held[name]), held[name][-1] if held[name] else None, aliases)
-                for name, (desc, aliases) in cat.models.items()]
+        return [
+            ModelSummary(name, desc, len(held[name]), held[name][-1] if held[name] else None, aliases)
+            for name, (desc, aliases) in cat.models.items()
+        ]
     out = []
     for name in ws.files.model_names():
         m, nums = ws.files.model(name, validate=False), ws.files.version_numbers(name)
@@ -101,29 +103,53 @@ def history(ws: Workspace, name: str, ref: str | None = None) -> list:
 
 
 # -- queries: find, search, resolve (bulk reads skip per-file schema checks: `validate` does those) --
-def find_latest(ws: Workspace, model: str | None = None, model_type: str | None = None,
-                version_type: str | None = None, fallback_model_type: str | None = None,
-                params: dict[str, str] | None = None) -> FindResult:
+def find_latest(
+    ws: Workspace,
+    model: str | None = None,
+    model_type: str | None = None,
+    version_type: str | None = None,
+    fallback_model_type: str | None = None,
+    params: dict[str, str] | None = None,
+) -> FindResult:
     """The newest version (created_at, then number) of a lineage model type (base, continued: not the params'
     model_type, which `params={'model_type': 'lgbm'}` filters on) and version type."""
     from ..core import query
 
-    found = query.find_latest(bulk_views(ws, model), model=model, model_type=model_type,
-                              version_type=version_type, fallback_model_type=fallback_model_type, params=params)
+    found = query.find_latest(
+        bulk_views(ws, model),
+        model=model,
+        model_type=model_type,
+        version_type=version_type,
+        fallback_model_type=fallback_model_type,
+        params=params,
+    )
     found.view = _real(ws, found.view)
     return found
 
 
-def find_best(ws: Workspace, metric: str, model: str | None = None, model_type: str | None = None,
-              higher_is_better: bool | None = None, fallback_model_type: str | None = None,
-              params: dict[str, str] | None = None) -> FindResult:
+def find_best(
+    ws: Workspace,
+    metric: str,
+    model: str | None = None,
+    model_type: str | None = None,
+    higher_is_better: bool | None = None,
+    fallback_model_type: str | None = None,
+    params: dict[str, str] | None = None,
+) -> FindResult:
     """The version with the best `metric` (direction from its name unless given); ties go to the newest.
     `model_type` is the lineage type; `params` must equal (e.g. {'model_type': 'lgbm'})."""
     from ..core import query
 
     def best(views: list) -> FindResult:
-        return query.find_best(views, metric, model=model, model_type=model_type, higher_is_better=higher_is_better,
-                               fallback_model_type=fallback_model_type, params=params)
+        return query.find_best(
+            views,
+            metric,
+            model=model,
+            model_type=model_type,
+            higher_is_better=higher_is_better,
+            fallback_model_type=fallback_model_type,
+            params=params,
+        )
 
     from ..storage import catalog
 
@@ -145,8 +171,9 @@ def find_best(ws: Workspace, metric: str, model: str | None = None, model_type: 
     return found
 
 
-def find_by_stage(ws: Workspace, stage: str, params: dict[str, str] | None = None,
-                  model: str | None = None) -> list[VersionView]:
+def find_by_stage(
+    ws: Workspace, stage: str, params: dict[str, str] | None = None, model: str | None = None
+) -> list[VersionView]:
     """Every version in `stage` (of one model) whose params equal all of `params`."""
     from ..core import query
 
@@ -162,8 +189,9 @@ def find_by_stage(ws: Workspace, stage: str, params: dict[str, str] | None = Non
     return [_real(ws, v) for v in query.find_by_stage(views, stage, params or {})]
 
 
-def search(ws: Workspace, expr: str = "", order_by: str | list[str] | None = None,
-           max_results: int | None = None) -> list[VersionView]:
+def search(
+    ws: Workspace, expr: str = "", order_by: str | list[str] | None = None, max_results: int | None = None
+) -> list[VersionView]:
     """Versions matching an MLflow-style filter expression, sorted by the order-by keys."""
     from ..core import search as s
 
@@ -174,8 +202,7 @@ def search(ws: Workspace, expr: str = "", order_by: str | list[str] | None = Non
     return [_real(ws, v) for v in s.search(views, flt, order, max_results)]
 
 
-def resolve(ws: Workspace, ref: str, pull: bool = True,
-            progress: Callable[[int, int], None] | None = None) -> Resolved:
+def resolve(ws: Workspace, ref: str, pull: bool = True, progress: Callable[[int, int], None] | None = None) -> Resolved:
     """`NAME@alias`, `NAME@stage`, `NAME/3`, `NAME@latest`, `models:/NAME@alias` -> version and local paths
     (store-backed files pulled into the cache on demand; `pull=False` gives their URIs instead)."""
     from ..core import query
@@ -195,8 +222,9 @@ def resolve(ws: Workspace, ref: str, pull: bool = True,
 Narrowing = tuple[str, str, Callable[[Any], bool]]  # (m|p|t, key, test of the recorded value)
 
 
-def bulk_views(ws: Workspace, model: str | list[str] | None = None, narrow: Iterable[Narrowing] = (),
-               cat: Catalog | None = None) -> list:
+def bulk_views(
+    ws: Workspace, model: str | list[str] | None = None, narrow: Iterable[Narrowing] = (), cat: Catalog | None = None
+) -> list:
     """query_views, served from the catalog (catalog.py) when every version is asked about: RowViews that
     queries read like VersionViews; `_real` turns the ones a query picked into VersionViews. `narrow`: tests of a
     metric, param or tag that every view the caller keeps passes, applied to the catalog's columns first, so only
@@ -216,6 +244,7 @@ def bulk_views(ws: Workspace, model: str | list[str] | None = None, narrow: Iter
 
 def _narrowing(conditions: Iterable[Condition]) -> list[Narrowing]:
     """A search's conditions on metrics, params and tags, as column tests."""
+
     def test(c: Condition) -> Callable[[Any], bool]:
         return lambda x: c.accepts(c.key.from_raw(x))
 
@@ -259,8 +288,13 @@ def validate(ws: Workspace) -> list[str]:
     return problems
 
 
-def verify(ws: Workspace, name: str, ref: str | None = None, download: bool = False,
-           progress: Callable[[int, int], None] | None = None) -> list[ArtifactCheck]:
+def verify(
+    ws: Workspace,
+    name: str,
+    ref: str | None = None,
+    download: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[ArtifactCheck]:
     """Re-hash every artifact (of one version, or of every version) against its recorded digest. Stored files
     are checked in the store: existence and size, and with `download` their sha256."""
     from ..objects.uploads import check_stored
@@ -269,10 +303,16 @@ def verify(ws: Workspace, name: str, ref: str | None = None, download: bool = Fa
     if not records:
         raise NotFound(f"model {name!r} has no versions")
     stored = [(v, a) for v in records for a in v.artifacts if a.stored]
-    found = dict(zip(map(id, (a for _, a in stored)), check_stored([a for _, a in stored], download, progress),
-                     strict=True))
-    return [ArtifactCheck(v.name, v.version, mask(a.uri or ""), *found[id(a)][:1], a.sha256, found[id(a)][1])
-            if a.stored else _check_artifact(ws.files, v, a) for v in records for a in v.artifacts]
+    found = dict(
+        zip(map(id, (a for _, a in stored)), check_stored([a for _, a in stored], download, progress), strict=True)
+    )
+    return [
+        ArtifactCheck(v.name, v.version, mask(a.uri or ""), *found[id(a)][:1], a.sha256, found[id(a)][1])
+        if a.stored
+        else _check_artifact(ws.files, v, a)
+        for v in records
+        for a in v.artifacts
+    ]
 
 
 def _known_stage(ws: Workspace, stage: str) -> None:
@@ -281,8 +321,10 @@ def _known_stage(ws: Workspace, stage: str) -> None:
 
 def _views(store: RegistryFiles, records: list[Version], pool: list[Version]) -> list[VersionView]:
     bases = {(c.lineage.base.model, c.lineage.base.version) for c in pool if c.lineage.base}
-    return [VersionView(v, "old" if (v.name, v.version) in bases else "latest",
-                        store.version_dir(v.name, v.version)) for v in records]
+    return [
+        VersionView(v, "old" if (v.name, v.version) in bases else "latest", store.version_dir(v.name, v.version))
+        for v in records
+    ]
 
 
 def _lineage_pool(store: RegistryFiles, name: str, model: Model | None = None) -> list[Version]:
@@ -299,7 +341,7 @@ def _check_artifact(store: RegistryFiles, v: Version, a) -> ArtifactCheck:
         path, location = store.version_dir(v.name, v.version) / a.path, a.path
     else:
         location = mask(a.uri)  # a record may carry credentials (validate flags it): never shown
-        path = Path(a.uri[len("file://"):] if a.uri.startswith("file://") else a.uri)
+        path = Path(a.uri[len("file://") :] if a.uri.startswith("file://") else a.uri)
         if "://" in a.uri and not a.uri.startswith("file://"):
             return ArtifactCheck(v.name, v.version, location, "unreachable", a.sha256)
     if not path.is_file():

@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from ..storage import gitops, txn
 from ..core import lifecycle, runmeta
-from . import reads
-from ..errors import MlregError
-from ..core.records import Base, Model, StageChange, Version
 from ..core.files import MODEL_FILE, REGISTRY_DIR, check_name, version_dirname
+from ..core.records import Base, Model, StageChange, Version
 from ..core.views import Outcome
+from ..errors import MlregError
+from ..storage import gitops, txn
+from . import reads
 from .workspace import Workspace
 
 
@@ -59,12 +59,18 @@ def register(
         _refuse_reuse(ws, name, number)
         now, by = ws.stamp()
         record = Version(
-            name=name, version=number, created_at=now, created_by=by, stage=ws.settings.initial,
+            name=name,
+            version=number,
+            created_at=now,
+            created_by=by,
+            stage=ws.settings.initial,
             description=description if description is not None else out.description,
-            run=out.run, params=out.params | (params or {}), metrics=out.metrics | (metrics or {}),
-            tags=out.tags | (tags or {}), lineage=out.lineage,
-            stage_history=[StageChange(to=ws.settings.initial, at=now, by=by, action="register",
-                                       reason="registered")],
+            run=out.run,
+            params=out.params | (params or {}),
+            metrics=out.metrics | (metrics or {}),
+            tags=out.tags | (tags or {}),
+            lineage=out.lineage,
+            stage_history=[StageChange(to=ws.settings.initial, at=now, by=by, action="register", reason="registered")],
         )
         if experiment:
             record.run.experiment = experiment
@@ -87,23 +93,31 @@ def register(
         ws.byte_exact(files)
         if not ws.has_file(f"{REGISTRY_DIR}/{name}/{MODEL_FILE}"):
             files.update([ws.files.model_file(Model(name=name))])
-        change = gitops.WriteSet("register", name, number, f"register {name} v{number}", files, [vdir],
-                                  body=_register_body(record))
+        change = gitops.WriteSet(
+            "register", name, number, f"register {name} v{number}", files, [vdir], body=_register_body(record)
+        )
         done = ws.apply(change, commit, branch, steps)
     done.record, done.notes = record, out.notes
     return done
 
 
-def _upload_step(ws: Workspace, record: Version, files: list[Path], folder: Path, store: str,
-                 progress: Callable[[int, int], None] | None) -> Callable[[txn.Transaction], None]:
+def _upload_step(
+    ws: Workspace,
+    record: Version,
+    files: list[Path],
+    folder: Path,
+    store: str,
+    progress: Callable[[int, int], None] | None,
+) -> Callable[[txn.Transaction], None]:
     """The transaction's prepare step that puts the version's files in the store (after the write's checks,
     before the commit point: killed meanwhile, nothing is committed and a rerun reuses what landed) and records
     their URIs, digests and sizes in metadata.json."""
     from ..objects.uploads import upload_version, version_uri
 
     def upload(t: txn.Transaction) -> None:
-        record.artifacts = upload_version(files, folder, version_uri(store, record.name, record.version, ws.root),
-                                          progress)
+        record.artifacts = upload_version(
+            files, folder, version_uri(store, record.name, record.version, ws.root), progress
+        )
         rel, data = ws.files.version_file(record)
         t.change.files[rel] = data
 
@@ -122,8 +136,10 @@ def _register_body(v: Version) -> str:
 def _refuse_registry_source(ws: Workspace, folder: Path) -> None:
     src = folder.resolve()
     if ws.root.is_relative_to(src) or src.is_relative_to(ws.files.registry_dir.resolve()):
-        raise MlregError(f"{folder}: --from-dir must be a training output folder, not the repository, "
-                         "a folder holding it, or a folder of registry/")
+        raise MlregError(
+            f"{folder}: --from-dir must be a training output folder, not the repository, "
+            "a folder holding it, or a folder of registry/"
+        )
 
 
 def _refuse_broken_model(ws: Workspace, name: str, check_clean: bool) -> None:
@@ -134,22 +150,28 @@ def _refuse_broken_model(ws: Workspace, name: str, check_clean: bool) -> None:
     if not ws.files.has_model(name):
         clash = [m for m in ws.files.model_names() if m.lower() == name.lower()]
         if clash:
-            raise MlregError(f"model name {name!r} collides with the existing model {clash[0]!r}: they differ only "
-                             "in letter case, and Windows and macOS checkouts cannot hold both")
+            raise MlregError(
+                f"model name {name!r} collides with the existing model {clash[0]!r}: they differ only "
+                "in letter case, and Windows and macOS checkouts cannot hold both"
+            )
         return
     try:
         ws.files.model(name)
         ws.files.versions(name)
     except MlregError as e:
         problems = str(e).splitlines()
-        raise MlregError("\n".join(problems) + f"\nregister refuses to add to model {name!r} while a file of it "
-                         "is malformed; fix it first (`mlreg validate` lists every problem)") from None
+        raise MlregError(
+            "\n".join(problems) + f"\nregister refuses to add to model {name!r} while a file of it "
+            "is malformed; fix it first (`mlreg validate` lists every problem)"
+        ) from None
     if check_clean:
         dirty = gitops.Git(ws.root).dirty([f"{REGISTRY_DIR}/{name}"])
         if dirty:
             shown = ", ".join(dirty[:3]) + (f" and {len(dirty) - 3} more" if len(dirty) > 3 else "")
-            raise MlregError(f"{shown}: uncommitted in model {name!r}'s folder (left by --no-commit or by hand); "
-                             "commit or remove it first, so version numbers stay contiguous in git")
+            raise MlregError(
+                f"{shown}: uncommitted in model {name!r}'s folder (left by --no-commit or by hand); "
+                "commit or remove it first, so version numbers stay contiguous in git"
+            )
 
 
 def target_store(ws: Workspace, store: str | None, files: list[tuple[str, Path]], allow_large: bool) -> str | None:
@@ -164,9 +186,11 @@ def target_store(ws: Workspace, store: str | None, files: list[tuple[str, Path]]
     big = [] if allow_large else too_large(files, limit)
     if big:
         listed = ", ".join(f"{rel} ({size / 1048576:.1f} MB)" for rel, size in big[:5])
-        raise MlregError(f"{listed}: larger than artifacts.git_max_file_mb ({limit:g} MB) and no object store is "
-                         "configured; set artifacts.store in mlreg.yaml (s3://BUCKET/PREFIX or file:///FOLDER) "
-                         "or pass --store URI, or --allow-large to commit the file(s) to git anyway")
+        raise MlregError(
+            f"{listed}: larger than artifacts.git_max_file_mb ({limit:g} MB) and no object store is "
+            "configured; set artifacts.store in mlreg.yaml (s3://BUCKET/PREFIX or file:///FOLDER) "
+            "or pass --store URI, or --allow-large to commit the file(s) to git anyway"
+        )
     return None
 
 
@@ -177,8 +201,10 @@ def _refuse_reuse(ws: Workspace, name: str, number: int) -> None:
     gone = gitops.deleted_versions(ws.root, name, ws.snapshot_commit)
     if number in gone:
         sha = gone[number][:10]
-        raise MlregError(f"registry/{name}/v{number} existed and was deleted in commit {sha}; version numbers are "
-                         f"never reused: restore it with `git checkout {sha}^ -- registry/{name}/v{number}`")
+        raise MlregError(
+            f"registry/{name}/v{number} existed and was deleted in commit {sha}; version numbers are "
+            f"never reused: restore it with `git checkout {sha}^ -- registry/{name}/v{number}`"
+        )
 
 
 def _enhance(ws: Workspace, record: Version, base_ref: str, etype: str, now: str, files: dict) -> None:

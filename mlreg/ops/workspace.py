@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..storage import gitops, recovery, txn
-from ..errors import MlregError, UsageError
-from ..storage.gitops import snapshot
-from ..core.records import Settings
 from ..core.files import RegistryFiles
+from ..core.records import Settings
 from ..core.views import Clock, Outcome, iso, utc_now
+from ..errors import MlregError, UsageError
+from ..storage import gitops, recovery, txn
+from ..storage.gitops import snapshot
 
 
 class Workspace:
@@ -63,8 +63,9 @@ class Workspace:
             nums |= set(self._base.version_numbers(name))
         return sorted(nums)
 
-    def apply(self, change: gitops.WriteSet, commit: bool, branch: str | None,
-              prepare_steps: list | None = None) -> Outcome:
+    def apply(
+        self, change: gitops.WriteSet, commit: bool, branch: str | None, prepare_steps: list | None = None
+    ) -> Outcome:
         """Write a change as one transaction (txn.py); `prepare_steps` run before the commit point."""
         if branch is not None and not branch.strip():
             raise UsageError("--branch needs a branch name")
@@ -74,9 +75,16 @@ class Workspace:
         if commit and snap is None:  # a write that reads nothing first (init): the same refusals, HEAD as it is now
             snap = snapshot.take(self.root)
             snapshot.refuse_unsafe_state(self.root, snap, on_head=branch is None, allow_detached=self.allow_detached)
-        applied = txn.apply(self.root, change, commit=commit, branch=branch, prepare_steps=prepare_steps,
-                            base=snap.commit if snap else None, base_branch=snap.branch if snap else None,
-                            snapshot=snap is not None)
+        applied = txn.apply(
+            self.root,
+            change,
+            commit=commit,
+            branch=branch,
+            prepare_steps=prepare_steps,
+            base=snap.commit if snap else None,
+            base_branch=snap.branch if snap else None,
+            snapshot=snap is not None,
+        )
         return Outcome(change.action, change.model, change.version, applied.paths, applied.commit, applied.branch)
 
     @contextmanager
@@ -86,8 +94,9 @@ class Workspace:
         with recovery.writing(self.root, commit and branch is None and not dry_run) as notes:
             snap = snapshot.take(self.root)
             if not dry_run:  # a dry run writes nothing: any state may be looked at
-                snapshot.refuse_unsafe_state(self.root, snap, on_head=commit and branch is None,
-                                             allow_detached=self.allow_detached)
+                snapshot.refuse_unsafe_state(
+                    self.root, snap, on_head=commit and branch is None, allow_detached=self.allow_detached
+                )
             base = snapshot.TreeFiles(self.root, snap.commit)
             _refuse_uninitialised(self.root, base, commit)
             store, settings = self.files, self._settings
@@ -107,8 +116,12 @@ def _refuse_uninitialised(root: Path, base: snapshot.TreeFiles, commit: bool) ->
     if base.exists(SETTINGS_FILE):
         return
     if not (root / SETTINGS_FILE).is_file():
-        raise MlregError(f"{root}: no {SETTINGS_FILE} here, so this is not a registry yet; run `mlreg init` first "
-                         "(it writes mlreg.yaml with this registry's id and commits it)")
+        raise MlregError(
+            f"{root}: no {SETTINGS_FILE} here, so this is not a registry yet; run `mlreg init` first "
+            "(it writes mlreg.yaml with this registry's id and commits it)"
+        )
     if commit:
-        raise MlregError(f"{SETTINGS_FILE} is not committed yet (made with `mlreg init --no-commit`?): commit it "
-                         "first (`git add mlreg.yaml registry && git commit`), or pass --no-commit")
+        raise MlregError(
+            f"{SETTINGS_FILE} is not committed yet (made with `mlreg init --no-commit`?): commit it "
+            "first (`git add mlreg.yaml registry && git commit`), or pass --no-commit"
+        )

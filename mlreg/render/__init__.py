@@ -51,8 +51,9 @@ class Fitted:
         t = Table(title=self.title, title_justify="left", show_lines=False)
         for i in shown:
             c = self.cols[i]
-            t.add_column(c.header, no_wrap=True, overflow="ellipsis", justify=c.justify,
-                         min_width=widths[i], max_width=widths[i])
+            t.add_column(
+                c.header, no_wrap=True, overflow="ellipsis", justify=c.justify, min_width=widths[i], max_width=widths[i]
+            )
         for r in self.rows:
             t.add_row(*(_cut(r[i], widths[i], self.cols[i].left) for i in shown))
         return t
@@ -101,7 +102,7 @@ def _cut(text: str, width: int, left: bool = False) -> str:
     if width <= 1:
         return _ELLIPSIS[:width]
     if left:
-        tail = text[-(width - 1):]
+        tail = text[-(width - 1) :]
         while cell_len(tail) > width - 1:
             tail = tail[1:]
         return _ELLIPSIS + tail
@@ -110,16 +111,22 @@ def _cut(text: str, width: int, left: bool = False) -> str:
 
 def table(title: str | None, columns: list[str | Col], rows: list[list[Any]]) -> Fitted:
     """A table; plain string headers: the first column is kept whole, the others may be cut."""
-    cols = [c if isinstance(c, Col) else Col(c, keep=0) if i == 0 else Col(c, keep=1, flex=True)
-            for i, c in enumerate(columns)]
+    cols = [
+        c if isinstance(c, Col) else Col(c, keep=0) if i == 0 else Col(c, keep=1, flex=True)
+        for i, c in enumerate(columns)
+    ]
     return Fitted(title, cols, rows)
 
 
 def models_table(summaries) -> Fitted:
-    rows = [[m.name, m.versions, m.latest and f"v{m.latest}", _aliases(m.aliases), m.description]
-            for m in summaries]
-    cols = [Col("model", keep=0), Col("versions", keep=2, justify="right"), Col("latest", keep=3),
-            Col("aliases", keep=4, flex=True, min=11), Col("description", keep=1, flex=True, min=24)]
+    rows = [[m.name, m.versions, m.latest and f"v{m.latest}", _aliases(m.aliases), m.description] for m in summaries]
+    cols = [
+        Col("model", keep=0),
+        Col("versions", keep=2, justify="right"),
+        Col("latest", keep=3),
+        Col("aliases", keep=4, flex=True, min=11),
+        Col("description", keep=1, flex=True, min=24),
+    ]
     return Fitted(None, cols, rows)
 
 
@@ -128,11 +135,28 @@ def versions_table(views, title: str | None = None, model_column: bool = True) -
     rows = []
     for v in views:
         r = v.record
-        rows.append([r.name, f"v{r.version}", r.stage, v.version_type, r.lineage.model_type,
-                     _metrics(r.metrics, r.params.get("primary_metric")), _when(r.created_at), r.description])
-    cols = [Col("model", keep=0), Col("version", keep=0), Col("stage", keep=1), Col("type", keep=3),
-            Col("lineage", keep=4), Col("metrics", keep=2, flex=True, min=12), Col("created", keep=5),
-            Col("description", keep=6, flex=True, min=12)]
+        rows.append(
+            [
+                r.name,
+                f"v{r.version}",
+                r.stage,
+                v.version_type,
+                r.lineage.model_type,
+                _metrics(r.metrics, r.params.get("primary_metric")),
+                _when(r.created_at),
+                r.description,
+            ]
+        )
+    cols = [
+        Col("model", keep=0),
+        Col("version", keep=0),
+        Col("stage", keep=1),
+        Col("type", keep=3),
+        Col("lineage", keep=4),
+        Col("metrics", keep=2, flex=True, min=12),
+        Col("created", keep=5),
+        Col("description", keep=6, flex=True, min=12),
+    ]
     if not model_column:
         cols, rows = cols[1:], [r[1:] for r in rows]
     return Fitted(title, cols, rows)
@@ -140,24 +164,35 @@ def versions_table(views, title: str | None = None, model_column: bool = True) -
 
 def version_detail(view) -> list[Fitted]:
     r = view.record
-    head = [["version", f"{r.name} v{r.version}"], ["stage", r.stage], ["version_type", view.version_type],
-            ["description", r.description], ["created", f"{r.created_at} by {r.created_by}"],
-            ["run", " / ".join(x for x in (r.run.experiment, r.run.name) if x)], ["path", str(view.folder)]]
+    head = [
+        ["version", f"{r.name} v{r.version}"],
+        ["stage", r.stage],
+        ["version_type", view.version_type],
+        ["description", r.description],
+        ["created", f"{r.created_at} by {r.created_by}"],
+        ["run", " / ".join(x for x in (r.run.experiment, r.run.name) if x)],
+        ["path", str(view.folder)],
+    ]
     lin = r.lineage
     head.append(["lineage", lin.model_type + (f" of {lin.base.model} v{lin.base.version}" if lin.base else "")])
     kv = [Col("field", keep=0), Col("value", keep=0, flex=True)]
     out = [Fitted(None, kv, head)]
     for title, d in (("params", r.params), ("metrics", r.metrics), ("tags", r.tags)):
         if d:
-            out.append(Fitted(title, [Col("key", keep=0), Col("value", keep=0, flex=True)],
-                              [[k, d[k]] for k in sorted(d)]))
+            out.append(
+                Fitted(title, [Col("key", keep=0), Col("value", keep=0, flex=True)], [[k, d[k]] for k in sorted(d)])
+            )
     if r.artifacts:
-        cols = [Col("file", keep=0, flex=True, left=True), Col("size", keep=1, justify="right"),
-                Col("sha256", keep=2)]
+        cols = [Col("file", keep=0, flex=True, left=True), Col("size", keep=1, justify="right"), Col("sha256", keep=2)]
         out.append(Fitted("artifacts", cols, [[a.path or a.uri, a.size, a.sha256[:12]] for a in r.artifacts]))
     hist = [[_when(c.at), c.action, f"{c.from_ or '-'} -> {c.to}", _who(c.by), c.reason] for c in r.stage_history]
-    cols = [Col("at", keep=0), Col("action", keep=3), Col("change", keep=0), Col("by", keep=2, flex=True, min=10),
-            Col("reason", keep=1, flex=True, min=16)]
+    cols = [
+        Col("at", keep=0),
+        Col("action", keep=3),
+        Col("change", keep=0),
+        Col("by", keep=2, flex=True, min=10),
+        Col("reason", keep=1, flex=True, min=16),
+    ]
     out.append(Fitted("stage history", cols, hist))
     return out
 
@@ -171,6 +206,7 @@ _SPLIT_RANK = {"val": 0, "valid": 0, "validation": 0, "test": 1, "train": 2}
 
 def _metrics(metrics: dict[str, float], primary: str | None = None, most: int = 3) -> str:
     """The first few metrics, the primary metric's family first and validation before test and train."""
+
     def rank(k: str) -> tuple:
         family, _, split = k.rpartition("_")
         family, split = (family, split) if split in _SPLIT_RANK else (k, "")

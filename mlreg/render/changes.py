@@ -21,7 +21,7 @@ _CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 
 def _one_line(text: object, limit: int = MAX_TEXT) -> str:
     s = _CONTROLS.sub("", _LINES.sub(" ", str(text)))
-    return s if len(s) <= limit else s[:limit - 1] + "…"
+    return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
 def plain(text: object) -> str:
@@ -77,8 +77,11 @@ def words(cs, markdown: bool = False) -> list[str]:
     lines = [f"### {title}" if markdown else title, ""]
     problems = cs.problems()
     if problems:  # the verdict's reasons first: a comment cut for size keeps them
-        lines += [st.heading(f"Refused by mlreg validate --base ({len(problems)})"),
-                  *(st.item(st.code(p, 2000)) for p in problems), ""]
+        lines += [
+            st.heading(f"Refused by mlreg validate --base ({len(problems)})"),
+            *(st.item(st.code(p, 2000)) for p in problems),
+            "",
+        ]
     if markdown:
         from .mermaid import diagram
 
@@ -110,8 +113,11 @@ def _side(st: _Style, label: str, commit: str | None) -> str:
 
 def _model_added(st: _Style, x) -> str:
     n = len(x.versions)
-    return f"{st.bold(x.model)}" + (f": {st.t(x.description)}" if x.description else "") + \
-        f" ({n} version{'s' * (n != 1)})"
+    return (
+        f"{st.bold(x.model)}"
+        + (f": {st.t(x.description)}" if x.description else "")
+        + f" ({n} version{'s' * (n != 1)})"
+    )
 
 
 def _version_added(st: _Style, x) -> str:
@@ -168,5 +174,8 @@ def _tag(st: _Style, x) -> str:
 
 
 def _description(st: _Style, x) -> str:
-    return f"{st.bold(x.model)} description: “{st.t(x.before)}” {st.arrow} “{st.t(x.after)}”" if st.md else \
-        f'{x.model} description: "{x.before}" -> "{x.after}"'
+    return (
+        f"{st.bold(x.model)} description: “{st.t(x.before)}” {st.arrow} “{st.t(x.after)}”"
+        if st.md
+        else f'{x.model} description: "{x.before}" -> "{x.after}"'
+    )

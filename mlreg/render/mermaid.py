@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import re
 
-_STYLES = {"new": "fill:#dafbe1,stroke:#1a7f37", "promoted": "fill:#fff8c5,stroke:#9a6700",
-           "demoted": "fill:#eaeef2,stroke:#6e7781", "refused": "fill:#ffebe9,stroke:#cf222e,stroke-width:2px"}
+_STYLES = {
+    "new": "fill:#dafbe1,stroke:#1a7f37",
+    "promoted": "fill:#fff8c5,stroke:#9a6700",
+    "demoted": "fill:#eaeef2,stroke:#6e7781",
+    "refused": "fill:#ffebe9,stroke:#cf222e,stroke-width:2px",
+}
 MAX_ITEMS = 40  # a diagram of hundreds of boxes helps nobody (and GitHub caps Mermaid's size)
 _LABEL_MAX = 48
 
@@ -87,8 +91,10 @@ def _added(d: _Diagram, x) -> None:
 
 def _stage(d: _Diagram, x) -> None:
     path = x.path if len(x.path) >= 2 else [x.before, x.after]
-    ids = [d.node(x.model, d.node_id(x.model, x.version, "stage", i, s), f'(["{label(f"v{x.version} · {s}")}"])')
-           for i, s in enumerate(path)]
+    ids = [
+        d.node(x.model, d.node_id(x.model, x.version, "stage", i, s), f'(["{label(f"v{x.version} · {s}")}"])')
+        for i, s in enumerate(path)
+    ]
     words = x.direction + (f": {x.reason}" if x.reason else "")
     for i, (a, b) in enumerate(zip(ids, ids[1:], strict=False)):
         text = words if i == len(ids) - 2 else "via"
@@ -111,13 +117,25 @@ def _alias(d: _Diagram, x) -> None:
 
 
 _UNSAFE = re.compile(r'["<>#`|\[\]{}()]')
-_ENTITIES = {'"': "#quot;", "<": "#lt;", ">": "#gt;", "#": "#35;", "`": "#96;", "|": "#124;",
-             "[": "#91;", "]": "#93;", "{": "#123;", "}": "#125;", "(": "#40;", ")": "#41;"}
+_ENTITIES = {
+    '"': "#quot;",
+    "<": "#lt;",
+    ">": "#gt;",
+    "#": "#35;",
+    "`": "#96;",
+    "|": "#124;",
+    "[": "#91;",
+    "]": "#93;",
+    "{": "#123;",
+    "}": "#125;",
+    "(": "#40;",
+    ")": "#41;",
+}
 
 
 def label(text: str) -> str:
     """Text safe inside a quoted Mermaid label: one line, short, special characters as entity codes."""
     text = " ".join(str(text).split())
     if len(text) > _LABEL_MAX:
-        text = text[:_LABEL_MAX - 1].rstrip() + "…"
+        text = text[: _LABEL_MAX - 1].rstrip() + "…"
     return _UNSAFE.sub(lambda m: _ENTITIES[m.group()], text)

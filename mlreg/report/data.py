@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..storage import gitops
-from ..errors import MlregError, NotFound
-from ..core.records import NAME_RE, Model, Settings, Version
 from ..core.files import MODEL_FILE, REGISTRY_DIR, SETTINGS_FILE, VERSION_FILE, check_name, parse_version_dirname
+from ..core.records import NAME_RE, Model, Settings, Version
+from ..errors import MlregError, NotFound
+from ..storage import gitops
 
 _REGULAR = ("100644", "100755")
 _PATHLIKE = re.compile(r"(_dir|_path)$")  # params that name a folder or file differ by nature: not a "difference"
@@ -81,8 +81,10 @@ def load(root: Path, at: str = "HEAD", names: list[str] | None = None) -> Snapsh
     commit = gitops.commits(root, at)[0]
     files = _files(root, commit, paths)
     if not files:
-        raise MlregError(f"no registry at {at} ({commit[:10]}): no {SETTINGS_FILE} and no {REGISTRY_DIR}/ in that "
-                         "commit (run `mlreg init`, or name another ref with --at)")
+        raise MlregError(
+            f"no registry at {at} ({commit[:10]}): no {SETTINGS_FILE} and no {REGISTRY_DIR}/ in that "
+            "commit (run `mlreg init`, or name another ref with --at)"
+        )
     _refuse_unknown(files, wanted, at)
     extra = _derived_models(root, files, wanted)
     if extra:
@@ -109,8 +111,10 @@ def _refuse_unknown(files: dict[str, str], wanted: list[str] | None, at: str) ->
     present = {p.split("/")[1] for p in files if p.startswith(f"{REGISTRY_DIR}/") and p.count("/") >= 2}
     missing = [n for n in wanted or [] if n not in present]
     if missing:
-        raise NotFound(f"model {missing[0]!r} not found in {REGISTRY_DIR}/ at {at}"
-                       + (f" (nor {', '.join(missing[1:])})" if missing[1:] else ""))
+        raise NotFound(
+            f"model {missing[0]!r} not found in {REGISTRY_DIR}/ at {at}"
+            + (f" (nor {', '.join(missing[1:])})" if missing[1:] else "")
+        )
 
 
 def _derived_models(root: Path, files: dict[str, str], wanted: list[str] | None) -> list[str]:
@@ -210,7 +214,9 @@ def _derive(models: list[ModelInfo], files: dict[str, str], settings: Settings) 
                 target.version_type = "old"
                 target.enhanced_by.append((m.name, v.number))
             prefix = f"{REGISTRY_DIR}/{m.name}/v{v.number}/"
-            v.in_git = {a.path: files[prefix + a.path] for a in v.record.artifacts if a.path and prefix + a.path in files}
+            v.in_git = {
+                a.path: files[prefix + a.path] for a in v.record.artifacts if a.path and prefix + a.path in files
+            }
         for stage in (s.name for s in settings.stages.values() if s.exclusive):
             held = [v for v in m.versions if v.record.stage == stage]
             if held:

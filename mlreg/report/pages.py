@@ -39,7 +39,11 @@ class Renderer:
         self.snap = snap
         self.env = jinja2.Environment(
             loader=jinja2.PackageLoader("mlreg.report", "templates"),
-            autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+            autoescape=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            undefined=jinja2.StrictUndefined,
+        )
         self.env.filters.update(number=_number, size=_size, who=_who, short=lambda s: (s or "")[:10], words=words)
         shown = {m.name for m in snap.models}  # with --model, pages of other models are not written: no links
         self.env.globals.update(site=snap, stage_class=_stage_class, linked=shown.__contains__)
@@ -69,21 +73,35 @@ class Renderer:
         svg = self.plotter.svg(series, f"{m.name}: metrics by version") if m.versions else None
         metric_cols = _key_metric_columns(m)
         return self._templates["model"].render(
-            root="../../", title=m.name, m=m, svg=svg, panels=panels, more_panels=more,
-            metric_cols=metric_cols, params=m.differing_params(), lineage=lineage(m, self.shown),
-            timeline=m.timeline(), safe_id=plots.safe_id)
+            root="../../",
+            title=m.name,
+            m=m,
+            svg=svg,
+            panels=panels,
+            more_panels=more,
+            metric_cols=metric_cols,
+            params=m.differing_params(),
+            lineage=lineage(m, self.shown),
+            timeline=m.timeline(),
+            safe_id=plots.safe_id,
+        )
 
     def version(self, m: ModelInfo, v: VersionInfo) -> str:
         refs = [f"models:/{m.name}/{v.number}"] + [f"models:/{m.name}@{h}" for h in v.holds]
         record = json.dumps(v.doc, indent=2, ensure_ascii=False)
-        return self._templates["version"].render(root="../../", title=f"{m.name} v{v.number}", m=m, v=v, r=v.record,
-                                                 refs=refs, record=record)
+        return self._templates["version"].render(
+            root="../../", title=f"{m.name} v{v.number}", m=m, v=v, r=v.record, refs=refs, record=record
+        )
 
 
 # -- view helpers -----------------------------------------------------------------------------------------
 def _series(m: ModelInfo) -> plots.Series:
-    return plots.Series([v.number for v in m.versions], {v.number: v.record.metrics for v in m.versions},
-                        {n: s for s, n in m.holders.items()}, _primary(m))
+    return plots.Series(
+        [v.number for v in m.versions],
+        {v.number: v.record.metrics for v in m.versions},
+        {n: s for s, n in m.holders.items()},
+        _primary(m),
+    )
 
 
 def _index_row(m: ModelInfo) -> dict[str, Any]:
@@ -123,8 +141,9 @@ def lineage(m: ModelInfo, shown: set[str] | None = None) -> list[LineageNode]:
             key = (base.model, base.version)
             if key not in outside:
                 href = f"../{base.model}/v{base.version}.html" if shown is None or base.model in shown else None
-                outside[key] = LineageNode(base.model, base.version, f"{base.model} v{base.version}",
-                                           "another model", href)
+                outside[key] = LineageNode(
+                    base.model, base.version, f"{base.model} v{base.version}", "another model", href
+                )
                 roots.append(outside[key])
             outside[key].children.append((etype, nodes[v.number]))
         else:

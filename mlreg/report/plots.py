@@ -21,8 +21,17 @@ if TYPE_CHECKING:
 _SPLITS = ("train", "training", "val", "valid", "validation", "dev", "test", "eval", "holdout")
 _SUFFIX = re.compile(rf"^(?P<family>.+?)[_/.-](?P<split>{'|'.join(_SPLITS)})$")
 _PREFIX = re.compile(rf"^(?P<split>{'|'.join(_SPLITS)})[_/.-](?P<family>.+)$")
-_COLORS = {"train": "#1f77b4", "training": "#1f77b4", "val": "#ff7f0e", "valid": "#ff7f0e",
-           "validation": "#ff7f0e", "dev": "#ff7f0e", "test": "#2ca02c", "holdout": "#2ca02c", "eval": "#9467bd"}
+_COLORS = {
+    "train": "#1f77b4",
+    "training": "#1f77b4",
+    "val": "#ff7f0e",
+    "valid": "#ff7f0e",
+    "validation": "#ff7f0e",
+    "dev": "#ff7f0e",
+    "test": "#2ca02c",
+    "holdout": "#2ca02c",
+    "eval": "#9467bd",
+}
 _OTHER = "#3b5b92"
 _BARS = ("#17becf", "#bcbd22", "#e377c2", "#8c564b", "#9467bd", "#d62728")
 MAX_PANELS = 16
@@ -150,22 +159,53 @@ class _Figure:
         height = PANEL_H * len(panels) + (BARS_H if bars else 0) + 0.7
         self.fig = Figure(figsize=(WIDTH, height))
         axes = list(self.fig.subplots(rows, 1, squeeze=False)[:, 0])
-        self.fig.subplots_adjust(left=LEFT / WIDTH, right=1 - RIGHT / WIDTH, top=1 - 0.3 / height,
-                                 bottom=0.4 / height, hspace=0.62)  # room for each panel's version labels
+        self.fig.subplots_adjust(
+            left=LEFT / WIDTH, right=1 - RIGHT / WIDTH, top=1 - 0.3 / height, bottom=0.4 / height, hspace=0.62
+        )  # room for each panel's version labels
         self.axes, self.panels, self.lines, self.stars, self.marks = axes, panels, [], [], []
         for ax in axes:  # few ticks, no grid: every tick is three artists to lay out and draw
             ax.yaxis.set_major_locator(MaxNLocator(3, min_n_ticks=2))
         for ax, panel in zip(axes, panels, strict=False):  # the bars, if any, have the last axes
             _title(ax, panel.family)
-            self.lines.append([ax.plot([], [], marker="o", ms=4, lw=1.3, color=_COLORS.get(s, _OTHER),
-                                       label=s or m, gid=f"metric-{safe_id(m)}")[0]
-                               for m, s in zip(panel.metrics, panel.splits, strict=True)])
-            self.stars.append(ax.plot([], [], ls="none", marker="*", ms=11, color="#f5b700", mec="#6b5000",
-                                      mew=0.6, zorder=4, gid=f"marked-{safe_id(panel.family)}")[0])
+            self.lines.append(
+                [
+                    ax.plot(
+                        [],
+                        [],
+                        marker="o",
+                        ms=4,
+                        lw=1.3,
+                        color=_COLORS.get(s, _OTHER),
+                        label=s or m,
+                        gid=f"metric-{safe_id(m)}",
+                    )[0]
+                    for m, s in zip(panel.metrics, panel.splits, strict=True)
+                ]
+            )
+            self.stars.append(
+                ax.plot(
+                    [],
+                    [],
+                    ls="none",
+                    marker="*",
+                    ms=11,
+                    color="#f5b700",
+                    mec="#6b5000",
+                    mew=0.6,
+                    zorder=4,
+                    gid=f"marked-{safe_id(panel.family)}",
+                )[0]
+            )
             self.marks.append(ax.axvline(0, color="#f5b700", lw=1, ls="--", zorder=0, visible=False))
             if len(panel.metrics) > 1 or panel.splits[0]:
-                ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=7,
-                          handlelength=1.2, borderaxespad=0.2)
+                ax.legend(
+                    loc="upper left",
+                    bbox_to_anchor=(1.0, 1.0),
+                    frameon=False,
+                    fontsize=7,
+                    handlelength=1.2,
+                    borderaxespad=0.2,
+                )
         self.bars = []
         if bars:
             ax = axes[-1]
@@ -174,16 +214,22 @@ class _Figure:
             width = 0.8 / len(bars)
             for i, (metric, at) in enumerate(bars):
                 xs = [n - 0.4 + width * (i + 0.5) for n in at]
-                rects = ax.bar(xs, [0] * len(xs), width=width * 0.9, color=_BARS[i % len(_BARS)],
-                               label=metric.removeprefix("improvement_"))
+                rects = ax.bar(
+                    xs,
+                    [0] * len(xs),
+                    width=width * 0.9,
+                    color=_BARS[i % len(_BARS)],
+                    label=metric.removeprefix("improvement_"),
+                )
                 for n, r in zip(at, rects, strict=True):
                     r.set_gid(f"improvement-{safe_id(metric)}-v{n}")
                 self.bars.append((metric, at, rects))
             ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=7, handlelength=1.2)
 
     def draw(self, series: Series, title: str) -> str:
-        for panel, lines, star, mark, ax in zip(self.panels, self.lines, self.stars, self.marks, self.axes,
-                                                strict=False):  # bars: one more axes
+        for panel, lines, star, mark, ax in zip(
+            self.panels, self.lines, self.stars, self.marks, self.axes, strict=False
+        ):  # bars: one more axes
             for metric, line in zip(panel.metrics, lines, strict=True):
                 line.set_data(*series.points(metric))
             marked = [(n, series.metrics[n][m]) for n in series.marked for m in panel.metrics if m in series.metrics[n]]

@@ -41,13 +41,28 @@ class Built:
         return self.out / "index.html"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"out": str(self.out), "index": str(self.index), "ref": self.ref, "commit": self.commit,
-                "models": self.models, "versions": self.versions, "pages": self.pages,
-                "seconds": round(self.seconds, 3), "problems": self.problems}
+        return {
+            "out": str(self.out),
+            "index": str(self.index),
+            "ref": self.ref,
+            "commit": self.commit,
+            "models": self.models,
+            "versions": self.versions,
+            "pages": self.pages,
+            "seconds": round(self.seconds, 3),
+            "problems": self.problems,
+        }
 
 
-def build(root: Path, out: Path, models: list[str] | None = None, at: str = "HEAD", *,
-          jobs: int | None = None, progress: Progress | None = None) -> Built:
+def build(
+    root: Path,
+    out: Path,
+    models: list[str] | None = None,
+    at: str = "HEAD",
+    *,
+    jobs: int | None = None,
+    progress: Progress | None = None,
+) -> Built:
     """Build the static site of the registry at `at` (every model, or `models`) into `out`."""
     start = time.perf_counter()
     out = Path(out).resolve()
@@ -70,15 +85,23 @@ def build(root: Path, out: Path, models: list[str] | None = None, at: str = "HEA
 
 def _refuse_target(root: Path, out: Path) -> None:
     """Never write over the registry, the repository itself or a folder this command did not make."""
-    if out == root or root.is_relative_to(out) or out.is_relative_to(root / "registry") or \
-            out.is_relative_to(root / ".git"):
-        raise MlregError(f"{out}: refusing to write the report there (the repository, registry/ or .git); "
-                         "choose an output folder such as site/")
+    if (
+        out == root
+        or root.is_relative_to(out)
+        or out.is_relative_to(root / "registry")
+        or out.is_relative_to(root / ".git")
+    ):
+        raise MlregError(
+            f"{out}: refusing to write the report there (the repository, registry/ or .git); "
+            "choose an output folder such as site/"
+        )
     if out.exists() and not out.is_dir():
         raise MlregError(f"{out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
-        raise MlregError(f"{out}: folder exists, is not empty and was not written by `mlreg report`; "
-                         "choose another -o folder or empty it")
+        raise MlregError(
+            f"{out}: folder exists, is not empty and was not written by `mlreg report`; "
+            "choose another -o folder or empty it"
+        )
     if not out.parent.is_dir():
         raise MlregError(f"{out.parent}: folder not found (the report's parent folder must exist)")
 
@@ -100,8 +123,9 @@ def _umask() -> int:
 
 
 # -- writing pages --------------------------------------------------------------------------------------
-def _write(renderer: pages.Renderer, snap: data.Snapshot, dest: Path, jobs: int | None,
-           progress: Progress | None) -> int:
+def _write(
+    renderer: pages.Renderer, snap: data.Snapshot, dest: Path, jobs: int | None, progress: Progress | None
+) -> int:
     static = dest / "static"
     static.mkdir()
     for name in ("style.css", "site.js"):

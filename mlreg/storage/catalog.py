@@ -19,14 +19,26 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from .catalogfile import Stored, write
-from ..errors import MlregError
-from ..core.records import NAME_RE, Version
 from ..core.files import MODEL_FILE, VERSION_FILE, RegistryFiles
+from ..core.records import NAME_RE, Version
+from ..errors import MlregError
+from .catalogfile import Stored, write
 
 RACY_NS = 2_000_000_000  # a file changed this close to a build may change again within the same stat
-ATTRS = ("name", "version", "stage", "created_at", "created_by", "description", "model_type", "enhancement_type",
-         "experiment", "run_name", "run_id", "base")
+ATTRS = (
+    "name",
+    "version",
+    "stage",
+    "created_at",
+    "created_by",
+    "description",
+    "model_type",
+    "enhancement_type",
+    "experiment",
+    "run_name",
+    "run_id",
+    "base",
+)
 _STALE = (0, 0, 0, 0)  # changed too recently (or unreadable): never cached, never equal to anything
 _MISSING = (0, 0, 0, 1)  # no such file (a model folder without model.yaml): a stat like any other
 
@@ -34,8 +46,20 @@ _MISSING = (0, 0, 0, 1)  # no such file (a model folder without model.yaml): a s
 def _attrs(v: Version) -> tuple:
     lin, run = v.lineage, v.run
     base = (lin.base.model, lin.base.version) if lin.base else None
-    return (v.name, v.version, v.stage, v.created_at, v.created_by, v.description, lin.model_type,
-            lin.enhancement_type, run.experiment, run.name, run.mlflow_run_id, base)
+    return (
+        v.name,
+        v.version,
+        v.stage,
+        v.created_at,
+        v.created_by,
+        v.description,
+        lin.model_type,
+        lin.enhancement_type,
+        run.experiment,
+        run.name,
+        run.mlflow_run_id,
+        base,
+    )
 
 
 def _row(v: Version) -> tuple:
@@ -52,8 +76,14 @@ def _sig(st: os.stat_result, since: int) -> tuple[int, int, int, int]:
 class Catalog:
     """Columns of every version, in (model, version) order, fresh against the work tree when loaded."""
 
-    def __init__(self, keys: list[tuple[str, int]], models: dict[str, Any], columns: dict[str, Any],
-                 blob: Any = None, rebuild: Any = None):
+    def __init__(
+        self,
+        keys: list[tuple[str, int]],
+        models: dict[str, Any],
+        columns: dict[str, Any],
+        blob: Any = None,
+        rebuild: Any = None,
+    ):
         self.keys = keys  # (model, version) per row
         self._models = models  # name -> (description, aliases) from model.yaml, or the error reading it
         self._columns = columns  # name -> list (dense) or dict row -> value (sparse), or where its bytes are
@@ -73,7 +103,9 @@ class Catalog:
                 if data is None:  # corrupt: never served; the files are read again
                     columns, keys = self._rebuild()
                     if keys != self.keys:
-                        raise MlregError("the registry changed while it was being read; run the command again")
+                        raise MlregError(
+                            "the registry changed while it was being read; run the command again"
+                        ) from None
                     self._columns = columns
                     col = columns.get(name)
                 else:
@@ -217,10 +249,20 @@ def load(store: RegistryFiles) -> Catalog | None:
     since = time.time_ns() - RACY_NS
     old = Stored.open(path, store.root)
     dirs, keys, sigs = _scan(store, old.head if old else None, since)
-    if old is not None and old.head["keys"] == keys and old.head["sigs"] == sigs and old.head["dirs"] == dirs \
-            and not _has_stale(sigs, dirs):  # two stale marks are equal, but say nothing of the bytes
-        return Catalog(keys, old.head["models"], {k: _Where(w) for k, w in old.head["columns"].items()},
-                       old.blob, lambda: _build(store, path, None))
+    if (
+        old is not None
+        and old.head["keys"] == keys
+        and old.head["sigs"] == sigs
+        and old.head["dirs"] == dirs
+        and not _has_stale(sigs, dirs)
+    ):  # two stale marks are equal, but say nothing of the bytes
+        return Catalog(
+            keys,
+            old.head["models"],
+            {k: _Where(w) for k, w in old.head["columns"].items()},
+            old.blob,
+            lambda: _build(store, path, None),
+        )
     return _build(store, path, old, (dirs, keys, sigs))
 
 
@@ -235,14 +277,19 @@ def _build(store: RegistryFiles, path: Path, old: Stored | None, scanned: tuple 
     if broken:  # never cached: marked stale, so the next read tries them again
         stale = bytearray(sigs)
         for i in broken:
-            stale[i * 32:(i + 1) * 32] = _STALE_BYTES
+            stale[i * 32 : (i + 1) * 32] = _STALE_BYTES
         sigs = bytes(stale)
     bad_models = [n for n, m in models.items() if isinstance(m, Exception)]
     dirs = {n: (d if n not in bad_models else (d[0], _STALE)) for n, d in dirs.items()}
     rows = [r if not isinstance(r, Exception) else None for r in fresh]
     columns = _columns(rows)
-    write(path, store.root, {"keys": keys, "sigs": sigs, "dirs": dirs,
-                              "models": {n: m for n, m in models.items() if n not in bad_models}}, rows, columns)
+    write(
+        path,
+        store.root,
+        {"keys": keys, "sigs": sigs, "dirs": dirs, "models": {n: m for n, m in models.items() if n not in bad_models}},
+        rows,
+        columns,
+    )
     columns["broken"] = [fresh[i] for i in broken]
     return Catalog(keys, models, columns) if scanned else (columns, keys)
 
@@ -252,7 +299,7 @@ def _path(root: Path) -> Path | None:
 
     try:
         return of_root(root).git_dir / "mlreg" / "catalog"
-    except Exception:  # not a git work tree, an unreadable .git: no catalog, the plain reads answer
+    except Exception:  # noqa: BLE001 - not a git work tree, an unreadable .git: no catalog, the plain reads answer
         return None
 
 
@@ -269,7 +316,9 @@ def _scan(store: RegistryFiles, old: dict | None, since: int) -> tuple[dict, lis
     sigs = array("q")
     reg = str(store.registry_dir)
     try:
-        found = sorted((e.name, e) for e in os.scandir(reg) if e.is_dir(follow_symlinks=False) and NAME_RE.match(e.name))
+        found = sorted(
+            (e.name, e) for e in os.scandir(reg) if e.is_dir(follow_symlinks=False) and NAME_RE.match(e.name)
+        )
     except FileNotFoundError:
         found = []
     for name, entry in found:
@@ -318,17 +367,19 @@ def _stat(path: str, since: int) -> tuple[int, int, int, int]:
         return _STALE
 
 
-def _refresh(store: RegistryFiles, old: tuple[dict, list] | None, keys: list[tuple[str, int]], sigs: bytes) -> list[tuple]:
+def _refresh(
+    store: RegistryFiles, old: tuple[dict, list] | None, keys: list[tuple[str, int]], sigs: bytes
+) -> list[tuple]:
     """Rows for `keys`: kept from the old catalog where the file's stat is unchanged, else read again."""
     kept: dict[tuple[str, int], tuple] = {}
     if old is not None:
         head, rows = old
         old_sigs = memoryview(head["sigs"])
         for i, key in enumerate(head["keys"]):
-            kept[key] = (old_sigs[i * 32:(i + 1) * 32], rows[i])
+            kept[key] = (old_sigs[i * 32 : (i + 1) * 32], rows[i])
     view, out = memoryview(sigs), []
     for i, (name, n) in enumerate(keys):
-        sig = view[i * 32:(i + 1) * 32]
+        sig = view[i * 32 : (i + 1) * 32]
         hit = kept.get((name, n))
         if hit is not None and hit[0] == sig and sig != _STALE_BYTES:
             out.append(hit[1])
@@ -366,7 +417,7 @@ def _columns(rows: list[tuple]) -> dict[str, Any]:
     for kind, at in (("m", 1), ("p", 2), ("t", 3)):
         sparse: dict[str, dict[int, Any]] = {}
         for i, r in enumerate(rows):
-            for k, x in (r[at].items() if r else ()):
+            for k, x in r[at].items() if r else ():
                 sparse.setdefault(k, {})[i] = x
         for k, col in sparse.items():
             cols[f"{kind}:{k}"] = [col.get(i) for i in range(len(rows))] if len(col) * 4 > len(rows) else col

@@ -13,9 +13,9 @@ import os
 import stat
 from pathlib import Path
 
-from . import gitops
-from ..errors import MlregError
 from ..core.records import Digest, Hasher
+from ..errors import MlregError
+from . import gitops
 
 
 class DigestCache:

@@ -16,12 +16,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import gitops
+from ..core.repo import Location, of_root
 from ..errors import GitError
+from . import gitops
 from .gitops import Git
 from .gitops.writes import TEMP_RECORD
-from ..core.repo import Location, of_root
-from .txn import (JOURNAL, RECOVERED, _held, _ours, _settle, _shown, refuse_held_locks, release_index_lock, take_index_lock)
+from .txn import (
+    JOURNAL,
+    RECOVERED,
+    _held,
+    _ours,
+    _settle,
+    _shown,
+    refuse_held_locks,
+    release_index_lock,
+    take_index_lock,
+)
 
 
 @contextmanager
@@ -43,8 +53,11 @@ def recover(root: Path) -> list[str]:
         loc = of_root(root)
     except Exception:  # noqa: BLE001 - not a work tree we can read: nothing of ours to recover
         return []
-    if not (loc.git_dir / JOURNAL).exists() and not _ours(loc.git_dir / "index.lock") \
-            and not (loc.git_dir / TEMP_RECORD).exists():
+    if (
+        not (loc.git_dir / JOURNAL).exists()
+        and not _ours(loc.git_dir / "index.lock")
+        and not (loc.git_dir / TEMP_RECORD).exists()
+    ):
         return []
     with gitops.lock(root, wait=False) as got:
         return _recover_held(loc) if got else []
@@ -53,8 +66,14 @@ def recover(root: Path) -> list[str]:
 def _recover_held(loc: Location) -> list[str]:
     """recover() with mlreg's writer lock already held (so no live mlreg owns the journal or a temp folder)."""
     temps = gitops.remove_recorded_temps(loc.git_dir)
-    notes = [f"mlreg: removed {', '.join(temps[:3])}{' and more' if len(temps) > 3 else ''}: left by an "
-             "interrupted mlreg command"] if temps else []
+    notes = (
+        [
+            f"mlreg: removed {', '.join(temps[:3])}{' and more' if len(temps) > 3 else ''}: left by an "
+            "interrupted mlreg command"
+        ]
+        if temps
+        else []
+    )
     return notes + _finish_journal(loc)
 
 
@@ -71,16 +90,20 @@ def _finish_journal(loc: Location) -> list[str]:
         what, old, new, files = j["subject"], j["old"], j["new"], j["files"]
         g = Git(loc.top / j["prefix"]) if j["prefix"] else Git(loc.top)
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise GitError(f"{_shown(loc, path)}: unreadable journal of an interrupted mlreg command ({e}); "
-                       f"check `git status`, then delete it") from None
+        raise GitError(
+            f"{_shown(loc, path)}: unreadable journal of an interrupted mlreg command ({e}); "
+            f"check `git status`, then delete it"
+        ) from None
     head = g.head()
     # past the commit point's start (index.lock is ours): a ref lock holding NEW is its killed update-ref's
     freed = _release_killed_ref_locks(loc, new) if _ours(loc.git_dir / "index.lock") else []
     if head not in (old, new):
         path.unlink()
         release_index_lock(loc)
-        return [f"mlreg: an interrupted `{what}` left a journal, but HEAD has moved on since; "
-                "left the index and work tree as they are (check `git status`)"]
+        return [
+            f"mlreg: an interrupted `{what}` left a journal, but HEAD has moved on since; "
+            "left the index and work tree as they are (check `git status`)"
+        ]
     if head == old and not _ours(loc.git_dir / "index.lock"):
         path.unlink()  # killed before it took the index lock: nothing was touched
         return [f"mlreg: undid the interrupted `{what}`: it had not committed, nothing changed"]
@@ -88,8 +111,12 @@ def _finish_journal(loc: Location) -> list[str]:
     want = {p: (n if head == new else o) for p, (o, n) in files.items()}
     other = {p: (o if head == new else n) for p, (o, n) in files.items()}
     saved = _settle(g, want, lambda g_, w: _plan_restore(g_, w, other))
-    keep = f"; restored {', '.join(saved[:3])}, which matched neither side of it (the bytes found are saved " \
-           f"under {_shown(loc, loc.git_dir / RECOVERED)}/)" if saved else ""
+    keep = (
+        f"; restored {', '.join(saved[:3])}, which matched neither side of it (the bytes found are saved "
+        f"under {_shown(loc, loc.git_dir / RECOVERED)}/)"
+        if saved
+        else ""
+    )
     keep += f"; removed the {', '.join(freed)} its killed `git update-ref` left" if freed else ""
     if head == new:
         return [f"mlreg: finished the interrupted `{what}` (commit {new[:10]}): index and work tree updated{keep}"]
@@ -112,8 +139,9 @@ def _release_killed_ref_locks(loc: Location, new: str) -> list[str]:
     return freed
 
 
-def _plan_restore(g: Git, want: dict[str, str | None],
-                  other: dict[str, str | None]) -> tuple[list[str], list[str], list[str]]:
+def _plan_restore(
+    g: Git, want: dict[str, str | None], other: dict[str, str | None]
+) -> tuple[list[str], list[str], list[str]]:
     """Which files to write and remove to reach `want`. Every file is one this write wrote: one matching neither
     side is restored too, never kept. A torn write (a prefix of either side: killed mid-write) is simply
     rewritten; any other bytes (an edit made while the write was interrupted) are first saved under the git dir,

@@ -24,11 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import gitops
-from ..errors import GitError
-from .gitops import Committed, WriteSet, Git
-from .gitops.writes import FAULT_ENV, fault
 from ..core.repo import Location
+from ..errors import GitError
+from . import gitops
+from .gitops import Committed, Git, WriteSet
+from .gitops.writes import FAULT_ENV, fault
 
 __all__ = ["FAULT_ENV", "STEPS", "Transaction", "apply", "fault"]
 STEPS = ("after-hashing", "after-objects", "after-journal", "after-branch", "after-index", "after-worktree")
@@ -36,9 +36,11 @@ JOURNAL = "mlreg-journal.json"
 RECOVERED = "mlreg-recovered"  # in the git dir: bytes recovery found in a file it restored (never lost)
 LOCK_MARK = b"mlreg transaction (the next mlreg command finishes it and removes this file)\n"
 ATTRIBUTES = "registry/.gitattributes"
-ATTRIBUTES_TEXT = (b"# mlreg: artifacts are stored byte-exact (no line-ending or filter conversion),\n"
-                   b"# so every clone checks out the bytes whose sha256 metadata.json records.\n"
-                   b"* -text -filter -ident\n")
+ATTRIBUTES_TEXT = (
+    b"# mlreg: artifacts are stored byte-exact (no line-ending or filter conversion),\n"
+    b"# so every clone checks out the bytes whose sha256 metadata.json records.\n"
+    b"* -text -filter -ident\n"
+)
 
 
 # -- the write path ------------------------------------------------------------------------------
@@ -107,9 +109,15 @@ class Transaction:
             if self.snapshot:  # checked again at the commit point, with the index locked (no checkout can run)
                 self._refuse_moved_head()
             olds = self.git.tree_blobs(self.old, self._tracked_paths())
-            journal = {"journal": 1, "action": self.change.action, "subject": self.change.subject,
-                       "old": self.old, "new": self.new, "prefix": loc.prefix,
-                       "files": {p: [olds.get(p), self.blobs[p]] for p in self.paths}}
+            journal = {
+                "journal": 1,
+                "action": self.change.action,
+                "subject": self.change.subject,
+                "old": self.old,
+                "new": self.new,
+                "prefix": loc.prefix,
+                "files": {p: [olds.get(p), self.blobs[p]] for p in self.paths},
+            }
             _write_journal(loc, journal)
             fault("after-journal")
             self.git.update_ref("HEAD", self.new, self.old, f"mlreg: {self.change.subject}")
@@ -119,15 +127,18 @@ class Transaction:
             (loc.git_dir / JOURNAL).unlink(missing_ok=True)
             release_index_lock(loc)
             if isinstance(e, GitError) and "update-ref" in str(e):
-                raise GitError(f"{e}; HEAD was not moved, nothing changed (did another commit land meanwhile? "
-                               "rerun)") from None
+                raise GitError(
+                    f"{e}; HEAD was not moved, nothing changed (did another commit land meanwhile? rerun)"
+                ) from None
             raise
         fault("after-branch")
         try:  # committed: from here a failure leaves the journal, so the next mlreg command finishes the job
             _settle(self.git, dict(self.blobs))
         except Exception as e:  # noqa: BLE001 - whatever failed, the user gets this one line, the journal the rest
-            raise GitError(f"committed {self.new[:10]}, but updating the index and work tree failed ({e}); "
-                           "the next mlreg command finishes it") from None
+            raise GitError(
+                f"committed {self.new[:10]}, but updating the index and work tree failed ({e}); "
+                "the next mlreg command finishes it"
+            ) from None
         return self.new
 
     def _refuse_moved_head(self) -> None:
@@ -139,16 +150,26 @@ class Transaction:
             was = (self.base_branch or "a detached HEAD").removeprefix("refs/heads/")
             is_ = (now.branch or "a detached HEAD").removeprefix("refs/heads/")
             where = f"HEAD switched from {was} to {is_}" if was != is_ else f"{was} moved to another commit"
-            raise GitError(f"{where} while this command was reading the registry (a checkout or a commit "
-                           "meanwhile); nothing was changed: rerun it")
+            raise GitError(
+                f"{where} while this command was reading the registry (a checkout or a commit "
+                "meanwhile); nothing was changed: rerun it"
+            )
 
     def _tracked_paths(self) -> list[str]:
         return [p for p in self.paths if not any(gitops.inside(p, f) for f in self.change.new_folders)]
 
 
-def apply(root: Path, change: WriteSet, commit: bool = True, branch: str | None = None,
-          prepare_steps: list[Callable[[Transaction], None]] | None = None, *, base: str | None = None,
-          base_branch: str | None = None, snapshot: bool = False) -> Committed:
+def apply(
+    root: Path,
+    change: WriteSet,
+    commit: bool = True,
+    branch: str | None = None,
+    prepare_steps: list[Callable[[Transaction], None]] | None = None,
+    *,
+    base: str | None = None,
+    base_branch: str | None = None,
+    snapshot: bool = False,
+) -> Committed:
     """Write one change: to the work tree only (commit=False), as a commit on HEAD, or as a new branch.
 
     With `snapshot`, the commit is built on `base` (the commit the change was read from, on branch
@@ -228,8 +249,10 @@ def refuse_held_locks(loc: Location) -> None:
         if path.name == "index.lock" and _ours(path):
             continue  # a killed mlreg's: the journal recovery releases it
         shown = _shown(loc, path)
-        raise GitError(f"{shown} exists: another git process (an editor or IDE?) is using this repository; "
-                       f"wait for it to finish, or if none is running, delete {shown} and rerun")
+        raise GitError(
+            f"{shown} exists: another git process (an editor or IDE?) is using this repository; "
+            f"wait for it to finish, or if none is running, delete {shown} and rerun"
+        )
 
 
 def _ours(path: Path) -> bool:
@@ -248,8 +271,10 @@ def take_index_lock(loc: Location) -> None:
         if _ours(path):
             return
         shown = _shown(loc, path)
-        raise GitError(f"{shown} exists: another git process is using this repository; wait for it to finish, "
-                       f"or if none is running, delete {shown} and rerun") from None
+        raise GitError(
+            f"{shown} exists: another git process is using this repository; wait for it to finish, "
+            f"or if none is running, delete {shown} and rerun"
+        ) from None
     with os.fdopen(fd, "wb") as f:
         f.write(LOCK_MARK)
 

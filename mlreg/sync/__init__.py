@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..core.records import Model, Settings, Version
 from ..core.files import RegistryFiles
+from ..core.records import Model, Settings, Version
 from .actual import Actual
 from .desired import REGISTRY, WantModel, want_model
 from .ops import Item, ItemQueries, Options
@@ -21,12 +21,31 @@ from .plan import known_run_ids, plan
 from .ui import check_port, serve_ui, ui_command
 from .uri import Target, check_supported, local_store, mask, prepare, resolve
 
-__all__ = ["RegistrySource", "SyncReport", "Target", "check_port", "desired_state", "local_store", "registry_id",
-           "resolve", "run_sync", "serve_ui", "ui_command"]
+__all__ = [
+    "RegistrySource",
+    "SyncReport",
+    "Target",
+    "check_port",
+    "desired_state",
+    "local_store",
+    "registry_id",
+    "resolve",
+    "run_sync",
+    "serve_ui",
+    "ui_command",
+]
 
 KINDS = ("model", "run", "version", "alias")
-COLUMNS = {"create": "created", "update": "updated", "unchanged": "unchanged", "conflict": "conflicts",
-           "prune": "pruned", "extra": "extra", "kept": "kept", "foreign": "foreign"}
+COLUMNS = {
+    "create": "created",
+    "update": "updated",
+    "unchanged": "unchanged",
+    "conflict": "conflicts",
+    "prune": "pruned",
+    "extra": "extra",
+    "kept": "kept",
+    "foreign": "foreign",
+}
 
 
 @dataclass
@@ -58,8 +77,15 @@ class SyncReport(ItemQueries):
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "tracking_uri": self.tracking_uri, "uri_source": self.uri_source, "mode": self.mode, "ok": self.ok,
-            "writes": self.writes, "warnings": self.warnings, "rebuilt": self.rebuilt, "totals": self.totals(), "counts": self.counts(),
+            "tracking_uri": self.tracking_uri,
+            "uri_source": self.uri_source,
+            "mode": self.mode,
+            "ok": self.ok,
+            "writes": self.writes,
+            "warnings": self.warnings,
+            "rebuilt": self.rebuilt,
+            "totals": self.totals(),
+            "counts": self.counts(),
             "conflicts": [i.to_dict() for i in self.conflicts],
             "changes": [i.to_dict() for i in self.items if i.status != "unchanged"],
         }
@@ -108,8 +134,14 @@ def scope(reg: RegistrySource, model: str | None = None) -> tuple[dict[str, Mode
     return {n: reg.files.model(n) for n in reg.files.model_names()}, groups
 
 
-def desired_state(root: Path, store: RegistryFiles, settings: Settings, models: dict[str, Model],
-                  groups: dict[str, list[VersionLike]], model: str | None = None) -> tuple[list[WantModel], list[str]]:
+def desired_state(
+    root: Path,
+    store: RegistryFiles,
+    settings: Settings,
+    models: dict[str, Model],
+    groups: dict[str, list[VersionLike]],
+    model: str | None = None,
+) -> tuple[list[WantModel], list[str]]:
     """What MLflow should hold for `models` (every model, or the one `model`) with their versions `groups`, and
     base models outside that scope to read too."""
     from ..storage import gitops
@@ -124,8 +156,10 @@ def desired_state(root: Path, store: RegistryFiles, settings: Settings, models: 
             key = (r.lineage.base.model, r.lineage.base.version)
             if (base := records.get(key) or _read_base(store, *key)) is not None:
                 bases[key] = base
-    wants = [want_model(models[n], groups.get(n, []), settings, commits, head, bases, rid, url)
-             for n in _bases_first(models, records)]
+    wants = [
+        want_model(models[n], groups.get(n, []), settings, commits, head, bases, rid, url)
+        for n in _bases_first(models, records)
+    ]
     also = sorted({k[0] for k in bases} - set(models))
     return wants, also
 
@@ -170,11 +204,23 @@ def _read_base(store: RegistryFiles, name: str, number: int) -> Version | None:
         return None
 
 
-def run_sync(reg: RegistrySource, *, tracking_uri: str | None = None, model: str | None = None,
-             dry_run: bool = False, check: bool = False, prune: bool = False, force: bool = False,
-             artifacts: bool = False, progress: Callable[[str, int], None] | None = None,
-             workers: int | None = None, repair: bool = False, allow_unmerged: bool = False,
-             wait: float | None = None, on_wait: Callable[[str], None] | None = None) -> SyncReport:
+def run_sync(
+    reg: RegistrySource,
+    *,
+    tracking_uri: str | None = None,
+    model: str | None = None,
+    dry_run: bool = False,
+    check: bool = False,
+    prune: bool = False,
+    force: bool = False,
+    artifacts: bool = False,
+    progress: Callable[[str, int], None] | None = None,
+    workers: int | None = None,
+    repair: bool = False,
+    allow_unmerged: bool = False,
+    wait: float | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> SyncReport:
     """Mirror git into MLflow (or, with check / dry_run, only compare). `progress(label, total)` per write.
 
     A sync that writes holds this registry's lease on the server (one sync at a time; `wait` seconds at most for
@@ -201,6 +247,7 @@ def run_sync(reg: RegistrySource, *, tracking_uri: str | None = None, model: str
         return SyncReport(target.shown, target.source, mode, the_plan.items, the_plan.writes, force)
     rid = registry_id(root, settings)
     with _connected(target, workers) as io:
+
         def compare() -> tuple[Actual, Any]:
             actual = io.read(wants, also, rid, whole=model is None, artifacts=artifacts)
             return actual, plan(wants, actual, options)
@@ -244,8 +291,12 @@ def _rebuilds(the_plan: Any, actual: Actual, options: Options, rid: str) -> list
     out = []
     for mp in the_plan.models:
         have = actual.models.get(mp.name)
-        if have is None or not have.exists or have.tags.get(REGISTRY) != rid or \
-                not all(hv.owned for hv in have.versions.values()):
+        if (
+            have is None
+            or not have.exists
+            or have.tags.get(REGISTRY) != rid
+            or not all(hv.owned for hv in have.versions.values())
+        ):
             continue
         if (options.force and mp.stale_runs) or (options.repair and any(op.create for op in mp.versions)):
             out.append(mp.name)

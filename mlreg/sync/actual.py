@@ -52,8 +52,11 @@ class HaveRun(Marked):
     def key(self) -> tuple[str, int] | None:
         """(model, version) it mirrors: from SYNC, else an older sync's mlreg.model / mlreg.version tags."""
         mark = self.mark
-        model, number = (mark.get("model"), str(mark.get("version", ""))) if mark else \
-            (self.tags.get(TAG_MODEL), self.tags.get(TAG_VERSION, ""))
+        model, number = (
+            (mark.get("model"), str(mark.get("version", "")))
+            if mark
+            else (self.tags.get(TAG_MODEL), self.tags.get(TAG_VERSION, ""))
+        )
         return (model, int(number)) if isinstance(model, str) and model and number.isdigit() else None
 
 

@@ -56,8 +56,14 @@ class WantRun:
 
     def marker(self, tags: Iterable[str]) -> str:
         """The SYNC tag of the run, once its tags are `tags`."""
-        return marker(digest=self.digest, files=self.files_digest, model=self.model, registry=self.registry,
-                      tags=sorted(tags), version=self.number)
+        return marker(
+            digest=self.digest,
+            files=self.files_digest,
+            model=self.model,
+            registry=self.registry,
+            tags=sorted(tags),
+            version=self.number,
+        )
 
 
 @dataclass
@@ -122,14 +128,27 @@ def canonical_digest(doc: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def want_model(model: Model, views: list, settings: Settings, commits: dict[str, str], head: str,
-               bases: dict[tuple[str, int], Version], registry_id: str = "", repo_url: str = "") -> WantModel:
+def want_model(
+    model: Model,
+    views: list,
+    settings: Settings,
+    commits: dict[str, str],
+    head: str,
+    bases: dict[tuple[str, int], Version],
+    registry_id: str = "",
+    repo_url: str = "",
+) -> WantModel:
     """The registered model, its aliases and every version of one model (`views`: api.VersionView)."""
     tags = dict(model.tags)
     if registry_id:
         tags[REGISTRY] = registry_id
-    want = WantModel(model.name, model.description, tags, desired_aliases(model, [v.record for v in views], settings),
-                     digest=canonical_digest({"description": model.description, "tags": model.tags}))
+    want = WantModel(
+        model.name,
+        model.description,
+        tags,
+        desired_aliases(model, [v.record for v in views], settings),
+        digest=canonical_digest({"description": model.description, "tags": model.tags}),
+    )
     for view in views:
         r = view.record
         commit = commits.get(f"registry/{r.name}/v{r.version}", head)
@@ -163,25 +182,36 @@ def desired_aliases(model: Model, records: list[Version], settings: Settings) ->
     return dict(sorted(out.items()))
 
 
-def want_version(r: Version, version_type: str, settings: Settings, commit: str,
-                 bases: dict[tuple[str, int], Version], folder: Path) -> WantVersion:
+def want_version(
+    r: Version, version_type: str, settings: Settings, commit: str, bases: dict[tuple[str, int], Version], folder: Path
+) -> WantVersion:
     """Run + model version for one record; `bases` holds the records its lineage names."""
     lin = r.lineage
     tags = dict(r.tags) | {"stage": r.stage, "version_type": version_type, "model_type": lin.model_type}
-    extra = {"enhancement_type": lin.enhancement_type, "enhancement_timestamp": lin.enhancement_timestamp,
-             "previous_timesteps": lin.previous_timesteps, "total_timesteps": lin.total_timesteps}
+    extra = {
+        "enhancement_type": lin.enhancement_type,
+        "enhancement_timestamp": lin.enhancement_timestamp,
+        "previous_timesteps": lin.previous_timesteps,
+        "total_timesteps": lin.total_timesteps,
+    }
     tags |= {k: str(v) for k, v in extra.items() if v not in (None, "")}
     tags |= promotion_tags(r.stage_history)
     base = (lin.base.model, lin.base.version) if lin.base else None
     placed = readable_external(r)
     subpath, stored = mlmodel_dir(r.artifacts + [a for _, a in placed]), stored_folder(r)
     return WantVersion(
-        model=r.name, number=r.version, description=r.description, tags=tags,
+        model=r.name,
+        number=r.version,
+        description=r.description,
+        tags=tags,
         run=want_run(r, settings, folder, placed),
-        mlflow_run_id=r.run.mlflow_run_id or None, subpath=subpath, base=base,
+        mlflow_run_id=r.run.mlflow_run_id or None,
+        subpath=subpath,
+        base=base,
         base_subpath=model_path(bases[base].artifacts) if base in bases else "",
         source=(stored + (f"/{subpath}" if subpath else "")) if stored else "",
-        digest=canonical_digest(r.to_dict() | {"version_type": version_type}), commit=commit,
+        digest=canonical_digest(r.to_dict() | {"version_type": version_type}),
+        commit=commit,
     )
 
 
@@ -223,8 +253,9 @@ def _local_file(uri: str) -> Path | None:
     return Path(uri) if "://" not in uri and Path(uri).is_absolute() else None
 
 
-def want_run(r: Version, settings: Settings, folder: Path,
-             placed: list[tuple[Path, Artifact]] | None = None) -> WantRun:
+def want_run(
+    r: Version, settings: Settings, folder: Path, placed: list[tuple[Path, Artifact]] | None = None
+) -> WantRun:
     """The run: experiment, name, params, metrics, human tags and the files of the version folder (and the
     readable --external files, `placed`)."""
     experiment = r.run.experiment or settings.experiment.replace("{model}", r.name)
@@ -236,15 +267,36 @@ def want_run(r: Version, settings: Settings, folder: Path,
     uploaded = {a.uri for _, a in placed or []}
     external = [a.to_dict() for a in r.artifacts if a.path is None and a.uri not in uploaded]
     stored = [(a.uri, a.path) for a in r.artifacts if a.path is not None and a.uri is not None]
-    content = {"experiment": experiment, "name": name, "start": start, "params": r.params, "metrics": r.metrics,
-               "tags": r.tags, "artifacts": [a.to_dict() for a in r.artifacts]}
+    content = {
+        "experiment": experiment,
+        "name": name,
+        "start": start,
+        "params": r.params,
+        "metrics": r.metrics,
+        "tags": r.tags,
+        "artifacts": [a.to_dict() for a in r.artifacts],
+    }
     sizes = {a.path: a.size for a in r.artifacts if a.path is not None and a.uri is None}
     sizes |= {a.path: a.size for _, a in placed or [] if a.path is not None}
     expect = {a.path: (a.size, a.sha256) for a in [*r.artifacts, *(a for _, a in placed or [])] if a.path is not None}
-    return WantRun(experiment, name, start, dict(r.params), dict(r.metrics), dict(r.tags), files, external, end,
-                   sizes=sizes, stored=stored, expect=expect, digest=canonical_digest(content), model=r.name,
-                   number=r.version,
-                   files_digest=canonical_digest({"params": r.params, "artifacts": content["artifacts"]})[:16])
+    return WantRun(
+        experiment,
+        name,
+        start,
+        dict(r.params),
+        dict(r.metrics),
+        dict(r.tags),
+        files,
+        external,
+        end,
+        sizes=sizes,
+        stored=stored,
+        expect=expect,
+        digest=canonical_digest(content),
+        model=r.name,
+        number=r.version,
+        files_digest=canonical_digest({"params": r.params, "artifacts": content["artifacts"]})[:16],
+    )
 
 
 _DURATION_KEYS = ("duration_seconds", "training_duration_seconds", "duration_s", "training_seconds")
@@ -262,7 +314,9 @@ def _end_ms(r: Version, start: int) -> int:
         except (TypeError, ValueError):
             pass
     for key in _END_KEYS:
-        end = _millis(str(r.params.get(key) or r.tags.get(key) or "")) if (r.params.get(key) or r.tags.get(key)) else None
+        end = (
+            _millis(str(r.params.get(key) or r.tags.get(key) or "")) if (r.params.get(key) or r.tags.get(key)) else None
+        )
         if end is not None and end >= start:
             return end
     created = _millis(r.created_at) or start
@@ -301,8 +355,10 @@ def stamp(iso: str) -> str:
 
 def mlmodel_dir(artifacts: list[Artifact]) -> str:
     """The folder (inside the version) holding an MLflow `MLmodel` file, shallowest first; "" for none/root."""
-    found = sorted((PurePosixPath(a.path) for a in artifacts if a.path and PurePosixPath(a.path).name == "MLmodel"),
-                   key=lambda p: (len(p.parts), str(p)))
+    found = sorted(
+        (PurePosixPath(a.path) for a in artifacts if a.path and PurePosixPath(a.path).name == "MLmodel"),
+        key=lambda p: (len(p.parts), str(p)),
+    )
     return "" if not found or str(found[0].parent) == "." else str(found[0].parent)
 
 
@@ -330,5 +386,5 @@ def _millis(iso: str | None) -> int | None:
     except ValueError:
         return None
     if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.timezone.utc)
+        t = t.replace(tzinfo=dt.UTC)
     return int(t.timestamp() * 1000)

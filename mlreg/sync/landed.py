@@ -30,23 +30,29 @@ def require_landed(root: Path) -> None:
         return
     dirty = g.dirty([g.full("registry"), g.full("mlreg.yaml")])
     if dirty:
-        raise MlregError(f"the registry has uncommitted changes ({', '.join(dirty[:3])}"
-                         f"{', ...' if len(dirty) > 3 else ''}); sync mirrors only what landed on {REMOTE}'s default "
-                         f"branch: commit and merge them first, or pass {OVERRIDE} to sync them to a private server")
+        raise MlregError(
+            f"the registry has uncommitted changes ({', '.join(dirty[:3])}"
+            f"{', ...' if len(dirty) > 3 else ''}); sync mirrors only what landed on {REMOTE}'s default "
+            f"branch: commit and merge them first, or pass {OVERRIDE} to sync them to a private server"
+        )
     branch = default_branch(g)
     tracking = f"refs/remotes/{REMOTE}/{branch}"
     try:
         g.run("fetch", "--quiet", "--no-tags", REMOTE, f"+refs/heads/{branch}:{tracking}")
     except GitError as e:
-        raise MlregError(f"cannot fetch {REMOTE}/{branch} to see what landed ({e}); rerun when {REMOTE} is "
-                         f"reachable, or pass {OVERRIDE} to sync this commit anyway") from None
+        raise MlregError(
+            f"cannot fetch {REMOTE}/{branch} to see what landed ({e}); rerun when {REMOTE} is "
+            f"reachable, or pass {OVERRIDE} to sync this commit anyway"
+        ) from None
     try:
         g.run("merge-base", "--is-ancestor", head, tracking)
     except GitError:
         name = _branch_name(g)
-        raise MlregError(f"{name} (commit {head[:10]}) is not on {REMOTE}/{branch}: a shared MLflow mirrors only what "
-                         f"landed on the default branch. Merge it first (CI syncs after the merge), or pass "
-                         f"{OVERRIDE} to sync it to a private server") from None
+        raise MlregError(
+            f"{name} (commit {head[:10]}) is not on {REMOTE}/{branch}: a shared MLflow mirrors only what "
+            f"landed on the default branch. Merge it first (CI syncs after the merge), or pass "
+            f"{OVERRIDE} to sync it to a private server"
+        ) from None
 
 
 def default_branch(g) -> str:
@@ -59,7 +65,7 @@ def default_branch(g) -> str:
     try:
         for line in g.run("ls-remote", "--symref", REMOTE, "HEAD").splitlines():
             if line.startswith("ref: refs/heads/"):
-                return line.split()[1][len("refs/heads/"):]
+                return line.split()[1][len("refs/heads/") :]
     except GitError:
         pass
     for name in ("main", "master"):

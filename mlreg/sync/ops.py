@@ -81,11 +81,22 @@ class ModelPlan:
     @property
     def writes(self) -> int:
         """How many steps the plan has (the progress total)."""
-        model = 1 if (self.create or self.description is not None or self.set_tags or self.del_tags
-                      or self.drop_tags) else 0
-        return (model + len(self.runs) + len(self.versions) + len(self.set_aliases) + len(self.del_aliases)
-                + len(self.delete_versions) + len(self.delete_runs) + (self.final_claim is not None)
-                + self.delete_model)
+        model = (
+            1
+            if (self.create or self.description is not None or self.set_tags or self.del_tags or self.drop_tags)
+            else 0
+        )
+        return (
+            model
+            + len(self.runs)
+            + len(self.versions)
+            + len(self.set_aliases)
+            + len(self.del_aliases)
+            + len(self.delete_versions)
+            + len(self.delete_runs)
+            + (self.final_claim is not None)
+            + self.delete_model
+        )
 
     def add(self, kind: str, name: str, status: str, detail: str = "") -> None:
         self.items.append(Item(kind, name, status, detail))
@@ -94,7 +105,10 @@ class ModelPlan:
 class ItemQueries:
     """conflicts and drift over `self.items` (shared by SyncPlan and SyncReport)."""
 
-    if TYPE_CHECKING:  # read-only here: SyncReport has a field, SyncPlan a property (a real property would break the field)
+    if (
+        TYPE_CHECKING
+    ):  # read-only here: SyncReport has a field, SyncPlan a property (a real property would break the field)
+
         @property
         def items(self) -> list[Item]: ...
 

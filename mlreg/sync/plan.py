@@ -8,17 +8,31 @@ from dataclasses import dataclass
 from typing import Any
 
 from .actual import PLACEHOLDER, Actual, HaveModel, HaveRun, HaveVersion
-from .desired import (ALIASES, COMMIT, DIGEST, EXTERNAL_FILE, LEGACY, LINKED, REGISTRY, SYNC, WantModel, WantRun,
-                      WantVersion, linked_tags)
-from .ops import ModelPlan, Options, SyncPlan, RunOp, VersionOp
+from .desired import (
+    ALIASES,
+    COMMIT,
+    DIGEST,
+    EXTERNAL_FILE,
+    LEGACY,
+    LINKED,
+    REGISTRY,
+    SYNC,
+    WantModel,
+    WantRun,
+    WantVersion,
+    linked_tags,
+)
+from .ops import ModelPlan, Options, RunOp, SyncPlan, VersionOp
 
 _RESERVED_ALIAS = re.compile(r"^(latest|[vV]\d+)$", re.IGNORECASE)
 _OWN = ("mlflow.", "mlreg.")  # MLflow's own tags and mlreg's bookkeeping: never diffed as plain tags
 # version tags sync derives from the record: managed on versions that carry no list of managed keys (made by an
 # older sync, or imported); any other tag there that git lacks is left alone
-_DERIVED = re.compile(r"^(stage|version_type|model_type|enhancement_type|enhancement_timestamp|previous_timesteps|"
-                      r"total_timesteps|last_promoted_at|promotion_reason|promotion_\d{8}_\d{4}(_\d+)?|"
-                      r"demotion_reason|demotion_timestamp|base_model_run_id|base_model_path)$")
+_DERIVED = re.compile(
+    r"^(stage|version_type|model_type|enhancement_type|enhancement_timestamp|previous_timesteps|"
+    r"total_timesteps|last_promoted_at|promotion_reason|promotion_\d{8}_\d{4}(_\d+)?|"
+    r"demotion_reason|demotion_timestamp|base_model_run_id|base_model_path)$"
+)
 
 
 def plan(wants: list[WantModel], actual: Actual, opts: Options) -> SyncPlan:
@@ -45,8 +59,12 @@ def plan_removed(have: HaveModel, opts: Options) -> ModelPlan:
 
 def known_run_ids(actual: Actual) -> dict[tuple[str, int], str]:
     """(model, version) -> the run MLflow already has for it (base_model_run_id of enhanced versions)."""
-    return {(m.name, n): rid for m in actual.models.values() for n in set(m.versions) | set(m.runs)
-            if (rid := m.run_id_of(n))}
+    return {
+        (m.name, n): rid
+        for m in actual.models.values()
+        for n in set(m.versions) | set(m.runs)
+        if (rid := m.run_id_of(n))
+    }
 
 
 def plan_model(want: WantModel, have: HaveModel | None, actual: Actual, run_ids: dict, opts: Options) -> ModelPlan:
@@ -105,8 +123,9 @@ def _foreign(want: WantModel, have: HaveModel) -> bool:
     return False
 
 
-def _plan_model_record(mp: ModelPlan, want: WantModel, have: HaveModel, exists: bool, foreign: bool,
-                       opts: Options) -> None:
+def _plan_model_record(
+    mp: ModelPlan, want: WantModel, have: HaveModel, exists: bool, foreign: bool, opts: Options
+) -> None:
     """Create the registered model, or update description/tags (hand edits are conflicts). The alias claim tag
     is written last, by _plan_aliases."""
     if not exists:
@@ -124,11 +143,15 @@ def _plan_model_record(mp: ModelPlan, want: WantModel, have: HaveModel, exists: 
     set_tags = diff.set_tags | ({SYNC: mark} if have.tags.get(SYNC) != mark else {})
     what = _what(set_tags, diff.del_tags + diff.drop_tags, desc is not None)
     if foreign:
-        mp.add("model", want.name, "conflict", f"differs ({what}), and its versions in MLflow were not made by "
-               "this registry; mlreg does not edit it, even with --force")
+        mp.add(
+            "model",
+            want.name,
+            "conflict",
+            f"differs ({what}), and its versions in MLflow were not made by "
+            "this registry; mlreg does not edit it, even with --force",
+        )
         return
-    hand = have.digest == want.digest and bool(set(diff.set_tags) - {REGISTRY} or diff.del_tags or
-                                                desc is not None)
+    hand = have.digest == want.digest and bool(set(diff.set_tags) - {REGISTRY} or diff.del_tags or desc is not None)
     if hand and not opts.force:
         mp.add("model", want.name, "conflict", f"edited in MLflow ({what}); --force overwrites")
         return
@@ -136,12 +159,17 @@ def _plan_model_record(mp: ModelPlan, want: WantModel, have: HaveModel, exists: 
     mp.add("model", want.name, "update", ("overwrite hand edit: " if hand else "") + what)
 
 
-def _plan_new_version(mp: ModelPlan, wv: WantVersion, have: HaveModel, actual: Actual, creatable: int,
-                      opts: Options) -> bool:
+def _plan_new_version(
+    mp: ModelPlan, wv: WantVersion, have: HaveModel, actual: Actual, creatable: int, opts: Options
+) -> bool:
     """A version MLflow lacks: its run (reuse, finish or create), then the model version. False: cannot."""
     if wv.number < creatable:
-        mp.add("version", wv.ref, "conflict",
-               f"MLflow already holds higher version numbers (up to {creatable - 1}); v{wv.number} cannot be created")
+        mp.add(
+            "version",
+            wv.ref,
+            "conflict",
+            f"MLflow already holds higher version numbers (up to {creatable - 1}); v{wv.number} cannot be created",
+        )
         return False
     op = VersionOp(wv.model, wv.number, True, wv, placeholders=wv.number - creatable)
     training = actual.training_runs.get(wv.mlflow_run_id or "")
@@ -162,13 +190,13 @@ def _pick(runs: list[HaveRun], used: str | None) -> HaveRun | None:
     return ordered[0] if ordered else None
 
 
-def _plan_run(mp: ModelPlan, wv: WantVersion, runs: list[HaveRun], used: str | None, op: VersionOp | None,
-              force: bool) -> bool:
+def _plan_run(
+    mp: ModelPlan, wv: WantVersion, runs: list[HaveRun], used: str | None, op: VersionOp | None, force: bool
+) -> bool:
     """The mlreg run of a version: create it, finish an interrupted one, or fix its tags/metrics. False: conflict."""
     r = _pick(runs, used)
     if r is None:
-        mp.runs.append(RunOp(wv.model, wv.number, wv.run, finish=True, params=wv.run.params,
-                             metrics=wv.run.metrics))
+        mp.runs.append(RunOp(wv.model, wv.number, wv.run, finish=True, params=wv.run.params, metrics=wv.run.metrics))
         mp.add("run", wv.ref, "create")
         return True
     diff = _tag_diff(wv.run.tags, r.tags, _managed(r.mark, r.tags), legacy=(*LEGACY, REGISTRY))
@@ -181,8 +209,13 @@ def _plan_run(mp: ModelPlan, wv: WantVersion, runs: list[HaveRun], used: str | N
     if bad or (files is not None and files != wv.run.files_digest):
         mp.stale_runs.append(r.run_id)
         what = f"other values for params {', '.join(bad)}" if bad else "other files"
-        mp.add("run", wv.ref, "conflict", f"run {r.run_id} has {what} (synced from another commit); MLflow "
-               "params and files cannot change: --force re-creates it")
+        mp.add(
+            "run",
+            wv.ref,
+            "conflict",
+            f"run {r.run_id} has {what} (synced from another commit); MLflow "
+            "params and files cannot change: --force re-creates it",
+        )
         return False
     upload = _missing_files(wv.run, r) if r.complete else []
     if r.complete and not (diff.changes or _stale(mark, r.mark) or params or metrics or upload):
@@ -191,30 +224,55 @@ def _plan_run(mp: ModelPlan, wv: WantVersion, runs: list[HaveRun], used: str | N
         mp.add("run", wv.ref, "unchanged")
         return True
     set_tags = diff.set_tags | ({SYNC: mark} if r.tags.get(SYNC) != mark else {})
-    hand = r.deleted or (r.complete and r.digest == wv.run.digest and
-                         bool(diff.set_tags or diff.del_tags or params or metrics))
-    what = "deleted in MLflow" if r.deleted else ("unfinished: finish it" if not r.complete else
-                                                  _what(set_tags, diff.del_tags + diff.drop_tags, False, metrics))
+    hand = r.deleted or (
+        r.complete and r.digest == wv.run.digest and bool(diff.set_tags or diff.del_tags or params or metrics)
+    )
+    what = (
+        "deleted in MLflow"
+        if r.deleted
+        else (
+            "unfinished: finish it"
+            if not r.complete
+            else _what(set_tags, diff.del_tags + diff.drop_tags, False, metrics)
+        )
+    )
     if upload:
         missing = "artifact store lacks " + ", ".join(rel for _, rel in upload) + ": upload again"
         what = f"{what}; {missing}" if what else missing
     if hand and not force:
         mp.add("run", wv.ref, "conflict", f"run {r.run_id} {what}; --force overwrites")
         return False
-    mp.runs.append(RunOp(wv.model, wv.number, wv.run, r.run_id, r.artifact_uri, r.deleted, not r.complete, params,
-                         metrics, set_tags, diff.del_tags, upload, diff.drop_tags))
+    mp.runs.append(
+        RunOp(
+            wv.model,
+            wv.number,
+            wv.run,
+            r.run_id,
+            r.artifact_uri,
+            r.deleted,
+            not r.complete,
+            params,
+            metrics,
+            set_tags,
+            diff.del_tags,
+            upload,
+            diff.drop_tags,
+        )
+    )
     mp.add("run", wv.ref, "update", ("overwrite hand edit: " if hand else "") + what)
     return True
 
 
-def _plan_existing_version(mp: ModelPlan, wv: WantVersion, hv: HaveVersion, have: HaveModel, run_ids: dict,
-                           opts: Options) -> None:
+def _plan_existing_version(
+    mp: ModelPlan, wv: WantVersion, hv: HaveVersion, have: HaveModel, run_ids: dict, opts: Options
+) -> None:
     """An mlreg-owned version MLflow has: check its run, then diff tags and description."""
     if not (wv.mlflow_run_id and hv.run_id == wv.mlflow_run_id):
         runs = have.runs.get(wv.number, [])
         if hv.run_id not in {r.run_id for r in runs}:
-            mp.add("version", wv.ref, "conflict",
-                   f"points at run {hv.run_id}, which mlreg did not make for v{wv.number}")
+            mp.add(
+                "version", wv.ref, "conflict", f"points at run {hv.run_id}, which mlreg did not make for v{wv.number}"
+            )
             return
         _plan_run(mp, wv, runs, hv.run_id, None, opts.force)
     want_tags = dict(wv.tags)
@@ -236,8 +294,19 @@ def _plan_existing_version(mp: ModelPlan, wv: WantVersion, hv: HaveVersion, have
     if hand and not opts.force:
         mp.add("version", wv.ref, "conflict", f"edited in MLflow ({what}); --force overwrites")
         return
-    mp.versions.append(VersionOp(wv.model, wv.number, False, wv, hv.run_id, description=desc, set_tags=set_tags,
-                                 del_tags=diff.del_tags, drop_tags=diff.drop_tags))
+    mp.versions.append(
+        VersionOp(
+            wv.model,
+            wv.number,
+            False,
+            wv,
+            hv.run_id,
+            description=desc,
+            set_tags=set_tags,
+            del_tags=diff.del_tags,
+            drop_tags=diff.drop_tags,
+        )
+    )
     mp.add("version", wv.ref, "update", ("overwrite hand edit: " if hand else "") + what)
 
 
@@ -273,8 +342,9 @@ def _plan_leftovers(mp: ModelPlan, want: WantModel, have: HaveModel, opts: Optio
                 mp.add("run", ref, "extra", f"run {r.run_id}: {why}; --prune removes it")
 
 
-def _plan_aliases(mp: ModelPlan, want: WantModel, have: HaveModel, claimed: dict[str, int | None], foreign: bool,
-                  opts: Options) -> None:
+def _plan_aliases(
+    mp: ModelPlan, want: WantModel, have: HaveModel, claimed: dict[str, int | None], foreign: bool, opts: Options
+) -> None:
     """Set aliases that git moved or added; drop the ones mlreg set that git no longer has. An alias moved in
     MLflow since mlreg set it is a hand edit: a conflict unless --force."""
     blocked = {int(i.name.rsplit("/", 1)[1]) for i in mp.items if i.kind == "version" and i.status == "conflict"}
@@ -291,8 +361,12 @@ def _plan_aliases(mp: ModelPlan, want: WantModel, have: HaveModel, claimed: dict
             mp.add("alias", ref, "conflict", f"-> v{cur} in MLflow, whose versions were not made by this registry")
         elif cur is None or mine or opts.force:
             mp.set_aliases[alias] = n
-            mp.add("alias", ref, "create" if cur is None else "update",
-                   ("" if cur is None or mine else "overwrite hand edit: ") + (f"v{cur} -> v{n}" if cur else f"-> v{n}"))
+            mp.add(
+                "alias",
+                ref,
+                "create" if cur is None else "update",
+                ("" if cur is None or mine else "overwrite hand edit: ") + (f"v{cur} -> v{n}" if cur else f"-> v{n}"),
+            )
         else:
             mp.add("alias", ref, "conflict", f"set to v{cur} in MLflow by hand; git says v{n}; --force overwrites")
     for alias, cur in sorted(have.aliases.items()):
@@ -340,8 +414,12 @@ def _tag_diff(want: dict[str, str], have: dict[str, str], managed: set[str], ign
     `mlreg.*` tags are never diffed here."""
     set_tags = {k: v for k, v in want.items() if have.get(k) != v and k not in ignore}
     extra = [k for k in sorted(have) if k not in want and k not in ignore and not k.startswith(_OWN)]
-    return TagDiff(set_tags, [k for k in extra if k in managed], [k for k in extra if k not in managed],
-                   [k for k in legacy if k in have])
+    return TagDiff(
+        set_tags,
+        [k for k in extra if k in managed],
+        [k for k in extra if k not in managed],
+        [k for k in legacy if k in have],
+    )
 
 
 def _managed(mark: dict[str, Any] | None, have: dict[str, str], derived: re.Pattern | None = None) -> set[str]:

@@ -22,8 +22,11 @@ from .uri import local_store
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 120.0  # seconds for the server to answer /health
-_QUIET_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_LOGGING_LEVEL": "WARNING",
-              "PYTHONWARNINGS": "ignore"}
+_QUIET_ENV = {
+    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    "MLFLOW_LOGGING_LEVEL": "WARNING",
+    "PYTHONWARNINGS": "ignore",
+}
 
 
 class _Stop(Exception):
@@ -38,10 +41,26 @@ def ui_command(root: Path, port: int) -> list[str]:
     assert db is not None and target.artifacts is not None  # the embedded store is sqlite
     if not db.exists():
         raise MlregError(f"{db}: no local MLflow store yet; run `mlreg sync` first")
-    return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", target.uri,
-            "--registry-store-uri", target.uri, "--default-artifact-root", target.artifacts.resolve().as_uri(),
-            "--host", HOST, "--port", str(port), "--workers", "1",
-            "--uvicorn-opts", "--log-level warning --no-access-log"]
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        target.uri,
+        "--registry-store-uri",
+        target.uri,
+        "--default-artifact-root",
+        target.artifacts.resolve().as_uri(),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--uvicorn-opts",
+        "--log-level warning --no-access-log",
+    ]
 
 
 def check_port(port: int) -> None:
@@ -53,8 +72,9 @@ def check_port(port: int) -> None:
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
                 raise MlregError(f"port {port} on {HOST} is in use; pick another with --port") from None
-            raise MlregError(f"port {port} on {HOST}: cannot listen there ({e.strerror}); "
-                             "pick another with --port") from None
+            raise MlregError(
+                f"port {port} on {HOST}: cannot listen there ({e.strerror}); pick another with --port"
+            ) from None
 
 
 def serve_ui(root: Path, port: int, ready: Callable[[str], None]) -> None:
@@ -63,8 +83,14 @@ def serve_ui(root: Path, port: int, ready: Callable[[str], None]) -> None:
     check_port(port)
     url = f"http://{HOST}:{port}"
     with tempfile.TemporaryFile() as log:  # the server's own output: shown only if it fails
-        proc = subprocess.Popen(cmd, env={**os.environ, **_QUIET_ENV}, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            env={**os.environ, **_QUIET_ENV},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         # SIGINT too: a shell without job control starts background commands with SIGINT ignored, and Python
         # keeps that; `kill -INT` (or Ctrl-C once in the foreground) must still stop the server
         saved = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}

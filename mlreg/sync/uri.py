@@ -30,7 +30,7 @@ class Target:
         """The database file of a `sqlite:///` URI (relative to the working folder unless absolute); else None."""
         if not self.uri.startswith("sqlite:///"):
             return None
-        return Path(self.uri[len("sqlite:///"):].split("?", 1)[0])
+        return Path(self.uri[len("sqlite:///") :].split("?", 1)[0])
 
     @property
     def artifacts(self) -> Path | None:
@@ -70,15 +70,20 @@ def prepare(root: Path, target: Target) -> None:
         if not ignore.exists():
             ignore.write_text("*\n")
     elif not db.parent.is_dir():
-        raise MlregError(f"{target.shown}: folder {db.parent} does not exist; create it first (sync creates "
-                         f"only the local store in {LOCAL_DIR}/)")
+        raise MlregError(
+            f"{target.shown}: folder {db.parent} does not exist; create it first (sync creates "
+            f"only the local store in {LOCAL_DIR}/)"
+        )
     target.artifacts.mkdir(exist_ok=True)
 
 
 def resolve(root: Path, cli_uri: str | None, settings_uri: str | None) -> Target:
     """`--tracking-uri`, else MLFLOW_TRACKING_URI, else mlreg.yaml, else the embedded local store."""
-    for uri, source in ((cli_uri, "--tracking-uri"), (os.environ.get("MLFLOW_TRACKING_URI"), "MLFLOW_TRACKING_URI"),
-                        (settings_uri, "mlreg.yaml")):
+    for uri, source in (
+        (cli_uri, "--tracking-uri"),
+        (os.environ.get("MLFLOW_TRACKING_URI"), "MLFLOW_TRACKING_URI"),
+        (settings_uri, "mlreg.yaml"),
+    ):
         if uri and uri.strip():
             return Target(uri.strip(), source)
     return local_store(root)
@@ -102,8 +107,13 @@ def scrub(text: str, uri: str) -> str:
 
 _HOST_PORT = r"^(?:[^/@:\s]+@)?(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):\d+(?:/\S*)?$"  # 127.0.0.1:5000, host:port/path
 _SCHEMES = ("http", "https", "sqlite", "file", "postgresql", "mysql", "mssql")
-_DRIVERS = {"psycopg": '"psycopg[binary]"', "psycopg2": "psycopg2-binary", "pymysql": "pymysql", "MySQLdb": "mysqlclient",
-            "pyodbc": "pyodbc"}  # missing module -> what to pip install
+_DRIVERS = {
+    "psycopg": '"psycopg[binary]"',
+    "psycopg2": "psycopg2-binary",
+    "pymysql": "pymysql",
+    "MySQLdb": "mysqlclient",
+    "pyodbc": "pyodbc",
+}  # missing module -> what to pip install
 
 
 def check_supported(target: Target) -> None:
@@ -112,16 +122,21 @@ def check_supported(target: Target) -> None:
 
     uri = target.uri
     if "://" not in uri and re.match(_HOST_PORT, uri):
-        raise MlregError(f"{target.shown}: a tracking URI needs a scheme; for a server write http://{uri} (or "
-                         f"https://{uri})")
+        raise MlregError(
+            f"{target.shown}: a tracking URI needs a scheme; for a server write http://{uri} (or https://{uri})"
+        )
     scheme = uri.split("://", 1)[0].split("+", 1)[0].lower() if "://" in uri else "file"
     if scheme not in _SCHEMES:
-        raise MlregError(f"{target.shown}: unsupported tracking URI scheme {scheme or uri!r}; mlreg sync supports "
-                         "http(s)://, sqlite:///, postgresql://, mysql://, mssql:// and file:")
+        raise MlregError(
+            f"{target.shown}: unsupported tracking URI scheme {scheme or uri!r}; mlreg sync supports "
+            "http(s)://, sqlite:///, postgresql://, mysql://, mssql:// and file:"
+        )
 
 
 def driver_hint(target: Target, missing: str) -> str:
     """A one-line message for a database URI whose Python driver is not installed."""
     install = _DRIVERS.get(missing.split(".", 1)[0], missing.split(".", 1)[0])
-    return (f"{target.shown}: the database driver is not installed (no module named {missing!r}); "
-            f"install it with `pip install {install}` and rerun `mlreg sync`")
+    return (
+        f"{target.shown}: the database driver is not installed (no module named {missing!r}); "
+        f"install it with `pip install {install}` and rerun `mlreg sync`"
+    )

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from conftest import git
 from mlreg.masking import credentials_in, mask
 
+from conftest import git
 from storekit import free_port, set_store
 
 
@@ -18,14 +18,19 @@ def _unchanged(reg, head: str) -> None:
     assert git(reg.root, "status", "--porcelain") == ""
 
 
-@pytest.mark.parametrize("text, shown", [
-    ("http://admin:secret@host:9000", "http://***@host:9000"),
-    ("s3://KEY:secret@bucket/p", "s3://***@bucket/p"),
-    ("see https://h/o?X-Amz-Signature=abc123&X-Amz-Credential=AKIA/x&part=1 now",
-     "see https://h/o?X-Amz-Signature=***&X-Amz-Credential=***&part=1 now"),
-    ("postgresql://u:p@ss@db/x?password=pw", "postgresql://***@db/x?password=***"),
-    ("file:///plain/folder", "file:///plain/folder"),
-])
+@pytest.mark.parametrize(
+    "text, shown",
+    [
+        ("http://admin:secret@host:9000", "http://***@host:9000"),
+        ("s3://KEY:secret@bucket/p", "s3://***@bucket/p"),
+        (
+            "see https://h/o?X-Amz-Signature=abc123&X-Amz-Credential=AKIA/x&part=1 now",
+            "see https://h/o?X-Amz-Signature=***&X-Amz-Credential=***&part=1 now",
+        ),
+        ("postgresql://u:p@ss@db/x?password=pw", "postgresql://***@db/x?password=***"),
+        ("file:///plain/folder", "file:///plain/folder"),
+    ],
+)
 def test_one_mask_for_every_uri(text, shown):
     assert mask(text) == shown
     assert "secret" not in mask(text) and (credentials_in(text) is None) == (text == shown)
@@ -52,8 +57,9 @@ def test_a_store_flag_with_credentials_is_refused_and_masked(reg, training, uri,
 def test_a_file_store_with_credentials_is_refused_not_committed(reg, training, tmp_path, cli):
     folder = tmp_path / "store"
     head = git(reg.root, "rev-parse", "HEAD")
-    r = cli(reg.root, "register", "m", "--from-dir", str(training()), "--store",
-            f"file://user:s3cr3t-pw@localhost{folder}")
+    r = cli(
+        reg.root, "register", "m", "--from-dir", str(training()), "--store", f"file://user:s3cr3t-pw@localhost{folder}"
+    )
     assert r.code == 1 and "carries a user name or password" in r.err and "s3cr3t" not in r.err + r.out
     assert not folder.exists() and not (reg.root / "registry/m").exists()
     assert "s3cr3t" not in git(reg.root, "log", "-p", "--all")
@@ -84,8 +90,9 @@ def test_validate_flags_credentials_in_a_record(reg, training, store, cli):
 
 
 def test_mlreg_yaml_store_with_a_password_is_refused_masked(reg, cli):
-    (reg.root / "mlreg.yaml").write_text((reg.root / "mlreg.yaml").read_text()
-                                         + "artifacts:\n  store: s3://KEY:s3cr3t-pw@bucket/p\n")
+    (reg.root / "mlreg.yaml").write_text(
+        (reg.root / "mlreg.yaml").read_text() + "artifacts:\n  store: s3://KEY:s3cr3t-pw@bucket/p\n"
+    )
     for args in (("validate",), ("gc",)):
         r = cli(reg.root, *args)
         assert r.code == 1 and "$.artifacts.store" in r.err and "s3://***@bucket/p" in r.err

@@ -25,8 +25,15 @@ def mlreg_process(root: Path, *args: str) -> subprocess.Popen:
     counts it in blocks of 512 bytes or more)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
     guarded = ["sh", "-c", f'ulimit -f {FSIZE_GUARD // 1024} && exec "$@"', "sh"]
-    return subprocess.Popen([*guarded, sys.executable, "-m", "mlreg", *args], cwd=root, env=env,
-                            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [*guarded, sys.executable, "-m", "mlreg", *args],
+        cwd=root,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def point_at(root: Path, rel: str, uri: str) -> dict:
@@ -59,11 +66,15 @@ def test_a_record_pointing_at_dev_zero_stops_at_its_size(stored, tmp_path, own_c
     p = mlreg_process(reg.root, "pull", "btc@latest", "-o", str(tmp_path / "out"))
     _, err = p.communicate(timeout=120)
     assert p.returncode == 1, (p.returncode, err[-500:])
-    assert err.strip().splitlines() == [(
-        f"Error: file:///dev/zero: holds more than the {art['size']} bytes the record says; the download was "
-        "stopped there and nothing was kept")]
-    assert cache_bytes(own_cache) <= sum(a["size"] for a in json.loads(
-        (reg.root / "registry/btc/v1/metadata.json").read_text())["artifacts"])
+    assert err.strip().splitlines() == [
+        (
+            f"Error: file:///dev/zero: holds more than the {art['size']} bytes the record says; the download was "
+            "stopped there and nothing was kept"
+        )
+    ]
+    assert cache_bytes(own_cache) <= sum(
+        a["size"] for a in json.loads((reg.root / "registry/btc/v1/metadata.json").read_text())["artifacts"]
+    )
     assert not (own_cache / "files" / art["sha256"][:2] / art["sha256"][2:]).exists()
     assert not (tmp_path / "out/sub/weights.bin").exists()
     assert list((own_cache / "tmp").glob("dl-*")) == []

@@ -43,8 +43,10 @@ def test_get_refuses_a_symlink_blob_in_a_crafted_remote(crafted, tmp_path, cli):
     out = tmp_path / "out"
     r = cli(tmp_path, "get", str(root), "m@1", "-o", str(out))
     assert r.code == 1
-    assert r.err.strip() == ("Error: m v1: model.bin is a symbolic link in git (or lies under one); mlreg never "
-                             "hands out a file through a link")
+    assert r.err.strip() == (
+        "Error: m v1: model.bin is a symbolic link in git (or lies under one); mlreg never "
+        "hands out a file through a link"
+    )
     assert not out.exists() or not holds_secret(out)
 
 
@@ -69,8 +71,10 @@ def test_get_and_pull_refuse_in_git_bytes_that_differ_from_the_record(crafted, t
     (root / "registry/m/v1/model.bin").write_text("ABCDEFGH")
     git(root, "commit", "-qam", "changed bytes, same record")
     want = hashlib.sha256(b"abcdef").hexdigest()[:12]
-    for args, cwd in ((("get", str(root), "m@1", "-o", str(tmp_path / "got")), tmp_path),
-                      (("pull", "m@1", "-o", str(tmp_path / "pulled")), root)):
+    for args, cwd in (
+        (("get", str(root), "m@1", "-o", str(tmp_path / "got")), tmp_path),
+        (("pull", "m@1", "-o", str(tmp_path / "pulled")), root),
+    ):
         r = cli(cwd, *args)
         assert r.code == 1, args
         assert "m v1: model.bin (in git): 8 bytes with sha256" in r.err and f"6 bytes with {want}..." in r.err
@@ -92,14 +96,24 @@ def test_pull_names_a_fifo_in_the_version_folder_and_never_reads_it(crafted, tmp
     path = root / "registry/m/v1/model.bin"
     path.unlink()
     os.mkfifo(path)  # nobody ever writes to it: reading it would wait forever
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]),
-                                                        os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]),
+    }
     try:
-        done = subprocess.run([sys.executable, "-m", "mlreg", "pull", "m@1", "-o", str(tmp_path / "out")], cwd=root,
-                              env=env, capture_output=True, text=True, timeout=60, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "mlreg", "pull", "m@1", "-o", str(tmp_path / "out")],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail("pull is still reading the FIFO after 60 s")
     assert done.returncode == 1
-    assert done.stderr.strip() == ("Error: m v1: model.bin (in git): not a plain file (a FIFO, a device or a "
-                                   "folder); not handed out")
+    assert done.stderr.strip() == (
+        "Error: m v1: model.bin (in git): not a plain file (a FIFO, a device or a folder); not handed out"
+    )
     assert not (tmp_path / "out/model.bin").exists()

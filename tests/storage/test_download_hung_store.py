@@ -28,8 +28,12 @@ def own_s3(tmp_path):
     import requests
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     endpoint = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):  # up to ~30 s for the server to start on a loaded machine
@@ -38,11 +42,20 @@ def own_s3(tmp_path):
                 break
             except requests.RequestException:
                 time.sleep(0.1)
-        env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL": endpoint,
-               "AWS_DEFAULT_REGION": "us-east-1"}
+        env = {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
         bucket = f"mlreg-{uuid.uuid4().hex[:12]}"
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
-                     aws_secret_access_key="testing").create_bucket(Bucket=bucket)
+        boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        ).create_bucket(Bucket=bucket)
         yield proc, env, f"s3://{bucket}/models"
     finally:
         os.kill(proc.pid, signal.SIGCONT)
@@ -55,8 +68,15 @@ def timed_mlreg(cwd: Path, env: dict, *args: str) -> tuple[float, subprocess.Com
     full["PYTHONPATH"] = os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])
     start = time.monotonic()
     try:
-        done = subprocess.run([sys.executable, "-m", "mlreg", *args], cwd=cwd, env=full, capture_output=True,
-                              text=True, timeout=ON_MAIN, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "mlreg", *args],
+            cwd=cwd,
+            env=full,
+            capture_output=True,
+            text=True,
+            timeout=ON_MAIN,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"mlreg {' '.join(args)} still waiting on the hung store after {ON_MAIN:.0f} s")
     return time.monotonic() - start, done

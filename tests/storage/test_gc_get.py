@@ -3,10 +3,9 @@ checkout."""
 
 from __future__ import annotations
 
-
-from conftest import git
 from mlreg.storage import gitops
 
+from conftest import git
 from storekit import set_store
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git
 from mlreg.api import Registry
 
+from conftest import git
 from storekit import namespace, set_store, version_folder
 
 GC = ("gc", "--grace", "0")
@@ -81,8 +81,9 @@ def test_a_clone_that_has_not_fetched_keeps_the_teammates_pushed_version(reg, tr
     _gc_twice(cli, reg.root)  # this clone never fetched the teammate's v2
     assert all(store.exists(u) for u in theirs)
     assert {c.status for c in mate.verify("m", "2", download=True)} == {"ok"}
-    assert git(reg.root, "for-each-ref", "--format=%(refname)", "refs/mlreg-gc/origin/heads").split() == \
-        ["refs/mlreg-gc/origin/heads/main"]  # gc's own copy of the remote's refs; origin/main was left alone
+    assert git(reg.root, "for-each-ref", "--format=%(refname)", "refs/mlreg-gc/origin/heads").split() == [
+        "refs/mlreg-gc/origin/heads/main"
+    ]  # gc's own copy of the remote's refs; origin/main was left alone
 
 
 def test_gc_refuses_when_a_remote_cannot_be_fetched(reg, training, store, tmp_path, cli):
@@ -221,6 +222,7 @@ def test_gc_racing_the_rerun_of_an_interrupted_register(reg, training, store):
             done[0] += n
             if done[0] >= total:
                 raise _Interrupt()  # every byte landed, nothing committed: a register killed at the worst time
+
         return progress
 
     with pytest.raises(_Interrupt):
@@ -235,6 +237,7 @@ def test_gc_racing_the_rerun_of_an_interrupted_register(reg, training, store):
             done[0] += n
             if done[0] >= total and not ran:  # the rerun uploaded, not committed yet: a scheduled gc runs now
                 ran.append(Registry(reg.root).gc(grace=0))
+
         return progress
 
     reg.register("m", folder, progress=gc_meanwhile([0]))
@@ -262,13 +265,14 @@ def test_two_branches_register_the_same_number_into_one_store(reg, training, sto
 
 def test_uris_are_compared_normalised(reg, training, store, tmp_path, cli):
     _stored(reg, store)
-    for n in range(3):
+    for _ in range(3):
         reg.register("m", training())
     scheme = store.uri.split("://")[0]
     spell = {
         1: lambda u: u.replace("/_mlreg/", "/./_mlreg/../_mlreg//", 1) + "/",  # dot segments, doubled slashes
         2: lambda u: u.replace(f"{scheme}://", f"{scheme.upper()}://", 1).replace(
-            "://" + u.split("://")[1].split("/")[0], "://" + u.split("://")[1].split("/")[0].upper(), 1),  # case
+            "://" + u.split("://")[1].split("/")[0], "://" + u.split("://")[1].split("/")[0].upper(), 1
+        ),  # case
     }
     if store.kind == "local":  # the same folder through a symlink
         link = tmp_path / "via-link"

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-
 from pathlib import Path
 
 import pytest
 
-from conftest import git
 from mlreg.errors import MlregError
 
+from conftest import git
 from storekit import namespace, set_store, version_folder
 
 
@@ -22,9 +21,16 @@ def layout(tmp_path):
     for label, stamp, weights in (("v0.1.0", "2024-01-02T09:00:00", "w1"), ("v0.2.0", "2024-01-16T10:30:15", "w2")):
         d = root / "agents" / f"ppo_{label}"
         (d / "sub").mkdir(parents=True)
-        (d / "metadata.json").write_text(json.dumps({"model_name": "ppo", "model_version": label,
-                                                     "training_timestamp": stamp,
-                                                     "key_performance_metrics": {"sharpe": 1.0}}))
+        (d / "metadata.json").write_text(
+            json.dumps(
+                {
+                    "model_name": "ppo",
+                    "model_version": label,
+                    "training_timestamp": stamp,
+                    "key_performance_metrics": {"sharpe": 1.0},
+                }
+            )
+        )
         (d / "model.zip").write_text(weights)
         (d / "sub/config.json").write_text("{}")
     return root
@@ -37,8 +43,11 @@ def _files_in_commit(reg) -> list[str]:
 def test_import_dir_puts_files_in_the_store(reg, layout, store, cli, tmp_path):
     r = cli(reg.root, "import", "dir", str(layout), "--store", store.uri)
     assert r.code == 0, r.err
-    assert _files_in_commit(reg) == ["registry/ppo/model.yaml", "registry/ppo/v1/metadata.json",
-                                     "registry/ppo/v2/metadata.json"]
+    assert _files_in_commit(reg) == [
+        "registry/ppo/model.yaml",
+        "registry/ppo/v1/metadata.json",
+        "registry/ppo/v2/metadata.json",
+    ]
     for number, weights in ((1, b"w1"), (2, b"w2")):
         doc = json.loads((reg.root / f"registry/ppo/v{number}/metadata.json").read_text())
         by_path = {a["path"]: a for a in doc["artifacts"]}

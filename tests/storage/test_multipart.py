@@ -85,7 +85,7 @@ def test_gc_aborts_multipart_uploads_never_completed_in_two_runs(reg, training, 
     bucket = make_bucket(s3_env)
     set_store(reg.root, f"s3://{bucket}/models")
     ns = _namespace(reg, type("K", (), {"uri": f"s3://{bucket}/models"})())
-    key = ns[len(f"s3://{bucket}/"):] + "/m/v3-0123456789ab/model.bin"
+    key = ns[len(f"s3://{bucket}/") :] + "/m/v3-0123456789ab/model.bin"
     client = s3_env.client()
     _start_upload(client, bucket, key)  # a register killed mid-upload
     _start_upload(client, bucket, "elsewhere/model.bin")  # not under the registry's namespace: not gc's business

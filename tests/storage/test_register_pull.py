@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from mlreg import load_model
-from mlreg.api import Registry
 from mlreg.errors import MlregError
 
 from conftest import git
@@ -99,8 +98,16 @@ def test_verify_checks_store_and_names_deleted_object(stored, store, cli):
     r = cli(reg.root, "verify", "btc@1", "--json")
     assert r.code == 1
     bad = [a for a in r.json()["artifacts"] if a["status"] != "ok"]
-    assert bad == [{"model": "btc", "version": 1, "location": gone, "status": "missing",
-                    "expected": sha(b"tree model\n"), "actual": None}]
+    assert bad == [
+        {
+            "model": "btc",
+            "version": 1,
+            "location": gone,
+            "status": "missing",
+            "expected": sha(b"tree model\n"),
+            "actual": None,
+        }
+    ]
     with pytest.raises(MlregError, match="model.txt: not found in the store"):
         reg.pull("btc/1")
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from conftest import git
 from mlreg.errors import MlregError
 
+from conftest import git
 from storekit import namespace, set_store
 
 

@@ -7,13 +7,8 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
-
-import pytest
 
 from conftest import git
-from mlreg.errors import MlregError
-
 from storekit import free_port, make_bucket, namespace, set_store
 
 
@@ -38,8 +33,10 @@ def test_missing_bucket(reg, training, s3_env, cli):
     head = git(reg.root, "rev-parse", "HEAD")
     r = cli(reg.root, "register", "m", "--from-dir", str(training()), "--store", "s3://no-such-bucket-xyz/models")
     assert r.code == 1
-    assert r.err == (f"Error: bucket 'no-such-bucket-xyz' does not exist at {s3_env.endpoint}; create it, or fix "
-                     "artifacts.store in mlreg.yaml (or --store)\n")
+    assert r.err == (
+        f"Error: bucket 'no-such-bucket-xyz' does not exist at {s3_env.endpoint}; create it, or fix "
+        "artifacts.store in mlreg.yaml (or --store)\n"
+    )
     _unchanged(reg, head)
 
 
@@ -85,8 +82,13 @@ def test_kill_9_during_upload_then_rerun(reg, training, store, tmp_path):
         f.truncate(size)  # sparse: cheap to make, real bytes to read and send
     head = git(reg.root, "rev-parse", "HEAD")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    proc = subprocess.Popen([sys.executable, "-m", "mlreg", "register", "m", "--from-dir", str(folder)],
-                            cwd=reg.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlreg", "register", "m", "--from-dir", str(folder)],
+        cwd=reg.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     while not _started(store, proc) and time.monotonic() < deadline:
         time.sleep(0.005)  # polling for the upload to begin, not ordering events

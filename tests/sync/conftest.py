@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
 from mlreg.sync.ui import healthy
 
 from .sync_helpers import free_port
@@ -35,9 +36,22 @@ def start_server(folder: Path, port: int | None = None, env: dict[str, str] | No
     """`mlflow server` on 127.0.0.1 (sqlite backend, artifacts in `folder`), healthy when returned; `env` adds to
     its environment (MLflow's own variables of this process are left out)."""
     port = port or free_port()
-    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
-           "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-           "--workers", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{folder / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(folder / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     full = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     full |= {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})}
     with open(folder / "server.log", "ab") as log:
@@ -91,8 +105,11 @@ class HttpLog:
         """Requests that change state (anything but search/get/list), but for taking and dropping the sync's
         lease (the first create of a registered model and the last delete of one, when both are there)."""
         found = [c for c in self.calls if not any(w in c[1] for w in ("/search", "/get", "/list"))]
-        if len(found) >= 2 and found[0][1].endswith("registered-models/create") and \
-                found[-1][1].endswith("registered-models/delete"):
+        if (
+            len(found) >= 2
+            and found[0][1].endswith("registered-models/create")
+            and found[-1][1].endswith("registered-models/delete")
+        ):
             found = found[1:-1]
         return found
 
@@ -133,8 +150,13 @@ def pyfunc_training(tmp_path):
 
             out = tmp_path / f"{name}_{factor:g}"
             mlflow.pyfunc.save_model(str(out / "model"), python_model=Scaler(factor), pip_requirements=["mlflow"])
-        meta = {"run_name": f"{name}_{factor:g}", "experiment": experiment, "model_type": "pyfunc",
-                "metrics": {"rmse_val": round(1 / factor, 4)}, "params": {"factor": factor}}
+        meta = {
+            "run_name": f"{name}_{factor:g}",
+            "experiment": experiment,
+            "model_type": "pyfunc",
+            "metrics": {"rmse_val": round(1 / factor, 4)},
+            "params": {"factor": factor},
+        }
         (out / "run_metadata.json").write_text(json.dumps(meta))
         return out
 

@@ -13,8 +13,10 @@ from mlreg.core.records import Base
 
 from .sync_helpers import bookkeeping, free_port, git, runs_of, versions_of
 
-pytestmark = [pytest.mark.filterwarnings("ignore::FutureWarning"),  # MLflow's legacy stages, used on purpose
-              pytest.mark.filterwarnings("ignore::UserWarning")]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::FutureWarning"),  # MLflow's legacy stages, used on purpose
+    pytest.mark.filterwarnings("ignore::UserWarning"),
+]
 server = pytest.mark.server
 START_MS = 1_760_000_000_000  # 2025-10-09T08:53:20Z
 
@@ -23,8 +25,20 @@ def sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def make_version(c, name, exp, tmp_path, *, files=None, params=None, metrics=(), run_tags=None, tags=None,
-                 description=None, run_name=None):
+def make_version(
+    c,
+    name,
+    exp,
+    tmp_path,
+    *,
+    files=None,
+    params=None,
+    metrics=(),
+    run_tags=None,
+    tags=None,
+    description=None,
+    run_name=None,
+):
     """A finished run with params, metrics (logged in order) and files, then a model version from its artifacts."""
     from mlflow.entities import Param
 
@@ -61,8 +75,9 @@ def log_pyfunc(uri: str, exp: str, monkeypatch, register: str | None = None) -> 
 
         with mlflow.start_run(experiment_id=exp, run_name="scaler_3") as run:
             mlflow.log_param("factor", "3")
-            mlflow.pyfunc.log_model(name="model", python_model=Scaler(), pip_requirements=["mlflow"],
-                                    registered_model_name=register)
+            mlflow.pyfunc.log_model(
+                name="model", python_model=Scaler(), pip_requirements=["mlflow"], registered_model_name=register
+            )
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     return run.info.run_id
 
@@ -81,18 +96,42 @@ def test_import_models_versions_runs_and_files_in_one_commit(reg, mlflow_server,
     a, b = f"{uniq}-lgbm", f"{uniq}-agent"
     exp = c.create_experiment(f"{uniq}-exp")
     c.create_registered_model(a, tags={"team": "quant", "mlreg.digest": "stale"}, description="BTC 1h regressor")
-    v1 = make_version(c, a, exp, tmp_path, files={"model.txt": "tree 1\n", "cfg/params.json": "{}"},
-                      params={"objective": "huber", "num_leaves": "63"},
-                      metrics=[("rmse_val", 0.08), ("rmse_val", 0.0669)],
-                      run_tags={"target_type": "regression", "mlflow.note.content": "system"}, run_name="run_lgbm_1",
-                      tags={"stage": "beta", "owner": "ana", "promotion_20250610_1418": "development -> beta",
-                            "version_type": "latest", "mlreg.commit": "abc"}, description="first")
+    v1 = make_version(
+        c,
+        a,
+        exp,
+        tmp_path,
+        files={"model.txt": "tree 1\n", "cfg/params.json": "{}"},
+        params={"objective": "huber", "num_leaves": "63"},
+        metrics=[("rmse_val", 0.08), ("rmse_val", 0.0669)],
+        run_tags={"target_type": "regression", "mlflow.note.content": "system"},
+        run_name="run_lgbm_1",
+        tags={
+            "stage": "beta",
+            "owner": "ana",
+            "promotion_20250610_1418": "development -> beta",
+            "version_type": "latest",
+            "mlreg.commit": "abc",
+        },
+        description="first",
+    )
     make_version(c, a, exp, tmp_path, metrics=[("rmse_val", 0.06)])
     c.set_registered_model_alias(a, "champion", "2")  # mlreg's champion alias mirrors the champion stage
     c.set_registered_model_alias(a, "shadow", "1")
-    make_version(c, b, exp, tmp_path, files={"model.zip": "agent"}, tags={
-        "model_type": "continued", "enhancement_type": "continued", "base_model_run_id": v1.run_id,
-        "total_timesteps": "150000", "previous_timesteps": "100000"})
+    make_version(
+        c,
+        b,
+        exp,
+        tmp_path,
+        files={"model.zip": "agent"},
+        tags={
+            "model_type": "continued",
+            "enhancement_type": "continued",
+            "base_model_run_id": v1.run_id,
+            "total_timesteps": "150000",
+            "previous_timesteps": "100000",
+        },
+    )
     before = commits(reg.root)
 
     r = cli(reg.root, "import", "mlflow", "--tracking-uri", url, "--model", a, "--model", b)
@@ -116,9 +155,12 @@ def test_import_models_versions_runs_and_files_in_one_commit(reg, mlflow_server,
     assert "promotion_20250610_1418=development -> beta" in r1.notes
     assert [(h.action, h.from_, h.to, h.at, h.reason) for h in r1.stage_history] == [  # rebuilt from promotion_*
         ("import", None, "development", "2025-06-10T14:18:00Z", f"imported from MLflow {url} (model version 1)"),
-        ("promote", "development", "beta", "2025-06-10T14:18:00Z", None)]
+        ("promote", "development", "beta", "2025-06-10T14:18:00Z", None),
+    ]
     assert [(x.path, x.sha256, x.size) for x in r1.artifacts] == [
-        ("cfg/params.json", sha("{}"), 2), ("model.txt", sha("tree 1\n"), 7)]
+        ("cfg/params.json", sha("{}"), 2),
+        ("model.txt", sha("tree 1\n"), 7),
+    ]
     assert (reg.root / f"registry/{a}/v1/model.txt").read_text() == "tree 1\n"
     assert read(reg.root, a, 2).stage == "champion" and f"{a} v2: imported in stage 'champion'" in r.out
     agent = read(reg.root, b, 1)
@@ -263,8 +305,14 @@ def test_import_everything_from_an_sqlite_store(reg, tmp_path, cli, monkeypatch)
     uri = f"sqlite:///{store / 'mlflow.db'}"
     c = MlflowClient(uri, uri)
     exp = c.create_experiment("laptop", artifact_location=(store / "artifacts").as_uri())
-    make_version(c, "clf", exp, tmp_path, files={"metadata.json": "{\"mine\": 1}", "w.bin": "w"},
-                 metrics=[("auc_val", 0.9), ("logloss_val", float("nan"))])
+    make_version(
+        c,
+        "clf",
+        exp,
+        tmp_path,
+        files={"metadata.json": '{"mine": 1}', "w.bin": "w"},
+        metrics=[("auc_val", 0.9), ("logloss_val", float("nan"))],
+    )
     v2 = make_version(c, "clf", exp, tmp_path)
     c.create_model_version("clf", f"runs:/{v2.run_id}/no-such-folder", v2.run_id)  # files gone: imported without
     c.create_registered_model("empty", description="no versions yet")
@@ -278,7 +326,11 @@ def test_import_everything_from_an_sqlite_store(reg, tmp_path, cli, monkeypatch)
     assert r.code == 1 and "no MLflow database" in r.err and not missing.exists()
     dry = cli(reg.root, "import", "mlflow", "--tracking-uri", uri, "--dry-run", "--json")
     assert dry.code == 0 and [(v["model"], v["version"]) for v in dry.json()["versions"]] == [
-        ("clf", 1), ("clf", 2), ("clf", 3), ("pyf", 1)]
+        ("clf", 1),
+        ("clf", 2),
+        ("clf", 3),
+        ("pyf", 1),
+    ]
     assert dry.json()["commit"] is None and not (reg.root / "registry" / "clf").exists()
 
     r = cli(reg.root, "import", "mlflow", "--tracking-uri", uri, "--json")
@@ -329,7 +381,7 @@ class SecondsClock:
     def __init__(self):
         import datetime as dt
 
-        self.now, self.step = dt.datetime(2026, 11, 23, 11, 58, tzinfo=dt.timezone.utc), dt.timedelta(seconds=25)
+        self.now, self.step = dt.datetime(2026, 11, 23, 11, 58, tzinfo=dt.UTC), dt.timedelta(seconds=25)
 
     def __call__(self):
         self.now += self.step
@@ -342,7 +394,7 @@ def tag_names(detail: str) -> list[str]:
     for part in detail.split("; "):
         for prefix in ("remove tags ", "tags "):
             if part.startswith(prefix):
-                names += part[len(prefix):].split(", ")
+                names += part[len(prefix) :].split(", ")
                 break
     return names
 
@@ -376,8 +428,10 @@ def test_promotion_history_survives_sync_then_import_then_sync(repo_dir, trainin
     for n in (1, 2):
         before, after = read(repo_dir, name, n), read(fresh, name, n)
         assert after.stage == before.stage and after.stage_history[0].action == "import"
-        moves = [[(h.action, h.from_, h.to, h.at[:16]) for h in r.stage_history if h.action in ("promote", "demote")]
-                 for r in (before, after)]
+        moves = [
+            [(h.action, h.from_, h.to, h.at[:16]) for h in r.stage_history if h.action in ("promote", "demote")]
+            for r in (before, after)
+        ]
         assert moves[0] == moves[1] and moves[0]
         reasons = [[h.reason for h in r.stage_history if h.action in ("promote", "demote")] for r in (before, after)]
         assert reasons[1][-1] == reasons[0][-1]  # MLflow keeps the latest promotion's / the demotion's reason only
@@ -388,5 +442,6 @@ def test_promotion_history_survives_sync_then_import_then_sync(repo_dir, trainin
     assert dst.sync(url, model=name).ok
     after_sync = versions_of(mlflow_server.client(), name)
     for n, tags in mlflow_tags.items():
-        assert {k: v for k, v in after_sync[n].tags.items() if not k.startswith("mlreg.")} == \
-            {k: v for k, v in tags.items() if not k.startswith("mlreg.")}
+        assert {k: v for k, v in after_sync[n].tags.items() if not k.startswith("mlreg.")} == {
+            k: v for k, v in tags.items() if not k.startswith("mlreg.")
+        }

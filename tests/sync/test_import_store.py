@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from mlreg.api import Registry
-from storekit import make_bucket, namespace, set_store, version_folder
 
 from .sync_helpers import git
 from .test_import_mlflow import make_version
+from storekit import make_bucket, namespace, set_store, version_folder
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -33,7 +33,9 @@ def test_s3_sources_stay_in_s3_and_others_go_to_the_store(reg, tmp_path, s3_env,
     assert not [f for f in files if not f.endswith(("metadata.json", "model.yaml"))]  # no model bytes in git
     s3v = Registry(reg.root).get("s3model", "1").record
     assert {a.path: a.uri for a in s3v.artifacts} == {
-        "model.txt": f"{mv.source}/model.txt", "sub/w.bin": f"{mv.source}/sub/w.bin"}
+        "model.txt": f"{mv.source}/model.txt",
+        "sub/w.bin": f"{mv.source}/sub/w.bin",
+    }
     assert mv.source.startswith(f"s3://{source_bucket}/mlflow/")  # recorded where MLflow keeps it: no copy
     disk = Registry(reg.root).get("diskmodel", "1").record
     folder = version_folder(Registry(reg.root), "diskmodel", "1")  # uploaded to the store

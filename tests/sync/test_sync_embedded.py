@@ -64,8 +64,11 @@ def test_check_reports_missing_objects_and_json_summary(reg, training, cli):
     doc = r.json()
     assert doc["mode"] == "check" and doc["ok"] is False and doc["uri_source"] == "embedded"
     assert doc["totals"]["created"] == 3  # model, run, version: missing in MLflow
-    assert {(c["kind"], c["name"]) for c in doc["changes"]} == {("model", "lgbm"), ("run", "lgbm/1"),
-                                                                 ("version", "lgbm/1")}
+    assert {(c["kind"], c["name"]) for c in doc["changes"]} == {
+        ("model", "lgbm"),
+        ("run", "lgbm/1"),
+        ("version", "lgbm/1"),
+    }
     assert not (reg.root / ".mlreg").exists()  # a check never creates the store it compares with
 
 
@@ -94,9 +97,14 @@ def test_ui_serves_mlflow_over_the_local_store_quietly(reg, training, cli):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     # started as a shell without job control starts a background command: SIGINT ignored (Python keeps that);
     # Ctrl-C (SIGINT) must stop it all the same
-    proc = subprocess.Popen([sys.executable, "-m", "mlreg", "-C", str(reg.root), "ui", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlreg", "-C", str(reg.root), "ui", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     try:
         assert proc.stdout.readline().decode().startswith(f"MLflow UI on http://127.0.0.1:{port} ")  # once it answers
         url = f"http://127.0.0.1:{port}/api/2.0/mlflow/registered-models/get?name=lgbm"

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 from cryptography.fernet import Fernet
-from storekit import set_store
 
 from .conftest import start_server, stop_server
 from .sync_helpers import free_port
+from storekit import set_store
 
 RECEIVER = {"MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https", "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true"}
 
@@ -20,8 +20,9 @@ def test_check_reports_webhooks_a_restarted_server_cannot_read(reg, training, tm
     port, first = free_port(), Fernet.generate_key().decode()
     server = start_server(tmp_path, port, RECEIVER | {"MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": first})
     try:
-        server.client().create_webhook("deploy", f"http://127.0.0.1:{free_port()}/hook",
-                                       events=["model_version_alias.created"], secret="s3cret")
+        server.client().create_webhook(
+            "deploy", f"http://127.0.0.1:{free_port()}/hook", events=["model_version_alias.created"], secret="s3cret"
+        )
         assert cli(reg.root, "sync", "--tracking-uri", server.url).code == 0
         assert cli(reg.root, "sync", "--check", "--tracking-uri", server.url).code == 0
     finally:
@@ -37,7 +38,9 @@ def test_check_reports_webhooks_a_restarted_server_cannot_read(reg, training, tm
         assert "HTTP 500" in broken["detail"]
     finally:
         stop_server(server.proc)
-    server = start_server(tmp_path, port, RECEIVER | {"MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": first})  # the fixed key again
+    server = start_server(
+        tmp_path, port, RECEIVER | {"MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": first}
+    )  # the fixed key again
     try:
         assert cli(reg.root, "sync", "--check", "--tracking-uri", server.url).code == 0
         assert [w.name for w in server.client().list_webhooks()] == ["deploy"]

@@ -23,8 +23,11 @@ def test_check_and_dry_run_never_create_the_local_store(reg, training, cli, tmp_
     assert r.code == code, r.err
     doc = r.json()
     assert doc["uri_source"] == "embedded" and doc["totals"]["created"] == 3 and doc["totals"]["unchanged"] == 0
-    assert {(c["kind"], c["status"]) for c in doc["changes"]} == {("model", "create"), ("run", "create"),
-                                                                   ("version", "create")}
+    assert {(c["kind"], c["status"]) for c in doc["changes"]} == {
+        ("model", "create"),
+        ("run", "create"),
+        ("version", "create"),
+    }
     assert not (reg.root / ".mlreg").exists() and _files(reg.root) == before
     assert git(reg.root, "status", "--porcelain") == "" and list(work.iterdir()) == []
 

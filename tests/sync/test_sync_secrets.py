@@ -20,17 +20,20 @@ def _name_files(reg, name: str, entries: list[dict]) -> None:
     git(reg.root, "commit", "-qam", "add artifacts")
 
 
-def test_sync_never_uploads_proc_files_or_a_file_with_a_guessed_size(reg, training, mlflow_server, uniq, tmp_path,
-                                                                      cli):
+def test_sync_never_uploads_proc_files_or_a_file_with_a_guessed_size(reg, training, mlflow_server, uniq, tmp_path, cli):
     name = f"{uniq}-m"
     reg.register(name, training(experiment=f"{uniq}-exp", files={"model.bin": "weights"}), external=True)
     secret = tmp_path / "runner" / "credentials"
     secret.parent.mkdir()
     secret.write_text("AWS_SECRET_ACCESS_KEY=hunter2-very-secret\n")
-    _name_files(reg, name, [
-        {"uri": "file:///proc/self/environ", "sha256": "0" * 64, "size": 0},
-        {"uri": secret.as_uri(), "sha256": "0" * 64, "size": secret.stat().st_size},  # the size guessed right
-    ])
+    _name_files(
+        reg,
+        name,
+        [
+            {"uri": "file:///proc/self/environ", "sha256": "0" * 64, "size": 0},
+            {"uri": secret.as_uri(), "sha256": "0" * 64, "size": secret.stat().st_size},  # the size guessed right
+        ],
+    )
 
     r = cli(reg.root, "sync", "--tracking-uri", mlflow_server.url)
 
@@ -39,8 +42,7 @@ def test_sync_never_uploads_proc_files_or_a_file_with_a_guessed_size(reg, traini
     c = mlflow_server.client()
     run_id = versions_of(c, name)[1].run_id
     # /proc/self/environ is only listed (by name) in mlreg_external.json, like any file sync cannot read
-    assert sorted(f.path for f in c.list_artifacts(run_id)) == ["mlreg_external.json", "model.bin",
-                                                                "run_metadata.json"]
+    assert sorted(f.path for f in c.list_artifacts(run_id)) == ["mlreg_external.json", "model.bin", "run_metadata.json"]
     with open(c.download_artifacts(run_id, "mlreg_external.json")) as f:
         assert [a["uri"] for a in json.load(f)["external_artifacts"]] == ["file:///proc/self/environ"]
     stored = [p for p in (mlflow_server.folder / "artifacts").rglob("*") if p.is_file()]

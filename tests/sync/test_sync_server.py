@@ -17,8 +17,9 @@ PLACEHOLDER = "mlreg.placeholder"
 def register(reg, training, name, n, uniq, **kw):
     """n versions of `name`, logged to this test's own experiment."""
     for i in range(n):
-        reg.register(name, training(experiment=f"{uniq}-exp", metrics={"rmse_val": 0.07 - i / 1000,
-                                                                      "rmse_test": 0.05}), **kw)
+        reg.register(
+            name, training(experiment=f"{uniq}-exp", metrics={"rmse_val": 0.07 - i / 1000, "rmse_test": 0.05}), **kw
+        )
 
 
 def test_first_sync_mirrors_models_runs_versions_tags_and_aliases(reg, training, mlflow_server, uniq):
@@ -30,9 +31,17 @@ def test_first_sync_mirrors_models_runs_versions_tags_and_aliases(reg, training,
     reg.promote(a, "2", "champion", "beat v1 on paper trading")
     reg.alias_set(a, "Staging", "1")
     reg.tag_set(a, None, "team", "quant")
-    reg.register(b, training(experiment=f"{uniq}-rl", total_timesteps=150000, previous_timesteps=100000,
-                             files={"model.zip": "agent", "vecnormalize.json": "{}"}),
-                 base=f"{a}@1", enhancement_type="continued")
+    reg.register(
+        b,
+        training(
+            experiment=f"{uniq}-rl",
+            total_timesteps=150000,
+            previous_timesteps=100000,
+            files={"model.zip": "agent", "vecnormalize.json": "{}"},
+        ),
+        base=f"{a}@1",
+        enhancement_type="continued",
+    )
 
     report = reg.sync(mlflow_server.url)
 
@@ -49,7 +58,7 @@ def test_first_sync_mirrors_models_runs_versions_tags_and_aliases(reg, training,
     assert t2["promotion_reason"] == "beat v1 on paper trading" and t2["target_type"] == "regression"
     promos = {k: v for k, v in t2.items() if k.startswith("promotion_2")}
     assert sorted(promos.values()) == ["beta -> champion", "development -> beta"]
-    assert t2["last_promoted_at"] == max(k[len("promotion_"):len("promotion_") + 13] for k in promos)
+    assert t2["last_promoted_at"] == max(k[len("promotion_") : len("promotion_") + 13] for k in promos)
     assert mark_of(t2)["commit"] == git(reg.root, "log", "-1", "--format=%H", "--", f"registry/{a}/v2").strip()
     assert mark_of(t2)["digest"] != mark_of(t1)["digest"]
     assert bookkeeping(t1) == bookkeeping(t2) == ["mlreg.sync"]  # mlreg's bookkeeping: one tag per version
@@ -216,11 +225,18 @@ def test_killed_sync_process_then_rerun_has_no_duplicates(reg, training, mlflow_
 
     name, n = f"{uniq}-m", 30
     for _ in range(n):
-        reg.register(name, training(experiment=f"{uniq}-exp",
-                                    files={"model.txt": "m" * 20000, "features.txt": "f", "extra/cfg.json": "{}"}))
+        reg.register(
+            name,
+            training(
+                experiment=f"{uniq}-exp", files={"model.txt": "m" * 20000, "features.txt": "f", "extra/cfg.json": "{}"}
+            ),
+        )
     c = mlflow_server.client()
-    proc = subprocess.Popen([sys.executable, "-m", "mlreg", "-C", str(reg.root), "sync", "--tracking-uri",
-                             mlflow_server.url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlreg", "-C", str(reg.root), "sync", "--tracking-uri", mlflow_server.url],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while not c.search_model_versions(f"name = '{name}'") and proc.poll() is None and time.monotonic() < deadline:
         pass  # poll until the first model version exists, then kill -9 mid-sync
@@ -251,8 +267,10 @@ def test_prune_removes_what_git_no_longer_has(reg, training, mlflow_server, uniq
 
     report = reg.sync(mlflow_server.url)
     assert report.ok
-    assert sorted((i.kind, i.name) for i in report.items if i.status == "extra") == [("run", f"{name}/3"),
-                                                                                      ("version", f"{name}/3")]
+    assert sorted((i.kind, i.name) for i in report.items if i.status == "extra") == [
+        ("run", f"{name}/3"),
+        ("version", f"{name}/3"),
+    ]
     assert sorted(versions_of(c, name)) == [1, 2, 3]
     assert aliases_of(c, name) == {}  # an alias removed in git goes on a plain sync
     assert not reg.sync(mlflow_server.url, check=True).ok
@@ -296,7 +314,9 @@ def test_external_artifacts_are_uploaded_when_readable_else_listed(reg, training
     with open(c.download_artifacts(gone_run, "mlreg_external.json")) as f:
         listed = json.load(f)
     assert sorted(a["uri"].rsplit("/", 1)[-1] for a in listed["external_artifacts"]) == [
-        "model.bin", "run_metadata.json"]
+        "model.bin",
+        "run_metadata.json",
+    ]
 
 
 def test_training_run_named_by_mlflow_run_id_is_used(reg, training, mlflow_server, uniq):
@@ -377,8 +397,10 @@ def test_tag_change_in_git_updates_version_and_run_tags(reg, training, mlflow_se
     report = reg.sync(mlflow_server.url)
 
     assert report.ok and report.totals()["conflicts"] == 0
-    assert {(i.kind, i.name) for i in report.items if i.status == "update"} == {("run", f"{name}/1"),
-                                                                                ("version", f"{name}/1")}
+    assert {(i.kind, i.name) for i in report.items if i.status == "update"} == {
+        ("run", f"{name}/1"),
+        ("version", f"{name}/1"),
+    }
     c = mlflow_server.client()
     v1 = versions_of(c, name)[1]
     assert v1.tags["reviewed-by"] == "risk-team" and c.get_run(v1.run_id).data.tags["reviewed-by"] == "risk-team"

@@ -9,14 +9,16 @@ import sys
 import pytest
 
 from mlreg.sync import local_store
-from storekit import set_store, version_folder
 
 from .sync_helpers import versions_of
+from storekit import set_store, version_folder
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # MLflow suggests type hints for predict()
 
-LOAD = ("import sys, mlflow.pyfunc, pandas as pd; m = mlflow.pyfunc.load_model(f'models:/{sys.argv[1]}@champion'); "
-        "print(list(m.predict(pd.DataFrame({'x': [1.0]}))))")
+LOAD = (
+    "import sys, mlflow.pyfunc, pandas as pd; m = mlflow.pyfunc.load_model(f'models:/{sys.argv[1]}@champion'); "
+    "print(list(m.predict(pd.DataFrame({'x': [1.0]}))))"
+)
 
 
 def _champion(reg, pyfunc_training, store_uri: str, name: str) -> None:
@@ -55,8 +57,9 @@ def test_store_backed_versions_point_mlflow_at_the_store(reg, pyfunc_training, s
     assert reg.sync(tracking_uri=uri).writes == 0
 
 
-def test_folder_store_with_a_server_copies_the_files_into_the_run(reg, pyfunc_training, tmp_path, mlflow_server, cli,
-                                                                  uniq):
+def test_folder_store_with_a_server_copies_the_files_into_the_run(
+    reg, pyfunc_training, tmp_path, mlflow_server, cli, uniq
+):
     folder = tmp_path / "folder-store"
     _champion(reg, pyfunc_training, folder.as_uri(), uniq)
     r = cli(reg.root, "sync", "--tracking-uri", mlflow_server.url)

@@ -46,8 +46,12 @@ def _as_an_older_sync_left_it(c, name: str) -> None:
         c.set_model_version_tag(name, str(n), "mlreg.commit", mark["commit"])
         run = mark_of(c.get_run(v.run_id).data.tags)
         c.delete_tag(v.run_id, "mlreg.sync")
-        for key, value in (("mlreg.model", name), ("mlreg.version", str(n)), ("mlreg.digest", run["digest"]),
-                           ("mlreg.registry", run["registry"])):
+        for key, value in (
+            ("mlreg.model", name),
+            ("mlreg.version", str(n)),
+            ("mlreg.digest", run["digest"]),
+            ("mlreg.registry", run["registry"]),
+        ):
             c.set_tag(v.run_id, key, value)
 
 
@@ -62,9 +66,11 @@ def test_an_older_syncs_tags_are_migrated_not_conflicts(reg, training, mlflow_se
     c.set_model_version_tag(name, "1", "reviewed", "yes")  # someone's own tag since: theirs, kept
 
     check = reg.sync(mlflow_server.url, check=True)
-    assert check.conflicts == [] and {(i.kind, i.status) for i in check.drift} == {("model", "update"),
-                                                                                  ("version", "update"),
-                                                                                  ("run", "update")}
+    assert check.conflicts == [] and {(i.kind, i.status) for i in check.drift} == {
+        ("model", "update"),
+        ("version", "update"),
+        ("run", "update"),
+    }
     r = cli(reg.root, "sync", "--tracking-uri", mlflow_server.url)
     assert r.code == 0, r.out + r.err
 
@@ -89,10 +95,14 @@ def test_tags_added_by_hand_are_foreign_never_deleted(reg, training, mlflow_serv
 
     r = cli(reg.root, "sync", "--check", "--tracking-uri", mlflow_server.url, "--json")
     assert r.code == 0, r.out + r.err
-    foreign = {(i["kind"], i["name"], i["detail"].split(":")[0]) for i in r.json()["changes"]
-               if i["status"] == "foreign"}
-    assert foreign == {("model", name, "tags wiki"), ("version", f"{name}/1", "tags reviewed"),
-                       ("run", f"{name}/1", "tags notebook")}
+    foreign = {
+        (i["kind"], i["name"], i["detail"].split(":")[0]) for i in r.json()["changes"] if i["status"] == "foreign"
+    }
+    assert foreign == {
+        ("model", name, "tags wiki"),
+        ("version", f"{name}/1", "tags reviewed"),
+        ("run", f"{name}/1", "tags notebook"),
+    }
     r = cli(reg.root, "sync", "--check", "--tracking-uri", mlflow_server.url)
     assert r.code == 0 and "MLflow matches git" in r.out and "not managed by git" in r.err
     for args in ((), ("--force",)):

@@ -39,8 +39,14 @@ def _published(reg, tmp_path) -> Path:
 
 def _sync_process(cwd: Path, url: str, *args: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")} | {"PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "mlreg", "sync", "--tracking-uri", url, *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mlreg", "sync", "--tracking-uri", url, *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _until_waiting(proc: subprocess.Popen) -> str:
@@ -57,8 +63,9 @@ def _registry_id(root: Path) -> str:
     return Registry(root).settings.registry_id
 
 
-def test_two_concurrent_syncs_from_two_clones_leave_one_copy_of_everything(reg, training, mlflow_server, uniq,
-                                                                           tmp_path):
+def test_two_concurrent_syncs_from_two_clones_leave_one_copy_of_everything(
+    reg, training, mlflow_server, uniq, tmp_path
+):
     names = [f"{uniq}-m{i}" for i in range(3)]
     for name in names:
         for _ in range(2):
@@ -130,8 +137,9 @@ def test_burnt_version_numbers_are_repaired_by_sync_repair(reg, training, mlflow
     assert reg.sync(mlflow_server.url, check=True).ok
 
 
-def test_a_sync_from_an_unpushed_branch_is_refused_and_ci_repairs_what_one_left(reg, training, mlflow_server, uniq,
-                                                                                tmp_path, cli, clock):
+def test_a_sync_from_an_unpushed_branch_is_refused_and_ci_repairs_what_one_left(
+    reg, training, mlflow_server, uniq, tmp_path, cli, clock
+):
     name = f"{uniq}-m"
     reg.register(name, training(experiment=f"{uniq}-exp"))
     origin = _published(reg, tmp_path)
@@ -155,8 +163,12 @@ def test_a_sync_from_an_unpushed_branch_is_refused_and_ci_repairs_what_one_left(
     ci = _clone(tmp_path, origin, "ci")
     r = cli(ci, "sync", "--tracking-uri", mlflow_server.url, "--json")
     (conflict,) = r.json()["conflicts"]
-    assert r.code == 1 and conflict["name"] == f"{name}/2" and "other values for params learning_rate" in \
-        conflict["detail"] and "--force re-creates it" in conflict["detail"]
+    assert (
+        r.code == 1
+        and conflict["name"] == f"{name}/2"
+        and "other values for params learning_rate" in conflict["detail"]
+        and "--force re-creates it" in conflict["detail"]
+    )
 
     r = cli(ci, "sync", "--tracking-uri", mlflow_server.url, "--force")
 

@@ -24,13 +24,16 @@ def test_tracking_uri_order(monkeypatch, tmp_path):
     assert t.uri == f"sqlite:///{root}/.mlreg/mlflow.db" and t.artifacts == Path(root) / ".mlreg" / "artifacts"
 
 
-@pytest.mark.parametrize("uri, shown", [
-    ("https://bob:s3cret@mlflow.example.com", "https://***@mlflow.example.com"),
-    ("https://token@mlflow.example.com/path", "https://***@mlflow.example.com/path"),
-    ("postgresql://ml:pw@db:5432/mlflow", "postgresql://***@db:5432/mlflow"),
-    ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
-    ("https://h/x?token=abc&x=1", "https://h/x?token=***&x=1"),
-])
+@pytest.mark.parametrize(
+    "uri, shown",
+    [
+        ("https://bob:s3cret@mlflow.example.com", "https://***@mlflow.example.com"),
+        ("https://token@mlflow.example.com/path", "https://***@mlflow.example.com/path"),
+        ("postgresql://ml:pw@db:5432/mlflow", "postgresql://***@db:5432/mlflow"),
+        ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+        ("https://h/x?token=abc&x=1", "https://h/x?token=***&x=1"),
+    ],
+)
 def test_mask_hides_credentials(uri, shown):
     assert mask(uri) == shown
 
@@ -42,15 +45,19 @@ def test_scrub_removes_secrets_anywhere_in_a_message():
     assert "hunter2" not in out and "http://***@127.0.0.1:5000/api" in out
 
 
-@pytest.mark.parametrize("uri, expected", [
-    ("databricks://bob:hunter2@x", "unsupported tracking URI scheme 'databricks'"),
-    ("postgresql://bob:hunter2@localhost:1/x", "database driver is not installed"),
-])
+@pytest.mark.parametrize(
+    "uri, expected",
+    [
+        ("databricks://bob:hunter2@x", "unsupported tracking URI scheme 'databricks'"),
+        ("postgresql://bob:hunter2@localhost:1/x", "database driver is not installed"),
+    ],
+)
 def test_unsupported_uri_or_missing_driver_is_one_line(reg, cli, uri, expected):
     pytest.importorskip("mlflow")
     if "postgresql" in uri:
         try:
             import psycopg  # noqa: F401
+
             pytest.skip("psycopg is installed")
         except ImportError:
             pass

@@ -13,12 +13,15 @@ from .test_import_mlflow import make_version
 SECRETS = ("alice", "p@ss", "w0rd")
 
 
-@pytest.mark.parametrize("uri, shown", [
-    ("http://alice:p@ss:w0rd@host:5000", "http://***@host:5000"),
-    ("https://alice:p@ss:w0rd@host:5000/api?x=1", "https://***@host:5000/api?x=1"),
-    ("postgresql://u:pa%40ss@db:5432/mlflow", "postgresql://***@db:5432/mlflow"),
-    ("see http://a:b@c@h/x and https://h/path@x", "see http://***@h/x and https://h/path@x"),
-])
+@pytest.mark.parametrize(
+    "uri, shown",
+    [
+        ("http://alice:p@ss:w0rd@host:5000", "http://***@host:5000"),
+        ("https://alice:p@ss:w0rd@host:5000/api?x=1", "https://***@host:5000/api?x=1"),
+        ("postgresql://u:pa%40ss@db:5432/mlflow", "postgresql://***@db:5432/mlflow"),
+        ("see http://a:b@c@h/x and https://h/path@x", "see http://***@h/x and https://h/path@x"),
+    ],
+)
 def test_mask_splits_the_uri_as_urllib_does(uri, shown):
     assert mask(uri) == shown
 

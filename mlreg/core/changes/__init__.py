@@ -8,13 +8,57 @@ The public face; other modules import from here: `state` (reading a registry sta
 Change classes and ChangeSet), `rules` (`between`: the rules that compute a ChangeSet; `key_metrics`).
 """
 
-from .kinds import (AliasChanged, AttributesChanged, ArtifactFileChanged, Change, ChangeSet, DescriptionChanged, FieldChanged, FileReadable, FileUnreadable, HistoryRefused, HistoryRewritten, MergeConflict, ModelAdded, ModelRemoved, SettingsChanged, StageChanged, SymlinkFound, TagChanged, VersionAdded, VersionRemoved, VersionRenumbered)
+from .kinds import (
+    AliasChanged,
+    ArtifactFileChanged,
+    AttributesChanged,
+    Change,
+    ChangeSet,
+    DescriptionChanged,
+    FieldChanged,
+    FileReadable,
+    FileUnreadable,
+    HistoryRefused,
+    HistoryRewritten,
+    MergeConflict,
+    ModelAdded,
+    ModelRemoved,
+    SettingsChanged,
+    StageChanged,
+    SymlinkFound,
+    TagChanged,
+    VersionAdded,
+    VersionRemoved,
+    VersionRenumbered,
+)
 from .rules import between, key_metrics
 from .state import Broken, State, read_state
 
 __all__ = [
-    "AliasChanged", "AttributesChanged", "ArtifactFileChanged", "Broken", "Change", "ChangeSet", "DescriptionChanged", "FieldChanged",
-    "FileReadable", "FileUnreadable", "HistoryRefused", "HistoryRewritten", "MergeConflict", "ModelAdded", "ModelRemoved",
-    "SettingsChanged", "StageChanged", "State", "SymlinkFound", "TagChanged", "VersionAdded", "VersionRemoved",
-    "VersionRenumbered", "between", "key_metrics", "read_state",
+    "AliasChanged",
+    "AttributesChanged",
+    "ArtifactFileChanged",
+    "Broken",
+    "Change",
+    "ChangeSet",
+    "DescriptionChanged",
+    "FieldChanged",
+    "FileReadable",
+    "FileUnreadable",
+    "HistoryRefused",
+    "HistoryRewritten",
+    "MergeConflict",
+    "ModelAdded",
+    "ModelRemoved",
+    "SettingsChanged",
+    "StageChanged",
+    "State",
+    "SymlinkFound",
+    "TagChanged",
+    "VersionAdded",
+    "VersionRemoved",
+    "VersionRenumbered",
+    "between",
+    "key_metrics",
+    "read_state",
 ]

@@ -26,7 +26,7 @@ IMPORT_ACTIONS = ("import", "promote", "demote")  # what `import mlflow` / `impo
 
 
 def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def parse_at(value: Any) -> dt.datetime | None:
@@ -37,7 +37,7 @@ def parse_at(value: Any) -> dt.datetime | None:
         t = dt.datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
     except ValueError:
         return None
-    return t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t.astimezone(dt.timezone.utc)
+    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
 
 
 def _entries(history: Any) -> list[dict]:
@@ -54,8 +54,10 @@ def times_problem(entries: list[dict], first: int, previous: Any, now: dt.dateti
         if at is None:
             return f"{where}: expected an ISO-8601 UTC time, got {e.get('at')!r}"
         if before is not None and at < before:
-            return (f"{where}: {e.get('at')} is earlier than the entry before it ({_iso(before)}); expected "
-                    "entries in time order")
+            return (
+                f"{where}: {e.get('at')} is earlier than the entry before it ({_iso(before)}); expected "
+                "entries in time order"
+            )
         if at > now + SKEW:
             return f"{where}: {e.get('at')} is in the future (the gate's clock reads {_iso(now)})"
         before = at
@@ -72,15 +74,21 @@ def appended_problem(appended: list, old_hist: list, doc: dict, stage_moved: boo
         return None
     first = len(old_hist)
     if len(appended) > 1:
-        return (f"$.stage_history[{first + 1}]: {len(appended)} entries appended to one version in one change; "
-                "expected one (one stage move per version per pull request: promote, then open another)")
+        return (
+            f"$.stage_history[{first + 1}]: {len(appended)} entries appended to one version in one change; "
+            "expected one (one stage move per version per pull request: promote, then open another)"
+        )
     e = _entries(appended)[0]
     if e.get("action", "promote") not in MOVES:
-        return (f"$.stage_history[{first}].action: expected one of {', '.join(MOVES)} (what promote and rollback "
-                f"append), got {e.get('action')!r}")
+        return (
+            f"$.stage_history[{first}].action: expected one of {', '.join(MOVES)} (what promote and rollback "
+            f"append), got {e.get('action')!r}"
+        )
     if not stage_moved:
-        return (f"$.stage_history[{first}]: an entry was appended but the stage did not change; expected an entry "
-                "only with the stage move it records")
+        return (
+            f"$.stage_history[{first}]: an entry was appended but the stage did not change; expected an entry "
+            "only with the stage move it records"
+        )
     previous = _entries(old_hist)[-1].get("at") if old_hist else doc.get("created_at")
     return times_problem([e], first, previous, now)
 
@@ -94,38 +102,52 @@ def arrival_problem(doc: dict, settings: Settings, now: dt.datetime) -> str | No
     if action == "import":
         return _import_problem(doc, history, settings, now)
     if action != "register":
-        return (f"$.stage_history[0].action: expected 'register' (a new version arrives as `mlreg register` "
-                f"writes it), got {action!r}")
+        return (
+            f"$.stage_history[0].action: expected 'register' (a new version arrives as `mlreg register` "
+            f"writes it), got {action!r}"
+        )
     if stage != initial:
-        return (f"$.stage: new version arrives in stage {stage!r}: {initial} -> {stage} is not an allowed "
-                f"transition (a new version arrives as `mlreg register` writes it, in the initial stage {initial!r}); "
-                "register it, then promote it step by step in later changes")
+        return (
+            f"$.stage: new version arrives in stage {stage!r}: {initial} -> {stage} is not an allowed "
+            f"transition (a new version arrives as `mlreg register` writes it, in the initial stage {initial!r}); "
+            "register it, then promote it step by step in later changes"
+        )
     if len(history) != 1:
-        return (f"$.stage_history: a new version holds {len(history)} entries; expected one `register` entry "
-                "(promote it in a later change)")
+        return (
+            f"$.stage_history: a new version holds {len(history)} entries; expected one `register` entry "
+            "(promote it in a later change)"
+        )
     e = history[0]
     if e.get("to") != initial or e.get("from") is not None:
-        return (f"$.stage_history[0]: expected from null to {initial!r} (what register writes), got "
-                f"{e.get('from')!r} -> {e.get('to')!r}")
+        return (
+            f"$.stage_history[0]: expected from null to {initial!r} (what register writes), got "
+            f"{e.get('from')!r} -> {e.get('to')!r}"
+        )
     return times_problem(history, 0, None, now)
 
 
 def _import_problem(doc: dict, history: list[dict], settings: Settings, now: dt.datetime) -> str | None:
     if not settings.allow_imports:
-        return ("$.stage_history[0].action: a version `mlreg import` wrote is accepted through a pull request only "
-                "when the base's mlreg.yaml sets gate.allow_imports: true; expected a version as `mlreg register` "
-                "writes it (or the import committed to the default branch directly)")
+        return (
+            "$.stage_history[0].action: a version `mlreg import` wrote is accepted through a pull request only "
+            "when the base's mlreg.yaml sets gate.allow_imports: true; expected a version as `mlreg register` "
+            "writes it (or the import committed to the default branch directly)"
+        )
     exclusive = {n for n, s in settings.stages.items() if s.exclusive}
     for i, e in enumerate(history):
         if e.get("action") not in IMPORT_ACTIONS:
-            return (f"$.stage_history[{i}].action: expected one of {', '.join(IMPORT_ACTIONS)} in an imported "
-                    f"version, got {e.get('action')!r}")
+            return (
+                f"$.stage_history[{i}].action: expected one of {', '.join(IMPORT_ACTIONS)} in an imported "
+                f"version, got {e.get('action')!r}"
+            )
         if e.get("to") not in settings.stages:
             return f"$.stage_history[{i}].to: expected one of the stages in mlreg.yaml, got {e.get('to')!r}"
         if e.get("to") in exclusive:
-            return (f"$.stage_history[{i}].to: an imported version never arrives in, or through, the exclusive "
-                    f"stage {e.get('to')!r} in a pull request (rollback trusts that history); import it into "
-                    "another stage and promote it")
+            return (
+                f"$.stage_history[{i}].to: an imported version never arrives in, or through, the exclusive "
+                f"stage {e.get('to')!r} in a pull request (rollback trusts that history); import it into "
+                "another stage and promote it"
+            )
     if history[-1].get("to") != doc.get("stage"):
         return f"$.stage: expected {history[-1].get('to')!r} (where the last stage_history entry moved it)"
     return times_problem(history, 0, None, now)
@@ -154,18 +176,26 @@ def artifacts_problem(doc: dict, settings: Settings) -> str | None:
 def uri_problem(uri: Any, prefixes: list[str]) -> str | None:
     """Why `uri` is not plainly under one of `prefixes` (None when it is)."""
     if not prefixes:
-        return ("refused: the base's mlreg.yaml allows no external artifact URIs in a pull request (list the "
-                "allowed prefixes in artifacts.external, e.g. [s3://team-bucket/models/])")
+        return (
+            "refused: the base's mlreg.yaml allows no external artifact URIs in a pull request (list the "
+            "allowed prefixes in artifacts.external, e.g. [s3://team-bucket/models/])"
+        )
     shown = ", ".join(prefixes)
     if not isinstance(uri, str):
         return f"is not a string; expected a URI under {shown}"
     under = next((p for p in prefixes if uri.startswith(p if p.endswith("/") else p + "/")), None)
     if under is None:
         return f"is not under an allowed prefix; expected one of {shown} (mlreg.yaml artifacts.external)"
-    rest = uri[len(under if under.endswith("/") else under + "/"):]
+    rest = uri[len(under if under.endswith("/") else under + "/") :]
     plain = unquote(rest)  # a file:// store quotes names (spaces, %); what they decode to must stay plain too
-    if not rest or any(c in rest for c in "?#") or any(c == "\\" or ord(c) < 0x20 or c == "\x7f" for c in plain) or \
-            any(part in ("", ".", "..") for part in (*rest.split("/"), *plain.split("/"))):
-        return (f"is not a plain path under {under} (no empty, '.' or '..' parts, encoded or not; no ?, #, "
-                "backslashes or control characters)")
+    if (
+        not rest
+        or any(c in rest for c in "?#")
+        or any(c == "\\" or ord(c) < 0x20 or c == "\x7f" for c in plain)
+        or any(part in ("", ".", "..") for part in (*rest.split("/"), *plain.split("/")))
+    ):
+        return (
+            f"is not a plain path under {under} (no empty, '.' or '..' parts, encoded or not; no ?, #, "
+            "backslashes or control characters)"
+        )
     return None

@@ -42,8 +42,10 @@ class ModelRemoved(Change):
         if not self.versions:
             return None
         held = ", ".join(f"v{n}" for n in self.versions)
-        return f"{REGISTRY_DIR}/{self.model}/: model {self.model} was deleted with its committed versions {held}; " \
-               "committed versions are never removed"
+        return (
+            f"{REGISTRY_DIR}/{self.model}/: model {self.model} was deleted with its committed versions {held}; "
+            "committed versions are never removed"
+        )
 
 
 @dataclass
@@ -63,7 +65,9 @@ class VersionAdded(Change):
 
     def problem(self) -> str | None:
         if self.after is not None and self.version <= self.after:
-            return f"{self.file}: $.version: new version v{self.version} must be numbered after the existing v{self.after}"
+            return (
+                f"{self.file}: $.version: new version v{self.version} must be numbered after the existing v{self.after}"
+            )
         if self.arrival:
             return f"{self.file}: {self.arrival}"
         return None
@@ -76,8 +80,10 @@ class VersionRemoved(Change):
     file: str = ""
 
     def problem(self) -> str | None:
-        return f"{self.file}: committed version {self.model} v{self.version} was deleted; " \
-               "versions are never removed or reused"
+        return (
+            f"{self.file}: committed version {self.model} v{self.version} was deleted; "
+            "versions are never removed or reused"
+        )
 
 
 @dataclass
@@ -88,8 +94,10 @@ class VersionRenumbered(Change):
     file: str = ""
 
     def problem(self) -> str | None:
-        return f"{self.file}: {self.model} v{self.before} was renumbered to v{self.after}; " \
-               "committed version numbers never change"
+        return (
+            f"{self.file}: {self.model} v{self.before} was renumbered to v{self.after}; "
+            "committed version numbers never change"
+        )
 
 
 @dataclass
@@ -107,8 +115,10 @@ class FieldChanged(Change):
     def problem(self) -> str | None:
         old = "absent" if self.absent == "before" else _show(self.before)
         new = "absent" if self.absent == "after" else _show(self.after)
-        return f"{self.file}: {self.path}: immutable field of committed version {self.model} v{self.version} " \
-               f"changed ({old} -> {new}); {_MUTABLE_RULE}"
+        return (
+            f"{self.file}: {self.path}: immutable field of committed version {self.model} v{self.version} "
+            f"changed ({old} -> {new}); {_MUTABLE_RULE}"
+        )
 
 
 @dataclass
@@ -121,8 +131,10 @@ class ArtifactFileChanged(Change):
     change: str = "changed"  # changed | added | removed
 
     def problem(self) -> str | None:
-        return f"{self.file}: file {self.change} in committed version {self.model} v{self.version}; " \
-               "committed artifacts are immutable"
+        return (
+            f"{self.file}: file {self.change} in committed version {self.model} v{self.version}; "
+            "committed artifacts are immutable"
+        )
 
 
 @dataclass
@@ -152,8 +164,10 @@ class HistoryRewritten(Change):
     path: str = "$.stage_history"
 
     def problem(self) -> str | None:
-        return f"{self.file}: {self.path}: stage_history of {self.model} v{self.version} was rewritten; " \
-               "expected the committed entries unchanged and new entries appended"
+        return (
+            f"{self.file}: {self.path}: stage_history of {self.model} v{self.version} was rewritten; "
+            "expected the committed entries unchanged and new entries appended"
+        )
 
 
 @dataclass
@@ -205,8 +219,10 @@ class SettingsChanged(Change):
         if "lifecycle" not in self.keys or not self.moved:
             return None
         shown = ", ".join(self.moved[:3]) + (f" and {len(self.moved) - 3} more" if len(self.moved) > 3 else "")
-        return (f"{SETTINGS_FILE}: $.lifecycle: the lifecycle changes in the same change that moves stages "
-                f"({shown}); expected the lifecycle changed in a pull request of its own, with no stage moves")
+        return (
+            f"{SETTINGS_FILE}: $.lifecycle: the lifecycle changes in the same change that moves stages "
+            f"({shown}); expected the lifecycle changed in a pull request of its own, with no stage moves"
+        )
 
 
 @dataclass
@@ -233,8 +249,11 @@ class FileUnreadable(Change):
             return "is missing" if self.was == "absent" else "was deleted"
         if self.was == "readable":
             return f"was made unreadable ({self.reason})"
-        return f"is unreadable ({self.reason})" if self.was == "absent" else \
-            f"was changed and is still unreadable ({self.reason})"
+        return (
+            f"is unreadable ({self.reason})"
+            if self.was == "absent"
+            else f"was changed and is still unreadable ({self.reason})"
+        )
 
     def _expected(self) -> str:
         if self.version is not None and self.was != "absent":
@@ -265,8 +284,11 @@ class SymlinkFound(Change):
     def problem(self) -> str | None:
         from ..checks import symlink_problem
 
-        return symlink_problem(self.file, self.target) if self.target is not None else \
-            symlink_problem(f"{self.file} (submodule)")
+        return (
+            symlink_problem(self.file, self.target)
+            if self.target is not None
+            else symlink_problem(f"{self.file} (submodule)")
+        )
 
 
 @dataclass
@@ -278,9 +300,11 @@ class AttributesChanged(Change):
     file: str = ""
 
     def problem(self) -> str | None:
-        return (f"{self.file}: a .gitattributes that applies to {REGISTRY_DIR}/ was added, changed or removed; "
-                "a pull request may not change how git checks out registry files (mlreg writes "
-                f"{REGISTRY_DIR}/.gitattributes itself)")
+        return (
+            f"{self.file}: a .gitattributes that applies to {REGISTRY_DIR}/ was added, changed or removed; "
+            "a pull request may not change how git checks out registry files (mlreg writes "
+            f"{REGISTRY_DIR}/.gitattributes itself)"
+        )
 
 
 @dataclass
@@ -292,8 +316,10 @@ class MergeConflict(Change):
     base: str = ""
 
     def problem(self) -> str | None:
-        return (f"{self.file}: the change does not merge cleanly into {self.base} (both edited this file); "
-                f"expected a branch that merges: rebase it onto {self.base} and push again")
+        return (
+            f"{self.file}: the change does not merge cleanly into {self.base} (both edited this file); "
+            f"expected a branch that merges: rebase it onto {self.base} and push again"
+        )
 
 
 @dataclass
@@ -314,9 +340,14 @@ class ChangeSet:
         return [c for c in self.changes if isinstance(c, types)]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"base": self.base, "base_commit": self.base_commit, "head": self.head,
-                "head_commit": self.head_commit, "changes": [c.to_dict() for c in self.changes],
-                "problems": self.problems()}
+        return {
+            "base": self.base,
+            "base_commit": self.base_commit,
+            "head": self.head,
+            "head_commit": self.head_commit,
+            "changes": [c.to_dict() for c in self.changes],
+            "problems": self.problems(),
+        }
 
 
 def _show(value: Any) -> str:

@@ -9,10 +9,30 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from ..records import MUTABLE_VERSION_FIELDS, Settings
 from ..files import REGISTRY_DIR, SETTINGS_FILE
+from ..records import MUTABLE_VERSION_FIELDS, Settings
 from .allow import appended_problem, arrival_problem, artifacts_problem, now_utc
-from .kinds import (AliasChanged, ArtifactFileChanged, Change, ChangeSet, DescriptionChanged, FieldChanged, FileReadable, FileUnreadable, HistoryRefused, HistoryRewritten, ModelAdded, ModelRemoved, SettingsChanged, StageChanged, SymlinkFound, TagChanged, VersionAdded, VersionRemoved, VersionRenumbered)
+from .kinds import (
+    AliasChanged,
+    ArtifactFileChanged,
+    Change,
+    ChangeSet,
+    DescriptionChanged,
+    FieldChanged,
+    FileReadable,
+    FileUnreadable,
+    HistoryRefused,
+    HistoryRewritten,
+    ModelAdded,
+    ModelRemoved,
+    SettingsChanged,
+    StageChanged,
+    SymlinkFound,
+    TagChanged,
+    VersionAdded,
+    VersionRemoved,
+    VersionRenumbered,
+)
 from .state import Broken, State, _mfile, _vfile
 
 _ABSENT = object()
@@ -26,8 +46,9 @@ def between(old: State, new: State, now: dt.datetime | None = None) -> ChangeSet
     now = now or now_utc()
     out.changes += _file_changes(old, new, SETTINGS_FILE)
     if SETTINGS_FILE not in {*old.broken, *new.broken} and old.settings_doc != new.settings_doc:
-        keys = sorted(k for k in {*old.settings_doc, *new.settings_doc}
-                      if old.settings_doc.get(k) != new.settings_doc.get(k))
+        keys = sorted(
+            k for k in {*old.settings_doc, *new.settings_doc} if old.settings_doc.get(k) != new.settings_doc.get(k)
+        )
         out.changes.append(SettingsChanged("", keys))
     for name in sorted({*old.models, *new.models}):
         if name not in new.models:
@@ -41,8 +62,11 @@ def between(old: State, new: State, now: dt.datetime | None = None) -> ChangeSet
             out.changes += _model_doc_changes(name, old.models.get(name), new.models.get(name))
         if name in new.models:
             out.changes += _version_changes(name, old, new, settings, now)
-    out.changes += [SymlinkFound(_model_of(p), p, t) for p, t in sorted(new.links.items())
-                    if p not in old.links or old.links[p] != t]
+    out.changes += [
+        SymlinkFound(_model_of(p), p, t)
+        for p, t in sorted(new.links.items())
+        if p not in old.links or old.links[p] != t
+    ]
     for change in out.of(SettingsChanged):
         change.moved = [f"{c.model} v{c.version} {c.before} -> {c.after}" for c in out.of(StageChanged)]
     return out
@@ -80,8 +104,11 @@ def _model_doc_changes(name: str, old: dict | None, new: dict | None) -> list[Ch
     if old and old.get("description", "") != new.get("description", ""):
         out.append(DescriptionChanged(name, str(old.get("description") or ""), str(new.get("description") or "")))
     before, after = _mapping(old.get("aliases")), _mapping(new.get("aliases"))
-    out += [AliasChanged(name, a, before.get(a), after.get(a)) for a in sorted({*before, *after})
-            if before.get(a) != after.get(a)]
+    out += [
+        AliasChanged(name, a, before.get(a), after.get(a))
+        for a in sorted({*before, *after})
+        if before.get(a) != after.get(a)
+    ]
     if old:
         out += _tag_changes(name, None, old.get("tags"), new.get("tags"))
     return out
@@ -89,8 +116,11 @@ def _model_doc_changes(name: str, old: dict | None, new: dict | None) -> list[Ch
 
 def _tag_changes(name: str, version: int | None, old: Any, new: Any) -> list[Change]:
     before, after = _mapping(old), _mapping(new)
-    return [TagChanged(name, version, k, before.get(k), after.get(k)) for k in sorted({*before, *after})
-            if before.get(k) != after.get(k)]
+    return [
+        TagChanged(name, version, k, before.get(k), after.get(k))
+        for k in sorted({*before, *after})
+        if before.get(k) != after.get(k)
+    ]
 
 
 def _mapping(value: Any) -> dict:
@@ -114,8 +144,9 @@ def _version_changes(name: str, old: State, new: State, settings: Settings, now:
     highest = max(before) if before else None
     for n in sorted(added):  # a new record that cannot be read is only reported as unreadable
         rec = after[n]
-        out += _file_changes(old, new, _vfile(name, n)) if rec is None else \
-            [_added(name, n, rec, highest, settings, now)]
+        out += (
+            _file_changes(old, new, _vfile(name, n)) if rec is None else [_added(name, n, rec, highest, settings, now)]
+        )
     return out
 
 
@@ -136,8 +167,9 @@ def _fingerprint(doc: dict) -> str:
     return json.dumps({k: v for k, v in doc.items() if k not in ignored}, sort_keys=True)
 
 
-def _committed_version_changes(name: str, n: int, old: dict | None, new: dict | None,
-                               settings: Settings, now: dt.datetime) -> list[Change]:
+def _committed_version_changes(
+    name: str, n: int, old: dict | None, new: dict | None, settings: Settings, now: dt.datetime
+) -> list[Change]:
     if old is None or new is None:  # unreadable: reported by _file_changes
         return []
     file = _vfile(name, n)
@@ -147,16 +179,17 @@ def _committed_version_changes(name: str, n: int, old: dict | None, new: dict | 
             absent = "before" if a is _ABSENT else "after" if b is _ABSENT else None
             out.append(FieldChanged(name, n, file, path, _plain(a), _plain(b), absent))
     old_hist, new_hist = _list(old.get("stage_history")), _list(new.get("stage_history"))
-    if new_hist[:len(old_hist)] != old_hist:
+    if new_hist[: len(old_hist)] != old_hist:
         at = next((i for i, (a, b) in enumerate(zip(old_hist, new_hist, strict=False)) if a != b), len(new_hist))
         out.append(HistoryRewritten(name, n, file, f"$.stage_history[{at}]"))
         appended = []
     else:
-        appended = new_hist[len(old_hist):]
+        appended = new_hist[len(old_hist) :]
     appended_note = appended_problem(appended, old_hist, old, old.get("stage") != new.get("stage"), now)
     if old.get("stage") != new.get("stage"):
-        change = _stage_change(name, n, file, str(old.get("stage")), str(new.get("stage")), appended,
-                               old_hist, settings)
+        change = _stage_change(
+            name, n, file, str(old.get("stage")), str(new.get("stage")), appended, old_hist, settings
+        )
         if change.legal and appended_note:
             change.note, change.legal = appended_note, False
         out.append(change)
@@ -170,15 +203,19 @@ def _list(value: Any) -> list:
     return value if isinstance(value, list) else []
 
 
-def _stage_change(name: str, n: int, file: str, before: str, after: str, appended: list, old_hist: list,
-                  settings: Settings) -> StageChanged:
+def _stage_change(
+    name: str, n: int, file: str, before: str, after: str, appended: list, old_hist: list, settings: Settings
+) -> StageChanged:
     entry = next((e for e in reversed(appended) if isinstance(e, dict) and e.get("to") == after), None)
     change = StageChanged(name, n, file, before, after, _direction(settings, before, after, entry))
     change.path = [before, *(e["to"] for e in appended if isinstance(e, dict) and isinstance(e.get("to"), str))]
     if entry:
         change.reason, change.by, change.at = entry.get("reason"), entry.get("by"), entry.get("at")
-    moved = _rollback_problem(settings, n, after, old_hist) if entry and entry.get("action") == "rollback" \
+    moved = (
+        _rollback_problem(settings, n, after, old_hist)
+        if entry and entry.get("action") == "rollback"
         else _transition_problem(settings, before, after, entry)
+    )
     change.note = moved or _history_problem(settings, before, after, appended, len(old_hist))
     change.legal = change.note is None
     return change
@@ -192,8 +229,10 @@ def _rollback_problem(settings: Settings, n: int, stage: str, old_hist: list) ->
     if not spec or not spec.exclusive:
         return f"$.stage: rollback to {stage!r} refused: only an exclusive stage is rolled back"
     if not any(isinstance(e, dict) and e.get("to") == stage for e in old_hist):
-        return (f"$.stage: rollback to {stage!r} refused: v{n} never held stage {stage!r} before (by its "
-                "committed stage_history); a rollback returns the stage only to a version that held it")
+        return (
+            f"$.stage: rollback to {stage!r} refused: v{n} never held stage {stage!r} before (by its "
+            "committed stage_history); a rollback returns the stage only to a version that held it"
+        )
     return None
 
 
@@ -204,15 +243,19 @@ def _transition_problem(settings: Settings, before: str, after: str, entry: dict
         return None
     if spec and spec.exclusive and after == spec.demote_to and entry and entry.get("action") == "demote":
         return None  # the demotion an exclusive stage makes when a new holder is promoted
-    return (f"$.stage: {before} -> {after} is not an allowed transition; from {before} a version may move to: "
-            f"{', '.join(allowed) or 'nowhere'} (one step per change)")
+    return (
+        f"$.stage: {before} -> {after} is not an allowed transition; from {before} a version may move to: "
+        f"{', '.join(allowed) or 'nowhere'} (one step per change)"
+    )
 
 
 def _history_problem(settings: Settings, before: str, after: str, appended: list, first: int) -> str | None:
     """The appended stage_history entries must record the move: from `before`, chained, ending at `after`."""
     if not appended:
-        return (f"$.stage_history: stage changed {before} -> {after} but no new stage_history entry records it; "
-                "expected an appended entry with from, to, at, by and reason")
+        return (
+            f"$.stage_history: stage changed {before} -> {after} but no new stage_history entry records it; "
+            "expected an appended entry with from, to, at, by and reason"
+        )
     current: str | None = before
     for i, e in enumerate(appended, start=first):
         e = e if isinstance(e, dict) else {}
@@ -240,8 +283,7 @@ def _direction(settings: Settings, before: str, after: str, entry: dict | None) 
     return "moved"
 
 
-def _artifact_file_changes(name: str, n: int, old: dict[str, str] | None,
-                           new: dict[str, str] | None) -> list[Change]:
+def _artifact_file_changes(name: str, n: int, old: dict[str, str] | None, new: dict[str, str] | None) -> list[Change]:
     if old is None or new is None:  # the work tree: plain validate re-hashes artifacts instead
         return []
     prefix, meta = f"{REGISTRY_DIR}/{name}/v{n}/", _vfile(name, n)
@@ -259,11 +301,17 @@ def _added(name: str, n: int, doc: dict, highest: int | None, settings: Settings
     params, lineage = _mapping(doc.get("params")), _mapping(doc.get("lineage"))
     base = _mapping(lineage.get("base"))
     return VersionAdded(
-        name, n, _vfile(name, n), str(doc.get("stage", "")), str(doc.get("description") or ""),
+        name,
+        n,
+        _vfile(name, n),
+        str(doc.get("stage", "")),
+        str(doc.get("description") or ""),
         key_metrics(_mapping(doc.get("metrics")), params.get("primary_metric")),
-        lineage.get("model_type"), f"{base.get('model')} v{base.get('version')}" if base else None,
-        _mapping(doc.get("run")).get("name"), highest, arrival_problem(doc, settings, now) or
-        artifacts_problem(doc, settings),
+        lineage.get("model_type"),
+        f"{base.get('model')} v{base.get('version')}" if base else None,
+        _mapping(doc.get("run")).get("name"),
+        highest,
+        arrival_problem(doc, settings, now) or artifacts_problem(doc, settings),
         [str(e.get("to")) for e in _list(doc.get("stage_history")) if isinstance(e, dict)],
     )
 

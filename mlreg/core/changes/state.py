@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import schemas
 from ...errors import MlregError
-from ..records import Settings
+from .. import schemas
 from ..files import MODEL_FILE, REGISTRY_DIR, SETTINGS_FILE, VERSION_FILE, RegistryFiles, load_json, load_yaml
+from ..records import Settings
 
 
 @dataclass(frozen=True)
@@ -44,21 +44,30 @@ class State:
         return Settings.from_dict(doc)
 
 
-def read_state(store: RegistryFiles, label: str, commit: str | None = None,
-               blobs: dict[str, str] | None = None) -> State:
+def read_state(
+    store: RegistryFiles, label: str, commit: str | None = None, blobs: dict[str, str] | None = None
+) -> State:
     """Every registry document of a tree, read without schema checks; unreadable ones noted in `broken`."""
     broken: dict[str, Broken] = {}
     settings = _read(load_yaml, store.root, SETTINGS_FILE, broken, "", required=False)
     models, versions = {}, {}
     for name in store.model_names():
         models[name] = _read(load_yaml, store.root, _mfile(name), broken, name)
-        versions[name] = {n: _read(load_json, store.root, _vfile(name, n), broken, name, n)
-                          for n in store.version_numbers(name)}
+        versions[name] = {
+            n: _read(load_json, store.root, _vfile(name, n), broken, name, n) for n in store.version_numbers(name)
+        }
     return State(label, commit, settings or {}, models, versions, blobs, broken)
 
 
-def _read(loader, root: Path, rel: str, broken: dict[str, Broken], model: str, version: int | None = None,
-          required: bool = True) -> dict[str, Any] | None:
+def _read(
+    loader,
+    root: Path,
+    rel: str,
+    broken: dict[str, Broken],
+    model: str,
+    version: int | None = None,
+    required: bool = True,
+) -> dict[str, Any] | None:
     """The mapping in `root/rel`, or None (noted in `broken` unless an optional file is simply absent)."""
     path = root / rel
     if not path.is_file():
@@ -78,8 +87,14 @@ def _read(loader, root: Path, rel: str, broken: dict[str, Broken], model: str, v
 
 
 def _kind(doc: Any) -> str:
-    names = {type(None): "nothing", bool: "a boolean", int: "a number", float: "a number", str: "a string",
-             list: "a list"}
+    names = {
+        type(None): "nothing",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+    }
     return names.get(type(doc), type(doc).__name__)
 
 

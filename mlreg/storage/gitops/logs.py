@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import GitError
-from .trees import _full, _read, _where
 from .runner import Git
+from .trees import _full, _read, _where
 
 
 @dataclass
@@ -37,7 +37,7 @@ def log(root: Path, path: str) -> list[CommitInfo]:
         if len(parts) != 5:
             continue
         sha, at, author, subject, trailer_text = parts
-        when = dt.datetime.fromisoformat(at).astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        when = dt.datetime.fromisoformat(at).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         trailers = dict(line.split(": ", 1) for line in trailer_text.splitlines() if ": " in line)
         commits.append(CommitInfo(sha, when, author, subject, trailers))
     return commits
@@ -49,8 +49,9 @@ def touched_versions(root: Path, path: str) -> dict[str, set[int]]:
     g = Git(root)
     if g.head() is None:
         return {}
-    out = g.run("log", "--no-renames", "-z", "--format=%x01%H", "--name-only", "--", f"{path}/*/metadata.json",
-                strip=False)
+    out = g.run(
+        "log", "--no-renames", "-z", "--format=%x01%H", "--name-only", "--", f"{path}/*/metadata.json", strip=False
+    )
     found: dict[str, set[int]] = {}
     sha = None
     for field_ in out.split("\0"):
@@ -90,8 +91,10 @@ def default_branch(root: Path) -> str:
     for ref in ("origin/main", "origin/master", "main", "master"):
         if g.ref_exists(f"{ref}^{{commit}}"):
             return ref
-    raise GitError("no default branch found (origin/HEAD, origin/main, origin/master, main or master); "
-                   "name the base ref explicitly")
+    raise GitError(
+        "no default branch found (origin/HEAD, origin/main, origin/master, main or master); "
+        "name the base ref explicitly"
+    )
 
 
 def last_commits(root: Path, path: str, depth: int = 3) -> dict[str, str]:
@@ -120,8 +123,16 @@ def deleted_versions(root: Path, model: str, at: str | None = None) -> dict[int,
     g = Git(root)
     if g.head() is None:
         return {}
-    out = g.run("log", "--diff-filter=D", "--no-renames", "--name-only", "--format=%x1e%H", at or "HEAD", "--",
-                f"registry/{model}/*/metadata.json")
+    out = g.run(
+        "log",
+        "--diff-filter=D",
+        "--no-renames",
+        "--name-only",
+        "--format=%x1e%H",
+        at or "HEAD",
+        "--",
+        f"registry/{model}/*/metadata.json",
+    )
     found: dict[int, str] = {}
     for block in out.split("\x1e"):
         lines = block.strip().splitlines()
@@ -158,21 +169,22 @@ def folder_history(root: Path, commit: str, paths: list[str], depth: int = 3) ->
 
     prefix = _where(root)[1]
     fmt = "%x01%H%x1f%aI%x1f%an <%ae>%x1f%s%x1f%(trailers:only,unfold)%x1f"
-    _, raw = _read(root, "log", "--no-renames", "-z", f"--format={fmt}", "--name-only", commit, "--",
-                   *_full(root, paths))
+    _, raw = _read(
+        root, "log", "--no-renames", "-z", f"--format={fmt}", "--name-only", commit, "--", *_full(root, paths)
+    )
     found: dict[str, list[CommitInfo]] = {}
     info: CommitInfo | None = None
     for field_ in raw.decode("utf-8", "surrogateescape").split("\0"):
         field_ = field_.lstrip("\n")
         if field_.startswith("\x01"):
             sha, at, author, subject, trailer_text = field_[1:].split("\x1f")[:5]
-            when = dt.datetime.fromisoformat(at).astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            when = dt.datetime.fromisoformat(at).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             trailers = dict(line.split(": ", 1) for line in trailer_text.splitlines() if ": " in line)
             info = CommitInfo(sha, when, author, subject, trailers)
             continue
         if info is None or not field_.startswith(prefix):
             continue
-        parts = field_[len(prefix):].split("/")
+        parts = field_[len(prefix) :].split("/")
         for d in range(depth - 1, min(depth, len(parts) - 1) + 1):
             seen = found.setdefault("/".join(parts[:d]), [])
             if not seen or seen[-1].sha != info.sha:
@@ -186,4 +198,4 @@ def commit_time(root: Path, commit: str) -> str:
 
     _, out = _read(root, "show", "-s", "--format=%aI", commit)
     at = out.decode().strip()
-    return dt.datetime.fromisoformat(at).astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromisoformat(at).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

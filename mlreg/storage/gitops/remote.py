@@ -12,7 +12,6 @@ from ...errors import GitError, MlregError
 from ...masking import mask
 from .runner import Git
 
-
 GC_REFS = "refs/mlreg-gc"  # every ref of every remote, as gc last fetched it (refs/mlreg-gc/<remote>/...)
 _RECORD = re.compile(r"(^|/)registry/[^/]+/v[0-9]+/metadata\.json$")
 
@@ -29,12 +28,26 @@ def fetch_remotes(root: Path) -> list[str]:
     for name in names:
         dest = f"{GC_REFS}/{re.sub(r'[^A-Za-z0-9._-]', '_', name)}"
         try:
-            g.run("fetch", "--quiet", "--prune", "--no-tags", "--no-write-fetch-head", "--", name,
-                  f"+refs/*:{dest}/*", f"^{GC_REFS}/*", env=env)
+            g.run(
+                "fetch",
+                "--quiet",
+                "--prune",
+                "--no-tags",
+                "--no-write-fetch-head",
+                "--",
+                name,
+                f"+refs/*:{dest}/*",
+                f"^{GC_REFS}/*",
+                env=env,
+            )
         except GitError as e:
             why = next((line.strip() for line in str(e).splitlines() if line.strip()), "")
-            raise GitError(mask(f"cannot fetch remote {name!r}, so gc cannot see what other clones pushed; nothing "
-                                f"was deleted ({why})")) from None
+            raise GitError(
+                mask(
+                    f"cannot fetch remote {name!r}, so gc cannot see what other clones pushed; nothing "
+                    f"was deleted ({why})"
+                )
+            ) from None
     return names
 
 
@@ -56,14 +69,24 @@ def recorded_uris(root: Path) -> set[str]:
     uris: set[str] = set()
     oids = list(blobs)
     for start in range(0, len(oids), 500):  # a bounded batch in memory at a time: records have many revisions
-        for oid, data in _blobs(g, oids[start:start + 500]).items():
+        for oid, data in _blobs(g, oids[start : start + 500]).items():
             path = blobs[oid]
             uris |= _uris(data, f"{path} (git object {oid[:12]})", strict=bool(_RECORD.search(path)))
     for folder, _ in trees:
         if not Path(folder).is_dir():  # a linked work tree whose folder is gone: its HEAD and index still count
             continue
-        found = g.run("-C", folder, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
-                      ":(glob)**/registry/*/v*/metadata.json", strip=False)
+        found = g.run(
+            "-C",
+            folder,
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+            "--",
+            ":(glob)**/registry/*/v*/metadata.json",
+            strip=False,
+        )
         for rel in sorted(set(found.split("\0")) - {""}):
             f = Path(folder, rel)
             if _RECORD.search(rel) and f.is_file() and not f.is_symlink():
@@ -94,7 +117,7 @@ def _blobs(g: Git, oids: list[str]) -> dict[str, bytes]:
         if len(header) != 3 or header[1] != b"blob":
             raise GitError(f"git cat-file: cannot read object {oid} ({raw[pos:end].decode(errors='replace')})")
         size = int(header[2])
-        out[oid] = raw[end + 1:end + 1 + size]
+        out[oid] = raw[end + 1 : end + 1 + size]
         pos = end + 1 + size + 1
     return out
 
@@ -108,12 +131,17 @@ def _uris(data: bytes, where: str, strict: bool) -> set[str]:
     except ValueError as e:
         if not strict:
             return set()
-        raise MlregError(f"{where}: not a readable version record ({' '.join(str(e).split())}); gc reads every "
-                         "record before it deletes anything, so nothing was deleted: fix or remove that "
-                         "record") from None
+        raise MlregError(
+            f"{where}: not a readable version record ({' '.join(str(e).split())}); gc reads every "
+            "record before it deletes anything, so nothing was deleted: fix or remove that "
+            "record"
+        ) from None
     artifacts = doc.get("artifacts")
-    return {a["uri"] for a in artifacts if isinstance(a, dict) and isinstance(a.get("uri"), str)} \
-        if isinstance(artifacts, list) else set()
+    return (
+        {a["uri"] for a in artifacts if isinstance(a, dict) and isinstance(a.get("uri"), str)}
+        if isinstance(artifacts, list)
+        else set()
+    )
 
 
 def sparse_checkout(url: str, folder: str, dest: Path, rev: str | None = None) -> None:

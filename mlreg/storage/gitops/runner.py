@@ -25,8 +25,14 @@ class Git:
         self._git = git.Git(str(self.root))
         self._exc = git.exc.GitCommandError
 
-    def run(self, *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None,
-            strip: bool = True, raw: bool = False):
+    def run(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        stdin: bytes | None = None,
+        strip: bool = True,
+        raw: bool = False,
+    ):
         """Run one git command; a failure becomes a GitError with git's own words (raw: stdout as bytes)."""
         full_env = {**os.environ, **env} if env else None
         opts: dict[str, Any] = {"env": full_env, "strip_newline_in_stdout": strip, "stdout_as_string": not raw}
@@ -48,7 +54,7 @@ class Git:
 
     def local(self, full: str) -> str | None:
         """A work-tree-relative path back to registry-relative (None when outside the registry folder)."""
-        return full[len(self.prefix):] if full.startswith(self.prefix) else None
+        return full[len(self.prefix) :] if full.startswith(self.prefix) else None
 
     def head(self) -> str | None:
         """The commit HEAD points at, or None on an unborn branch."""
@@ -64,8 +70,9 @@ class Git:
         """Which of these paths (or files below them) differ from HEAD in the index or work tree."""
         if not paths:
             return []
-        out = self.run("status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--",
-                       *paths, strip=False)
+        out = self.run(
+            "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--", *paths, strip=False
+        )
         found = {self.local(entry[3:]) for entry in out.split("\0") if len(entry) > 3}
         return sorted(p for p in found if p is not None)
 
@@ -88,8 +95,9 @@ class Git:
             return []
         # absolute paths; a symlink (followed on purpose) by its target, else git would hash the link itself
         names = "\n".join(os.path.realpath(p) if os.path.islink(p) else os.path.abspath(p) for p in files)
-        out = self.run("hash-object", *(["-w"] if write else []), "--no-filters", "--stdin-paths",
-                       stdin=names.encode() + b"\n")
+        out = self.run(
+            "hash-object", *(["-w"] if write else []), "--no-filters", "--stdin-paths", stdin=names.encode() + b"\n"
+        )
         return out.split()
 
     def hash_bytes(self, datas: list[bytes]) -> list[str]:
@@ -107,8 +115,7 @@ class Git:
         """{registry path: blob id} at `commit` of these paths (folders: every file below them)."""
         if not commit or not rels:
             return {}
-        out = self.run("ls-tree", "-r", "-z", "--full-tree", commit, "--", *[self.full(r) for r in rels],
-                       strip=False)
+        out = self.run("ls-tree", "-r", "-z", "--full-tree", commit, "--", *[self.full(r) for r in rels], strip=False)
         found = {}
         for entry in out.split("\0"):
             if entry:
@@ -129,17 +136,30 @@ class Git:
 
     def set_index(self, index_file: str | Path, blobs: dict[str, str | None]) -> None:
         """Point these index entries at blobs (None: remove), in one git call, without touching the work tree."""
-        lines = [f"100644 {oid}\t{self.full(p)}" if oid else f"0 {'0' * 40}\t{self.full(p)}"
-                 for p, oid in sorted(blobs.items())]
-        self.run("update-index", "--index-info", env={"GIT_INDEX_FILE": str(index_file)},
-                 stdin=("\n".join(lines) + "\n").encode())
+        lines = [
+            f"100644 {oid}\t{self.full(p)}" if oid else f"0 {'0' * 40}\t{self.full(p)}"
+            for p, oid in sorted(blobs.items())
+        ]
+        self.run(
+            "update-index",
+            "--index-info",
+            env={"GIT_INDEX_FILE": str(index_file)},
+            stdin=("\n".join(lines) + "\n").encode(),
+        )
 
     def checkout(self, index_file: str | Path, rels: list[str]) -> None:
         """Write these entries of an index to the work tree (byte-exact under registry/.gitattributes) and record
         their stat data in that index: one git call, no re-hashing."""
         if rels:
-            self.run("checkout-index", "-f", "-u", "-z", "--stdin", env={"GIT_INDEX_FILE": str(index_file)},
-                     stdin=b"\0".join(r.encode() for r in rels) + b"\0")
+            self.run(
+                "checkout-index",
+                "-f",
+                "-u",
+                "-z",
+                "--stdin",
+                env={"GIT_INDEX_FILE": str(index_file)},
+                stdin=b"\0".join(r.encode() for r in rels) + b"\0",
+            )
 
     def update_ref(self, ref: str, new: str, old: str | None, reason: str) -> None:
         """Compare-and-swap: move `ref` to `new` only if it still points at `old` (None: must not exist)."""
@@ -166,6 +186,6 @@ def _cat_blobs(g: Git, oids: list[str]) -> dict[str, bytes]:
         eol = data.index(b"\n", pos)
         oid, _kind, size = data[pos:eol].decode().split()
         start = eol + 1
-        out[oid] = data[start:start + int(size)]
+        out[oid] = data[start : start + int(size)]
         pos = start + int(size) + 1
     return out

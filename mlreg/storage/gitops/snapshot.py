@@ -14,9 +14,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...errors import GitError, MlregError, NotFound
+from ...core.files import (
+    MODEL_FILE,
+    REGISTRY_DIR,
+    SETTINGS_FILE,
+    VERSION_FILE,
+    RegistryFiles,
+    _unchecked,
+    parse_json,
+    parse_version_dirname,
+    version_dirname,
+)
 from ...core.records import NAME_RE, Model, Version
-from ...core.files import (MODEL_FILE, REGISTRY_DIR, SETTINGS_FILE, VERSION_FILE, RegistryFiles, _unchecked, parse_json, parse_version_dirname, version_dirname)
+from ...errors import GitError, MlregError, NotFound
 from .trees import SYMLINK_MODE, Entry, _read, _where, blobs
 
 TREE_MODE = "040000"
@@ -71,12 +81,16 @@ def refuse_unsafe_state(root: Path, snap: Snapshot, *, on_head: bool, allow_deta
     stopped = operation_in_progress(loc.git_dir)
     if stopped:
         what, how = stopped
-        raise GitError(f"{what} is in progress in this repository; mlreg writes nothing until it is finished "
-                       f"(`{how}`), so the registry is never changed inside it")
+        raise GitError(
+            f"{what} is in progress in this repository; mlreg writes nothing until it is finished "
+            f"(`{how}`), so the registry is never changed inside it"
+        )
     if on_head and snap.branch is None and snap.commit is not None and not allow_detached:
-        raise GitError(f"HEAD is detached (at {snap.commit[:10]}): a commit here is on no branch and is easily "
-                       "lost; switch to a branch (`git switch NAME`, or `git switch -c NAME` to keep this point), "
-                       "or pass --branch NAME, or --allow-detached to commit on the detached HEAD anyway")
+        raise GitError(
+            f"HEAD is detached (at {snap.commit[:10]}): a commit here is on no branch and is easily "
+            "lost; switch to a branch (`git switch NAME`, or `git switch -c NAME` to keep this point), "
+            "or pass --branch NAME, or --allow-detached to commit on the detached HEAD anyway"
+        )
 
 
 def is_shallow(root: Path) -> bool:
@@ -89,8 +103,10 @@ def is_shallow(root: Path) -> bool:
 def refuse_shallow(root: Path) -> None:
     """New version numbers are never reused; in a shallow clone a deleted number cannot be proven unused."""
     if is_shallow(root):
-        raise GitError("this is a shallow clone (its history is cut short), so mlreg cannot prove a version number "
-                       "was never used and deleted before; fetch the whole history first (`git fetch --unshallow`)")
+        raise GitError(
+            "this is a shallow clone (its history is cut short), so mlreg cannot prove a version number "
+            "was never used and deleted before; fetch the whole history first (`git fetch --unshallow`)"
+        )
 
 
 class TreeFiles(RegistryFiles):
@@ -142,9 +158,10 @@ class TreeFiles(RegistryFiles):
             if rec:
                 meta, path = rec.split("\t", 1)
                 mode, _kind, oid = meta.split()
-                self._exact[path[len(prefix):]] = Entry(mode, oid)
-        wanted = {r: e.oid for r in rels if (e := self._exact[r]) is not None and e.mode not in (SYMLINK_MODE,
-                                                                                                   TREE_MODE)}
+                self._exact[path[len(prefix) :]] = Entry(mode, oid)
+        wanted = {
+            r: e.oid for r in rels if (e := self._exact[r]) is not None and e.mode not in (SYMLINK_MODE, TREE_MODE)
+        }
         got = blobs(self.root, set(wanted.values()))
         self._bytes.update({r: got[oid] for r, oid in wanted.items() if oid in got})
 
@@ -154,8 +171,10 @@ class TreeFiles(RegistryFiles):
         if e is None or e.mode == TREE_MODE:
             raise FileNotFoundError(rel)
         if e.mode == SYMLINK_MODE:
-            raise MlregError(f"{rel}: is a symbolic link; nothing under {REGISTRY_DIR}/ and no {SETTINGS_FILE} "
-                             "may be a symlink (mlreg never reads through one)")
+            raise MlregError(
+                f"{rel}: is a symbolic link; nothing under {REGISTRY_DIR}/ and no {SETTINGS_FILE} "
+                "may be a symlink (mlreg never reads through one)"
+            )
         if rel not in self._bytes:
             self._bytes.update({rel: blobs(self.root, [e.oid])[e.oid]})
         return self._bytes[rel]
@@ -185,16 +204,21 @@ class TreeFiles(RegistryFiles):
         frel = f"{REGISTRY_DIR}/{name}"
         e = self.entry(frel)
         if e is not None and e.mode == SYMLINK_MODE:
-            raise MlregError(f"{frel}: is a symbolic link; nothing under {REGISTRY_DIR}/ may be a symlink "
-                             "(mlreg never reads through one)")
+            raise MlregError(
+                f"{frel}: is a symbolic link; nothing under {REGISTRY_DIR}/ may be a symlink "
+                "(mlreg never reads through one)"
+            )
         if e is None or e.mode != TREE_MODE:
             raise NotFound(f"model {name!r} not found in {REGISTRY_DIR}/ of commit {self._short()}")
         rel = f"{frel}/{MODEL_FILE}"
         if not self.exists(rel):
             return Model(name=name)
         doc = _yaml(self.read(rel), rel)
-        model = _unchecked(Model.from_dict, doc, rel, "model file") if not validate else \
-            Model.from_dict(self.checked("model", doc, rel))
+        model = (
+            _unchecked(Model.from_dict, doc, rel, "model file")
+            if not validate
+            else Model.from_dict(self.checked("model", doc, rel))
+        )
         if model.name != name:
             raise MlregError(f"{rel}: $.name: expected {name!r} (the folder name), got {model.name!r}")
         return model
@@ -225,7 +249,9 @@ def _yaml(data: bytes, where: str) -> Any:
     try:
         return yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except RecursionError:
-        raise MlregError(f"{where}: malformed YAML: nested too deeply (expected at most a few hundred levels)") from None
+        raise MlregError(
+            f"{where}: malformed YAML: nested too deeply (expected at most a few hundred levels)"
+        ) from None
     except yaml.YAMLError as e:
         raise MlregError(f"{where}: malformed YAML: {' '.join(str(e).split())}") from None
 

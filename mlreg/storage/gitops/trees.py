@@ -19,8 +19,12 @@ from ...errors import GitError
 
 SYMLINK_MODE, SUBMODULE_MODE = "120000", "160000"
 GATED_PATHS = ("mlreg.yaml", "registry")
-_IDENT = {"GIT_AUTHOR_NAME": "mlreg", "GIT_AUTHOR_EMAIL": "mlreg@localhost", "GIT_COMMITTER_NAME": "mlreg",
-          "GIT_COMMITTER_EMAIL": "mlreg@localhost"}
+_IDENT = {
+    "GIT_AUTHOR_NAME": "mlreg",
+    "GIT_AUTHOR_EMAIL": "mlreg@localhost",
+    "GIT_COMMITTER_NAME": "mlreg",
+    "GIT_COMMITTER_EMAIL": "mlreg@localhost",
+}
 
 
 @functools.lru_cache(maxsize=16)
@@ -39,15 +43,21 @@ def _full(root: Path, paths: tuple[str, ...] | list[str]) -> list[str]:
 
 def _local(prefix: str, out: bytes) -> list[str]:
     """NUL-separated full paths -> registry-relative ones (paths outside the registry folder dropped)."""
-    return [p[len(prefix):] for p in out.decode("utf-8", "surrogateescape").split("\0") if p and p.startswith(prefix)]
+    return [p[len(prefix) :] for p in out.decode("utf-8", "surrogateescape").split("\0") if p and p.startswith(prefix)]
 
 
-def _read(root: Path, *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None,
-          ok: tuple[int, ...] = (0,)) -> tuple[int, bytes]:
+def _read(
+    root: Path, *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None, ok: tuple[int, ...] = (0,)
+) -> tuple[int, bytes]:
     """Run one git command at the work tree's root; its exit status (one of `ok`, else a GitError with
     git's words) and stdout."""
-    r = subprocess.run(["git", "--literal-pathspecs", *args], cwd=_where(root)[0], input=stdin, capture_output=True,
-                       env={**os.environ, **env} if env else None)
+    r = subprocess.run(
+        ["git", "--literal-pathspecs", *args],
+        cwd=_where(root)[0],
+        input=stdin,
+        capture_output=True,
+        env={**os.environ, **env} if env else None,
+    )
     if r.returncode not in ok:
         err = r.stderr.decode("utf-8", "replace").strip()
         raise GitError(f"git {args[0]} failed: {err or f'exit status {r.returncode}'}")
@@ -90,7 +100,7 @@ def listing(root: Path, treeish: str, paths: tuple[str, ...] | list[str] = GATED
             meta, path = rec.split("\t", 1)
             if path.startswith(prefix):
                 mode, _kind, oid = meta.split()
-                found[path[len(prefix):]] = Entry(mode, oid)
+                found[path[len(prefix) :]] = Entry(mode, oid)
     return found
 
 
@@ -104,7 +114,7 @@ def links(root: Path, treeish: str, paths: tuple[str, ...] = GATED_PATHS) -> dic
         if rec.startswith((SYMLINK_MODE, SUBMODULE_MODE)):
             meta, path = rec.split("\t", 1)
             mode, _kind, oid = meta.split()
-            found[path[len(prefix):]] = Entry(mode, oid)
+            found[path[len(prefix) :]] = Entry(mode, oid)
     return found
 
 
@@ -116,7 +126,7 @@ def changed(root: Path, old_tree: str, new_tree: str) -> tuple[list[str], bool]:
     paths = [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
     inside = [p for p in paths if p == gated[0] or p.startswith(gated[1] + "/")]
     prefix = _where(root)[1]
-    return [p[len(prefix):] for p in inside], len(inside) < len(paths)
+    return [p[len(prefix) :] for p in inside], len(inside) < len(paths)
 
 
 def blobs(root: Path, oids: list[str] | set[str]) -> dict[str, bytes]:
@@ -133,7 +143,7 @@ def blobs(root: Path, oids: list[str] | set[str]) -> dict[str, bytes]:
             pos = eol + 1
             continue
         start = eol + 1
-        out[header[0]] = data[start:start + int(header[2])]
+        out[header[0]] = data[start : start + int(header[2])]
         pos = start + int(header[2]) + 1
     return out
 
@@ -192,10 +202,13 @@ def worktree_commit(root: Path) -> tuple[str, bool]:
     is: symlinks stay symlinks, untracked files count, ignored files do not."""
     head_sha = head_commit(root)
     # tracked changes (stat-compared with the index, nothing hashed) and untracked files, in parallel
-    tracked = ["diff-index", "--name-only", "-z", "--no-renames", head_sha] if head_sha else \
-        ["ls-files", "-z", "--cached"]
+    tracked = (
+        ["diff-index", "--name-only", "-z", "--no-renames", head_sha] if head_sha else ["ls-files", "-z", "--cached"]
+    )
     gated = _full(root, GATED_PATHS)
-    found = _parallel(root, [*tracked, "--", *gated], ["ls-files", "-z", "--others", "--exclude-standard", "--", *gated])
+    found = _parallel(
+        root, [*tracked, "--", *gated], ["ls-files", "-z", "--others", "--exclude-standard", "--", *gated]
+    )
     paths = sorted({p for out in found for p in out.decode("utf-8", "surrogateescape").split("\0") if p})
     if not paths and head_sha:
         return head_sha, True
@@ -214,8 +227,10 @@ def worktree_commit(root: Path) -> tuple[str, bool]:
 def _parallel(root: Path, *commands: list[str]) -> list[bytes]:
     """Run git commands side by side (each reads the work tree); their outputs, or a GitError."""
     top = _where(root)[0]
-    procs = [subprocess.Popen(["git", "--literal-pathspecs", *c], cwd=top, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE) for c in commands]
+    procs = [
+        subprocess.Popen(["git", "--literal-pathspecs", *c], cwd=top, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for c in commands
+    ]
     outs = []
     for c, proc in zip(commands, procs, strict=True):
         out, err = proc.communicate()
@@ -236,15 +251,16 @@ def clean_blob_ids(root: Path, path: str = "registry") -> dict[str, str]:
     """Blob id of every regular file under `path` whose work-tree copy git knows is unchanged since the
     index recorded it (stat data matches): repo path -> blob id. Two git calls; nothing is hashed."""
     prefix = _where(root)[1]
-    staged, dirty = _parallel(root, ["ls-files", "-s", "-z", "--", prefix + path],
-                              ["diff-files", "--name-only", "-z", "--", prefix + path])
+    staged, dirty = _parallel(
+        root, ["ls-files", "-s", "-z", "--", prefix + path], ["diff-files", "--name-only", "-z", "--", prefix + path]
+    )
     found = {}
     for rec in staged.decode("utf-8", "surrogateescape").split("\0"):
         if rec:
             meta, rel = rec.split("\t", 1)
             mode, oid, stage = meta.split()
             if stage == "0" and mode in ("100644", "100755") and rel.startswith(prefix):
-                found[rel[len(prefix):]] = oid
+                found[rel[len(prefix) :]] = oid
     for rel in _local(prefix, dirty):
         found.pop(rel, None)
     return found
@@ -259,8 +275,11 @@ def attribute_changes(root: Path, old_tree: str, new_tree: str) -> list[tuple[st
     above = {"/".join([*parts[:i], ".gitattributes"]) for i in range(len(parts) + 1)}
     _, out = _read(root, "diff-tree", "-r", "-z", "--no-renames", "--name-only", old_tree, new_tree)
     paths = [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
-    return [(p, None if p in above else p[len(prefix):]) for p in paths if p.rsplit("/", 1)[-1] == ".gitattributes"
-            and (p in above or p.startswith(f"{prefix}registry/"))]
+    return [
+        (p, None if p in above else p[len(prefix) :])
+        for p in paths
+        if p.rsplit("/", 1)[-1] == ".gitattributes" and (p in above or p.startswith(f"{prefix}registry/"))
+    ]
 
 
 def model_folders(root: Path, treeish: str) -> list[str]:

@@ -124,8 +124,11 @@ def write_files(root: Path, change: WriteSet):
 
     root = Path(root)
     folders = change.new_folders
-    before = {rel: (root / rel).read_bytes() if (root / rel).is_file() else None for rel in change.files
-              if not any(inside(rel, f) for f in folders)}
+    before = {
+        rel: (root / rel).read_bytes() if (root / rel).is_file() else None
+        for rel in change.files
+        if not any(inside(rel, f) for f in folders)
+    }
     created: list[Path] = []  # folders this change made, undone newest first
 
     def undo() -> None:

@@ -13,8 +13,20 @@ from .session import ENV_DEFAULTS, session, to_error
 from .source import SourceModel, SourceRun, SourceVersion, download_version, read_models, read_versions
 from .writes import MlflowIO
 
-__all__ = ["ENV_DEFAULTS", "MlflowIO", "Reader", "SourceModel", "SourceRun", "SourceVersion", "download_version",
-           "load_pyfunc", "read_models", "read_versions", "session", "to_error"]
+__all__ = [
+    "ENV_DEFAULTS",
+    "MlflowIO",
+    "Reader",
+    "SourceModel",
+    "SourceRun",
+    "SourceVersion",
+    "download_version",
+    "load_pyfunc",
+    "read_models",
+    "read_versions",
+    "session",
+    "to_error",
+]
 
 
 def load_pyfunc(location: str) -> Any:

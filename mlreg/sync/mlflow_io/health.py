@@ -22,10 +22,16 @@ def unreadable_webhooks(target: Target) -> list[Item]:
     answer = probe(target.uri, WEBHOOKS, {"max_results": 1000})
     if answer.status is None or answer.status < 500:
         return []  # no answer is the sync's own error to report; 404: an MLflow without webhooks
-    return [Item("webhook", "(every webhook)", "broken",
-                 f"the server cannot read its webhooks (HTTP {answer.status} on GET {WEBHOOKS}), so none fires: their "
-                 "secrets were encrypted with another MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY; restart the server with "
-                 "the key they were made with (set it fixed, kept like the other secrets), or re-create them")]
+    return [
+        Item(
+            "webhook",
+            "(every webhook)",
+            "broken",
+            f"the server cannot read its webhooks (HTTP {answer.status} on GET {WEBHOOKS}), so none fires: their "
+            "secrets were encrypted with another MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY; restart the server with "
+            "the key they were made with (set it fixed, kept like the other secrets), or re-create them",
+        )
+    ]
 
 
 def missing_objects(wants: list) -> list[Item]:
@@ -44,9 +50,16 @@ def missing_objects(wants: list) -> list[Item]:
         return []
     results = check_stored([a for _, a in found])
     out = []
-    for (ref, a), (status, _) in zip(found, results):
+    for (ref, a), (status, _) in zip(found, results, strict=True):
         if status != "ok":
             what = "no object there" if status == "missing" else "the object has another size"
-            out.append(Item("store", f"{ref}:{a.path}", "broken", f"{a.uri}: {what}; `models:/` cannot load this "
-                            "version (restore the object from a copy; `mlreg verify` lists every one)"))
+            out.append(
+                Item(
+                    "store",
+                    f"{ref}:{a.path}",
+                    "broken",
+                    f"{a.uri}: {what}; `models:/` cannot load this "
+                    "version (restore the object from a copy; `mlreg verify` lists every one)",
+                )
+            )
     return out

@@ -60,8 +60,14 @@ def lease_name(registry_id: str) -> str:
 
 
 @contextmanager
-def held(registry, registry_id: str, shown: str, wait: float = WAIT, ttl: float = TTL,
-         on_wait: Callable[[Holder], None] | None = None) -> Iterator[Lease]:
+def held(
+    registry,
+    registry_id: str,
+    shown: str,
+    wait: float = WAIT,
+    ttl: float = TTL,
+    on_wait: Callable[[Holder], None] | None = None,
+) -> Iterator[Lease]:
     """Hold this registry's sync lease on the server (`registry`: MLflow's registry client) for the block."""
     lease = Lease(registry, lease_name(registry_id), ttl)
     lease.acquire(wait, shown, on_wait)
@@ -76,8 +82,13 @@ class Lease:
 
     def __init__(self, registry, name: str, ttl: float):
         self.registry, self.name, self.ttl = registry, name, ttl
-        self.me = Holder(secrets.token_hex(8), socket.gethostname(), os.getpid(),
-                         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), 0.0)
+        self.me = Holder(
+            secrets.token_hex(8),
+            socket.gethostname(),
+            os.getpid(),
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            0.0,
+        )
         self.lost = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -104,7 +115,8 @@ class Lease:
                 raise MlregError(
                     f"another mlreg sync of this registry is running on {shown} ({other.describe()}; its lease "
                     f"expires in {max(0, other.expires - time.time()):.0f} s unless renewed){waited}. Rerun when it "
-                    "has finished, or pass --wait SECONDS to wait longer")
+                    "has finished, or pass --wait SECONDS to wait longer"
+                )
             if on_wait is not None and not told:
                 on_wait(other)
                 told = True
@@ -115,8 +127,10 @@ class Lease:
 
         try:
             self.registry.create_registered_model(
-                self.name, {TAG: self.me.to_tag()},
-                "mlreg sync holds this while it writes (one sync at a time); deleted when it ends")
+                self.name,
+                {TAG: self.me.to_tag()},
+                "mlreg sync holds this while it writes (one sync at a time); deleted when it ends",
+            )
             return True
         except MlflowException as e:
             if e.error_code == "RESOURCE_ALREADY_EXISTS":
@@ -165,7 +179,7 @@ class Lease:
                 self.me.beat += 1
                 self.me.expires = time.time() + self.ttl
                 self.registry.set_registered_model_tag(self.name, TAG, self.me.to_tag())
-            except Exception:  # noqa: BLE001, S112 - a failed renewal is retried; the sync's own calls report it
+            except Exception:  # noqa: BLE001 - a failed renewal is retried; the sync's own calls report it
                 continue
 
     def check(self) -> None:
@@ -183,7 +197,7 @@ class Lease:
             now = self._read(self.name)
             if now is not None and now.token == self.me.token:
                 self._delete(self.name)
-        except Exception:  # noqa: BLE001, S110 - the sync's own error (if any) is the one to report
+        except Exception:  # noqa: BLE001 - the sync's own error (if any) is the one to report
             pass
 
     def _delete(self, name: str) -> None:

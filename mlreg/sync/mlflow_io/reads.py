@@ -35,15 +35,23 @@ class Reader:
         self.warnings: list[str] = []  # what sync left out and why (files not uploaded), for the report
 
     # -- reads -----------------------------------------------------------------------------
-    def read(self, wants: list[WantModel], also: list[str], registry_id: str = "", *, whole: bool = False,
-             artifacts: bool = False) -> Actual:
+    def read(
+        self,
+        wants: list[WantModel],
+        also: list[str],
+        registry_id: str = "",
+        *,
+        whole: bool = False,
+        artifacts: bool = False,
+    ) -> Actual:
         """Registered models, versions, experiments and this registry's runs: a few calls in all, not per version.
         Runs are searched by the registry's id, so the cost stays flat whatever else the server holds."""
         scope = [w.name for w in wants]
         actual = Actual()
         for rm in self.search_models(scope + [n for n in also if n not in scope]):
-            actual.models[rm.name] = HaveModel(rm.name, rm.description or "", dict(rm.tags),
-                                               {a: int(v) for a, v in rm.aliases.items()})
+            actual.models[rm.name] = HaveModel(
+                rm.name, rm.description or "", dict(rm.tags), {a: int(v) for a, v in rm.aliases.items()}
+            )
         if whole and registry_id:  # this registry's models that git no longer has (one query)
             for rm in self.pages(self.registry.search_registered_models, f"tags.`{REGISTRY}` = '{registry_id}'", 1000):
                 if rm.name not in actual.models:
@@ -60,8 +68,15 @@ class Reader:
             runs += [r for r in map(_have_run, self._legacy_runs(ids, legacy, registry_id)) if r.mark is None]
         # runs made before registries had ids (or by an interrupted migration): the ones this registry's versions use
         seen = {r.run_id for r in runs}
-        older = sorted({hv.run_id for n in scope if n in actual.models for hv in actual.models[n].versions.values()
-                        if hv.owned and hv.run_id and hv.run_id not in seen})
+        older = sorted(
+            {
+                hv.run_id
+                for n in scope
+                if n in actual.models
+                for hv in actual.models[n].versions.values()
+                if hv.owned and hv.run_id and hv.run_id not in seen
+            }
+        )
         runs += [r for r in map(_have_run, self._runs_by_id(ids, older)) if r.registry in (None, "", registry_id)]
         for run in runs:
             model, number = run.key or ("", 0)
@@ -77,6 +92,7 @@ class Reader:
 
     def _list_files(self, runs: list[HaveRun]) -> None:
         """What the artifact store holds for each run (path -> size): one listing per folder, a few at a time."""
+
         def walk(run: HaveRun) -> None:
             files: dict[str, int | None] = {}
             folders: list[str | None] = [None]
@@ -92,12 +108,18 @@ class Reader:
             list(pool.map(walk, runs))
 
     def search_models(self, names: list[str]) -> list:
-        return [rm for chunk in chunks(names, _NAMES_PER_QUERY)
-                for rm in self.pages(self.registry.search_registered_models, _name_in(chunk), 1000)]
+        return [
+            rm
+            for chunk in chunks(names, _NAMES_PER_QUERY)
+            for rm in self.pages(self.registry.search_registered_models, _name_in(chunk), 1000)
+        ]
 
     def search_versions(self, names: list[str]) -> list:
-        return [mv for chunk in chunks(names, _NAMES_PER_QUERY)
-                for mv in self.pages(self.registry.search_model_versions, _name_in(chunk), 10000)]
+        return [
+            mv
+            for chunk in chunks(names, _NAMES_PER_QUERY)
+            for mv in self.pages(self.registry.search_model_versions, _name_in(chunk), 10000)
+        ]
 
     def _search_runs(self, experiment_ids: list[str], scope: list[str], registry_id: str = "") -> list:
         """This registry's runs (of the one model in `scope`, or of any): one LIKE on their SYNC tag, whose JSON has
@@ -117,9 +139,11 @@ class Reader:
         return self._all_runs(experiment_ids, where)
 
     def _runs_by_id(self, experiment_ids: list[str], run_ids: list[str]) -> list:
-        return [r for chunk in chunks(run_ids, IDS_PER_QUERY)
-                for r in self._all_runs(experiment_ids, "attributes.run_id IN (" + ", ".join(f"'{i}'" for i in chunk)
-                                        + ")")]
+        return [
+            r
+            for chunk in chunks(run_ids, IDS_PER_QUERY)
+            for r in self._all_runs(experiment_ids, "attributes.run_id IN (" + ", ".join(f"'{i}'" for i in chunk) + ")")
+        ]
 
     def _all_runs(self, experiment_ids: list[str], where: str) -> list:
         from mlflow.entities import ViewType
@@ -176,8 +200,16 @@ class Reader:
 
 
 def _have_run(run) -> HaveRun:
-    return HaveRun(run.info.run_id, run.info.experiment_id, run.info.status, run.info.lifecycle_stage == "deleted",
-                   run.info.artifact_uri, dict(run.data.params), dict(run.data.metrics), dict(run.data.tags))
+    return HaveRun(
+        run.info.run_id,
+        run.info.experiment_id,
+        run.info.status,
+        run.info.lifecycle_stage == "deleted",
+        run.info.artifact_uri,
+        dict(run.data.params),
+        dict(run.data.metrics),
+        dict(run.data.tags),
+    )
 
 
 def _name_in(names: list[str]) -> str:
@@ -189,4 +221,4 @@ def _json(text: str) -> str:
 
 
 def chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]

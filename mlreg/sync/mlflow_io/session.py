@@ -112,12 +112,16 @@ def to_error(e: Exception, target: Target) -> MlregError:
         if found:
             return MlregError(scrub(found, target.uri))
     elif diagnose.is_network_failure(text):
-        return MlregError(f"cannot reach MLflow at {target.shown} ({diagnose.network_reason(text)}); check the "
-                          "tracking URI, then rerun `mlreg sync` (it picks up where it stopped)")
+        return MlregError(
+            f"cannot reach MLflow at {target.shown} ({diagnose.network_reason(text)}); check the "
+            "tracking URI, then rerun `mlreg sync` (it picks up where it stopped)"
+        )
     if "filesystem tracking backend" in text:
-        return MlregError(f"MLflow at {target.shown}: MLflow's file store is in maintenance mode and lacks features "
-                          "sync needs; use a database instead, e.g. --tracking-uri sqlite:///mlflow.db (MLflow's "
-                          "`mlflow migrate-filestore` moves existing data)")
+        return MlregError(
+            f"MLflow at {target.shown}: MLflow's file store is in maintenance mode and lacks features "
+            "sync needs; use a database instead, e.g. --tracking-uri sqlite:///mlflow.db (MLflow's "
+            "`mlflow migrate-filestore` moves existing data)"
+        )
     return MlregError(f"MLflow at {target.shown}: {_first_sentences(text)}")
 
 
@@ -126,5 +130,4 @@ def _first_sentences(text: str, limit: int = 300) -> str:
     if len(text) <= limit:
         return text
     cut = text.rfind(". ", 0, limit)
-    return text[:cut + 1] if cut > 0 else text[:limit].rsplit(" ", 1)[0] + " ..."
-
+    return text[: cut + 1] if cut > 0 else text[:limit].rsplit(" ", 1)[0] + " ..."

@@ -54,8 +54,10 @@ class SourceModel:
 def read_models(io: Reader, names: list[str] | None) -> list[SourceModel]:
     """Registered models (every one, or these) without their versions, sorted by name."""
     found = io.search_models(names) if names else io.pages(io.registry.search_registered_models, "", 1000)
-    models = [SourceModel(rm.name, rm.description or "", dict(rm.tags), {a: int(v) for a, v in rm.aliases.items()})
-              for rm in found]
+    models = [
+        SourceModel(rm.name, rm.description or "", dict(rm.tags), {a: int(v) for a, v in rm.aliases.items()})
+        for rm in found
+    ]
     return sorted(models, key=lambda m: m.name)
 
 
@@ -63,9 +65,17 @@ def read_versions(io: Reader, models: list[SourceModel]) -> None:
     """Fill in each model's versions (oldest first) and their runs: a few bulk calls in all, not per version."""
     by_name = {m.name: m for m in models}
     for mv in io.search_versions(sorted(by_name)):
-        by_name[mv.name].versions.append(SourceVersion(
-            int(mv.version), mv.description or "", mv.source or "", mv.run_id or None, mv.current_stage or None,
-            mv.creation_timestamp, dict(mv.tags)))
+        by_name[mv.name].versions.append(
+            SourceVersion(
+                int(mv.version),
+                mv.description or "",
+                mv.source or "",
+                mv.run_id or None,
+                mv.current_stage or None,
+                mv.creation_timestamp,
+                dict(mv.tags),
+            )
+        )
     runs = _read_runs(io, sorted({v.run_id for m in models for v in m.versions if v.run_id}))
     for m in models:
         m.versions.sort(key=lambda v: v.number)
@@ -88,9 +98,15 @@ def _read_runs(io: Reader, run_ids: list[str]) -> dict[str, SourceRun]:
         while True:
             page = io.client.search_runs(sorted(experiments), where, ViewType.ALL, 50000, page_token=token)
             for r in page:
-                out[r.info.run_id] = SourceRun(r.info.run_id, experiments.get(r.info.experiment_id), r.info.run_name,
-                                               r.info.start_time, dict(r.data.params), dict(r.data.metrics),
-                                               dict(r.data.tags))
+                out[r.info.run_id] = SourceRun(
+                    r.info.run_id,
+                    experiments.get(r.info.experiment_id),
+                    r.info.run_name,
+                    r.info.start_time,
+                    dict(r.data.params),
+                    dict(r.data.metrics),
+                    dict(r.data.tags),
+                )
             token = page.token
             if not token:
                 break
@@ -109,8 +125,11 @@ def download_version(io: Reader, name: str, number: int, source: str, dest: Path
     dest.mkdir(parents=True, exist_ok=True)
     try:
         with _default_store(io.target.uri):
-            local = Path(download_artifacts(artifact_uri=location, dst_path=str(dest), tracking_uri=io.target.uri,
-                                            registry_uri=io.target.uri))
+            local = Path(
+                download_artifacts(
+                    artifact_uri=location, dst_path=str(dest), tracking_uri=io.target.uri, registry_uri=io.target.uri
+                )
+            )
     except FileNotFoundError:
         return location, None
     except MlflowException as e:

@@ -15,7 +15,7 @@ from typing import Any
 from ...errors import MlregError
 from ..actual import PLACEHOLDER
 from ..desired import ALIASES, EXTERNAL_FILE, SUPERSEDED, SYNC, linked_tags
-from ..ops import ModelPlan, SyncPlan, RunOp, VersionOp
+from ..ops import ModelPlan, RunOp, SyncPlan, VersionOp
 from .reads import Reader
 
 _MAX_PARAMS, _MAX_METRICS = 100, 1000  # MLflow's log_batch limits
@@ -34,10 +34,17 @@ class MlflowIO(Reader):
             self._write_model(mp, progress)
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="mlreg-sync")
         try:
-            runs = {(op.model, op.number): pool.submit(self._write_run, op, progress)
-                    for mp in plan.models for op in mp.runs}
-            updates = [pool.submit(self._update_version, op, progress, runs)
-                       for mp in plan.models for op in mp.versions if not op.create]
+            runs = {
+                (op.model, op.number): pool.submit(self._write_run, op, progress)
+                for mp in plan.models
+                for op in mp.runs
+            }
+            updates = [
+                pool.submit(self._update_version, op, progress, runs)
+                for mp in plan.models
+                for op in mp.versions
+                if not op.create
+            ]
             for mp in plan.models:
                 self._create_versions(mp, runs, progress)
             pending: list[Future[Any]] = [*runs.values(), *updates]
@@ -55,8 +62,9 @@ class MlflowIO(Reader):
         from . import lease
 
         told = (lambda h: on_wait(h.describe())) if on_wait else None
-        return lease.held(self.registry, registry_id, self.target.shown, lease.WAIT if wait is None else wait,
-                          on_wait=told)
+        return lease.held(
+            self.registry, registry_id, self.target.shown, lease.WAIT if wait is None else wait, on_wait=told
+        )
 
     def rebuild(self, names: list[str], stale_runs: list[str]) -> None:
         """Retire runs synced from another record (their SYNC tag moves to mlreg.superseded, then the run is
@@ -90,15 +98,19 @@ class MlflowIO(Reader):
         for name in sorted({op.want.experiment for mp in plan.models for op in mp.runs}):
             found = self.experiments.get(name)
             if found and found[1]:
-                raise MlregError(f"MLflow experiment {name!r} is deleted; restore it in MLflow "
-                                 "(or register with another --experiment) and rerun `mlreg sync`")
+                raise MlregError(
+                    f"MLflow experiment {name!r} is deleted; restore it in MLflow "
+                    "(or register with another --experiment) and rerun `mlreg sync`"
+                )
             if not found:
                 location = None
                 if self.target.artifacts is not None:
                     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "experiment"
                     location = (self.target.artifacts / safe).resolve().as_uri()
-                self.experiments[name] = (self.client.create_experiment(name, artifact_location=location,
-                                                                        tags={KIND: TRAINING}), False)
+                self.experiments[name] = (
+                    self.client.create_experiment(name, artifact_location=location, tags={KIND: TRAINING}),
+                    False,
+                )
             elif name in self.kindless:
                 self.client.set_experiment_tag(found[0], KIND, TRAINING)
                 self.kindless.discard(name)
@@ -142,21 +154,27 @@ class MlflowIO(Reader):
         for k in op.del_tags:
             self.client.delete_tag(run_id, k)
         for i in range(0, max(len(params), len(metrics), len(tags)), _MAX_PARAMS):
-            self.client.log_batch(run_id, metrics[i:i + _MAX_PARAMS], params[i:i + _MAX_PARAMS],
-                                  tags[i:i + _MAX_PARAMS])
+            self.client.log_batch(
+                run_id, metrics[i : i + _MAX_PARAMS], params[i : i + _MAX_PARAMS], tags[i : i + _MAX_PARAMS]
+            )
         for k in op.drop_tags:
             self.client.delete_tag(run_id, k)
         if op.finish:
             self._upload(artifact_uri, want.files + self._store_copies(want.stored), want.external, op)
             self.tracking.store.update_run_info(run_id, RunStatus.FINISHED, want.end_ms or want.start_ms, None)
         elif op.upload:  # files the artifact store lost (--artifacts)
-            self._upload(artifact_uri, [f for f in op.upload if f[0] is not None],
-                         want.external if any(f[0] is None for f in op.upload) else [], op)
+            self._upload(
+                artifact_uri,
+                [f for f in op.upload if f[0] is not None],
+                want.external if any(f[0] is None for f in op.upload) else [],
+                op,
+            )
         self._tick(progress, f"run {op.model}/{op.number}")
         return run_id, artifact_uri
 
-    def _upload(self, artifact_uri: str, files: list[tuple[Path, str]], external: list[dict[str, Any]],
-                op: RunOp) -> None:
+    def _upload(
+        self, artifact_uri: str, files: list[tuple[Path, str]], external: list[dict[str, Any]], op: RunOp
+    ) -> None:
         """Upload the files whose bytes are the record's (see `proven`), and mlreg_external.json."""
         from mlflow.store.artifact.artifact_repository_registry import (
             get_artifact_repository,
@@ -185,8 +203,9 @@ class MlflowIO(Reader):
         so they are copied into the run like in-git files. An s3:// store is never copied."""
         from ...objects.stores import ObjectStore
 
-        return [(Path(ObjectStore.path(uri)), rel) for uri, rel in stored
-                if uri.startswith("file://") and not self.local]
+        return [
+            (Path(ObjectStore.path(uri)), rel) for uri, rel in stored if uri.startswith("file://") and not self.local
+        ]
 
     def _create_versions(self, mp: ModelPlan, runs: dict[tuple[str, int], Future], progress: Progress) -> None:
         """New model versions strictly in order, each after its run is complete, tags set at creation."""
@@ -196,8 +215,9 @@ class MlflowIO(Reader):
             if op.run_id is None:
                 op.run_id, op.artifact_uri = runs[(op.model, op.number)].result()
             for _ in range(op.placeholders):
-                burn = self.registry.create_model_version(mp.name, op.artifact_uri, op.run_id, {PLACEHOLDER: "true"},
-                                                          await_creation_for=0)
+                burn = self.registry.create_model_version(
+                    mp.name, op.artifact_uri, op.run_id, {PLACEHOLDER: "true"}, await_creation_for=0
+                )
                 self.registry.delete_model_version(mp.name, burn.version)
             self._create_version(op, runs)
             self.run_ids[(op.model, op.number)] = op.run_id
@@ -210,15 +230,18 @@ class MlflowIO(Reader):
         source = op.artifact_uri.rstrip("/") + (f"/{op.want.subpath}" if op.want.subpath else "")
         if op.want.source and not self._store_copies([(op.want.source, "")]):
             source = op.want.source  # store-backed: MLflow reads the files where the registry keeps them
-        mv = self.registry.create_model_version(op.model, source, op.run_id, tags, None,
-                                                op.want.description or None, await_creation_for=0)
+        mv = self.registry.create_model_version(
+            op.model, source, op.run_id, tags, None, op.want.description or None, await_creation_for=0
+        )
         if int(mv.version) != op.number:
             # MLflow skipped numbers it used before (a deleted version): undo, so numbers stay equal to git's
             self.registry.delete_model_version(op.model, mv.version)
-            raise MlregError(f"model version {op.model}/{op.number}: MLflow numbered it {mv.version} (a version "
-                             f"{op.number} existed there before and was deleted); mlreg keeps numbers equal to "
-                             f"git's: `mlreg sync --repair --model {op.model}` re-creates the registered model "
-                             "(its runs stay) so that MLflow numbers its versions as git does")
+            raise MlregError(
+                f"model version {op.model}/{op.number}: MLflow numbered it {mv.version} (a version "
+                f"{op.number} existed there before and was deleted); mlreg keeps numbers equal to "
+                f"git's: `mlreg sync --repair --model {op.model}` re-creates the registered model "
+                "(its runs stay) so that MLflow numbers its versions as git does"
+            )
 
     def _linked(self, op: VersionOp, runs: dict) -> dict[str, str]:
         """base_model_run_id / base_model_path, once the base's run exists."""

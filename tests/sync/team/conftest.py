@@ -39,7 +39,9 @@ class TeamStack:
 
     def up(self) -> None:
         """Start again whatever part is down (same ports and data)."""
-        self.info = json.loads(self.script("up", "--json", "--webhook-cache-ttl", "1", *(["--direct"] if self.direct else [])))
+        self.info = json.loads(
+            self.script("up", "--json", "--webhook-cache-ttl", "1", *(["--direct"] if self.direct else []))
+        )
 
     def stop(self, part: str, kill: bool = True) -> None:
         self.script("stop", part, *(["--kill"] if kill else []))
@@ -54,9 +56,13 @@ class TeamStack:
         import boto3
 
         keys = self.info["server_env"]
-        return boto3.client("s3", endpoint_url=self.info["s3_endpoint"], region_name="us-east-1",
-                            aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
-                            aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"])
+        return boto3.client(
+            "s3",
+            endpoint_url=self.info["s3_endpoint"],
+            region_name="us-east-1",
+            aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"],
+        )
 
     def objects(self, prefix: str = "") -> dict[str, int]:
         """key -> size of every object in the bucket under `prefix`."""
@@ -88,8 +94,7 @@ def _start(tmp_path_factory, name: str, direct: bool) -> Iterator[TeamStack]:
         stack.up()
         yield stack
     finally:
-        subprocess.run([sys.executable, str(SCRIPT), "down", "--dir", str(stack.dir)], capture_output=True,
-                       timeout=120)
+        subprocess.run([sys.executable, str(SCRIPT), "down", "--dir", str(stack.dir)], capture_output=True, timeout=120)
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,8 @@ import pytest
 
 from mlreg.api import Registry
 
-from browser import chromium  # tests/browser.py (tests/ is on sys.path)
 from ..sync_helpers import git, versions_of
+from browser import chromium  # tests/browser.py (tests/ is on sys.path)
 
 pytestmark = pytest.mark.team
 
@@ -50,8 +50,7 @@ def test_mlflow_ui_shows_the_synced_example(example, healthy_stack):
         assert any(c.lstrip().startswith("@") and "champion" in c for c in v2), v2  # the alias chip "@ champion"
         assert not any(c.lstrip().startswith("@") and "champion" in c for c in v1), v1
 
-        page.goto(f"{url}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}",
-                  wait_until="domcontentloaded")
+        page.goto(f"{url}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}", wait_until="domcontentloaded")
         page.get_by_text(run.info.run_name).first.wait_for(timeout=60_000)
         page.get_by_text("Duration").first.wait_for(timeout=60_000)
         browser.screenshot("mlflow-run-page")

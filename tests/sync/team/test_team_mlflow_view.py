@@ -36,8 +36,10 @@ def test_run_page_shows_who_when_how_long_and_which_commit(reg, training, health
     timed = c.get_run(versions_of(c, name)[2].run_id)
     assert timed.info.end_time - timed.info.start_time == 372_000
     assert run.data.tags["mlflow.user"] == record.created_by
-    assert run.data.tags["mlflow.source.git.commit"] == git(reg.root, "log", "-1", "--format=%H", "--",
-                                                            f"registry/{name}/v1").strip()
+    assert (
+        run.data.tags["mlflow.source.git.commit"]
+        == git(reg.root, "log", "-1", "--format=%H", "--", f"registry/{name}/v1").strip()
+    )
     assert mark_of(run.data.tags)["registry"] == registry_id(reg.root, reg.settings) == reg.settings.registry_id
     assert c.get_registered_model(name).tags["mlreg.registry"] == registry_id(reg.root, reg.settings)
 
@@ -108,8 +110,9 @@ def test_webhook_fires_when_a_git_promotion_is_synced(reg, training, healthy_sta
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         c = healthy_stack.client()
-        hook = c.create_webhook(f"{uniq}-deploy", f"http://127.0.0.1:{server.server_port}/deploy",
-                                events=["model_version_alias.created"])
+        hook = c.create_webhook(
+            f"{uniq}-deploy", f"http://127.0.0.1:{server.server_port}/deploy", events=["model_version_alias.created"]
+        )
         register(reg, training, name, 2, uniq)
         assert reg.sync(healthy_stack.url).ok  # no alias yet
         reg.promote(name, "2", "beta", "ok")
@@ -150,8 +153,10 @@ def test_model_removed_from_git_is_reported_then_pruned(reg, training, healthy_s
     assert {r.info.lifecycle_stage for r in runs_of(c, gone)} == {"deleted"}
     assert sorted(versions_of(c, keep)) == [1]
     check = reg.sync(healthy_stack.url, check=True)
-    assert check.ok, ([i for i in check.items if i.status != "unchanged"],
-                      [(r.info.status, r.info.lifecycle_stage, r.data.tags) for r in runs_of(c, keep)])
+    assert check.ok, (
+        [i for i in check.items if i.status != "unchanged"],
+        [(r.info.status, r.info.lifecycle_stage, r.data.tags) for r in runs_of(c, keep)],
+    )
 
 
 def test_check_artifacts_finds_files_the_store_lost(reg, training, healthy_stack, uniq, cli):

@@ -28,14 +28,19 @@ def s3_checking_keys(folder: Path, bucket: str) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="1")
     with open(folder / "moto-auth.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                stdout=log, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     try:
         deadline = time.monotonic() + 30
         while not _answers(f"{url}/moto-api/"):  # poll until it serves (bounded)
             assert proc.poll() is None and time.monotonic() < deadline, (folder / "moto-auth.log").read_text()
-        boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="setup",
-                     aws_secret_access_key="setup").create_bucket(Bucket=bucket)
+        boto3.client(
+            "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="setup", aws_secret_access_key="setup"
+        ).create_bucket(Bucket=bucket)
         yield url
     finally:
         proc.terminate()
@@ -55,11 +60,21 @@ def test_refused_s3_keys_are_named_within_30_seconds(reg, training, team_direct,
     reg.register(name, training(experiment=f"{uniq}-exp"))
     with s3_checking_keys(tmp_path, stack.info["bucket"]) as endpoint:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env |= {"AWS_EC2_METADATA_DISABLED": "true", "MLFLOW_S3_ENDPOINT_URL": endpoint,
-                "AWS_ACCESS_KEY_ID": "AKIAREFUSEDREFUSED00", "AWS_SECRET_ACCESS_KEY": "not-a-key-it-knows"}
+        env |= {
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "MLFLOW_S3_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "AKIAREFUSEDREFUSED00",
+            "AWS_SECRET_ACCESS_KEY": "not-a-key-it-knows",
+        }
         start = time.monotonic()
-        r = subprocess.run([sys.executable, "-m", "mlreg", "sync", "--tracking-uri", stack.url], cwd=reg.root,
-                           env=env, capture_output=True, text=True, timeout=60)
+        r = subprocess.run(
+            [sys.executable, "-m", "mlreg", "sync", "--tracking-uri", stack.url],
+            cwd=reg.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         took = time.monotonic() - start
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert "S3 refused the credentials (InvalidAccessKeyId" in r.stderr and "unexpected" not in r.stderr, r.stderr

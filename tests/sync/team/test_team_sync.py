@@ -24,8 +24,11 @@ def register(reg, training, name, n, uniq):
 
 def s3_key(stack, artifact_uri: str, path: str) -> str:
     """The bucket key of a run artifact (proxied: mlflow-artifacts:/ maps onto s3://bucket/mlflow/)."""
-    rest = artifact_uri.split("mlflow-artifacts:/", 1)[1] if "mlflow-artifacts:" in artifact_uri else \
-        artifact_uri.split(f"s3://{stack.info['bucket']}/mlflow/", 1)[1]
+    rest = (
+        artifact_uri.split("mlflow-artifacts:/", 1)[1]
+        if "mlflow-artifacts:" in artifact_uri
+        else artifact_uri.split(f"s3://{stack.info['bucket']}/mlflow/", 1)[1]
+    )
     return f"mlflow/{rest.strip('/')}/{path}"
 
 
@@ -162,8 +165,14 @@ def test_direct_s3_with_and_without_keys(reg, training, team_direct, uniq, cli, 
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env |= {"AWS_EC2_METADATA_DISABLED": "true", "MLFLOW_S3_ENDPOINT_URL": stack.info["s3_endpoint"]}
     start = time.monotonic()
-    r = subprocess.run([sys.executable, "-m", "mlreg", "sync", "--tracking-uri", stack.url], cwd=reg.root, env=env,
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "mlreg", "sync", "--tracking-uri", stack.url],
+        cwd=reg.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 1 and "S3 credentials missing" in r.stderr and "unexpected" not in r.stderr, r.stderr
     assert time.monotonic() - start < 30
     assert versions_of(stack.client(), name) == {}

@@ -47,15 +47,36 @@ def postgres():
     if user:
         os.chown(home, user["user"], user["group"])
     data = home / "data"
-    subprocess.run([_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"], check=True,
-                   capture_output=True, **user)
-    subprocess.run([_bin("pg_ctl"), "-D", str(data), "-l", str(home / "log"), "-o", f"-p {port} -k {home} -h 127.0.0.1",
-                    "-w", "-t", "60", "start"], check=True, capture_output=True, **user)
+    subprocess.run(
+        [_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+        **user,
+    )
+    subprocess.run(
+        [
+            _bin("pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(home / "log"),
+            "-o",
+            f"-p {port} -k {home} -h 127.0.0.1",
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+        **user,
+    )
     try:
         yield port
     finally:
-        subprocess.run([_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True,
-                       check=False, **user)
+        subprocess.run(
+            [_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True, check=False, **user
+        )
         shutil.rmtree(home, ignore_errors=True)
 
 
@@ -63,8 +84,12 @@ def postgres():
 def moto(tmp_path):
     port = free_port()
     with open(tmp_path / "moto.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
     while True:  # poll until it serves (bounded)
         try:
@@ -80,8 +105,15 @@ def moto(tmp_path):
 
 
 def _bash(script: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", "-c", "set -eo pipefail\n" + script], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=900, check=False)
+    return subprocess.run(
+        ["bash", "-c", "set -eo pipefail\n" + script],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
 
 
 def test_the_team_tutorial_runs_as_written(postgres, moto, reg, training, tmp_path):
@@ -89,14 +121,21 @@ def test_the_team_tutorial_runs_as_written(postgres, moto, reg, training, tmp_pa
     work = tmp_path / "server"
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_", "PG"))}
-    env |= KEYS | {"PGHOST": "127.0.0.1", "PGPORT": str(postgres), "AWS_ENDPOINT_URL": moto,
-                   "MLFLOW_PORT": str(free_port()), "PYTHONPATH": str(ROOT),
-                   "PATH": f"{Path(sys.executable).parent}:{Path(_bin('initdb')).parent}:{env['PATH']}"}
+    env |= KEYS | {
+        "PGHOST": "127.0.0.1",
+        "PGPORT": str(postgres),
+        "AWS_ENDPOINT_URL": moto,
+        "MLFLOW_PORT": str(free_port()),
+        "PYTHONPATH": str(ROOT),
+        "PATH": f"{Path(sys.executable).parent}:{Path(_bin('initdb')).parent}:{env['PATH']}",
+    }
     *steps, stop = blocks()
     sync_step = next(i for i, b in enumerate(steps) if "mlreg sync" in b)
     try:
         done = _bash("\n".join(steps[:sync_step]) + f"\ncd {reg.root}\n" + steps[sync_step], work, env)
-        assert done.returncode == 0, (done.stdout + done.stderr)[-4000:] + (work / "mlflow-server.log").read_text()[-3000:]
+        assert done.returncode == 0, (done.stdout + done.stderr)[-4000:] + (work / "mlflow-server.log").read_text()[
+            -3000:
+        ]
 
         secrets = dict(line.split("=", 1) for line in (work / "mlflow-secrets.env").read_text().split())
         assert (work / "mlflow-secrets.env").stat().st_mode & 0o077 == 0

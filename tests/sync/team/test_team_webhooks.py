@@ -14,8 +14,12 @@ pytestmark = pytest.mark.team
 def test_webhooks_survive_a_server_restart(healthy_stack, reg, training, cli):
     reg.register("m", training(experiment="team-webhooks"))
     c = healthy_stack.client()
-    hook = c.create_webhook(f"deploy-{free_port()}", f"http://127.0.0.1:{free_port()}/hook",
-                            events=["model_version_alias.created"], secret="s3cret")
+    hook = c.create_webhook(
+        f"deploy-{free_port()}",
+        f"http://127.0.0.1:{free_port()}/hook",
+        events=["model_version_alias.created"],
+        secret="s3cret",
+    )
     try:
         key = healthy_stack.info["server_env"]["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"]
         healthy_stack.stop("mlflow")
@@ -32,9 +36,15 @@ def test_webhooks_survive_a_server_restart(healthy_stack, reg, training, cli):
 
 def test_up_prints_every_variable_clients_need(healthy_stack):
     out = healthy_stack.script("up", "--webhook-cache-ttl", "1")
-    exported = dict(line[len("export "):].split("=", 1) for line in out.splitlines() if line.startswith("export "))
-    assert set(exported) >= {"MLFLOW_TRACKING_URI", "AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
-                             "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"}
+    exported = dict(line[len("export ") :].split("=", 1) for line in out.splitlines() if line.startswith("export "))
+    assert set(exported) >= {
+        "MLFLOW_TRACKING_URI",
+        "AWS_ENDPOINT_URL",
+        "MLFLOW_S3_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_DEFAULT_REGION",
+    }
     assert exported["AWS_ENDPOINT_URL"] == healthy_stack.info["s3_endpoint"]
     assert "MLFLOW_BACKEND_STORE_URI" not in exported  # the server's, with the database password
     from pathlib import Path
