@@ -17,13 +17,13 @@ from typing import Any
 
 from ..errors import MlregError
 from ..masking import mask
+from .failures import StoreErrors
 from .stores import (
     ObjectInfo,
     ObjectStore,
     PendingUpload,
     Progress,
     Upload,
-    _Errors,
     endpoint,
     etag_matches,
     file_digests,
@@ -106,7 +106,7 @@ class S3Store(ObjectStore):
     def where(self) -> str:
         return mask(endpoint() or "AWS S3")
 
-    def errors(self, uri: str, action: str) -> _Errors:
+    def errors(self, uri: str, action: str) -> StoreErrors:
         return _S3Errors(self, uri, action)
 
     @staticmethod
@@ -330,7 +330,7 @@ class _PatientCompletion:
         return getattr(self._client, name)
 
 
-class _S3Errors(_Errors):
+class _S3Errors(StoreErrors):
     """A store that accepted the connection but never answered gets its own message (how long mlreg waited)."""
 
     def __exit__(self, kind, e, tb) -> None:
