@@ -23,6 +23,7 @@ from ...core.files import (
     _unchecked,
     parse_json,
     parse_version_dirname,
+    parse_yaml,
     version_dirname,
 )
 from ...core.records import NAME_RE, Model, Version
@@ -243,17 +244,8 @@ class TreeFiles(RegistryFiles):
 
 
 def _yaml(data: bytes, where: str) -> Any:
-    """YAML text to data, each failure one line naming the file (as store.load_yaml says it)."""
-    import yaml
-
-    try:
-        return yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except RecursionError:
-        raise MlregError(
-            f"{where}: malformed YAML: nested too deeply (expected at most a few hundred levels)"
-        ) from None
-    except yaml.YAMLError as e:
-        raise MlregError(f"{where}: malformed YAML: {' '.join(str(e).split())}") from None
+    """YAML text to data, each failure one line naming the file (as files.load_yaml says it)."""
+    return parse_yaml(data, where)
 
 
 def worktree_has(root: Path, rel: str) -> bool:
