@@ -69,9 +69,9 @@ def test_the_lazy_cli_says_what_the_whole_app_says(tmp_path, args, columns):
 
 def test_the_table_names_each_command_module_in_registration_order():
     """Each top-level command, in the order typer registered it, is in the table with the module defining it."""
-    registered = [
-        (info.name or info.callback.__name__, info.callback.__module__) for info in app.registered_commands
-    ] + [(group.name, group.typer_instance.registered_commands[0].callback.__module__) for group in app.registered_groups]
+    commands = [(info.name or info.callback.__name__, info.callback.__module__) for info in app.registered_commands]
+    groups = [(g.name, g.typer_instance.registered_commands[0].callback.__module__) for g in app.registered_groups]
+    registered = commands + groups
     assert [(name, f"mlreg.cli.{module}") for name, (module, _) in lazy.COMMANDS.items()] == registered
 
 

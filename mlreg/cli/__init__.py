@@ -9,8 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .common import _state
-from .common import app as _root
+from .common import _state, app as _root
 
 __all__ = ["app", "main"]
 
