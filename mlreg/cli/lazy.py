@@ -131,22 +131,25 @@ class Commands(MutableMapping):
 class LazyGroup(TyperGroup):
     """The root `mlreg` group: lists, shows and completes command names from COMMANDS; builds one when used."""
 
-    commands: Commands
-
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
-        self.commands = Commands(self.commands)
+        if not set(COMMANDS) <= set(self.commands):  # (the whole app, every module imported, keeps a plain dict)
+            self.commands = Commands(self.commands)
 
     def list_commands(self, ctx: Any) -> list[str]:
         return list(self.commands)  # (TyperGroup's walks the values: it would build every command)
 
+    def built(self, name: str) -> Any:
+        """Command `name` if it is built already, else None."""
+        commands = self.commands
+        return (commands.built if isinstance(commands, Commands) else commands).get(name)
+
     def line_of(self, name: str, limit: int = 45) -> str:
         """A command's line in `mlreg --help`: from the table unless the command is built already."""
-        built = self.commands.built.get(name)
-        return (built or TyperCommand(name=name, help=COMMANDS[name][1])).get_short_help_str(limit)
+        return (self.built(name) or TyperCommand(name=name, help=COMMANDS[name][1])).get_short_help_str(limit)
 
     def is_hidden(self, name: str) -> bool:
-        built = self.commands.built.get(name)
+        built = self.built(name)
         return bool(built is not None and built.hidden)
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
