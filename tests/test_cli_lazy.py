@@ -118,3 +118,17 @@ def test_a_read_imports_only_its_own_command(one_version, args, module, table):
     assert found["code"] == 0, r.stderr
     assert found["cli"] == sorted(["common", "lazy", *([module] if module else [])])
     assert found["heavy"] == (["rich"] if table else [])
+
+
+def test_show_and_resolve_read_only_their_model(one_version, cli, training):
+    """Flat in registry size: with every other model's files unreadable garbage, the answers are the same."""
+    assert cli(one_version, "register", "other", "--from-dir", str(training())).code == 0
+    asks = [("show", "m", "--json"), ("show", "m@latest", "--json"), ("resolve", "m@latest", "--json")]
+    before = [cli(one_version, *ask) for ask in asks]
+    for path in (one_version / "registry" / "other").rglob("*"):
+        if path.is_file():
+            path.write_text("{not: [yaml or json")
+    after = [cli(one_version, *ask) for ask in asks]
+    assert [(r.code, r.out) for r in after] == [(r.code, r.out) for r in before]
+    assert all(r.code == 0 and r.out for r in after)
+    assert cli(one_version, "show", "other", "--json").code == 1  # (the garbage is read when asked for)
