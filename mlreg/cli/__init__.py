@@ -1,13 +1,26 @@
-"""The `mlreg` command line: parse, call the library, render. One place turns errors into exit codes."""
+"""The `mlreg` command line: parse, call the library, render. One place turns errors into exit codes.
+
+`main` imports only the module of the command it runs (lazy.py); `mlreg.cli.app` is the whole Typer app, every
+command module imported (the documentation's CLI reference is generated from it).
+"""
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
-from . import core, imports, lifecycle, query, report, review, storage, sync  # noqa: F401  (importing registers the commands)
-from .common import _state, app
+from .common import _state, app as _root
 
 __all__ = ["app", "main"]
+
+
+def __getattr__(name: str) -> Any:
+    """`app`: the root Typer app with every command registered."""
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from . import core, imports, lifecycle, query, report, review, storage, sync  # noqa: F401  (importing registers)
+
+    return _root
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _traceback_first(list(sys.argv[1:] if argv is None else argv))
     try:
         # standalone: Typer/Click render usage errors themselves and exit 2
-        app(args=args, prog_name="mlreg", standalone_mode=True)
+        _root(args=args, prog_name="mlreg", standalone_mode=True)
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except MlregError as e:

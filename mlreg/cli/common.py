@@ -12,8 +12,11 @@ from typing import Annotated, Any
 
 import typer
 
+from .lazy import LazyGroup
+
 app = typer.Typer(
     name="mlreg",
+    cls=LazyGroup,  # `mlreg CMD` imports and builds only CMD's module (lazy.py)
     help="A Git-native model registry: versions are folders in git, promotions are commits, MLflow is a mirror.",
     no_args_is_help=True,
     add_completion=False,

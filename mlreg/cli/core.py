@@ -145,8 +145,6 @@ def list_(
     json_out: JsonOpt = False,
 ) -> None:
     """List models, or versions with --versions."""
-    from .. import render
-
     reg = registry()
     if versions or stage or model or filter_:
         views = reg.versions(model=model, stage=stage)
@@ -155,10 +153,14 @@ def list_(
             views = [v for v in views if (v.record.name, v.record.version) in keep]
         if json_out:
             return print_json([v.to_dict() for v in views])
+        from .. import render  # (rich: only for a table)
+
         return console().print(render.versions_table(views))
     summaries = reg.models()
     if json_out:
         return print_json([m.to_dict() for m in summaries])
+    from .. import render
+
     console().print(render.models_table(summaries))
 
 
@@ -170,7 +172,6 @@ def show(
     json_out: JsonOpt = False,
 ) -> None:
     """Show one model with its versions, or one version in full."""
-    from .. import render
     from ..api import split_ref
 
     name, vref = split_ref(ref)
@@ -179,6 +180,8 @@ def show(
         view = reg.show(name)
         if json_out:
             return print_json(view.to_dict())
+        from .. import render  # (rich: only for a table)
+
         c = console()
         c.print(f"[bold]{view.model.name}[/bold]  {view.model.description}")
         for k, v in sorted(view.model.tags.items()):
@@ -189,6 +192,8 @@ def show(
     version = reg.get(name, vref)
     if json_out:
         return print_json(version.to_dict())
+    from .. import render
+
     c = console()
     for t in render.version_detail(version):
         c.print(t)

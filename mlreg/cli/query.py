@@ -179,8 +179,6 @@ def resolve(
 
 def _report(found, json_out: bool, what: str) -> None:
     """A find latest/best answer: JSON, or one line and the version row; a fallback is said on stderr."""
-    from .. import render
-
     if found.fallback:
         print(
             f"Note: no version of lineage.model_type {found.requested_model_type!r} matches; "
@@ -193,15 +191,17 @@ def _report(found, json_out: bool, what: str) -> None:
     ties = f"; tied with {', '.join(found.tied_with)}" if found.tied_with else ""
     print(f"{r.name} v{r.version}: {what} of {found.candidates} candidate(s){ties}")
     print(f"path: {found.view.folder}")
+    from .. import render  # (rich: only for a table)
+
     console().print(render.versions_table([found.view]))
 
 
 def _versions(views, json_out: bool, empty: str) -> None:
-    from .. import render
-
     if json_out:
         return print_json([v.to_dict() for v in views])
     if not views:
         print(empty)
         return
+    from .. import render  # (rich: only for a table)
+
     console().print(render.versions_table(views))
