@@ -168,10 +168,15 @@ def explain(uri: str, shown: str, text: str, error_code: str | None) -> str | No
 
 
 def unreachable(shown: str, reason: str) -> str:
+    """Nothing answers. Refused: maybe a server that is not listening yet, still retrying its database."""
+    starting = (
+        " (a server whose database is down when it starts retries for about 100 s, then exits: see its log)"
+        if "refused" in reason
+        else ""
+    )
     return (
-        f"cannot reach MLflow at {shown} ({reason}); check the tracking URI and that the server is running (a "
-        "server whose database is down when it starts retries for about 100 s, then exits: see its log), then "
-        "rerun `mlreg sync` (it picks up where it stopped)"
+        f"cannot reach MLflow at {shown} ({reason}); check the tracking URI and that the server is "
+        f"running{starting}, then rerun `mlreg sync` (it picks up where it stopped)"
     )
 
 
