@@ -33,6 +33,7 @@ MANAGED = frozenset(
         "last_promoted_at",
         "demotion_reason",
         "demotion_timestamp",
+        "created_by",  # sync's copy of the record's created_by (MLflow's own user_id cannot be set)
         *LINKED,
     }
 )

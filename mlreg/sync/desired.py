@@ -187,7 +187,9 @@ def want_version(
 ) -> WantVersion:
     """Run + model version for one record; `bases` holds the records its lineage names."""
     lin = r.lineage
-    tags = dict(r.tags) | {"stage": r.stage, "version_type": version_type, "model_type": lin.model_type}
+    # who registered it, for MLflow's versions list: its "Created by" column shows user_id, which no client can set
+    tags = ({"created_by": r.created_by} if r.created_by else {}) | dict(r.tags)
+    tags |= {"stage": r.stage, "version_type": version_type, "model_type": lin.model_type}
     extra = {
         "enhancement_type": lin.enhancement_type,
         "enhancement_timestamp": lin.enhancement_timestamp,

@@ -26,6 +26,11 @@ _QUIET_LOGGERS = ("mlflow", "alembic", "urllib3", "sqlalchemy", "azure", "botoco
 @contextmanager
 def session(target: Target) -> Iterator[None]:
     """Bounded retries, MLflow's logging and warnings silenced, and MLflow errors as one-line MlregErrors."""
+    from .diagnose import preflight
+
+    down = preflight(target.uri, target.shown)  # a database that is down: said at once, not after the retries
+    if down:
+        raise MlregError(scrub(down, target.uri))
     import mlflow  # noqa: F401  (its import configures its loggers; quiet them after that)
 
     saved_env = {k: os.environ.get(k) for k in ENV_DEFAULTS}

@@ -178,3 +178,27 @@ def test_check_artifacts_finds_files_the_store_lost(reg, training, healthy_stack
     sizes = {a.path: a.size for a in size if a.path}
     assert healthy_stack.objects(prefix)[key] == sizes["model.txt"]
     assert cli(reg.root, "sync", "--tracking-uri", healthy_stack.url, "--check", "--artifacts").code == 0
+
+
+def test_versions_list_shows_who_registered_each_version(reg, training, healthy_stack, uniq, tmp_path):
+    """MLflow's versions list fills "Created by" from a version's user_id, which its server never takes from a
+    client (CreateModelVersion has no such field; the SQL store leaves it NULL): the version carries its
+    registering author from git as a `created_by` tag instead, which `import mlflow` does not take for a human tag."""
+    name = f"{uniq}-m"
+    register(reg, training, name, 1, uniq)
+    assert reg.sync(healthy_stack.url).ok
+    c = healthy_stack.client()
+    record = reg.get(name, "1").record
+    v = c.get_model_version(name, "1")
+    assert not v.user_id  # MLflow's own column stays empty for every client, mlreg or not
+    assert v.tags["created_by"] == record.created_by == c.get_run(v.run_id).data.tags["mlflow.user"]
+    assert reg.sync(healthy_stack.url, check=True).ok
+
+    other = tmp_path / "back"
+    other.mkdir()
+    git(other, "init", "-q")
+    git(other, "commit", "-q", "--allow-empty", "-m", "initial")
+    back = Registry(other)
+    back.init()
+    back.import_mlflow(healthy_stack.url, models=[name])
+    assert "created_by" not in back.get(name, "1").record.tags
