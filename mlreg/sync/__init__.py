@@ -246,6 +246,9 @@ def run_sync(
         the_plan = plan(wants, Actual(), options)
         return SyncReport(target.shown, target.source, mode, the_plan.items, the_plan.writes, force)
     rid = registry_id(root, settings)
+    light = _light_report(target, wants, also, rid, mode, options, whole=model is None)
+    if light is not None:  # answered without importing MLflow, and nothing to write
+        return light
     with _connected(target, workers) as io:
 
         def compare() -> tuple[Actual, Any]:
@@ -280,6 +283,25 @@ def run_sync(
                     io.apply(the_plan, tick, known_run_ids(actual))
                 finally:
                     report.warnings += io.warnings
+    return report
+
+
+def _light_report(
+    target: Target, wants: list[WantModel], also: list[str], rid: str, mode: str, options: Options, *, whole: bool
+) -> SyncReport | None:
+    """The report read through the light path (light.py: no MLflow import) when that path answers and there is
+    nothing to write; None: ask MLflow's client (and, for a sync with writes, write through it)."""
+    from . import light
+
+    found = light.read(target, wants, also, rid, whole=whole, artifacts=options.artifacts, check=mode == "check")
+    if found is None:
+        return None
+    actual, server_items = found
+    the_plan = plan(wants, actual, options)
+    if mode == "sync" and (the_plan.writes or _rebuilds(the_plan, actual, options, rid)):
+        return None
+    report = SyncReport(target.shown, target.source, mode, the_plan.items, the_plan.writes, options.force)
+    report.items += server_items
     return report
 
 
