@@ -141,14 +141,21 @@ def desired_state(
     models: dict[str, Model],
     groups: dict[str, list[VersionLike]],
     model: str | None = None,
+    provenance: bool = True,
 ) -> tuple[list[WantModel], list[str]]:
     """What MLflow should hold for `models` (every model, or the one `model`) with their versions `groups`, and
-    base models outside that scope to read too."""
+    base models outside that scope to read too. Without `provenance`, the commit and repository URL a new run is
+    tagged with are left out (two git calls, one of them a log of the registry's history): only a sync that
+    creates runs needs them, a comparison never does."""
     from ..storage import gitops
 
-    commits = gitops.last_commits(root, f"registry/{model}" if model else "registry")
-    head = gitops.Git(root).head() or "uncommitted"
-    rid, url = registry_id(root, settings), mask(gitops.remote_url(root) or "")
+    commits: dict[str, str] = {}
+    head = url = ""
+    if provenance:
+        commits = gitops.last_commits(root, f"registry/{model}" if model else "registry")
+        head = gitops.Git(root).head() or "uncommitted"
+        url = mask(gitops.remote_url(root) or "")
+    rid = registry_id(root, settings)
     records = {(v.record.name, v.record.version): v.record for vs in groups.values() for v in vs}
     bases = {}
     for r in records.values():
@@ -238,7 +245,7 @@ def run_sync(
 
         require_landed(root)
     models, groups = scope(reg, model)
-    wants, also = desired_state(root, reg.files, settings, models, groups, model)
+    wants, also = desired_state(root, reg.files, settings, models, groups, model, provenance=False)
     options = Options(force=force, prune=prune, artifacts=artifacts, repair=repair)
     if mode == "sync":
         prepare(root, target)
@@ -249,6 +256,8 @@ def run_sync(
     light = _light_report(target, wants, also, rid, mode, options, whole=model is None)
     if light is not None:  # answered without importing MLflow, and nothing to write
         return light
+    if mode == "sync":  # runs it creates are tagged with their commit
+        wants, also = desired_state(root, reg.files, settings, models, groups, model)
     with _connected(target, workers) as io:
 
         def compare() -> tuple[Actual, Any]:

@@ -87,7 +87,7 @@ def read_actual(
     runs = []
     if ids and mine:
         runs = [r for r in src.sync_runs(ids, sync_pattern(mine, registry_id)) if r.registry == registry_id]
-    legacy = [n for n in mine if (have := actual.models.get(n) or actual.orphans.get(n)) and have.legacy]
+    legacy = [n for n in mine if (made := actual.models.get(n) or actual.orphans.get(n)) and made.legacy]
     if legacy and ids:  # models an older sync made: their runs carry mlreg.model / mlreg.registry (until migrated)
         runs += [r for r in src.legacy_runs(ids, legacy, registry_id) if r.mark is None]
     # runs made before registries had ids (or by an interrupted migration): the ones this registry's versions use

@@ -45,7 +45,7 @@ def opened(target: Target) -> Iterator[Source]:
     try:
         yield src
     finally:
-        src.close()  # type: ignore[attr-defined]
+        src.close()
 
 
 def read(
@@ -75,9 +75,10 @@ def _server_items(src: Source, target: Target, wants: list[WantModel]) -> list[I
     """MlflowIO.check_server's answer: webhooks the server cannot read (it answers their list with a server error:
     then MLflow's client asks again and words the report), and store objects of store-backed versions that are
     gone (checked through the registry's own stores, no MLflow needed)."""
-    from .light_rest import WEBHOOKS, RestSource
+    if target.uri.lower().startswith(("http://", "https://")):
+        from .light_rest import WEBHOOKS, RestSource
 
-    if isinstance(src, RestSource):
+        assert isinstance(src, RestSource)
         status = src.status(WEBHOOKS, {"max_results": 1000}, PROBE_TIMEOUT)
         if status is not None and status >= 500:
             raise Unanswerable("the server cannot list its webhooks")

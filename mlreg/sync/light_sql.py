@@ -215,6 +215,8 @@ def installed_head() -> str | None:
     head = None
     try:
         spec = find_spec("mlflow")
+        if spec is None:
+            raise ImportError("mlflow")
         folder = Path(next(iter(spec.submodule_search_locations or []))) / "store" / "db_migrations" / "versions"
         revisions, parents = set(), set()
         for script in folder.glob("*.py"):
