@@ -66,7 +66,7 @@ def read(
         with opened(target) as src:
             actual = read_actual(src, wants, also, registry_id, whole=whole, artifacts=artifacts)
             items = _server_items(src, target, wants if artifacts else []) if check else []
-    except Unanswerable:
+    except (Unanswerable, KeyError, TypeError, ValueError):  # the last three: an answer not shaped as expected
         return None
     return actual, items
 
