@@ -15,7 +15,6 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from mlreg.sync import light, local_store
-from mlreg.sync.light import ENV
 
 from .conftest import start_server, stop_server
 from .sync_helpers import answers, free_port, git, versions_of
@@ -144,7 +143,7 @@ def test_a_schema_revision_not_verified_is_left_to_mlflow(reg, training):
         assert revision in VERIFIED
         con.execute("UPDATE alembic_version SET version_num = 'abcdef012345'")
 
-    light_on, light_off = _run_cli(reg.root, "sync", "--check"), _run_cli(reg.root, "sync", "--check", light="0")
+    light_on, light_off = _run_cli(reg.root, "sync", "--check"), _run_cli(reg.root, "sync", "--check", switch="0")
 
     assert light_on.returncode == light_off.returncode == 1 and light_on.stderr == light_off.stderr
     assert "out-of-date database schema" in light_on.stderr and len(light_on.stderr.splitlines()) == 1
@@ -179,15 +178,15 @@ def test_a_server_that_cannot_read_its_webhooks_is_reported_alike(reg, training,
         stop_server(server.proc)
 
 
-def _run_cli(root, *args: str, importtime: bool = False, light: str | None = None) -> subprocess.CompletedProcess:
+def _run_cli(root, *args: str, importtime: bool = False, switch: str | None = None) -> subprocess.CompletedProcess:
     """`mlreg ARGS` in a fresh Python; prints whether mlflow was imported after it (last line of stdout)."""
     code = (
         "import sys\nfrom mlreg.cli import main\ncode = main(sys.argv[1:])\n"
         "print('mlflow imported:', 'mlflow' in sys.modules)\nsys.exit(code)\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_") and k != ENV}
-    if light is not None:
-        env[ENV] = light
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_") and k != light.ENV}
+    if switch is not None:  # MLREG_SYNC_LIGHT
+        env[light.ENV] = switch
     cmd = [sys.executable, *(["-X", "importtime"] if importtime else []), "-c", code, *args]
     return subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
 

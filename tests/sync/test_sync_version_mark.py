@@ -9,7 +9,7 @@ import pytest
 
 from mlreg.sync import local_store
 
-from .sync_helpers import answers, bookkeeping, runs_of, version_mark, versions_of, wanted_versions
+from .sync_helpers import answers, bookkeeping, git, runs_of, version_mark, versions_of, wanted_versions
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -27,11 +27,15 @@ def test_a_versions_bookkeeping_is_one_short_value(reg, training, monkeypatch):
     reg.promote("m", "2", "champion", "beat v1 on paper trading")
     assert reg.sync().ok
 
-    for n, v in versions_of(client_of(local_store(reg.root).uri), "m").items():
+    c = client_of(local_store(reg.root).uri)
+    for n, v in versions_of(c, "m").items():
         digest, keys = version_mark(v.tags)
         assert bookkeeping(v.tags) == ["mlreg.sync"] and keys == ["dataset", "owner"]
         assert v.tags["mlreg.sync"] == f"{digest} dataset,owner" and len(v.tags["mlreg.sync"]) <= 30
         assert wanted_versions(reg, "m")[n].digest.startswith(digest)
+        # the commit left the version's bookkeeping; its run still names the commit it was synced from
+        made = git(reg.root, "log", "-1", "--format=%H", "--", f"registry/m/v{n}").strip()
+        assert c.get_run(v.run_id).data.tags["mlflow.source.git.commit"] == made
     assert answers(reg, None, monkeypatch)["ok"] and reg.sync().writes == 0
 
     reg.tag_set("m", "1", "owner", None)  # removed in git: sync deletes it (the short value lists it)
