@@ -141,14 +141,21 @@ def desired_state(
     models: dict[str, Model],
     groups: dict[str, list[VersionLike]],
     model: str | None = None,
+    provenance: bool = True,
 ) -> tuple[list[WantModel], list[str]]:
     """What MLflow should hold for `models` (every model, or the one `model`) with their versions `groups`, and
-    base models outside that scope to read too."""
+    base models outside that scope to read too. Without `provenance`, the commit and repository URL a new run is
+    tagged with are left out (two git calls, one of them a log of the registry's history): only a sync that
+    creates runs needs them, a comparison never does."""
     from ..storage import gitops
 
-    commits = gitops.last_commits(root, f"registry/{model}" if model else "registry")
-    head = gitops.Git(root).head() or "uncommitted"
-    rid, url = registry_id(root, settings), mask(gitops.remote_url(root) or "")
+    commits: dict[str, str] = {}
+    head = url = ""
+    if provenance:
+        commits = gitops.last_commits(root, f"registry/{model}" if model else "registry")
+        head = gitops.Git(root).head() or "uncommitted"
+        url = mask(gitops.remote_url(root) or "")
+    rid = registry_id(root, settings)
     records = {(v.record.name, v.record.version): v.record for vs in groups.values() for v in vs}
     bases = {}
     for r in records.values():
@@ -238,7 +245,7 @@ def run_sync(
 
         require_landed(root)
     models, groups = scope(reg, model)
-    wants, also = desired_state(root, reg.files, settings, models, groups, model)
+    wants, also = desired_state(root, reg.files, settings, models, groups, model, provenance=False)
     options = Options(force=force, prune=prune, artifacts=artifacts, repair=repair)
     if mode == "sync":
         prepare(root, target)
@@ -246,7 +253,12 @@ def run_sync(
         the_plan = plan(wants, Actual(), options)
         return SyncReport(target.shown, target.source, mode, the_plan.items, the_plan.writes, force)
     rid = registry_id(root, settings)
-    with _connected(target, workers) as io:
+    light = _light_report(target, wants, also, rid, mode, options, whole=model is None)
+    if light is not None:  # answered without importing MLflow, and nothing to write
+        return light
+    if mode == "sync":  # runs it creates are tagged with their commit
+        wants, also = desired_state(root, reg.files, settings, models, groups, model)
+    with _connected(target, workers) as io:  # the light path above has asked the server's database already
 
         def compare() -> tuple[Actual, Any]:
             actual = io.read(wants, also, rid, whole=model is None, artifacts=artifacts)
@@ -283,6 +295,31 @@ def run_sync(
     return report
 
 
+def _light_report(
+    target: Target, wants: list[WantModel], also: list[str], rid: str, mode: str, options: Options, *, whole: bool
+) -> SyncReport | None:
+    """The report read through the light path (light.py: no MLflow import) when that path answers and there is
+    nothing to write; None: ask MLflow's client (and, for a sync with writes, write through it)."""
+    from ..errors import MlregError
+    from . import light
+    from .mlflow_io.diagnose import preflight
+    from .uri import scrub
+
+    down = preflight(target.uri, target.shown)  # a database that is down: said at once, before any fallback
+    if down:
+        raise MlregError(scrub(down, target.uri))
+    found = light.read(target, wants, also, rid, whole=whole, artifacts=options.artifacts, check=mode == "check")
+    if found is None:
+        return None
+    actual, server_items = found
+    the_plan = plan(wants, actual, options)
+    if mode == "sync" and (the_plan.writes or _rebuilds(the_plan, actual, options, rid)):
+        return None
+    report = SyncReport(target.shown, target.source, mode, the_plan.items, the_plan.writes, options.force)
+    report.items += server_items
+    return report
+
+
 def _rebuilds(the_plan: Any, actual: Actual, options: Options, rid: str) -> list[str]:
     """Registered models to delete and make again from git (their runs stay, but for stale ones): with --force
     the ones holding runs synced from another record (params and files cannot change in a run, nor a model
@@ -308,5 +345,5 @@ def _connected(target: Target, workers: int | None = None) -> Iterator[Any]:
     """The MLflow side, inside MLflow's quiet, bounded-retry session."""
     from . import mlflow_io
 
-    with mlflow_io.session(target):
+    with mlflow_io.session(target, preflight=False):
         yield mlflow_io.MlflowIO(target, workers)

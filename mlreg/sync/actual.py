@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .desired import DIGEST, REGISTRY, TAG_MODEL, TAG_VERSION, read_marker
+from .desired import DIGEST, REGISTRY, TAG_MODEL, TAG_VERSION, read_marker, read_version_marker
 
 PLACEHOLDER = "mlreg.placeholder"  # a version created only to skip a number git does not use, then deleted
 
@@ -69,6 +69,11 @@ class HaveVersion(Marked):
     source: str
     description: str
     tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def mark(self) -> dict[str, Any] | None:
+        """The version's SYNC tag: the short form (digest prefix and listed keys), or an earlier sync's JSON."""
+        return read_version_marker(self.tags)
 
     @property
     def owned(self) -> bool:

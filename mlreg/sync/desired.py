@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -14,9 +15,10 @@ from typing import Any
 from ..core.records import Artifact, Model, Settings, StageChange, Version
 from ..objects.uploads import stored_folder
 
-# mlreg's bookkeeping in MLflow: one tag on each version and run it makes (a JSON object: what the object
-# mirrors, its digest, the tag keys sync manages on it), and on each registered model also the registry id
-# (searched by) and the aliases it set.
+# mlreg's bookkeeping in MLflow: one tag on each version and run it makes, and on each registered model also the
+# registry id (searched by) and the aliases it set. On a run and a registered model it is a JSON object (what the
+# object mirrors, its digest, the tag keys sync manages on it); on a model version, whose page shows it among the
+# user's tags, a short text (see version_marker).
 SYNC = "mlreg.sync"
 REGISTRY = "mlreg.registry"  # the registry id (mlreg.yaml registry_id, else the root commit) on registered models
 ALIASES = "mlreg.aliases"
@@ -29,6 +31,16 @@ TAG_VERSION = "mlreg.version"
 LEGACY = (DIGEST, COMMIT, TAG_MODEL, TAG_VERSION)
 EXTERNAL_FILE = "mlreg_external.json"
 LINKED = ("base_model_run_id", "base_model_path")  # version tags that need the base's MLflow run id
+# version tags sync derives from the record: managed by name on every version sync made (and on versions that
+# carry no list of managed keys: made by an older sync, or imported); any other tag there that git lacks is
+# deleted only when the version's SYNC tag lists it
+DERIVED = re.compile(
+    r"^(stage|version_type|model_type|enhancement_type|enhancement_timestamp|previous_timesteps|"
+    r"total_timesteps|last_promoted_at|promotion_reason|promotion_\d{8}_\d{4}(_\d+)?|"
+    r"demotion_reason|demotion_timestamp|base_model_run_id|base_model_path|created_by)$"
+)
+SHORT = 12  # hex digits of a record's digest in a model version's SYNC tag
+_SHORT_MARK = re.compile(rf"^([0-9a-f]{{{SHORT}}})(?: (.+))?$", re.DOTALL)
 
 
 @dataclass
@@ -84,8 +96,8 @@ class WantVersion:
     commit: str = ""  # the last commit that touched the version's folder (not diffed on its own)
 
     def marker(self, tags: Iterable[str]) -> str:
-        """The SYNC tag of the model version, once its tags are `tags`."""
-        return marker(commit=self.commit, digest=self.digest, tags=sorted(tags))
+        """The SYNC tag of the model version, once its tags are `tags` (see version_marker)."""
+        return version_marker(self.digest, tags)
 
     @property
     def ref(self) -> str:
@@ -120,6 +132,30 @@ def read_marker(tags: dict[str, str]) -> dict[str, Any] | None:
     except ValueError:
         return None
     return doc if isinstance(doc, dict) else None
+
+
+def version_marker(digest: str, tags: Iterable[str]) -> str:
+    """A model version's SYNC tag, kept short because MLflow's version page shows it among the user's tags: the
+    first SHORT hex digits of the record's digest, then the keys of the other tags sync set (the record's own tags),
+    comma-separated (MLflow's tag keys hold no comma): `3f2a91c0de12` or `3f2a91c0de12 owner,dataset`. The tags
+    sync derives from the record (DERIVED) are not listed: they are sync's by name."""
+    own = sorted(k for k in tags if not DERIVED.match(k) and k != SYNC)
+    return digest[:SHORT] + (" " + ",".join(own) if own else "")
+
+
+def read_version_marker(tags: dict[str, str]) -> dict[str, Any] | None:
+    """A model version's SYNC tag, parsed: {"digest": short digest, "tags": listed keys, "short": True}, or an
+    earlier sync's JSON object (digest, commit, every managed key); None when it has none."""
+    found = _SHORT_MARK.match(tags.get(SYNC) or "")
+    if found is None:
+        return read_marker(tags)
+    listed = found.group(2)
+    return {"digest": found.group(1), "tags": listed.split(",") if listed else [], "short": True}
+
+
+def same_digest(have: str | None, want: str) -> bool:
+    """`have` (a full digest, or its first SHORT digits from a version's SYNC tag) is `want`'s."""
+    return bool(have) and len(have or "") >= SHORT and want.startswith(have or "-")
 
 
 def canonical_digest(doc: Any) -> str:

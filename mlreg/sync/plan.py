@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass
-from typing import Any
 
 from .actual import PLACEHOLDER, Actual, HaveModel, HaveRun, HaveVersion
 from .desired import (
     ALIASES,
     COMMIT,
+    DERIVED,
     DIGEST,
     EXTERNAL_FILE,
     LEGACY,
@@ -21,18 +19,12 @@ from .desired import (
     WantRun,
     WantVersion,
     linked_tags,
+    same_digest,
 )
 from .ops import ModelPlan, Options, RunOp, SyncPlan, VersionOp
+from .tagdiff import managed, report_foreign, stale, summary, tag_diff
 
 _RESERVED_ALIAS = re.compile(r"^(latest|[vV]\d+)$", re.IGNORECASE)
-_OWN = ("mlflow.", "mlreg.")  # MLflow's own tags and mlreg's bookkeeping: never diffed as plain tags
-# version tags sync derives from the record: managed on versions that carry no list of managed keys (made by an
-# older sync, or imported); any other tag there that git lacks is left alone
-_DERIVED = re.compile(
-    r"^(stage|version_type|model_type|enhancement_type|enhancement_timestamp|previous_timesteps|"
-    r"total_timesteps|last_promoted_at|promotion_reason|promotion_\d{8}_\d{4}(_\d+)?|"
-    r"demotion_reason|demotion_timestamp|base_model_run_id|base_model_path)$"
-)
 
 
 def plan(wants: list[WantModel], actual: Actual, opts: Options) -> SyncPlan:
@@ -133,15 +125,15 @@ def _plan_model_record(
         mp.set_tags = dict(want.tags) | {SYNC: want.marker(want.tags)}
         mp.add("model", want.name, "create")
         return
-    diff = _tag_diff(want.tags, have.tags, _managed(have.mark, have.tags), ignore=(ALIASES,), legacy=(DIGEST,))
-    _report_foreign(mp, "model", want.name, diff.foreign)
+    diff = tag_diff(want.tags, have.tags, managed(have.mark, have.tags), ignore=(ALIASES,), legacy=(DIGEST,))
+    report_foreign(mp, "model", want.name, diff.foreign)
     desc = want.description if (have.description or "") != want.description else None
     mark = want.marker(want.tags)
-    if not (diff.changes or desc is not None or _stale(mark, have.mark)):
+    if not (diff.changes or desc is not None or stale(mark, have.mark)):
         mp.add("model", want.name, "unchanged")
         return
     set_tags = diff.set_tags | ({SYNC: mark} if have.tags.get(SYNC) != mark else {})
-    what = _what(set_tags, diff.del_tags + diff.drop_tags, desc is not None)
+    what = summary(set_tags, diff.del_tags + diff.drop_tags, desc is not None)
     if foreign:
         mp.add(
             "model",
@@ -199,8 +191,8 @@ def _plan_run(
         mp.runs.append(RunOp(wv.model, wv.number, wv.run, finish=True, params=wv.run.params, metrics=wv.run.metrics))
         mp.add("run", wv.ref, "create")
         return True
-    diff = _tag_diff(wv.run.tags, r.tags, _managed(r.mark, r.tags), legacy=(*LEGACY, REGISTRY))
-    _report_foreign(mp, "run", wv.ref, diff.foreign)
+    diff = tag_diff(wv.run.tags, r.tags, managed(r.mark, r.tags), legacy=(*LEGACY, REGISTRY))
+    report_foreign(mp, "run", wv.ref, diff.foreign)
     mark = wv.run.marker(wv.run.tags)
     params = {k: v for k, v in wv.run.params.items() if k not in r.params}
     bad = sorted(k for k, v in wv.run.params.items() if k in r.params and r.params[k] != v)
@@ -218,7 +210,7 @@ def _plan_run(
         )
         return False
     upload = _missing_files(wv.run, r) if r.complete else []
-    if r.complete and not (diff.changes or _stale(mark, r.mark) or params or metrics or upload):
+    if r.complete and not (diff.changes or stale(mark, r.mark) or params or metrics or upload):
         if op is not None:  # nothing to write: the version can use the run at once
             op.run_id, op.artifact_uri = r.run_id, r.artifact_uri
         mp.add("run", wv.ref, "unchanged")
@@ -233,7 +225,7 @@ def _plan_run(
         else (
             "unfinished: finish it"
             if not r.complete
-            else _what(set_tags, diff.del_tags + diff.drop_tags, False, metrics)
+            else summary(set_tags, diff.del_tags + diff.drop_tags, False, metrics)
         )
     )
     if upload:
@@ -280,17 +272,17 @@ def _plan_existing_version(
     if base_run:
         want_tags |= linked_tags(base_run, wv.base_subpath)
     ignore = () if base_run or not wv.base else LINKED
-    diff = _tag_diff(want_tags, hv.tags, _managed(hv.mark, hv.tags, _DERIVED), ignore=ignore, legacy=(DIGEST, COMMIT))
-    _report_foreign(mp, "version", wv.ref, diff.foreign)
+    diff = tag_diff(want_tags, hv.tags, managed(hv.mark, hv.tags, DERIVED), ignore=ignore, legacy=(DIGEST, COMMIT))
+    report_foreign(mp, "version", wv.ref, diff.foreign)
     mark = wv.marker(set(want_tags) | {k for k in ignore if k in hv.tags})
     desc = wv.description if (hv.description or "") != wv.description else None
-    if not (diff.changes or desc is not None or _stale(mark, hv.mark)):
+    if not (diff.changes or desc is not None or hv.tags.get(SYNC) != mark):  # an earlier sync's JSON: rewritten
         mp.add("version", wv.ref, "unchanged")
         return
     set_tags = diff.set_tags | ({SYNC: mark} if hv.tags.get(SYNC) != mark else {})
     # same record, yet different: edited in MLflow (a base run id filled in late is not an edit)
-    hand = hv.digest == wv.digest and bool(set(diff.set_tags) - set(LINKED) or diff.del_tags or desc)
-    what = _what(set_tags, diff.del_tags + diff.drop_tags, desc is not None)
+    hand = same_digest(hv.digest, wv.digest) and bool(set(diff.set_tags) - set(LINKED) or diff.del_tags or desc)
+    what = summary(set_tags, diff.del_tags + diff.drop_tags, desc is not None)
     if hand and not opts.force:
         mp.add("version", wv.ref, "conflict", f"edited in MLflow ({what}); --force overwrites")
         return
@@ -393,67 +385,6 @@ def _missing_files(want: WantRun, r: HaveRun) -> list[tuple]:
     if want.external and EXTERNAL_FILE not in r.files:
         missing.append((None, EXTERNAL_FILE))
     return missing
-
-
-@dataclass
-class TagDiff:
-    """How an object's tags differ from git's."""
-
-    set_tags: dict[str, str]  # git's tags MLflow lacks or holds with another value
-    del_tags: list[str]  # tags sync set that git no longer has
-    foreign: list[str]  # tags set in MLflow that git does not manage: left alone, reported
-    drop_tags: list[str]  # an older sync's bookkeeping, replaced by SYNC
-
-    @property
-    def changes(self) -> bool:
-        return bool(self.set_tags or self.del_tags or self.drop_tags)
-
-
-def _tag_diff(want: dict[str, str], have: dict[str, str], managed: set[str], ignore=(), legacy=()) -> TagDiff:
-    """Tags to set, to delete (only ones sync manages: `managed`) and to leave alone; `mlflow.*` and mlreg's own
-    `mlreg.*` tags are never diffed here."""
-    set_tags = {k: v for k, v in want.items() if have.get(k) != v and k not in ignore}
-    extra = [k for k in sorted(have) if k not in want and k not in ignore and not k.startswith(_OWN)]
-    return TagDiff(
-        set_tags,
-        [k for k in extra if k in managed],
-        [k for k in extra if k not in managed],
-        [k for k in legacy if k in have],
-    )
-
-
-def _managed(mark: dict[str, Any] | None, have: dict[str, str], derived: re.Pattern | None = None) -> set[str]:
-    """The tag keys sync set on an object last time: listed in its SYNC tag; on an object without one, only the
-    keys sync derives from the record (`derived`), so nobody's own tag is ever deleted."""
-    if mark is not None:
-        return {k for k in mark.get("tags") or [] if isinstance(k, str)}
-    return {k for k in have if derived is not None and derived.match(k)}
-
-
-def _stale(mark: str, have: dict[str, Any] | None) -> bool:
-    """The object's SYNC tag says something other than `mark` (the commit aside: it alone is no reason to write)."""
-    if have is None:
-        return True
-    want = json.loads(mark)
-    return {k: v for k, v in have.items() if k != "commit"} != {k: v for k, v in want.items() if k != "commit"}
-
-
-def _report_foreign(mp: ModelPlan, kind: str, name: str, keys: list[str]) -> None:
-    if keys:
-        mp.add(kind, name, "foreign", f"tags {', '.join(keys)}: set in MLflow, not managed by git; left alone")
-
-
-def _what(set_tags: dict, del_tags: list, desc: bool, metrics: dict | None = None) -> str:
-    parts = []
-    if desc:
-        parts.append("description")
-    if set_tags:
-        parts.append("tags " + ", ".join(sorted(set_tags)))
-    if del_tags:
-        parts.append("remove tags " + ", ".join(del_tags))
-    if metrics:
-        parts.append("metrics " + ", ".join(sorted(metrics)))
-    return "; ".join(parts)
 
 
 def adoptable(wv: WantVersion, hv: HaveVersion) -> bool:

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -119,6 +118,8 @@ def _await_start(proc: subprocess.Popen, url: str, log: IO[bytes]) -> None:
 
 def healthy(url: str) -> bool:
     """Whether an MLflow server answers its /health endpoint."""
+    import urllib.request  # here, not at the top: `sync --check` imports this module and needs no HTTP client
+
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=1) as r:
             return r.status == 200

@@ -116,16 +116,26 @@ class HttpLog:
 
 @pytest.fixture
 def http_log(monkeypatch) -> HttpLog:
+    """Counts MLflow's client's requests (requests) and the light path's (urllib: mlreg/sync/light_rest.py)."""
+    import urllib.request
+
     import requests
 
     log = HttpLog()
     real = requests.Session.request
+    real_open = urllib.request.OpenerDirector.open
 
     def counted(self, method, url, *args, **kwargs):
         log.calls.append((method, url.split("/", 3)[-1]))
         return real(self, method, url, *args, **kwargs)
 
+    def opened(self, request, *args, **kwargs):
+        if isinstance(request, urllib.request.Request):
+            log.calls.append((request.get_method(), request.full_url.split("?", 1)[0].split("/", 3)[-1]))
+        return real_open(self, request, *args, **kwargs)
+
     monkeypatch.setattr(requests.Session, "request", counted)
+    monkeypatch.setattr(urllib.request.OpenerDirector, "open", opened)
     return log
 
 

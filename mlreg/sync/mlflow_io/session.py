@@ -24,11 +24,12 @@ _QUIET_LOGGERS = ("mlflow", "alembic", "urllib3", "sqlalchemy", "azure", "botoco
 
 
 @contextmanager
-def session(target: Target) -> Iterator[None]:
-    """Bounded retries, MLflow's logging and warnings silenced, and MLflow errors as one-line MlregErrors."""
-    from .diagnose import preflight
+def session(target: Target, preflight: bool = True) -> Iterator[None]:
+    """Bounded retries, MLflow's logging and warnings silenced, and MLflow errors as one-line MlregErrors.
+    preflight=False: the caller has already asked the server's database (diagnose.preflight)."""
+    from .diagnose import preflight as ask_database
 
-    down = preflight(target.uri, target.shown)  # a database that is down: said at once, not after the retries
+    down = ask_database(target.uri, target.shown) if preflight else None  # a database that is down: said at once
     if down:
         raise MlregError(scrub(down, target.uri))
     import mlflow  # noqa: F401  (its import configures its loggers; quiet them after that)
