@@ -30,12 +30,12 @@ def models(ws: Workspace) -> list[ModelSummary]:
 
     found = catalog.model_rows(ws.files)  # model folders' and model.yaml files' stats only: no record is read
     if found is not None:
-        out = []
-        for name, nums, info in found:
+        summaries = []
+        for name, held, info in found:
             if isinstance(info, Exception):
                 raise info
-            out.append(ModelSummary(name, info[0], len(nums), nums[-1] if nums else None, info[1]))
-        return out
+            summaries.append(ModelSummary(name, info[0], len(held), held[-1] if held else None, info[1]))
+        return summaries
     out = []
     for name in ws.files.model_names():
         m, nums = ws.files.model(name, validate=False), ws.files.version_numbers(name)

@@ -80,6 +80,7 @@ class Catalog:
         per row (None where a row has none); None when no row has one."""
         if name in self._cols:
             return self._cols[name]
+        col: list | None
         if name == "a:version_type":
             names, nums, bases = self.column("a:name"), self.column("a:version"), self.bases
             col = ["old" if (m, n) in bases else "latest" for m, n in zip(names or [], nums or [], strict=True)]
@@ -236,21 +237,27 @@ def _refresh(
         patch[i] = row
     recorded = scan.marked_rows(sigs, since, broken)
     recover = lambda: _rebuilt(store, path)  # noqa: E731
-    head = {"models": scan.recorded(models, since)}
+    head: dict[str, Any] = {"models": scan.recorded(models, since)}
     if old is not None and rows is not None and rows["groups"] == groups and rows["sigs"] == recorded:
         if head["models"] != old.head["models"]:  # only rows marked STALE were read: nothing new to keep of them
             _save(store, path, old, models, since, rows)
         return Catalog(groups, old, rowmap, patch, list(broken.values()), recover)
     n = len(rowmap)
     stored = old if old is not None and rows is not None and any(j >= 0 for j in rowmap) else None
-    if stored is not None and rows["nbase"] == n and all(j == i or j < 0 for i, j in enumerate(rowmap)):
-        rowmap = None  # every row is its stored row, or patched
-    cat = Catalog(groups, stored, rowmap, patch, list(broken.values()), recover)
+    through: list[int] | None = rowmap
+    if (
+        stored is not None
+        and rows is not None
+        and rows["nbase"] == n
+        and all(j == i or j < 0 for i, j in enumerate(rowmap))
+    ):
+        through = None  # every row is its stored row, or patched
+    cat = Catalog(groups, stored, through, patch, list(broken.values()), recover)
     kept = {i: r for i, r in patch.items() if r is not None}
-    if stored is not None and len(kept) <= max(PATCH_MAX, n // 50):
+    if stored is not None and rows is not None and len(kept) <= max(PATCH_MAX, n // 50):
         data = stored.data(rows["size"])  # the stored columns stay as they are, the rows read are a patch
         if data is not None:
-            packed = None if rowmap is None else array("i", rowmap).tobytes()
+            packed = None if through is None else array("i", through).tobytes()
             head["rows"] = {**rows, "groups": groups, "sigs": recorded, "map": packed, "patch": kept}
             write(path, store.root, head, data)
             return cat
@@ -274,7 +281,7 @@ def _carried(rows: dict | None, groups: tuple, sigs: bytes) -> tuple[list[int], 
     """What the stored rows give of each row now: its stored row (`rowmap`, -1: none), its patched row, or
     nothing (`read`: the record's stat changed, or the version is new)."""
     n = len(sigs) // 32
-    rowmap, patch, read = [-1] * n, {}, []
+    rowmap, patch, read = [-1] * n, {}, []  # type: ignore[var-annotated]
     if rows is None:
         return rowmap, patch, list(range(n))
     old_map, old_patch, old_sigs, now = (

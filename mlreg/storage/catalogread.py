@@ -29,7 +29,7 @@ def row_of(v: Version) -> tuple:
     that queries read of them), params and tags (their strings only, likewise)."""
     lin, run = v.lineage, v.run
     base = (lin.base.model, lin.base.version) if lin.base else None
-    attrs = (v.name, v.version, v.stage, v.created_at, v.created_by, v.description, lin.model_type)
+    attrs: tuple = (v.name, v.version, v.stage, v.created_at, v.created_by, v.description, lin.model_type)
     attrs += (lin.enhancement_type, run.experiment, run.name, run.mlflow_run_id, base)
     metrics = {k: x for k, x in v.metrics.items() if type(x) is int or (type(x) is float and math.isfinite(x))}
     params = {k: x for k, x in v.params.items() if isinstance(x, str)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .catalog import Catalog
+Catalog = Any  # catalog.Catalog (which makes these views: not imported here)
 
 
 class _Fields:
@@ -33,7 +33,7 @@ class _Part:
     def __getattr__(self, attr: str) -> Any:
         if attr not in self._names:
             raise AttributeError(attr)
-        x = self._cat.column(f"a:{self._names[attr]}")[self._row]  # type: ignore[index]
+        x = self._cat.column(f"a:{self._names[attr]}")[self._row]
         return _Base(*x) if attr == "base" and x is not None else x
 
 
@@ -57,7 +57,7 @@ class RowRecord:
         self._cat, self.row = cat, row
 
     def _a(self, name: str) -> Any:
-        return self._cat.column(f"a:{name}")[self.row]  # type: ignore[index]
+        return self._cat.column(f"a:{name}")[self.row]
 
     name = property(lambda self: self._a("name"))
     version = property(lambda self: self._a("version"))
@@ -84,7 +84,7 @@ class RowView:
 
     @property
     def version_type(self) -> str:
-        return self.record._cat.column("a:version_type")[self.record.row]  # type: ignore[index]
+        return self.record._cat.column("a:version_type")[self.record.row]
 
     @property
     def key(self) -> tuple[str, int]:
