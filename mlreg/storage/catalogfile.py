@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import marshal
 import os
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Any
@@ -99,6 +98,8 @@ def encode(columns: dict[str, Any]) -> tuple[bytes, dict[str, tuple[int, int, in
 def write(path: Path, root: Path, head: dict, data: bytes) -> None:
     """Write the head and the columns' bytes atomically; a failure only costs speed (the next read builds
     the catalog again)."""
+    import tempfile  # (only here: importing it costs more than a read of a fresh catalog)
+
     head_blob = marshal.dumps({**head, "root": str(root)})
     prefix = FORMAT + zlib.crc32(head_blob).to_bytes(4, "big") + len(head_blob).to_bytes(8, "big")
     tmp = None

@@ -13,7 +13,6 @@ import marshal
 import math
 import os
 import sys
-import threading
 from typing import Any
 
 from ..core.files import RegistryFiles
@@ -55,6 +54,8 @@ def read_rows(store: RegistryFiles, keys: list[tuple[str, int]]) -> list[Any]:
 
 
 def _children(count: int) -> int:
+    import threading
+
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     if count < FORK_MIN or cores < 2 or not sys.platform.startswith("linux") or threading.active_count() != 1:
         return 0

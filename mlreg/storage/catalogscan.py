@@ -12,7 +12,6 @@ equals (the file is read again next time).
 from __future__ import annotations
 
 import os
-import threading
 from array import array
 from collections.abc import Iterable
 from itertools import chain
@@ -107,6 +106,8 @@ def stat_rows(store: RegistryFiles, groups: Iterable[tuple[str, tuple]]) -> byte
     paths = [f"{reg}/{name}/v{n}/{VERSION_FILE}" for name, nums in groups for n in nums]
     if len(paths) < THREADED or (os.cpu_count() or 1) < 2:
         return _stats(paths)
+    import threading
+
     half = len(paths) // 2
     out: list[bytes] = []
     other = threading.Thread(target=lambda: out.append(_stats(paths[half:])), daemon=True)
