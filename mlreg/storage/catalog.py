@@ -18,6 +18,8 @@ import marshal
 import os
 import time
 from array import array
+from bisect import bisect_right
+from itertools import accumulate
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +64,7 @@ class Catalog:
         self._n = sum(len(nums) for _, nums in groups)
         self._cols: dict[str, Any] = {}
         self._keys: list[tuple[str, int]] | None = None
+        self._ends: list[int] | None = None  # the row after each group's last
         self._bases: set | None = None
         self._every: list | None = None  # the patch's rows in order, when it holds every row
 
@@ -74,6 +77,23 @@ class Catalog:
         if self._keys is None:
             self._keys = [(name, n) for name, nums in self.groups for n in nums]
         return self._keys
+
+    def key(self, row: int) -> tuple[str, int]:
+        """keys[row], without making every key."""
+        if self._keys is not None:
+            return self._keys[row]
+        if self._ends is None:
+            self._ends = list(accumulate(len(nums) for _, nums in self.groups))
+        g = bisect_right(self._ends, row)
+        name, nums = self.groups[g]
+        return name, nums[row - (self._ends[g] - len(nums))]
+
+    def version_type(self, row: int) -> str:
+        """column("a:version_type")[row], without making the column."""
+        if "a:version_type" in self._cols:
+            return self._cols["a:version_type"][row]
+        names, nums = self.column("a:name") or [], self.column("a:version") or []
+        return "old" if (names[row], nums[row]) in self.bases else "latest"
 
     def column(self, name: str) -> list | None:
         """A column by name (`a:stage`, `m:rmse_val`, `p:timeframe`, `t:team`, `a:version_type`), one value

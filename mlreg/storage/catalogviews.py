@@ -84,8 +84,8 @@ class RowView:
 
     @property
     def version_type(self) -> str:
-        return self.record._cat.column("a:version_type")[self.record.row]
+        return self.record._cat.version_type(self.record.row)
 
     @property
     def key(self) -> tuple[str, int]:
-        return self.record._cat.keys[self.record.row]
+        return self.record._cat.key(self.record.row)
