@@ -140,6 +140,7 @@ class Catalog:
             raise MlregError("the registry changed while it was being read; run the command again")
         self._base, self._map, self._patch, self.broken = fresh._base, fresh._map, fresh._patch, fresh.broken
         self._cols.clear()
+        self._every = self._bases = None
         return self._stored(name)
 
     def _patched(self, name: str, stored: Any) -> list | None:
