@@ -12,9 +12,10 @@ equals (the file is read again next time).
 from __future__ import annotations
 
 import os
+import struct
 from array import array
 from collections.abc import Iterable
-from itertools import chain
+from itertools import starmap
 from operator import attrgetter
 from typing import Any
 
@@ -103,7 +104,7 @@ def stat_rows(store: RegistryFiles, groups: Iterable[tuple[str, tuple]]) -> byte
     ((name, version numbers) per model). The hot loop of every catalog read: one lstat per version, split
     between two threads when there are many (the system calls run in parallel on a second core)."""
     reg = str(store.registry_dir)
-    paths = [f"{reg}/{name}/v{n}/{VERSION_FILE}" for name, nums in groups for n in nums]
+    paths = [f"{folder}{n}/{VERSION_FILE}" for folder, nums in ((f"{reg}/{m}/v", ns) for m, ns in groups) for n in nums]
     if len(paths) < THREADED or (os.cpu_count() or 1) < 2:
         return _stats(paths)
     import threading
@@ -124,8 +125,11 @@ def _stats(paths: list[str]) -> bytes:
     try:
         stats = list(map(os.lstat, paths))
     except OSError:  # a version folder without its record, or unreadable: one at a time
-        return array("q", chain.from_iterable(map(stat_of, paths))).tobytes()
-    return array("q", chain.from_iterable(map(_FOUR, stats))).tobytes()
+        return b"".join(starmap(_PACK, map(stat_of, paths)))
+    return b"".join(starmap(_PACK, map(_FOUR, stats)))
+
+
+_PACK = struct.Struct("=4q").pack  # as array("q") lays them out
 
 
 def marked_rows(sigs: bytes, since: int, stale: Iterable[int] = ()) -> bytes:
