@@ -22,6 +22,7 @@ from typing import Any
 from ..core.files import MODEL_FILE, VERSION_FILE, RegistryFiles
 from ..core.records import NAME_RE
 from ..errors import MlregError
+from . import forked
 
 RACY_NS = 2_000_000_000  # a file changed this close to a read may change again without its stat changing
 STALE = (0, 0, 0, 0)  # recorded for what must be read again: equal to no stat
@@ -101,24 +102,17 @@ def recorded(models: dict[str, Entry], since: int) -> dict[str, Entry]:
 
 def stat_rows(store: RegistryFiles, groups: Iterable[tuple[str, tuple]]) -> bytes:
     """Each `registry/<name>/v<N>/metadata.json`'s stat, four int64 per version, in the order of `groups`
-    ((name, version numbers) per model). The hot loop of every catalog read: one lstat per version, split
-    between two threads when there are many (the system calls run in parallel on a second core)."""
+    ((name, version numbers) per model). The hot loop of every catalog read: one lstat per version, half of
+    them in a forked child when there are many and a spare core (forked.py)."""
     reg = str(store.registry_dir)
     paths = [f"{folder}{n}/{VERSION_FILE}" for folder, nums in ((f"{reg}/{m}/v", ns) for m, ns in groups) for n in nums]
-    if len(paths) < THREADED or (os.cpu_count() or 1) < 2:
+    if len(paths) < FORKED or not forked.spare_cores():
         return _stats(paths)
-    import threading
-
     half = len(paths) // 2
-    out: list[bytes] = []
-    other = threading.Thread(target=lambda: out.append(_stats(paths[half:])), daemon=True)
-    other.start()
-    first = _stats(paths[:half])
-    other.join()
-    return first + out[0] if out else first + _stats(paths[half:])
+    return b"".join(forked.fork_map(_stats, [paths[:half], paths[half:]]))
 
 
-THREADED = 20_000  # versions from which the stats are taken by two threads
+FORKED = 20_000  # versions from which a child takes half the stats
 
 
 def _stats(paths: list[str]) -> bytes:
