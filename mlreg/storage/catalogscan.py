@@ -112,7 +112,7 @@ def stat_rows(store: RegistryFiles, groups: Iterable[tuple[str, tuple]]) -> byte
     return b"".join(forked.fork_map(_stats, [paths[:half], paths[half:]]))
 
 
-FORKED = 20_000  # versions from which a child takes half the stats
+FORKED = 10_000  # versions from which a child takes half the stats
 
 
 def _stats(paths: list[str]) -> bytes:
