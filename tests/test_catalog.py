@@ -194,6 +194,9 @@ def test_few_changes_are_a_patch_many_rewrite_the_columns(big, cli, monkeypatch)
     same(cli, big, monkeypatch)
     rows = Stored.open(catalog_file(big), big).head["rows"]
     assert len(rows["patch"]) == 2 and rows["size"] == size  # the columns' bytes copied as they were
+    shutil.rmtree(record(big, 0, 1).parent)  # every row moves up one: the stored ones are seen through a map
+    same(cli, big, monkeypatch)
+    assert Stored.open(catalog_file(big), big).head["rows"]["map"] is not None
     for m in range(6):
         edit(record(big, m, 4), stage="archived", metrics__auc_val=0.5 + m / 100)
     after = same(cli, big, monkeypatch)
