@@ -2,8 +2,9 @@
 
 Two registries are generated as bench_reads.py generates them (real digests, one commit): 1,000 models x 10
 versions and 5,000 x 20. Each command is timed as a whole `python -m mlreg ...` process, median of --runs runs
-after one warm-up run; `first` is one run with no catalog yet (the cost of building it, paid once per clone
-and again after a change only for what changed). Targets, median wall seconds:
+after one warm-up run, wall and CPU (user + sys of the process and its children: what the command costs
+whatever else shares the machine); `first` is one run with no catalog yet (the cost of building it, paid
+once per clone and again after a change only for what changed). Targets, median wall seconds:
 
   command                                   100,000   10,000
   list --json                                  1.0      0.3
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -73,18 +75,32 @@ def git(root: Path, *args: str) -> str:
 RUN_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # time runs, not compiles
 
 
-def wall(cmd: list[str], cwd: Path) -> float:
+def timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
+    """(wall, CPU) seconds of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=RUN_ENV)
     took = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if r.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed in {cwd}: {r.stderr.strip()[-400:]}")
-    return took
+    return took, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def wall(cmd: list[str], cwd: Path) -> float:
+    return timed(cmd, cwd)[0]
+
+
+def medians(cmd: list[str], cwd: Path, runs: int) -> tuple[float, float]:
+    """Median wall and median CPU seconds of `runs` runs, after one that warms the page cache, the .pyc files
+    and the catalog."""
+    wall(cmd, cwd)
+    found = [timed(cmd, cwd) for _ in range(runs)]
+    return statistics.median(w for w, _ in found), statistics.median(c for _, c in found)
 
 
 def median_of(cmd: list[str], cwd: Path, runs: int) -> float:
-    wall(cmd, cwd)  # warm the page cache, .pyc files and the catalog
-    return statistics.median(wall(cmd, cwd) for _ in range(runs))
+    return medians(cmd, cwd, runs)[0]
 
 
 def prepare(root: Path, models: int, versions: int) -> None:
@@ -105,7 +121,7 @@ def prepare(root: Path, models: int, versions: int) -> None:
     print(f"generated and committed {models} x {versions} in {time.perf_counter() - start:.0f} s: {root}")
 
 
-def measure(root: Path, size: str, runs: int) -> list[tuple[str, float, float | None, float | None]]:
+def measure(root: Path, size: str, runs: int) -> list[tuple[str, float, float, float | None, float | None]]:
     models = SIZES[size][0]
     out = []
     for label, args, targets in cases(models):
@@ -119,7 +135,7 @@ def measure(root: Path, size: str, runs: int) -> list[tuple[str, float, float | 
                 shutil.rmtree(root / ".git" / "mlreg" / "catalog", ignore_errors=True)
                 (root / ".git" / "mlreg" / "catalog").unlink(missing_ok=True)
                 first = wall(cmd, root)
-            out.append((label, median_of(cmd, root, runs), first, targets.get(size)))
+            out.append((label, *medians(cmd, root, runs), first, targets.get(size)))
         finally:
             if gate:
                 git(root, "checkout", "-q", "main")
@@ -146,12 +162,12 @@ def main() -> int:
         )
         for size in sizes:
             print(f"{size} versions ({SIZES[size][0]} models x {SIZES[size][1]}):")
-            print(f"  {'command':<40} {'median':>7} {'first':>7} {'target':>7}  result")
-            for label, took, first, target in measure(work / size, size, opts.runs):
+            print(f"  {'command':<40} {'median':>7} {'cpu':>7} {'first':>7} {'target':>7}  result")
+            for label, took, cpu, first, target in measure(work / size, size, opts.runs):
                 good = target is None or took <= target
                 ok &= good
                 print(
-                    f"  {label:<40} {took:>7.3f} {f'{first:.3f}' if first else '':>7} "
+                    f"  {label:<40} {took:>7.3f} {cpu:>7.3f} {f'{first:.3f}' if first else '':>7} "
                     f"{f'{target:g}' if target else '':>7}  {'PASS' if good else 'FAIL'}"
                 )
         print(f"\nload average {os.getloadavg()[0]:.2f} at the end")

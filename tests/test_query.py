@@ -210,3 +210,124 @@ def test_cli_find_stage(zoo, cli):
     empty = cli(zoo.root, "find", "stage", "champion")
     assert empty.code == 0 and "no version is in stage 'champion'" in empty.out
     assert "btc" in cli(zoo.root, "find", "stage", "beta").out
+
+
+# -- the same answers over columns (core/tables.py, what the read catalog serves) ------------------------
+def _tricky_records():
+    """Records with the values that differ between views and columns if anything does: ints equal to floats,
+    non-finite metrics, missing values, LIKE's own characters, ties in created_at, bases from other models."""
+    from mlreg.core.records import Version
+
+    out = []
+    for m in range(4):
+        for n in range(1, 7):
+            doc = {
+                "name": f"m{m}",
+                "version": n,
+                "created_at": f"2025-0{1 + (n % 3)}-01T00:00:00Z",
+                "created_by": "Bench <b@x>" if n % 2 else "Other <o@x>",
+                "stage": ["development", "beta", "archived"][(m + n) % 3],
+                "description": None if n == 3 else f"run {n}% of_{m}",
+                "params": {"timeframe": ["1H", "4H", "1_H"][(m * n) % 3]} | ({"lr": "0.1"} if n % 2 else {}),
+                "metrics": {
+                    "rmse_val": [1, 1.0, 0.5, float("nan"), float("inf"), 2][(m + n) % 6],
+                    **({"auc_val": 0.5 + ((m * 7 + n) % 5) / 10} if (m + n) % 4 else {}),
+                },
+                "tags": {"team": "a%b"} if m % 2 else {},
+                "lineage": {"model_type": ["base", "continued", "curriculum"][n % 3]}
+                | ({"base": {"model": f"m{(m + 1) % 4}", "version": n}} if n % 3 == 2 else {}),
+            }
+            out.append(Version.from_dict(doc))
+    return out
+
+
+def _both_faces():
+    from pathlib import Path
+
+    from mlreg.core.views import VersionView
+    from mlreg.storage.catalog import Catalog
+    from mlreg.storage.catalogread import row_of
+
+    records = _tricky_records()
+    bases = {(r.lineage.base.model, r.lineage.base.version) for r in records if r.lineage.base}
+    views = [VersionView(r, "old" if (r.name, r.version) in bases else "latest", Path("/x")) for r in records]
+    groups = tuple((f"m{m}", tuple(range(1, 7))) for m in range(4))
+    cat = Catalog(groups, None, None, dict(enumerate(row_of(r) for r in records)), [], None)
+    return views, cat
+
+
+@pytest.mark.parametrize(
+    ("expr", "order"),
+    [
+        ("", ["metrics.rmse_val ASC"]),
+        ("", ["metrics.rmse_val DESC", "created_at DESC"]),
+        ("metrics.rmse_val <= 1", []),
+        ("metrics.rmse_val = 1 and params.timeframe != '4H'", ["version DESC"]),
+        ("params.timeframe LIKE '1_H'", []),
+        ("params.timeframe ILIKE '1h'", ["name DESC"]),
+        ("description LIKE '%\\%%'", []),
+        ("tags.team = 'a%b' and version_type = 'old'", []),
+        ("version_type = 'latest' and model_type IN ('base', 'curriculum')", ["metrics.auc_val DESC"]),
+        ("stage NOT IN ('archived') and metrics.auc_val > 0.6", ["params.lr ASC", "run_name"]),
+        ("created_at >= '2025-02-01' and created_by LIKE 'Bench%'", ["created_at DESC"]),
+        ("name IN ('m1', 'm3') and version < 4", ["description"]),
+    ],
+)
+def test_search_over_columns_answers_as_over_views(expr, order):
+    from mlreg.core import search as s, tables
+
+    views, cat = _both_faces()
+    flt, keys = s.parse_filter(expr), s.parse_order_by(order)
+    for limit in (None, 3):
+        want = refs(s.search(views, flt, keys, limit))
+        got = [cat.keys[i] for i in tables.search(cat, flt, keys, limit)]
+        assert got == want, (expr, order, limit)
+
+
+@pytest.mark.parametrize(
+    ("metric", "model_type", "fallback", "params"),
+    [
+        ("rmse_val", None, None, None),  # 1 and 1.0 tie with 0.5 best; nan and inf never count
+        ("auc_val", None, None, None),
+        ("auc_val", "curriculum", None, {"timeframe": "1H"}),
+        ("rmse_val", "nothing", "continued", None),
+        ("auc_val", "base", "curriculum", {"lr": "0.1"}),
+    ],
+)
+def test_find_best_over_columns_answers_as_over_views(metric, model_type, fallback, params):
+    from mlreg.core import query, tables
+
+    views, cat = _both_faces()
+    want = query.find_best(views, metric, model_type=model_type, fallback_model_type=fallback, params=params)
+    up = query.direction(metric, None)
+    rows, candidates = tables.best(cat, metric, up, model_type, fallback, params)
+    got = query.find_best(cat.views(rows), metric, model_type=model_type, fallback_model_type=fallback, params=params)
+    got.candidates = candidates
+    assert (got.record.name, got.record.version, got.value, got.tied_with, got.candidates, got.fallback) == (
+        want.record.name,
+        want.record.version,
+        want.value,
+        want.tied_with,
+        want.candidates,
+        want.fallback,
+    )
+
+
+@pytest.mark.parametrize(
+    ("model_type", "version_type", "fallback", "params"),
+    [(None, None, None, None), ("curriculum", "old", None, None), ("nothing", None, "continued", {"lr": "0.1"})],
+)
+def test_find_latest_over_columns_answers_as_over_views(model_type, version_type, fallback, params):
+    from mlreg.core import query, tables
+
+    views, cat = _both_faces()
+    kw = {"model_type": model_type, "version_type": version_type, "fallback_model_type": fallback, "params": params}
+    want = query.find_latest(views, **kw)
+    rows, candidates = tables.latest(cat, model_type, version_type, fallback, params)
+    got = query.find_latest(cat.views(rows), **kw)
+    assert (got.record.name, got.record.version, candidates, got.fallback) == (
+        want.record.name,
+        want.record.version,
+        want.candidates,
+        want.fallback,
+    )

@@ -424,7 +424,11 @@ def search(
     views: Iterable[VersionView], flt: Filter, order: Sequence[OrderKey] = (), max_results: int | None = None
 ) -> list[VersionView]:
     """Versions matching `flt`, sorted by `order`, at most `max_results` of them."""
-    if max_results is not None and max_results < 1:
-        raise MlregError(f"--max-results must be at least 1, got {max_results}")
+    check_max_results(max_results)
     found = sort_views((v for v in views if flt.matches(v)), order)
     return found if max_results is None else found[:max_results]
+
+
+def check_max_results(max_results: int | None) -> None:
+    if max_results is not None and max_results < 1:
+        raise MlregError(f"--max-results must be at least 1, got {max_results}")

@@ -21,7 +21,6 @@ from .workspace import Workspace
 
 if TYPE_CHECKING:
     from ..core.query import FindResult, Resolved
-    from ..core.search import Condition
     from ..storage.catalog import Catalog
 
 
@@ -29,15 +28,14 @@ def models(ws: Workspace) -> list[ModelSummary]:
     """Every model, from model.yaml and folder names only (cheap)."""
     from ..storage import catalog
 
-    cat = catalog.load(ws.files)
-    if cat is not None:
-        held: dict[str, list[int]] = {name: [] for name in cat.models}
-        for name, n in cat.keys:
-            held[name].append(n)
-        return [
-            ModelSummary(name, desc, len(held[name]), held[name][-1] if held[name] else None, aliases)
-            for name, (desc, aliases) in cat.models.items()
-        ]
+    found = catalog.model_rows(ws.files)  # model folders' and model.yaml files' stats only: no record is read
+    if found is not None:
+        summaries = []
+        for name, held, info in found:
+            if isinstance(info, Exception):
+                raise info
+            summaries.append(ModelSummary(name, info[0], len(held), held[-1] if held else None, info[1]))
+        return summaries
     out = []
     for name in ws.files.model_names():
         m, nums = ws.files.model(name, validate=False), ws.files.version_numbers(name)
@@ -53,7 +51,8 @@ def versions(ws: Workspace, model: str | None = None, stage: str | None = None) 
     if stage is not None:
         _known_stage(ws, stage)
     if model is None and stage is not None:
-        return [_real(ws, v) for v in bulk_views(ws) if v.record.stage == stage]
+        held = bulk_views(ws, narrow=[("a", "stage", lambda x: x == stage)])
+        return [_real(ws, v) for v in held if v.record.stage == stage]
     records = [v for n in names for v in ws.files.versions(n, validate=False)]
     return [v for v in _views(ws.files, records, records) if stage is None or v.record.stage == stage]
 
@@ -113,18 +112,21 @@ def find_latest(
 ) -> FindResult:
     """The newest version (created_at, then number) of a lineage model type (base, continued: not the params'
     model_type, which `params={'model_type': 'lgbm'}` filters on) and version type."""
-    from ..core import query
+    from ..core import query, tables
 
-    found = query.find_latest(
-        bulk_views(ws, model),
-        model=model,
-        model_type=model_type,
-        version_type=version_type,
-        fallback_model_type=fallback_model_type,
-        params=params,
-    )
-    found.view = _real(ws, found.view)
-    return found
+    def latest(views: list) -> FindResult:
+        return query.find_latest(
+            views,
+            model=model,
+            model_type=model_type,
+            version_type=version_type,
+            fallback_model_type=fallback_model_type,
+            params=params,
+        )
+
+    cat = _catalog(ws) if model is None else None
+    chosen = tables.latest(cat, model_type, version_type, fallback_model_type, params) if cat is not None else None
+    return _found(ws, latest, cat, chosen, model)
 
 
 def find_best(
@@ -138,7 +140,7 @@ def find_best(
 ) -> FindResult:
     """The version with the best `metric` (direction from its name unless given); ties go to the newest.
     `model_type` is the lineage type; `params` must equal (e.g. {'model_type': 'lgbm'})."""
-    from ..core import query
+    from ..core import query, tables
 
     def best(views: list) -> FindResult:
         return query.find_best(
@@ -151,22 +153,35 @@ def find_best(
             params=params,
         )
 
+    cat = _catalog(ws) if model is None else None
+    chosen = None
+    if cat is not None:  # the metric's column picks the winning value; only its holders become views
+        up = query.direction(metric, higher_is_better)
+        chosen = tables.best(cat, metric, up, model_type, fallback_model_type, params)
+    return _found(ws, best, cat, chosen, model)
+
+
+def _catalog(ws: Workspace) -> Catalog | None:
+    """The catalog, fresh, once every record is known to be readable (else the first error, as reading them)."""
     from ..storage import catalog
 
-    scored, cat = 0, catalog.load(ws.files) if model is None else None
-    if cat is not None and model_type is None and not params:  # every scored version competes: the column says
-        up = query.direction(metric, higher_is_better)  # which value wins, then only its holders become views
-        col = cat.column(f"m:{metric}") or []
-        values = [x for x in map(query.number, col.values() if isinstance(col, dict) else col) if x is not None]
-        scored, top = len(values), (max if up else min)(values, default=None)
-        narrow = [("m", metric, lambda x: query.number(x) == top)] if top is not None else []
-    else:  # only versions with the metric can win
-        narrow = [("m", metric, lambda x: query.number(x) is not None)]
-    try:
-        found = best(bulk_views(ws, model, narrow=narrow, cat=cat))
-        found.candidates = max(found.candidates, scored)
-    except NotFound:  # the message (and its hints) is made from every version, as without the catalog
-        found = best(bulk_views(ws, model, cat=cat))
+    cat = catalog.load(ws.files)
+    if cat is not None:
+        cat.check()
+    return cat
+
+
+def _found(
+    ws: Workspace, find: Callable[[list], FindResult], cat: Catalog | None, chosen: Any, model: str | None
+) -> FindResult:
+    """find over the rows the catalog chose (counting every candidate), else over every version (whose views
+    also make the message, hints and all, when nothing matches)."""
+    if cat is not None and chosen is not None:
+        rows, candidates = chosen
+        found = find(cat.views(rows))
+        found.candidates = candidates
+    else:
+        found = find(cat.views() if cat is not None else bulk_views(ws, model))
     found.view = _real(ws, found.view)
     return found
 
@@ -178,7 +193,7 @@ def find_by_stage(
     from ..core import query
 
     _known_stage(ws, stage)
-    views = bulk_views(ws, model)
+    views = bulk_views(ws, model, narrow=[("a", "stage", lambda x: x == stage)])  # every holder, for the check below
     if ws.settings.stages[stage].exclusive:  # two holders is an error naming both, never a silent pick
         held: dict[str, list[int]] = {}
         for v in views:
@@ -193,12 +208,18 @@ def search(
     ws: Workspace, expr: str = "", order_by: str | list[str] | None = None, max_results: int | None = None
 ) -> list[VersionView]:
     """Versions matching an MLflow-style filter expression, sorted by the order-by keys."""
-    from ..core import search as s
+    from ..core import search as s, tables
 
     flt, order = s.parse_filter(expr), s.parse_order_by(order_by)
     pinned = flt.model_names()  # `name = 'x'` reads only that model's folder
+    cat = _catalog(ws) if pinned is None else None
+    if cat is not None:
+        try:  # over the catalog's columns: only the rows found become views
+            return [_real(ws, v) for v in cat.views(tables.search(cat, flt, order, max_results))]
+        except TypeError:  # a value Python cannot compare: the views fail (or not) as they would have
+            pass
     names = None if pinned is None else sorted(set(pinned) & set(ws.files.model_names()))
-    views = bulk_views(ws, names, narrow=_narrowing(flt.conditions))
+    views = query_views(ws, names)
     return [_real(ws, v) for v in s.search(views, flt, order, max_results)]
 
 
@@ -219,45 +240,34 @@ def resolve(ws: Workspace, ref: str, pull: bool = True, progress: Callable[[int,
     return query.Resolved(ref, view, paths, files_dir, store_dir)
 
 
-Narrowing = tuple[str, str, Callable[[Any], bool]]  # (m|p|t, key, test of the recorded value)
+Narrowing = tuple[str, str, Callable[[Any], Any]]  # (a|m|p|t, key, test of the value in the catalog's column)
 
 
-def bulk_views(
-    ws: Workspace, model: str | list[str] | None = None, narrow: Iterable[Narrowing] = (), cat: Catalog | None = None
-) -> list:
+def bulk_views(ws: Workspace, model: str | list[str] | None = None, narrow: Iterable[Narrowing] = ()) -> list:
     """query_views, served from the catalog (catalog.py) when every version is asked about: RowViews that
-    queries read like VersionViews; `_real` turns the ones a query picked into VersionViews. `narrow`: tests of a
-    metric, param or tag that every view the caller keeps passes, applied to the catalog's columns first, so only
-    the rows that pass become views (the caller's own checks then run on those)."""
-    if cat is None and model is None:
-        from ..storage import catalog
-
-        cat = catalog.load(ws.files)
-    if cat is None or model is not None:
+    queries read like VersionViews; `_real` turns the ones a query picked into VersionViews. `narrow`: tests of
+    an attribute, metric, param or tag that every view the caller keeps passes, run over the catalog's columns
+    first, so only the rows that pass become views (the caller's own checks then run on those)."""
+    cat = _catalog(ws) if model is None else None
+    if cat is None:
         return query_views(ws, model)
-    rows: set[int] | None = None
+    rows: list[int] | None = None
     for kind, key, test in narrow:
-        found = set(cat.rows_with(kind, key, test))
-        rows = found if rows is None else rows & found
-    return cat.views(None if rows is None else sorted(rows))
-
-
-def _narrowing(conditions: Iterable[Condition]) -> list[Narrowing]:
-    """A search's conditions on metrics, params and tags, as column tests."""
-
-    def test(c: Condition) -> Callable[[Any], bool]:
-        return lambda x: c.accepts(c.key.from_raw(x))
-
-    return [(c.key.kind[0], c.key.name, test(c)) for c in conditions if c.key.kind in ("metric", "param", "tag")]
+        col = cat.column(f"{kind}:{key}")
+        if col is None:  # no version has one
+            return []
+        rows = [i for i in (range(len(col)) if rows is None else rows) if (x := col[i]) is not None and test(x)]
+    return cat.views(rows)
 
 
 def _real(ws: Workspace, view) -> VersionView:
-    from ..storage.catalog import RowView
+    from ..storage.catalogviews import RowView
 
     if not isinstance(view, RowView):
         return view
-    name, n = view.record.name, view.record.version
-    return VersionView(ws.files.version(name, n, validate=False), view.version_type, ws.files.version_dir(name, n))
+    name, n = view.key  # the folder it was read from (a record may name another: read as without the catalog)
+    record = ws.files.version(name, n, validate=False)
+    return VersionView(record, view.version_type, ws.files.version_dir(record.name, record.version))
 
 
 def query_views(ws: Workspace, model: str | list[str] | None = None) -> list[VersionView]:

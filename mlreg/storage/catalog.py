@@ -2,11 +2,14 @@
 
 `search`, `find` and `list` ask a few fields of every version; at 100,000 versions parsing every metadata.json
 is what takes the time. The catalog keeps those fields in columns (one list per attribute, metric, param or
-tag) and, beside them, each file's stat (mtime, ctime, size, inode) and each model folder's. Every read stats
-them all again: a file that changed is read again, a model folder that changed is listed again. It is never
-trusted over the files: a stale entry is re-read, an unreadable, corrupt or foreign catalog is rebuilt, a file
-changed within RACY_NS of a build is never cached (its stat could not tell a later edit), and nothing of it
-is committed (it lives in the git dir). `MLREG_NO_INDEX=1` turns it off (the answers are the same).
+tag), each version's metadata.json stat beside them, and each model folder's stat, version numbers and what
+`list` shows of its model.yaml. It is never trusted over the files (catalogscan.py says why a stat is proof
+enough): every read stats every record again and reads again what changed; an unreadable, corrupt or foreign
+catalog is rebuilt; nothing of it is committed (it lives in the git dir). `MLREG_NO_INDEX=1` turns it off
+(the answers are the same: tests/test_catalog.py).
+
+`list` checks only the model folders and model.yaml files (model_rows); the versions a change touched are
+kept as a patch over the stored columns until there are many, then the columns are written again.
 """
 
 from __future__ import annotations
@@ -15,16 +18,20 @@ import marshal
 import os
 import time
 from array import array
-from collections.abc import Callable, Iterable
+from bisect import bisect_right
+from itertools import accumulate
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..core.files import MODEL_FILE, VERSION_FILE, RegistryFiles
-from ..core.records import NAME_RE, Version
+from ..core.files import RegistryFiles
 from ..errors import MlregError
-from .catalogfile import Stored, write
+from . import catalogscan as scan
+from .catalogfile import Stored, encode, write
+from .catalogread import read_rows
 
-RACY_NS = 2_000_000_000  # a file changed this close to a build may change again within the same stat
+if TYPE_CHECKING:
+    from .catalogviews import RowView
+
 ATTRS = (
     "name",
     "version",
@@ -39,386 +46,325 @@ ATTRS = (
     "run_id",
     "base",
 )
-_STALE = (0, 0, 0, 0)  # changed too recently (or unreadable): never cached, never equal to anything
-_MISSING = (0, 0, 0, 1)  # no such file (a model folder without model.yaml): a stat like any other
-
-
-def _attrs(v: Version) -> tuple:
-    lin, run = v.lineage, v.run
-    base = (lin.base.model, lin.base.version) if lin.base else None
-    return (
-        v.name,
-        v.version,
-        v.stage,
-        v.created_at,
-        v.created_by,
-        v.description,
-        lin.model_type,
-        lin.enhancement_type,
-        run.experiment,
-        run.name,
-        run.mlflow_run_id,
-        base,
-    )
-
-
-def _row(v: Version) -> tuple:
-    """What the catalog keeps of one version: its attributes and its metrics, params and tags as recorded."""
-    return _attrs(v), dict(v.metrics), dict(v.params), dict(v.tags)
-
-
-def _sig(st: os.stat_result, since: int) -> tuple[int, int, int, int]:
-    if st.st_mtime_ns >= since or st.st_ctime_ns >= since:
-        return _STALE
-    return st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino
+_AT = {f"a:{a}": i for i, a in enumerate(ATTRS)}
+_KINDS = {"m": 1, "p": 2, "t": 3}
+PATCH_MAX = 2000  # rows read again since the columns were written; past it (or a 50th of the rows) they are
 
 
 class Catalog:
-    """Columns of every version, in (model, version) order, fresh against the work tree when loaded."""
+    """Every version's columns, in (model, version) order, fresh against the work tree when loaded: the
+    stored columns (`base`, read on demand) seen through `rowmap` (row -> stored row, -1: none), with
+    `patch` (row -> row_of, None for an unreadable record) over them."""
 
-    def __init__(
-        self,
-        keys: list[tuple[str, int]],
-        models: dict[str, Any],
-        columns: dict[str, Any],
-        blob: Any = None,
-        rebuild: Any = None,
-    ):
-        self.keys = keys  # (model, version) per row
-        self._models = models  # name -> (description, aliases) from model.yaml, or the error reading it
-        self._columns = columns  # name -> list (dense) or dict row -> value (sparse), or where its bytes are
-        self._blob = blob  # (offset, length, crc) -> the checked bytes, or None when they are corrupt
-        self._rebuild = rebuild  # -> fresh decoded columns, read from the files (a corrupt blob's way out)
-        self._decoded: dict[str, Any] = {}
-        self._bases: set[tuple[str, int]] | None = None
+    def __init__(self, groups: tuple, base: Any, rowmap: list[int] | None, patch: dict, broken: list, recover: Any):
+        self.groups = groups  # ((model, version numbers), ...): the rows, in order
+        self._base = base  # Stored, or a dict of decoded columns, or None
+        self._map, self._patch, self.broken = rowmap, patch, broken  # broken: the errors, in row order
+        self._recover = recover  # -> a Catalog read from the files (a corrupt column's way out)
+        self._n = sum(len(nums) for _, nums in groups)
+        self._cols: dict[str, Any] = {}
+        self._keys: list[tuple[str, int]] | None = None
+        self._ends: list[int] | None = None  # the row after each group's last
+        self._bases: set | None = None
+        self._every: list | None = None  # the patch's rows in order, when it holds every row
 
-    def column(self, name: str) -> Any:
-        """A column by name (`a:stage`, `m:rmse_val`, `p:timeframe`, `t:team`); None when no row has it."""
-        try:
-            return self._decoded[name]
-        except KeyError:
-            col = self._columns.get(name)
-            if isinstance(col, _Where):
-                data = self._blob(col)
-                if data is None:  # corrupt: never served; the files are read again
-                    columns, keys = self._rebuild()
-                    if keys != self.keys:
-                        raise MlregError(
-                            "the registry changed while it was being read; run the command again"
-                        ) from None
-                    self._columns = columns
-                    col = columns.get(name)
-                else:
-                    col = marshal.loads(data)
-            self._decoded[name] = col
-            return col
+    def __len__(self) -> int:
+        return self._n
 
-    def value(self, kind: str, key: str, row: int) -> Any:
-        col = self.column(f"{kind}:{key}")
-        if col is None:
+    @property
+    def keys(self) -> list[tuple[str, int]]:
+        """(model folder, version folder number) per row."""
+        if self._keys is None:
+            self._keys = [(name, n) for name, nums in self.groups for n in nums]
+        return self._keys
+
+    def key(self, row: int) -> tuple[str, int]:
+        """keys[row], without making every key."""
+        if self._keys is not None:
+            return self._keys[row]
+        if self._ends is None:
+            self._ends = list(accumulate(len(nums) for _, nums in self.groups))
+        g = bisect_right(self._ends, row)
+        name, nums = self.groups[g]
+        return name, nums[row - (self._ends[g] - len(nums))]
+
+    def version_type(self, row: int) -> str:
+        """column("a:version_type")[row], without making the column."""
+        if "a:version_type" in self._cols:
+            return self._cols["a:version_type"][row]
+        names, nums = self.column("a:name") or [], self.column("a:version") or []
+        return "old" if (names[row], nums[row]) in self.bases else "latest"
+
+    def column(self, name: str) -> list | None:
+        """A column by name (`a:stage`, `m:rmse_val`, `p:timeframe`, `t:team`, `a:version_type`), one value
+        per row (None where a row has none); None when no row has one."""
+        if name in self._cols:
+            return self._cols[name]
+        col: list | None
+        if name == "a:version_type":
+            names, nums, bases = self.column("a:name"), self.column("a:version"), self.bases
+            col = ["old" if (m, n) in bases else "latest" for m, n in zip(names or [], nums or [], strict=True)]
+        else:
+            col = self._patched(name, self._stored(name))
+        self._cols[name] = col
+        return col
+
+    def names(self) -> list[str]:
+        """Every column's name."""
+        base = self._base.head["rows"]["columns"] if isinstance(self._base, Stored) else self._base or {}
+        found = dict.fromkeys(n for n in base if not n.startswith("a:"))
+        for kind, at in _KINDS.items():
+            keys: dict[str, None] = {}
+            for row in self._patch.values():
+                if row is not None:
+                    keys.update(row[at])
+            found.update(dict.fromkeys(f"{kind}:{k}" for k in keys))
+        return [*(f"a:{a}" for a in ATTRS), *found]
+
+    def _stored(self, name: str) -> Any:
+        if not isinstance(self._base, Stored):
+            return (self._base or {}).get(name)
+        where = self._base.head["rows"]["columns"].get(name)
+        if where is None:
             return None
-        return col.get(row) if isinstance(col, dict) else col[row]
+        data = self._base.blob(where)
+        try:
+            return marshal.loads(data) if data is not None else self._recovered(name)
+        except (ValueError, EOFError, TypeError):
+            return self._recovered(name)
+
+    def _recovered(self, name: str) -> Any:
+        """A stored column failed its check: never served; every record is read again instead."""
+        fresh = self._recover()
+        if fresh.groups != self.groups:
+            raise MlregError("the registry changed while it was being read; run the command again")
+        self._base, self._map, self._patch, self.broken = fresh._base, fresh._map, fresh._patch, fresh.broken
+        self._cols.clear()
+        self._every = self._bases = None
+        return self._stored(name)
+
+    def _patched(self, name: str, stored: Any) -> list | None:
+        """A stored column seen through the row map, with the patch's values over it."""
+        n, rowmap = self._n, self._map
+        col = stored
+        if isinstance(stored, dict):  # sparse: stored row -> value
+            col = [stored.get(j) for j in rowmap] if rowmap is not None else [stored.get(i) for i in range(n)]
+        elif stored is not None and rowmap is not None:
+            col = [stored[j] if j >= 0 else None for j in rowmap]
+        if not self._patch:
+            return col
+        at, key = _AT.get(name), name[2:]
+        kind = _KINDS.get(name[0], 0)
+        patch = self._patch
+        if col is None and len(patch) == n:  # every row read now (a first build): the column straight from them
+            if self._every is None:
+                self._every = [patch[i] for i in range(n)]
+            rows = self._every
+            if at is not None:
+                col = [None if r is None else r[0][at] for r in rows]
+            else:
+                col = [None if r is None else r[kind].get(key) for r in rows]
+            return col  # (a column no row has is all None: queries read it as no column)
+        if at is not None:
+            values = [(i, None if r is None else r[0][at]) for i, r in patch.items()]
+        else:
+            values = [(i, None if r is None else r[kind].get(key)) for i, r in patch.items()]
+        if col is None:
+            if all(x is None for _, x in values):
+                return None
+            col = [None] * n
+        elif col is stored:
+            col = list(stored)  # the stored column is shared: never changed in place
+        for i, x in values:
+            col[i] = x
+        return col
 
     @property
     def bases(self) -> set[tuple[str, int]]:
         """Versions some version names as its base (they are `old`)."""
         if self._bases is None:
-            self._bases = {b for b in self.column("a:base") if b is not None}
+            self._bases = {b for b in self.column("a:base") or () if b is not None}
         return self._bases
 
-    @property
-    def models(self) -> dict[str, tuple[str, dict[str, int]]]:
-        """name -> (description, aliases); a model.yaml that cannot be read raises as reading it would."""
-        for found in self._models.values():
-            if isinstance(found, Exception):
-                raise found
-        return self._models
+    def check(self) -> None:
+        """Raise as reading every record would: the first unreadable one's error, in (model, version) order."""
+        if self.broken:
+            raise self.broken[0]
 
-    def views(self, rows: Iterable[int] | None = None) -> list[RowView]:
-        """Every version (or those `rows`) as RowViews, in (model, version) order; a record that cannot be read
-        raises as reading every record would (the first one, in that order)."""
-        broken = self.column("broken")
-        if broken:
-            raise broken[0]
-        return [RowView(self, i) for i in (range(len(self.keys)) if rows is None else rows)]
+    def views(self, rows: Any = None) -> list[RowView]:
+        """Every version (or those `rows`) as RowViews, in row order, once check() has passed."""
+        from .catalogviews import RowView
 
-    def rows_with(self, kind: str, key: str, test: Callable[[Any], bool]) -> list[int]:
-        """Rows whose value of a metric (`m`), param (`p`) or tag (`t`) passes `test` (None: the row has none),
-        one pass over one column: what narrows a query before its views are made."""
-        col = self.column(f"{kind}:{key}")
-        if col is None:
-            return []
-        items = col.items() if isinstance(col, dict) else enumerate(col)
-        return sorted(i for i, x in items if x is not None and test(x))
-
-
-class _Where(tuple):
-    """Where a column's marshal bytes are in the file: (offset, length, crc32)."""
-
-
-# -- rows as views: what search and find read of a version, served from the columns ------------------------
-class _Fields:
-    """A version's metrics, params or tags (`.get` only: all that queries ask)."""
-
-    __slots__ = ("_cat", "_kind", "_row")
-
-    def __init__(self, cat: Catalog, kind: str, row: int):
-        self._cat, self._kind, self._row = cat, kind, row
-
-    def get(self, key: str, default: Any = None) -> Any:
-        x = self._cat.value(self._kind, key, self._row)
-        return default if x is None else x
-
-
-class _Part:
-    """record.lineage / record.run: named attributes read from columns."""
-
-    __slots__ = ("_cat", "_row", "_names")
-
-    def __init__(self, cat: Catalog, row: int, names: dict[str, str]):
-        self._cat, self._row, self._names = cat, row, names
-
-    def __getattr__(self, attr: str) -> Any:
-        if attr not in self._names:
-            raise AttributeError(attr)
-        if attr == "base":
-            base = self._cat.column("a:base")[self._row]
-            return None if base is None else _Base(*base)
-        return self._cat.column(f"a:{self._names[attr]}")[self._row]
-
-
-class _Base:
-    __slots__ = ("model", "version")
-
-    def __init__(self, model: str, version: int):
-        self.model, self.version = model, version
-
-
-_LINEAGE = {"model_type": "model_type", "enhancement_type": "enhancement_type", "base": "base"}
-_RUN = {"experiment": "experiment", "name": "run_name", "mlflow_run_id": "run_id"}
-
-
-class RowRecord:
-    """The fields of a version record that queries read, from the catalog's columns."""
-
-    __slots__ = ("_cat", "row")
-
-    def __init__(self, cat: Catalog, row: int):
-        self._cat, self.row = cat, row
-
-    def _a(self, name: str) -> Any:
-        return self._cat.column(f"a:{name}")[self.row]
-
-    name = property(lambda self: self._cat.keys[self.row][0])
-    version = property(lambda self: self._cat.keys[self.row][1])
-    stage = property(lambda self: self._a("stage"))
-    created_at = property(lambda self: self._a("created_at"))
-    created_by = property(lambda self: self._a("created_by"))
-    description = property(lambda self: self._a("description"))
-    metrics = property(lambda self: _Fields(self._cat, "m", self.row))
-    params = property(lambda self: _Fields(self._cat, "p", self.row))
-    tags = property(lambda self: _Fields(self._cat, "t", self.row))
-    lineage = property(lambda self: _Part(self._cat, self.row, _LINEAGE))
-    run = property(lambda self: _Part(self._cat, self.row, _RUN))
-    ref = property(lambda self: f"{self.name}/{self.version}")
-
-
-class RowView:
-    """A VersionView's face for queries (record, version_type) over one catalog row."""
-
-    __slots__ = ("record",)
-
-    def __init__(self, cat: Catalog, row: int):
-        self.record = RowRecord(cat, row)
-
-    @property
-    def version_type(self) -> str:
-        r = self.record
-        return "old" if (r.name, r.version) in r._cat.bases else "latest"
+        self.check()
+        return [RowView(self, i) for i in (range(self._n) if rows is None else rows)]
 
 
 # -- loading and refreshing -------------------------------------------------------------------------
 def load(store: RegistryFiles) -> Catalog | None:
     """The catalog of the work tree's registry, refreshed against the files; None when it is off or there is
     no git dir to keep it in (callers then read every file, as without it)."""
-    if os.environ.get("MLREG_NO_INDEX"):
-        return None
-    path = _path(store.root)
+    path = _path(store)
     if path is None:
         return None
-    since = time.time_ns() - RACY_NS
+    since = time.time_ns() - scan.RACY_NS
     old = Stored.open(path, store.root)
-    dirs, keys, sigs = _scan(store, old.head if old else None, since)
-    if (
-        old is not None
-        and old.head["keys"] == keys
-        and old.head["sigs"] == sigs
-        and old.head["dirs"] == dirs
-        and not _has_stale(sigs, dirs)
-    ):  # two stale marks are equal, but say nothing of the bytes
-        return Catalog(
-            keys,
-            old.head["models"],
-            {k: _Where(w) for k, w in old.head["columns"].items()},
-            old.blob,
-            lambda: _build(store, path, None),
-        )
-    return _build(store, path, old, (dirs, keys, sigs))
+    head = old.head if old is not None else {"models": {}, "rows": None}
+    models, changed = scan.scan_models(store, head["models"], since, infos=False)  # model_rows checks those
+    groups = tuple((name, e[2]) for name, e in models.items())
+    sigs = scan.stat_rows(store, groups)
+    rows = head.get("rows")
+    if rows is not None and rows["groups"] == groups and rows["sigs"] == sigs:  # no STALE mark equals a stat
+        patch = rows["patch"]
+        cat = Catalog(groups, old, _unpacked(rows["map"]), patch, [], lambda: _rebuilt(store, path))
+        if changed and scan.recorded(models, since) != head["models"]:
+            _save(store, path, old, models, since, rows)
+        return cat
+    return _refresh(store, path, old, models, groups, sigs, since)
 
 
-def _build(store: RegistryFiles, path: Path, old: Stored | None, scanned: tuple | None = None) -> Any:
-    """Read what changed (everything without `old`), write the catalog; a Catalog, or with no `scanned`
-    (a corrupt column's rebuild) its decoded columns."""
-    dirs, keys, sigs = scanned or _scan(store, None, time.time_ns() - RACY_NS)
-    rows = old.rows() if old is not None else None
-    fresh = _refresh(store, (old.head, rows) if old is not None and rows is not None else None, keys, sigs)
-    models = _models(store, old.head if old else None, dirs)
-    broken = [i for i, r in enumerate(fresh) if isinstance(r, Exception)]
-    if broken:  # never cached: marked stale, so the next read tries them again
-        stale = bytearray(sigs)
-        for i in broken:
-            stale[i * 32 : (i + 1) * 32] = _STALE_BYTES
-        sigs = bytes(stale)
-    bad_models = [n for n, m in models.items() if isinstance(m, Exception)]
-    dirs = {n: (d if n not in bad_models else (d[0], _STALE)) for n, d in dirs.items()}
-    rows = [r if not isinstance(r, Exception) else None for r in fresh]
-    columns = _columns(rows)
-    write(
-        path,
-        store.root,
-        {"keys": keys, "sigs": sigs, "dirs": dirs, "models": {n: m for n, m in models.items() if n not in bad_models}},
-        rows,
-        columns,
-    )
-    columns["broken"] = [fresh[i] for i in broken]
-    return Catalog(keys, models, columns) if scanned else (columns, keys)
-
-
-def _path(root: Path) -> Path | None:
-    from ..core.repo import of_root
-
-    try:
-        return of_root(root).git_dir / "mlreg" / "catalog"
-    except Exception:  # noqa: BLE001 - not a git work tree, an unreadable .git: no catalog, the plain reads answer
+def model_rows(store: RegistryFiles) -> list[tuple[str, tuple, Any]] | None:
+    """(name, version numbers, (description, aliases) or the error reading model.yaml) of every model, from
+    the model folders' and model.yaml files' stats (no record is read or checked); None when it is off."""
+    path = _path(store)
+    if path is None:
         return None
+    since = time.time_ns() - scan.RACY_NS
+    old = Stored.open(path, store.root)
+    head = old.head if old is not None else {"models": {}, "rows": None}
+    models, changed = scan.scan_models(store, head["models"], since)
+    if changed and scan.recorded(models, since) != head["models"]:
+        _save(store, path, old, models, since, head.get("rows"))
+    return [(name, nums, info) for name, (_, _, nums, info) in models.items()]
 
 
-def _scan(store: RegistryFiles, old: dict | None, since: int) -> tuple[dict, list[tuple[str, int]], bytes]:
-    """Each model folder's stat, every (model, version) present and each metadata.json's stat, in row order.
-    A model folder whose stat is unchanged holds the versions it held (adding or removing one changes it)."""
-    known: dict[str, list[int]] = {}
-    if old is not None:
-        for name, n in old["keys"]:
-            known.setdefault(name, []).append(n)
-    old_dirs = old["dirs"] if old is not None else {}
-    dirs: dict[str, tuple] = {}
-    keys: list[tuple[str, int]] = []
-    sigs = array("q")
-    reg = str(store.registry_dir)
-    try:
-        found = sorted(
-            (e.name, e) for e in os.scandir(reg) if e.is_dir(follow_symlinks=False) and NAME_RE.match(e.name)
-        )
-    except FileNotFoundError:
-        found = []
-    for name, entry in found:
-        sig = _sig(entry.stat(follow_symlinks=False), since)
-        dirs[name] = (sig, _stat(f"{reg}/{name}/{MODEL_FILE}", since))
-        same = sig != _STALE and old_dirs.get(name, (None,))[0] == sig
-        nums = known.get(name, []) if same else store.version_numbers(name)
-        keys += [(name, n) for n in nums]
-        _stat_records(f"{reg}/{name}/v", nums, since, sigs)
-    return dirs, keys, sigs.tobytes()
-
-
-def _stat_records(folder: str, nums: list[int], since: int, sigs: array) -> None:
-    """The stats of `folder<N>/metadata.json` for every N, appended to `sigs` (the hot loop: 100,000 calls at
-    100,000 versions, so _sig and _stat are written out here)."""
-    stat, stale, missing = os.stat, _STALE, _MISSING
-    for n in nums:
-        try:
-            st = stat(f"{folder}{n}/{VERSION_FILE}", follow_symlinks=False)
-        except FileNotFoundError:
-            sigs.extend(missing)
-            continue
-        except OSError:
-            sigs.extend(stale)
-            continue
-        m, c = st.st_mtime_ns, st.st_ctime_ns
-        sigs.extend(stale if m >= since or c >= since else (m, c, st.st_size, st.st_ino))
-
-
-def _has_stale(sigs: bytes, dirs: dict[str, tuple]) -> bool:
-    """A stat marked stale (changed too recently to be told apart from a later change), in the rows or dirs."""
-    at = sigs.find(_STALE_BYTES)
-    while at != -1:
-        if at % 32 == 0:
-            return True
-        at = sigs.find(_STALE_BYTES, at + 1)
-    return any(_STALE in d for d in dirs.values())
-
-
-def _stat(path: str, since: int) -> tuple[int, int, int, int]:
-    try:
-        return _sig(os.stat(path, follow_symlinks=False), since)
-    except FileNotFoundError:
-        return _MISSING
-    except OSError:
-        return _STALE
+def _save(store: RegistryFiles, path: Path, old: Stored | None, models: dict, since: int, rows: Any) -> None:
+    """Write new model entries beside the stored rows, whose columns' bytes are copied as they are."""
+    data = old.data(rows["size"]) if old is not None and rows is not None else b""
+    if data is not None:
+        write(path, store.root, {"models": scan.recorded(models, since), "rows": rows}, data)
 
 
 def _refresh(
-    store: RegistryFiles, old: tuple[dict, list] | None, keys: list[tuple[str, int]], sigs: bytes
-) -> list[tuple]:
-    """Rows for `keys`: kept from the old catalog where the file's stat is unchanged, else read again."""
-    kept: dict[tuple[str, int], tuple] = {}
-    if old is not None:
-        head, rows = old
-        old_sigs = memoryview(head["sigs"])
-        for i, key in enumerate(head["keys"]):
-            kept[key] = (old_sigs[i * 32 : (i + 1) * 32], rows[i])
-    view, out = memoryview(sigs), []
-    for i, (name, n) in enumerate(keys):
-        sig = view[i * 32 : (i + 1) * 32]
-        hit = kept.get((name, n))
-        if hit is not None and hit[0] == sig and sig != _STALE_BYTES:
-            out.append(hit[1])
-            continue
-        try:
-            out.append(_row(store.version(name, n, validate=False)))
-        except MlregError as e:  # kept as the error, and read again next time (its stat is marked stale)
-            out.append(e)
-    return out
+    store: RegistryFiles, path: Path, old: Stored | None, models: dict, groups: tuple, sigs: bytes, since: int
+) -> Catalog:
+    """Keep the rows whose record's stat is unchanged, read the others, and write the catalog again."""
+    rows = old.head.get("rows") if old is not None else None
+    rowmap, patch, read = _carried(rows, groups, sigs)
+    keys = [k for name, nums in groups for k in _keys(name, nums)]
+    broken: dict[int, Exception] = {}
+    for i, row in zip(read, read_rows(store, [keys[i] for i in read]), strict=True):
+        if isinstance(row, Exception):
+            broken[i], row = row, None
+        patch[i] = row
+    recorded = scan.marked_rows(sigs, since, broken)
+    recover = lambda: _rebuilt(store, path)  # noqa: E731
+    head: dict[str, Any] = {"models": scan.recorded(models, since)}
+    if old is not None and rows is not None and rows["groups"] == groups and rows["sigs"] == recorded:
+        if head["models"] != old.head["models"]:  # only rows marked STALE were read: nothing new to keep of them
+            _save(store, path, old, models, since, rows)
+        return Catalog(groups, old, rowmap, patch, list(broken.values()), recover)
+    n = len(rowmap)
+    stored = old if old is not None and rows is not None and any(j >= 0 for j in rowmap) else None
+    through: list[int] | None = rowmap
+    if (
+        stored is not None
+        and rows is not None
+        and rows["nbase"] == n
+        and all(j == i or j < 0 for i, j in enumerate(rowmap))
+    ):
+        through = None  # every row is its stored row, or patched
+    cat = Catalog(groups, stored, through, patch, list(broken.values()), recover)
+    kept = {i: r for i, r in patch.items() if r is not None}
+    if stored is not None and rows is not None and len(kept) <= max(PATCH_MAX, n // 50):
+        data = stored.data(rows["size"])  # the stored columns stay as they are, the rows read are a patch
+        if data is not None:
+            packed = None if through is None else array("i", through).tobytes()
+            head["rows"] = {**rows, "groups": groups, "sigs": recorded, "map": packed, "patch": kept}
+            write(path, store.root, head, data)
+            return cat
+    columns = {name: _stored_form(name, cat.column(name)) for name in cat.names()}
+    data, where = encode({k: c for k, c in columns.items() if c is not None})
+    head["rows"] = {
+        "groups": groups,
+        "sigs": recorded,
+        "map": None,
+        "patch": {},
+        "columns": where,
+        "size": len(data),
+        "nbase": n,
+    }
+    write(path, store.root, head, data)
+    decoded = {k: c for k, c in columns.items() if c is not None}
+    return Catalog(groups, decoded, None, {}, list(broken.values()), recover)  # unreadable rows: None
 
 
-_STALE_BYTES = array("q", _STALE).tobytes()
+def _carried(rows: dict | None, groups: tuple, sigs: bytes) -> tuple[list[int], dict[int, Any], list[int]]:
+    """What the stored rows give of each row now: its stored row (`rowmap`, -1: none), its patched row, or
+    nothing (`read`: the record's stat changed, or the version is new)."""
+    n = len(sigs) // 32
+    rowmap, patch, read = [-1] * n, {}, []  # type: ignore[var-annotated]
+    if rows is None:
+        return rowmap, patch, list(range(n))
+    old_map, old_patch, old_sigs, now = (
+        _unpacked(rows["map"]),
+        rows["patch"],
+        memoryview(rows["sigs"]),
+        memoryview(sigs),
+    )
+    if rows["groups"] == groups:
+        pairs: Any = enumerate(range(n))
+    else:
+        index = {key: j for j, key in enumerate(k for name, nums in rows["groups"] for k in _keys(name, nums))}
+        pairs = enumerate(index.get(k) for name, nums in groups for k in _keys(name, nums))
+    for i, j in pairs:
+        if j is None or now[32 * i : 32 * i + 32] != old_sigs[32 * j : 32 * j + 32]:
+            read.append(i)
+        elif j in old_patch:
+            patch[i] = old_patch[j]
+        else:
+            rowmap[i] = old_map[j] if old_map is not None else j
+    return rowmap, patch, read
 
 
-def _models(store: RegistryFiles, old: dict | None, dirs: dict[str, tuple]) -> dict[str, tuple]:
-    """name -> (description, aliases) of model.yaml, read again where its stat changed."""
-    old_models, old_dirs = (old["models"], old["dirs"]) if old is not None else ({}, {})
-    out = {}
-    for name, (_, sig) in dirs.items():
-        if sig != _STALE and name in old_models and old_dirs.get(name, (None, None))[1] == sig:
-            out[name] = old_models[name]
-            continue
-        try:
-            model = store.model(name, validate=False)
-            out[name] = (model.description, dict(model.aliases))
-        except MlregError as e:
-            out[name] = e
-    return out
+def _rebuilt(store: RegistryFiles, path: Path) -> Catalog:
+    """Every record read again and the catalog written again (a stored column did not check)."""
+    since = time.time_ns() - scan.RACY_NS
+    models, _ = scan.scan_models(store, {}, since, infos=False)
+    groups = tuple((name, e[2]) for name, e in models.items())
+    return _refresh(store, path, None, models, groups, scan.stat_rows(store, groups), since)
 
 
-def _columns(rows: list[tuple]) -> dict[str, Any]:
-    """One column per attribute (dense) and per metric, param and tag key (dense when most rows have it)."""
-    none = (None,) * len(ATTRS)
-    cols: dict[str, Any] = {f"a:{a}": [(r[0] if r else none)[i] for r in rows] for i, a in enumerate(ATTRS)}
-    for kind, at in (("m", 1), ("p", 2), ("t", 3)):
-        sparse: dict[str, dict[int, Any]] = {}
-        for i, r in enumerate(rows):
-            for k, x in r[at].items() if r else ():
-                sparse.setdefault(k, {})[i] = x
-        for k, col in sparse.items():
-            cols[f"{kind}:{k}"] = [col.get(i) for i in range(len(rows))] if len(col) * 4 > len(rows) else col
-    return cols
+def _keys(name: str, nums: tuple) -> list[tuple[str, int]]:
+    return [(name, n) for n in nums]
+
+
+def _unpacked(packed: bytes | None) -> list[int] | None:
+    return None if packed is None else array("i", packed).tolist()
+
+
+def _stored_form(name: str, col: list | None) -> Any:
+    """A column as written: a list, or row -> value when few rows have one; where most values repeat, one
+    object per distinct string (marshal then writes a reference for each repeat: smaller, faster to load)."""
+    if col is None:
+        return None
+    held = len(col) - col.count(None)
+    if held == 0:
+        return None
+    try:
+        distinct = dict.fromkeys(col) if name[0] != "m" else {}  # (numbers seldom repeat)
+    except TypeError:  # an unhashable value (a malformed record's): kept as it is
+        distinct = {}
+    if 0 < len(distinct) * 2 < len(col) and all(type(x) is str or x is None for x in distinct):
+        col = list(map({x: x for x in distinct}.__getitem__, col))
+    return {i: x for i, x in enumerate(col) if x is not None} if held * 4 < len(col) else col
+
+
+def _path(store: RegistryFiles) -> Path | None:
+    if os.environ.get("MLREG_NO_INDEX"):
+        return None
+    from ..core.repo import of_root
+
+    try:
+        return of_root(store.root).git_dir / "mlreg" / "catalog"
+    except Exception:  # noqa: BLE001 - not a git work tree, an unreadable .git: no catalog, the plain reads answer
+        return None

@@ -196,6 +196,6 @@ def commit_time(root: Path, commit: str) -> str:
     """A commit's author time, UTC ISO-8601."""
     import datetime as dt
 
-    _, out = _read(root, "show", "-s", "--format=%aI", commit)
+    _, out = _read(root, "log", "-1", "--no-walk", "--format=%aI", commit)  # (`show -s` diffs a root commit)
     at = out.decode().strip()
     return dt.datetime.fromisoformat(at).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
