@@ -130,18 +130,36 @@ def worktree_hasher(root: Path, cache: DigestCache) -> Hasher:
         clean = gitops.clean_blob_ids(root)
     except MlregError:
         clean = {}
+    return _WorkTreeDigests(Path(root), clean, cache)
 
-    def digest(rel: str) -> Digest | None:
-        oid = clean.get(rel)
-        hit = cache.get(oid) if oid else None
+
+class _WorkTreeDigests:
+    """A Hasher over the work tree. In worker processes (validate's, forked) what a worker hashed is handed
+    back with `learned()` and kept by the parent with `learn(...)`, so the cache still grows."""
+
+    def __init__(self, root: Path, clean: dict[str, str], cache: DigestCache):
+        self.root, self.clean, self.cache = root, clean, cache
+        self.fresh: dict[str, Digest] = {}
+
+    def __call__(self, rel: str) -> Digest | None:
+        oid = self.clean.get(rel)
+        hit = self.cache.get(oid) if oid else None
         if hit:
             return hit
-        found = of_file(Path(root) / rel)
+        found = of_file(self.root / rel)
         if found and oid:
-            cache.put(oid, found)
+            self.cache.put(oid, found)
+            self.fresh[oid] = found
         return found
 
-    return digest
+    def learned(self) -> dict[str, Digest]:
+        """What was hashed since the last call (blob id -> digest)."""
+        out, self.fresh = self.fresh, {}
+        return out
+
+    def learn(self, found: dict[str, Digest]) -> None:
+        for oid, digest in found.items():
+            self.cache.put(oid, digest)
 
 
 def tree_hasher(root: Path, files: dict[str, str], cache: DigestCache, wanted: list[str]) -> Hasher:
