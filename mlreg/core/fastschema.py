@@ -32,7 +32,9 @@ def compile_schema(schema: dict[str, Any]) -> Check | None:
     except (Unsupported, re.error):
         return None
     namespace = dict(gen.env)
-    exec(compile("\n".join(gen.source), "<mlreg.fastschema>", "exec"), namespace)  # noqa: S102 - our own code
+    exec(
+        compile("\n".join(gen.source), "<mlreg.fastschema>", "exec"), namespace
+    )  # our own source, from the shipped schemas
     return namespace[name]
 
 

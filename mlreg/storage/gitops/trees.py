@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -266,6 +267,10 @@ def common_dir(root: Path) -> Path:
     return of_root(root).common_dir
 
 
+# a regular file at stage 0 in `ls-files -s -z` output, matched only at the start of a record
+_STAGED_FILE = re.compile(r"(?<![^\0])(?:100644|100755) ([0-9a-f]+) 0\t([^\0]*)\0")
+
+
 def clean_blob_ids(root: Path, path: str = "registry") -> dict[str, str]:
     """Blob id of every regular file under `path` whose work-tree copy git knows is unchanged since the
     index recorded it (stat data matches): repo path -> blob id. Two git calls; nothing is hashed."""
@@ -273,13 +278,8 @@ def clean_blob_ids(root: Path, path: str = "registry") -> dict[str, str]:
     staged, dirty = _parallel(
         root, ["ls-files", "-s", "-z", "--", prefix + path], ["diff-files", "--name-only", "-z", "--", prefix + path]
     )
-    found = {}
-    for rec in staged.decode("utf-8", "surrogateescape").split("\0"):
-        if rec:
-            meta, rel = rec.split("\t", 1)
-            mode, oid, stage = meta.split()
-            if stage == "0" and mode in ("100644", "100755") and rel.startswith(prefix):
-                found[rel[len(prefix) :]] = oid
+    text = staged.decode("utf-8", "surrogateescape")  # 200,000 records on a big registry: one regex pass
+    found = {rel[len(prefix) :]: oid for oid, rel in _STAGED_FILE.findall(text) if rel.startswith(prefix)}
     for rel in _local(prefix, dirty):
         found.pop(rel, None)
     return found
