@@ -146,7 +146,7 @@ class _WorkTreeDigests:
         hit = self.cache.get(oid) if oid else None
         if hit:
             return hit
-        found = of_file(self.root / rel)
+        found = of_file(f"{self.root}/{rel}")  # a plain string: pathlib costs more than hashing a small file
         if found and oid:
             self.cache.put(oid, found)
             self.fresh[oid] = found
