@@ -12,7 +12,8 @@ once per clone and again after a change only for what changed). Targets, median 
   search EXPR --max-results 20                 1.0      0.3
   find best --metric M                         1.0      0.3
   validate (whole registry)                   15        -
-  validate --base main (one promote)           0.5      0.5
+  validate --base main (one promote)           0.5      0.5   (the work tree: git scans every file of it)
+  validate --base main --head pr               0.5      0.5   (refs, as CI runs it)
   report -m NAME                               2        2
 
 Run: python benchmarks/bench_scale.py [--runs 3] [--keep DIR] [--only 10k|100k]
@@ -61,6 +62,11 @@ def cases(models: int) -> list[tuple[str, list[str], dict[str, float]]]:
         ("find best --metric rmse_val", ["find", "best", "--metric", "rmse_val"], {"100k": 1.0, "10k": 0.3}),
         ("validate", ["validate"], {"100k": 15.0}),
         ("validate --base main (one promote)", ["validate", "--base", "main"], {"100k": 0.5, "10k": 0.5}),
+        (
+            "validate --base main --head pr (refs)",
+            ["validate", "--base", "main", "--head", "pr"],
+            {"100k": 0.5, "10k": 0.5},
+        ),
         ("report -m NAME", ["report", "-m", mid, "-o", "site"], {"100k": 2.0, "10k": 2.0}),
     ]
 
@@ -134,6 +140,10 @@ def measure(root: Path, size: str, runs: int) -> list[tuple[str, float, float, f
             if args[0] in ("list", "search", "find"):
                 shutil.rmtree(root / ".git" / "mlreg" / "catalog", ignore_errors=True)
                 (root / ".git" / "mlreg" / "catalog").unlink(missing_ok=True)
+                first = wall(cmd, root)
+            elif args == ["validate"]:  # a fresh clone: no digest cache, no facts cache
+                for kept in ("digests", "validated"):
+                    (root / ".git" / "mlreg" / kept).unlink(missing_ok=True)
                 first = wall(cmd, root)
             out.append((label, *medians(cmd, root, runs), first, targets.get(size)))
         finally:

@@ -1,39 +1,47 @@
-"""`validate`: every schema and invariant problem of a registry tree, each naming file and JSON path."""
+"""`validate`: every schema and invariant problem of a registry tree, each naming file and JSON path.
+
+The registry and each model folder are checked here; each version folder in `version_checks`. A big
+registry's models are shared among worker processes, and the answer is put back in name order.
+"""
 
 from __future__ import annotations
 
 import os
+from operator import attrgetter
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..errors import MlregError
-from ..masking import credentials_in, mask
 from . import lifecycle, schemas
-from .files import (
-    MODEL_FILE,
-    REGISTRY_DIR,
-    SETTINGS_FILE,
-    VERSION_FILE,
-    RegistryFiles,
-    load_json,
-    load_yaml,
-    parse_version_dirname,
-)
-from .records import Artifact, Hasher, Settings, Version
-from .scan import collisions, name_problem, path_problem
+from .files import MODEL_FILE, REGISTRY_DIR, SETTINGS_FILE, VERSION_FILE, RegistryFiles, parse_version_dirname
+from .records import Hasher, Settings, Version
+from .scan import collisions, name_problem
+from .version_checks import Memo, Node, artifact_problems, load_checked, symlink_problem, version_problems
+
+__all__ = ["Node", "artifact_problems", "lineage_problems", "name_collisions", "registry_problems", "symlink_problem"]
+
+Checked = tuple[list[str], list[Node]]  # one model's problems, and its versions as lineage checks see them
 
 
-def registry_problems(store: RegistryFiles, hasher: Hasher | None, rules: list[Settings] | None = None) -> list[str]:
+def registry_problems(
+    store: RegistryFiles,
+    hasher: Hasher | None,
+    rules: list[Settings] | None = None,
+    jobs: int | None = None,
+    memo: Memo | None = None,
+) -> list[str]:
     """Every problem found in the registry (empty when valid).
 
     `hasher` gives an in-repo artifact's digest (the caller's: digests.py keys them by git blob id), None
     skips the digest check. `rules`: the settings to judge by (default: the tree's own mlreg.yaml;
-    the pull-request gate passes the base's, and the head's too when a change edits them).
+    the pull-request gate passes the base's, and the head's too when a change edits them). `jobs`: how
+    many processes check the models (default: one per CPU on a big registry). `memo`: the facts of
+    metadata files read by an earlier run (see version_checks). The answer is the same whatever the last two.
     """
     out: list[str] = []
     own = _settings(store, out)
     rules = rules or [own]
-    records: list[Node] = []
+    slots: list[list[str] | str] = []  # per registry/ entry, in name order: its problems, or a model to check
     names: list[str] = []
     reg = store.registry_dir
     if os.path.islink(reg):
@@ -42,19 +50,90 @@ def registry_problems(store: RegistryFiles, hasher: Hasher | None, rules: list[S
         for entry in _entries(reg):
             rel = f"{REGISTRY_DIR}/{entry.name}"
             if entry.is_symlink():
-                out.append(symlink_problem(rel, os.readlink(entry.path)))
+                slots.append([symlink_problem(rel, os.readlink(entry.path))])
             elif entry.name.startswith("."):
                 continue
             elif not entry.is_dir():
-                out.append(f"{rel}: unexpected file; expected only model folders in registry/")
+                slots.append([f"{rel}: unexpected file; expected only model folders in registry/"])
             elif why := name_problem(entry.name):
-                out.append(f"{rel}: invalid model folder name: {why}")
+                slots.append([f"{rel}: invalid model folder name: {why}"])
             else:
                 names.append(entry.name)
-                records += _model_problems(store, entry.name, rules, out, hasher)
+                slots.append(entry.name)
+    checked = check_models(store, names, rules, hasher, jobs, memo)
+    records: list[Node] = []
+    for slot in slots:
+        if isinstance(slot, str):
+            found, nodes = checked[slot]
+            out += found
+            records += nodes
+        else:
+            out += slot
     out += name_collisions(names)
     out += lineage_problems(records, store)
     return list(dict.fromkeys(out))  # judged by two rule sets, a problem may be found twice
+
+
+def check_models(
+    store: RegistryFiles,
+    names: list[str],
+    rules: list[Settings],
+    hasher: Hasher | None,
+    jobs: int | None = None,
+    memo: Memo | None = None,
+) -> dict[str, Checked]:
+    """Each model's problems and versions. On a big registry the models are shared among worker processes
+    (forked: they inherit everything read so far, and only names and answers cross between processes).
+
+    A hasher or memo that learns (digests.py's, the facts cache) says so with `learned()` -> {key: value}
+    and takes back what the workers learned with `learn(...)`, so the parent keeps it."""
+    jobs = _auto_jobs(len(names)) if jobs is None else jobs
+    if jobs <= 1 or len(names) < 2:
+        return {name: _one_model(store, name, rules, hasher, memo) for name in names}
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    chunks = [names[i :: jobs * 4] for i in range(jobs * 4)]  # interleaved: big and small models mix
+    _JOB.update(store=store, rules=rules, hasher=hasher, memo=memo)
+    found: dict[str, Checked] = {}
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            for results, learned in pool.map(_chunk, chunks):
+                found.update(results)
+                for keeper, new in zip((hasher, memo), learned, strict=True):
+                    if new:
+                        keeper.learn(new)  # type: ignore[union-attr]
+    finally:
+        _JOB.clear()
+    return found
+
+
+_JOB: dict[str, Any] = {}  # what forked workers inherit: nothing is pickled on the way in but model names
+PARALLEL_FROM = 200  # models: below this, starting workers costs more than it saves
+
+
+def _auto_jobs(models: int) -> int:
+    import multiprocessing
+    import sys
+
+    if models < PARALLEL_FROM or sys.platform != "linux" or "fork" not in multiprocessing.get_all_start_methods():
+        return 1  # fork is the only start that inherits the state cheaply, and only Linux makes it safe
+    return max(1, min(len(os.sched_getaffinity(0)), 8))
+
+
+def _chunk(names: list[str]) -> tuple[dict[str, Checked], tuple[dict[str, Any], dict[str, Any]]]:
+    store, rules, hasher, memo = _JOB["store"], _JOB["rules"], _JOB["hasher"], _JOB["memo"]
+    results = {name: _one_model(store, name, rules, hasher, memo) for name in names}
+    learned: list[dict[str, Any]] = [getattr(k, "learned", dict)() for k in (hasher, memo)]
+    return results, (learned[0], learned[1])
+
+
+def _one_model(
+    store: RegistryFiles, name: str, rules: list[Settings], hasher: Hasher | None, memo: Memo | None
+) -> Checked:
+    out: list[str] = []
+    nodes = _model_problems(store, name, rules, out, hasher, memo)
+    return out, nodes
 
 
 def name_collisions(names: list[str]) -> list[str]:
@@ -66,17 +145,12 @@ def name_collisions(names: list[str]) -> list[str]:
     ]
 
 
-def symlink_problem(rel: str, target: str | None = None) -> str:
-    """The one message for a symlink (or submodule link) where mlreg reads registry files."""
-    what = f"is a symbolic link (to {target})" if target is not None else "is a symbolic link"
-    if target is None and rel.endswith(" (submodule)"):
-        rel, what = rel.removesuffix(" (submodule)"), "is a git submodule link"
-    return f"{rel}: {what}; nothing under {REGISTRY_DIR}/ and no {SETTINGS_FILE} may be a symlink"
-
-
 def _entries(folder: Path | str) -> list[os.DirEntry]:
     with os.scandir(folder) as found:
-        return sorted(found, key=lambda e: e.name)
+        return sorted(found, key=_by_name)
+
+
+_by_name = attrgetter("name")
 
 
 def _settings(store: RegistryFiles, out: list[str]) -> Settings:
@@ -97,20 +171,8 @@ def _settings(store: RegistryFiles, out: list[str]) -> Settings:
     return settings
 
 
-def _load(kind: str, path: Path, rel: str, out: list[str]) -> tuple[Any, bool]:
-    """The parsed document (None when unreadable) and whether it passed its schema."""
-    try:
-        doc = load_json(path, rel) if path.suffix == ".json" else load_yaml(path, rel)
-    except MlregError as e:
-        out.append(str(e))
-        return None, False
-    found = schemas.problems(kind, doc, rel)
-    out += found
-    return doc, not found
-
-
 def _model_problems(
-    store: RegistryFiles, name: str, rules: list[Settings], out: list[str], hasher: Hasher | None
+    store: RegistryFiles, name: str, rules: list[Settings], out: list[str], hasher: Hasher | None, memo: Memo | None
 ) -> list[Node]:
     folder = store.registry_dir / name
     frel = f"{REGISTRY_DIR}/{name}"
@@ -123,8 +185,7 @@ def _model_problems(
             has_model_file |= entry.name == MODEL_FILE
         elif entry.name == MODEL_FILE:
             has_model_file = True
-            model_doc, ok = _load("model", folder / MODEL_FILE, mrel, out)
-            model_doc = model_doc if ok else None
+            model_doc = _model_doc(f"{folder}/{MODEL_FILE}", mrel, out, memo)
         elif entry.name.startswith("."):
             out += _leftover(rel, entry.name)
         elif entry.is_dir() and (number := parse_version_dirname(entry.name)) is not None:
@@ -138,7 +199,7 @@ def _model_problems(
     records: list[Node] = []
     stages: dict[int, str] = {}
     for n in sorted(versions):
-        v = _version_problems(store, name, n, rules, out, hasher, stages)
+        v = version_problems(store, name, n, rules, out, hasher, stages, memo)
         if v:
             records.append(v)
     nums = sorted(versions)
@@ -148,6 +209,18 @@ def _model_problems(
     for settings in rules:
         out += _model_rule_problems(frel, mrel, model_doc, nums, stages, settings)
     return records
+
+
+def _model_doc(path: str, rel: str, out: list[str], memo: Memo | None) -> dict[str, Any] | None:
+    """A model.yaml's document when it passed its schema (kept in `memo` by content, as a version's facts)."""
+    doc = memo.get(rel) if memo is not None else None
+    if doc is None:
+        doc, ok, compiled = load_checked("model", path, rel, out)
+        if not ok:
+            return None
+        if memo is not None and compiled:
+            memo.put(rel, doc)
+    return doc
 
 
 def _model_rule_problems(
@@ -174,120 +247,6 @@ def _model_rule_problems(
                 f"{', '.join(f'v{h}' for h in holders)}; expected at most one"
             )
     return out
-
-
-def _walk(vdir: str) -> tuple[set[str], dict[str, str]]:
-    """Files and symlinks (-> their targets) below a version folder, relative to it; links are not followed."""
-    files: set[str] = set()
-    links: dict[str, str] = {}
-    stack = [""]
-    while stack:
-        sub = stack.pop()
-        for entry in _entries(os.path.join(vdir, sub) if sub else vdir):
-            rel = f"{sub}{entry.name}"
-            if entry.is_symlink():
-                links[rel] = os.readlink(entry.path)
-            elif entry.is_dir():
-                stack.append(rel + "/")
-            else:
-                files.add(rel)
-    return files, links
-
-
-def _version_problems(
-    store: RegistryFiles,
-    name: str,
-    n: int,
-    rules: list[Settings],
-    out: list[str],
-    hasher: Hasher | None,
-    stages: dict[int, str],
-) -> Node | None:
-    vrel = f"{REGISTRY_DIR}/{name}/v{n}"
-    vdir = os.path.join(store.root, vrel)  # plain strings: pathlib costs more than the JSON on 10,000 files
-    rel = f"{vrel}/{VERSION_FILE}"
-    files, links = _walk(vdir)
-    if VERSION_FILE in links:
-        out.append(symlink_problem(rel, links[VERSION_FILE]))
-        return None
-    doc, ok = _load("model_version", Path(vdir, VERSION_FILE), rel, out)
-    if not isinstance(doc, dict):
-        return None
-    # identity and stage are checked even when the schema failed: report every problem, not the first
-    if isinstance(doc.get("name"), str) and doc["name"] != name:
-        out.append(f"{rel}: $.name: expected {name!r} (the model folder), got {doc['name']!r}")
-    if isinstance(doc.get("version"), int) and doc["version"] != n:
-        out.append(f"{rel}: $.version: expected {n} (the folder v{n}), got {doc['version']}")
-    stage = doc.get("stage")
-    if isinstance(stage, str):
-        stages[n] = stage  # exclusive-stage holders count even when the rest of the file is broken
-        for settings in rules:
-            if stage not in settings.stages:
-                out.append(
-                    f"{rel}: $.stage: expected one of the stages in mlreg.yaml {list(settings.stages)}, got {stage!r}"
-                )
-    if not ok:
-        return None
-    history = doc["stage_history"]
-    if history and history[-1]["to"] != stage:
-        out.append(
-            f"{rel}: $.stage: expected {history[-1]['to']!r} (where the last stage_history entry "
-            f"moved it), got {stage!r}"
-        )
-    try:
-        artifacts = [Artifact.from_dict(a) for a in doc["artifacts"]]
-    except ValueError as e:
-        out.append(f"{rel}: $.artifacts: {e}")
-        artifacts = []
-    out += artifact_problems(artifacts, rel, vrel, files, links, hasher)
-    base = (doc.get("lineage") or {}).get("base")
-    return Node(name, n, (base["model"], base["version"]) if base else None)
-
-
-def artifact_problems(
-    artifacts: list[Artifact], rel: str, vrel: str, files: set[str], links: dict[str, str], hasher: Hasher | None
-) -> list[str]:
-    """In-repo artifacts exist, match their digests, are plain files; no file goes unrecorded."""
-    out = []
-    recorded = set()
-    for i, a in enumerate(artifacts):
-        if a.uri is not None and (secret := credentials_in(a.uri)):
-            out.append(
-                f"{rel}: $.artifacts[{i}].uri: {mask(a.uri)} carries {secret}; credentials never go in a "
-                "record (they belong in the environment of whoever reads the store)"
-            )
-        if a.path is not None and (why := path_problem(a.path)):
-            out.append(f"{rel}: $.artifacts[{i}].path: {why}; expected a path every checkout can hold")
-    paths = [a.path for a in artifacts if a.path is not None]
-    for first, other in collisions(paths):
-        out.append(
-            f"{rel}: $.artifacts: {first!r} and {other!r} differ only in letter case or Unicode "
-            "normalisation; expected names that stay distinct on Windows and macOS"
-        )
-    for i, a in enumerate(artifacts):
-        if a.path is None or a.uri is not None:  # external, or in the object store: checked by verify / pull
-            continue
-        recorded.add(a.path)
-        where = f"{rel}: $.artifacts[{i}]"
-        if a.path in links or any(a.path.startswith(f"{link}/") for link in links):
-            out.append(f"{where}: {a.path} must be a plain file inside the version folder (no symlinks)")
-        elif a.path not in files:
-            out.append(f"{where}: {a.path} is recorded but missing")
-        elif hasher is not None and hasher(f"{vrel}/{a.path}") != (a.size, a.sha256):
-            out.append(f"{where}: {a.path} does not match its recorded sha256/size")
-    for prel in sorted(files - recorded - {VERSION_FILE}):
-        out.append(f"{rel}: $.artifacts: file {prel} is in the version folder but not recorded")
-    for prel in sorted(set(links) - recorded):
-        out.append(symlink_problem(f"{vrel}/{prel}", links[prel]))
-    return out
-
-
-class Node(NamedTuple):
-    """A version as lineage checks see it: who it is and which version it names as its base."""
-
-    name: str
-    version: int
-    base: tuple[str, int] | None
 
 
 def lineage_problems(records: list[Node] | list[Version], store: RegistryFiles | None = None) -> list[str]:

@@ -44,14 +44,20 @@ def json_path(parts: Any) -> str:
 
 def problems(kind: str, doc: Any, where: str) -> list[str]:
     """Every schema violation of `doc` as `where: $.path: message` lines (empty when valid)."""
+    return check(kind, doc, where)[0]
+
+
+def check(kind: str, doc: Any, where: str) -> tuple[list[str], bool]:
+    """`problems(...)`, and whether the compiled check alone found the document valid (jsonschema was not
+    asked: the verdict depends on mlreg's own code and schemas only)."""
     newer = newer_schema(doc, where)
     if newer:
-        return [newer]
+        return [newer], False
     fast = _fast(kind)
     if fast is not None and fast(doc):
-        return []
+        return [], True
     errors = sorted(_validator(kind).iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
-    return [f"{where}: {json_path(e.absolute_path)}: {_describe(e)}" for e in errors]
+    return [f"{where}: {json_path(e.absolute_path)}: {_describe(e)}" for e in errors], False
 
 
 def newer_schema(doc: Any, where: str) -> str | None:

@@ -168,7 +168,7 @@ def pull_request(root: Path, base: str, head: str | None = None, structure: bool
         rules = [a.state.settings()]
         if b.state.settings_doc != a.state.settings_doc:
             rules.append(b.state.settings())
-        cache = cache_for(root)
+        cache = cache_for(root, lazy=True)  # reads a few models: never parse or rewrite the whole cache
         blob_ids = {p: e.oid for p, e in b.files.items()}
         hasher = tree_hasher(root, blob_ids, cache, [p for p in blob_ids if not _is_metadata(p)])
         problems = registry_problems(b.registry, hasher, rules=rules)

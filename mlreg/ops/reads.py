@@ -288,13 +288,13 @@ def query_views(ws: Workspace, model: str | list[str] | None = None) -> list[Ver
 def validate(ws: Workspace) -> list[str]:
     """Every schema and invariant problem of the work tree's registry (empty when valid)."""
     from ..core.checks import registry_problems
-    from ..storage.digests import cache_for, worktree_hasher
+    from ..storage.validated import worktree_inputs
 
     if not (ws.root / SETTINGS_FILE).exists() and not ws.files.registry_dir.exists():
         raise MlregError(f"{ws.root}: no registry here (no mlreg.yaml, no registry/); run `mlreg init` first")
-    cache = cache_for(ws.root)  # each in-git artifact hashed once per blob id, kept under the git dir
-    problems = registry_problems(ws.files, worktree_hasher(ws.root, cache))
-    cache.save()
+    hasher, memo, save = worktree_inputs(ws.root)  # digests and facts kept by git blob id under the git dir
+    problems = registry_problems(ws.files, hasher, memo=memo)
+    save()
     return problems
 
 

@@ -19,25 +19,43 @@ from . import gitops
 
 
 class DigestCache:
-    """blob id -> (size, sha256), loaded once and written back (atomically) when it grew."""
+    """blob id -> (size, sha256), written back (atomically, sorted by blob id) when it grew.
 
-    def __init__(self, path: Path | None):
+    Loaded whole (a dict) for a run that looks most blobs up (`validate`), or `lazy`: each blob id asked is
+    found by bisecting the sorted file's bytes, so a gate reading one model of a 100,000-version registry
+    never parses the whole cache. A line that cannot be read, or a file out of order, only costs a re-hash."""
+
+    def __init__(self, path: Path | None, lazy: bool = False):
         self.path = path
         self.known: dict[str, Digest] = {}
         self.added = 0
-        if path is not None:
-            try:
-                for line in path.read_text().splitlines():
-                    oid, size, sha = line.split(" ")
-                    self.known[oid] = (int(size), sha)
-            except (OSError, ValueError):
-                self.known = {}
+        self._text: bytes | None = None  # lazy: the file's bytes, searched on demand
+        if path is None:
+            return
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return
+        if lazy:
+            self._text = data
+            return
+        try:
+            for line in data.decode().splitlines():
+                oid, size, sha = line.split(" ")
+                self.known[oid] = (int(size), sha)
+        except (UnicodeDecodeError, ValueError):
+            self.known = {}
 
     def get(self, oid: str) -> Digest | None:
-        return self.known.get(oid)
+        hit = self.known.get(oid)
+        if hit is None and self._text:
+            hit = _bisect(self._text, oid.encode())
+            if hit is not None:
+                self.known[oid] = hit
+        return hit
 
     def put(self, oid: str, found: Digest) -> None:
-        if oid not in self.known:
+        if self.get(oid) is None:
             self.known[oid] = found
             self.added += 1
 
@@ -46,12 +64,33 @@ class DigestCache:
             return
         from .atomic import write_atomic
 
-        text = "".join(f"{oid} {size} {sha}\n" for oid, (size, sha) in sorted(self.known.items()))
+        lines = {f"{oid} {size} {sha}".encode() for oid, (size, sha) in self.known.items()}
+        if self._text:  # lazy: the lines read stay as they are, the new ones go in their place
+            lines.update(line for line in self._text.split(b"\n") if line)
         try:
-            write_atomic(self.path, text.encode())
+            write_atomic(self.path, b"".join(line + b"\n" for line in sorted(lines)))
         except OSError:
             pass  # a read-only repository: the next run hashes again
         self.added = 0
+
+
+def _bisect(text: bytes, oid: bytes) -> Digest | None:
+    """The digest on the line of sorted `text` that starts with `oid` (None when absent or unreadable)."""
+    lo, hi = 0, len(text)  # lo is always the start of a line
+    while lo < hi:
+        start = text.rfind(b"\n", lo, (lo + hi) // 2) + 1 or lo
+        end = text.find(b"\n", start)
+        end = len(text) if end < 0 else end
+        key = text[start : start + len(oid)]
+        if key < oid:
+            lo = end + 1
+        elif key > oid:
+            hi = start
+        else:
+            parts = text[start:end].split(b" ")
+            ok = len(parts) == 3 and parts[0] == oid and parts[1].isdigit() and len(parts[2]) == 64
+            return (int(parts[1]), parts[2].decode()) if ok and not parts[2].strip(b"0123456789abcdef") else None
+    return None
 
 
 def of_bytes(data: bytes) -> Digest:
@@ -76,10 +115,11 @@ def of_file(path: Path | str) -> Digest | None:
     return size, h.hexdigest()
 
 
-def cache_for(root: Path) -> DigestCache:
-    """The repository's digest cache (an empty, unsaved one outside a git repository)."""
+def cache_for(root: Path, lazy: bool = False) -> DigestCache:
+    """The repository's digest cache (an empty, unsaved one outside a git repository); `lazy` for a run that
+    looks up a few blobs (see DigestCache)."""
     try:
-        return DigestCache(gitops.common_dir(root) / "mlreg" / "digests")
+        return DigestCache(gitops.common_dir(root) / "mlreg" / "digests", lazy)
     except (MlregError, OSError):
         return DigestCache(None)
 
@@ -90,18 +130,36 @@ def worktree_hasher(root: Path, cache: DigestCache) -> Hasher:
         clean = gitops.clean_blob_ids(root)
     except MlregError:
         clean = {}
+    return _WorkTreeDigests(Path(root), clean, cache)
 
-    def digest(rel: str) -> Digest | None:
-        oid = clean.get(rel)
-        hit = cache.get(oid) if oid else None
+
+class _WorkTreeDigests:
+    """A Hasher over the work tree. In worker processes (validate's, forked) what a worker hashed is handed
+    back with `learned()` and kept by the parent with `learn(...)`, so the cache still grows."""
+
+    def __init__(self, root: Path, clean: dict[str, str], cache: DigestCache):
+        self.root, self.clean, self.cache = root, clean, cache
+        self.fresh: dict[str, Digest] = {}
+
+    def __call__(self, rel: str) -> Digest | None:
+        oid = self.clean.get(rel)
+        hit = self.cache.get(oid) if oid else None
         if hit:
             return hit
-        found = of_file(Path(root) / rel)
+        found = of_file(f"{self.root}/{rel}")  # a plain string: pathlib costs more than hashing a small file
         if found and oid:
-            cache.put(oid, found)
+            self.cache.put(oid, found)
+            self.fresh[oid] = found
         return found
 
-    return digest
+    def learned(self) -> dict[str, Digest]:
+        """What was hashed since the last call (blob id -> digest)."""
+        out, self.fresh = self.fresh, {}
+        return out
+
+    def learn(self, found: dict[str, Digest]) -> None:
+        for oid, digest in found.items():
+            self.cache.put(oid, digest)
 
 
 def tree_hasher(root: Path, files: dict[str, str], cache: DigestCache, wanted: list[str]) -> Hasher:
