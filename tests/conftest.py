@@ -144,7 +144,13 @@ def read_models(monkeypatch) -> list[str]:
 # modules and tests whose heavy part is not a fixture (prefer `pytestmark` in a file you own); a module using
 # tests/browser.py's `chromium` is a browser test.
 HEAVY = ("server", "team", "browser", "crash", "s3", "slow", "benchmark")
-BY_FIXTURE = {"mlflow_server": "server", "team_stack": "team", "team_direct": "team", "s3_server": "s3"}
+BY_FIXTURE = {
+    "mlflow_server": "server",
+    "team_stack": "team",
+    "team_direct": "team",
+    "s3_server": "s3",
+    "action_dir": "slow",  # the GitHub Action run for real (tests/test_action.py's: a virtualenv, mlreg installed)
+}
 BY_NODE = {  # node id prefix (relative to tests/) -> marker
     "test_transactions.py::test_killed_at_each_step": "crash",  # each case runs an mlreg that kill -9s itself
     "test_transactions.py::test_a_write_after_the_kill": "crash",
