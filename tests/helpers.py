@@ -93,8 +93,8 @@ def git_repos(folder: Path) -> list[Path]:
 
 def copy_built(src: Path, dst: Path) -> None:
     """Copy everything a build made in `src` into `dst` (made if missing): git repositories copy whole (objects,
-    refs, index). A clone's remote that named a repository in `src` names its copy in `dst`, so a test's pushes
-    and fetches stay in its own copy."""
+    refs, index, the index refreshed for the copied files). A clone's remote that named a repository in `src`
+    names its copy in `dst`, so a test's pushes and fetches stay in its own copy."""
     dst.mkdir(parents=True, exist_ok=True)
     for entry in sorted(src.iterdir()):
         if entry.is_dir() and not entry.is_symlink():
@@ -102,10 +102,13 @@ def copy_built(src: Path, dst: Path) -> None:
         else:
             shutil.copy2(entry, dst / entry.name, follow_symlinks=False)
     for repo in git_repos(dst):
-        config = repo / ".git" / "config" if (repo / ".git").is_dir() else repo / "config"
+        work_tree = (repo / ".git").is_dir()
+        config = repo / ".git" / "config" if work_tree else repo / "config"
         text = config.read_text()
         if str(src) in text:
             config.write_text(text.replace(f"{src}/", f"{dst}/"))
+        if work_tree:  # the index's stat data named the template's files: without this, git takes the copies
+            git(repo, "update-index", "-q", "--refresh")  # for changed files (sparse-checkout would keep them)
 
 
 @dataclass(frozen=True)
