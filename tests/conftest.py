@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +16,7 @@ from mlreg.api import Registry
 from mlreg.cli import main
 
 from browser import chromium
-from helpers import free_port, git, isolate_git, origin_and_clone  # noqa: F401  (one copy, re-exported)
+from helpers import compact, free_port, git, isolate_git, isolated, new_repo, origin_and_clone  # noqa: F401  (re-exported)
 from storekit import own_cache, s3_env, s3_server, store  # noqa: F401  (fixtures for every test folder)
 
 
@@ -39,24 +42,46 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def repo_dir(tmp_path: Path) -> Path:
-    """An empty git repository with one unrelated commit."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q")
-    (root / "README.md").write_text("hello\n")
-    git(root, "add", "README.md")
-    git(root, "commit", "-q", "-m", "initial")
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory) -> dict[str, Path]:
+    """Built once per session (per xdist worker), copied per test: `empty`, what `repo_dir` is, and `initialised`,
+    what `reg` is (a `mlreg init` with the default preset, committed)."""
+    base = tmp_path_factory.mktemp("templates")
+    with isolated(tmp_path_factory.mktemp("templates-env")):
+        empty = new_repo(base / "empty")
+        compact(empty)
+        shutil.copytree(empty, base / "initialised", symlinks=True)
+        Registry(base / "initialised", clock=Clock()).init()
+        compact(base / "initialised")
+    return {"empty": empty, "initialised": base / "initialised"}
+
+
+def copy_repo(template: Path, root: Path) -> Path:
+    """A copy of a template repository at `root`, its index refreshed for the copied files."""
+    shutil.copytree(template, root, symlinks=True)
+    git(root, "update-index", "-q", "--refresh")
     return root
 
 
 @pytest.fixture
-def reg(repo_dir: Path, clock: Clock) -> Registry:
-    """A registry initialised with the default preset (committed)."""
-    r = Registry(repo_dir, clock=clock)
-    r.init()
-    return r
+def repo_dir(tmp_path: Path, templates) -> Path:
+    """An empty git repository with one unrelated commit."""
+    return copy_repo(templates["empty"], tmp_path / "repo")
+
+
+@pytest.fixture
+def reg(repo_dir: Path, clock: Clock, templates) -> Registry:
+    """A registry initialised with the default preset (committed), with a registry id of its own: the init
+    commit is the template's, amended with a fresh `registry_id` (sync's lease and marks are keyed by it)."""
+    shutil.rmtree(repo_dir)
+    shutil.copytree(templates["initialised"], repo_dir, symlinks=True)
+    settings = repo_dir / "mlreg.yaml"
+    text = settings.read_text()
+    found = re.search(r"^registry_id: ([0-9a-f]{16})$", text, re.M)
+    assert found, text
+    settings.write_text(text.replace(found[0], f"registry_id: {uuid.uuid4().hex[:16]}"))
+    git(repo_dir, "commit", "-q", "-a", "--amend", "--no-edit")  # -a refreshes the index for the copied files
+    return Registry(repo_dir, clock=clock)
 
 
 @dataclass
