@@ -20,6 +20,22 @@ from helpers import compact, free_port, git, isolate_git, isolated, new_repo, or
 from storekit import own_cache, s3_env, s3_server, store  # noqa: F401  (fixtures for every test folder)
 
 
+def build_the_cli_once() -> None:
+    """Typer builds the click command from the app's signatures on every call of the app (~80 ms of CPU, as much
+    as many commands take to run); the tests call `mlreg.cli.main` in-process over a thousand times. The command
+    is a pure function of the app (built at import, never changed after), so the tests build it once per process:
+    `main` itself, its parsing and its error handling run as they do for users."""
+    import functools
+
+    import typer.main
+
+    if not hasattr(typer.main.get_command, "cache_info"):
+        typer.main.get_command = functools.cache(typer.main.get_command)
+
+
+build_the_cli_once()
+
+
 @pytest.fixture(autouse=True)
 def isolated_git(tmp_path_factory, monkeypatch):
     """No user or system git config leaks in; commits carry a fixed test identity."""
