@@ -80,16 +80,19 @@ def copy_repo(template: Path, root: Path) -> Path:
 
 
 @pytest.fixture
-def repo_dir(tmp_path: Path, templates) -> Path:
-    """An empty git repository with one unrelated commit."""
+def repo_dir(request, tmp_path: Path, templates) -> Path:
+    """An empty git repository with one unrelated commit (in a test that also takes `reg`: reg's folder)."""
+    if "reg" in request.fixturenames:
+        return request.getfixturevalue("reg").root
     return copy_repo(templates["empty"], tmp_path / "repo")
 
 
 @pytest.fixture
-def reg(repo_dir: Path, clock: Clock, templates) -> Registry:
-    """A registry initialised with the default preset (committed), with a registry id of its own: the init
-    commit is the template's, amended with a fresh `registry_id` (sync's lease and marks are keyed by it)."""
-    shutil.rmtree(repo_dir)
+def reg(tmp_path: Path, clock: Clock, templates) -> Registry:
+    """A registry initialised with the default preset (committed) at `tmp_path/repo`, with a registry id of its
+    own: the init commit is the template's, amended with a fresh `registry_id` (sync's lease and marks are keyed
+    by it)."""
+    repo_dir = tmp_path / "repo"
     shutil.copytree(templates["initialised"], repo_dir, symlinks=True)
     settings = repo_dir / "mlreg.yaml"
     text = settings.read_text()
