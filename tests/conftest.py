@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import re
+import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,8 +17,24 @@ from mlreg.api import Registry
 from mlreg.cli import main
 
 from browser import chromium
-from helpers import free_port, git, isolate_git, origin_and_clone  # noqa: F401  (one copy, re-exported)
+from helpers import compact, free_port, git, isolate_git, isolated, new_repo, origin_and_clone  # noqa: F401  (re-exported)
 from storekit import own_cache, s3_env, s3_server, store  # noqa: F401  (fixtures for every test folder)
+
+
+def build_the_cli_once() -> None:
+    """Typer builds the click command from the app's signatures on every call of the app (~80 ms of CPU, as much
+    as many commands take to run); the tests call `mlreg.cli.main` in-process over a thousand times. The command
+    is a pure function of the app (built at import, never changed after), so the tests build it once per process:
+    `main` itself, its parsing and its error handling run as they do for users."""
+    import functools
+
+    import typer.main
+
+    if not hasattr(typer.main.get_command, "cache_info"):
+        typer.main.get_command = functools.cache(typer.main.get_command)
+
+
+build_the_cli_once()
 
 
 @pytest.fixture(autouse=True)
@@ -39,24 +59,49 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def repo_dir(tmp_path: Path) -> Path:
-    """An empty git repository with one unrelated commit."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q")
-    (root / "README.md").write_text("hello\n")
-    git(root, "add", "README.md")
-    git(root, "commit", "-q", "-m", "initial")
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory) -> dict[str, Path]:
+    """Built once per session (per xdist worker), copied per test: `empty`, what `repo_dir` is, and `initialised`,
+    what `reg` is (a `mlreg init` with the default preset, committed)."""
+    base = tmp_path_factory.mktemp("templates")
+    with isolated(tmp_path_factory.mktemp("templates-env")):
+        empty = new_repo(base / "empty")
+        compact(empty)
+        shutil.copytree(empty, base / "initialised", symlinks=True)
+        Registry(base / "initialised", clock=Clock()).init()
+        compact(base / "initialised")
+    return {"empty": empty, "initialised": base / "initialised"}
+
+
+def copy_repo(template: Path, root: Path) -> Path:
+    """A copy of a template repository at `root`, its index refreshed for the copied files."""
+    shutil.copytree(template, root, symlinks=True)
+    git(root, "update-index", "-q", "--refresh")
     return root
 
 
 @pytest.fixture
-def reg(repo_dir: Path, clock: Clock) -> Registry:
-    """A registry initialised with the default preset (committed)."""
-    r = Registry(repo_dir, clock=clock)
-    r.init()
-    return r
+def repo_dir(request, tmp_path: Path, templates) -> Path:
+    """An empty git repository with one unrelated commit (in a test that also takes `reg`: reg's folder)."""
+    if "reg" in request.fixturenames:
+        return request.getfixturevalue("reg").root
+    return copy_repo(templates["empty"], tmp_path / "repo")
+
+
+@pytest.fixture
+def reg(tmp_path: Path, clock: Clock, templates) -> Registry:
+    """A registry initialised with the default preset (committed) at `tmp_path/repo`, with a registry id of its
+    own: the init commit is the template's, amended with a fresh `registry_id` (sync's lease and marks are keyed
+    by it)."""
+    repo_dir = tmp_path / "repo"
+    shutil.copytree(templates["initialised"], repo_dir, symlinks=True)
+    settings = repo_dir / "mlreg.yaml"
+    text = settings.read_text()
+    found = re.search(r"^registry_id: ([0-9a-f]{16})$", text, re.M)
+    assert found, text
+    settings.write_text(text.replace(found[0], f"registry_id: {uuid.uuid4().hex[:16]}"))
+    git(repo_dir, "commit", "-q", "-a", "--amend", "--no-edit")  # -a refreshes the index for the copied files
+    return Registry(repo_dir, clock=clock)
 
 
 @dataclass
@@ -144,7 +189,13 @@ def read_models(monkeypatch) -> list[str]:
 # modules and tests whose heavy part is not a fixture (prefer `pytestmark` in a file you own); a module using
 # tests/browser.py's `chromium` is a browser test.
 HEAVY = ("server", "team", "browser", "crash", "s3", "slow", "benchmark")
-BY_FIXTURE = {"mlflow_server": "server", "team_stack": "team", "team_direct": "team", "s3_server": "s3"}
+BY_FIXTURE = {
+    "mlflow_server": "server",
+    "team_stack": "team",
+    "team_direct": "team",
+    "s3_server": "s3",
+    "action_dir": "slow",  # the GitHub Action run for real (tests/test_action.py's: a virtualenv, mlreg installed)
+}
 BY_NODE = {  # node id prefix (relative to tests/) -> marker
     "test_transactions.py::test_killed_at_each_step": "crash",  # each case runs an mlreg that kill -9s itself
     "test_transactions.py::test_a_write_after_the_kill": "crash",
@@ -165,9 +216,40 @@ BY_NODE = {  # node id prefix (relative to tests/) -> marker
 }
 
 
+# -- running in parallel (pytest-xdist: `-n 2 --dist loadgroup`) --------------------------------------------------
+# Each worker builds its own templates and worlds and starts the session servers its tests need. Tests of one
+# expensive session resource share a worker: the team stacks (three servers each, and their tests stop and restart
+# parts on fixed ports), the real `mlflow server`, and the action's virtualenv (mlreg installed in it).
+XDIST_GROUPS = {
+    "team_stack": "team",
+    "team_direct": "team",
+    "mlflow_server": "mlflow-server",
+    "action_dir": "action",
+}
+TMPFS = Path("/dev/shm")
+TMPFS_FREE = 4 << 30  # bytes free on the tmpfs before tests put their folders there (the crash tests write 1 GB)
+
+
+def pytest_configure(config):
+    # Output is read at a fixed width, as piped output is: long temp paths (a worker's folder) are never wrapped.
+    os.environ["COLUMNS"] = "200"
+    # Thousands of small git repositories: on a RAM-backed tmpfs they cost half the system time of a disk's
+    # (creating and deleting files). Only when nothing chose the temp folder and the tmpfs has room.
+    chosen = config.option.basetemp or os.environ.get("TMPDIR") or os.environ.get("PYTEST_DEBUG_TEMPROOT")
+    if not chosen and TMPFS.is_dir() and os.access(TMPFS, os.W_OK) and shutil.disk_usage(TMPFS).free > TMPFS_FREE:
+        os.environ["PYTEST_DEBUG_TEMPROOT"] = str(TMPFS)
+
+
+@pytest.hookimpl(tryfirst=True)  # tiers and groups are set before other hooks (the team conftest's, xdist's) read them
 def pytest_collection_modifyitems(config, items):
     tests = Path(__file__).parent
+    xdist = config.pluginmanager.hasplugin("xdist")
     for item in items:
+        if xdist:
+            for fixture, group in XDIST_GROUPS.items():
+                if fixture in item.fixturenames:
+                    item.add_marker(pytest.mark.xdist_group(group))
+                    break
         for fixture, marker in BY_FIXTURE.items():
             if fixture in item.fixturenames:
                 item.add_marker(marker)

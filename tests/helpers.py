@@ -77,19 +77,46 @@ def new_repo(root: Path) -> Path:
 
 
 def compact(root: Path) -> None:
-    """Fewer files to copy per test, the same repository: objects packed (as `git gc` would), hook samples gone."""
+    """Fewer files to copy per test, the same repository: objects packed (as `git gc` would), hook samples gone.
+    `root` is a work tree or a bare repository."""
     git(root, "repack", "-adq")
     git(root, "prune-packed")
-    for sample in (root / ".git" / "hooks").glob("*.sample"):
+    hooks = root / ".git" / "hooks" if (root / ".git").is_dir() else root / "hooks"
+    for sample in hooks.glob("*.sample"):
         sample.unlink()
+
+
+def git_repos(folder: Path) -> list[Path]:
+    """The git repositories (work trees and bare ones) directly in `folder`."""
+    return [p for p in sorted(folder.iterdir()) if (p / ".git").is_dir() or (p / "HEAD").is_file()]
+
+
+def copy_built(src: Path, dst: Path) -> None:
+    """Copy everything a build made in `src` into `dst` (made if missing): git repositories copy whole (objects,
+    refs, index, the index refreshed for the copied files). A clone's remote that named a repository in `src`
+    names its copy in `dst`, so a test's pushes and fetches stay in its own copy."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for entry in sorted(src.iterdir()):
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.copytree(entry, dst / entry.name, symlinks=True)
+        else:
+            shutil.copy2(entry, dst / entry.name, follow_symlinks=False)
+    for repo in git_repos(dst):
+        work_tree = (repo / ".git").is_dir()
+        config = repo / ".git" / "config" if work_tree else repo / "config"
+        text = config.read_text()
+        if str(src) in text:
+            config.write_text(text.replace(f"{src}/", f"{dst}/"))
+        if work_tree:  # the index's stat data named the template's files: without this, git takes the copies
+            git(repo, "update-index", "-q", "--refresh")  # for changed files (sparse-checkout would keep them)
 
 
 @dataclass(frozen=True)
 class Template:
-    """A world built once: its registry folder, its training folders, and where the clock and counter stood."""
+    """A world built once: its folder (the registry at `repo/`, the training folders at `models/`, anything else
+    the build made), and where the clock and the training counter stood."""
 
-    repo: Path
-    models: Path
+    folder: Path
     now: dt.datetime
     trained: int
 
@@ -101,7 +128,9 @@ def world(build: Callable) -> Callable:
     The copy is what the `reg` fixture plus `build` would have made in this test: the repository at
     `tmp_path/repo` (git repositories copy whole: objects, refs, index), the training folders at
     `tmp_path/models`, the test's `training` counting on and its `clock` going on from where the build left
-    them. Tests may change their copy freely; no test sees another's changes."""
+    them. Anything else the build made beside the repository (`reg.root.parent / ...`: a bare origin and a
+    clone, say) is copied beside it too, a clone's remote pointing at the copied origin. Tests may change their
+    copy freely; no test sees another's changes."""
     from conftest import Clock, Training
 
     built: dict[str, Template] = {}
@@ -113,18 +142,17 @@ def world(build: Callable) -> Callable:
         key = request.module.__name__
         if key not in built:
             base = tmp_path_factory.mktemp(f"world-{build.__name__}")
-            with isolated(base):
+            with isolated(tmp_path_factory.mktemp(f"env-{build.__name__}")):
                 template_clock = Clock()
                 reg = Registry(new_repo(base / "repo"), clock=template_clock)
                 reg.init()
                 template_training = Training(base / "models")
                 build(reg, template_training)
-                compact(base / "repo")
-            built[key] = Template(base / "repo", base / "models", template_clock.now, template_training.count)
+                for repo in git_repos(base):
+                    compact(repo)
+            built[key] = Template(base, template_clock.now, template_training.count)
         t = built[key]
-        shutil.copytree(t.repo, tmp_path / "repo", symlinks=True)
-        if t.models.exists():
-            shutil.copytree(t.models, training.base, symlinks=True)
+        copy_built(t.folder, tmp_path)
         training.count = t.trained
         clock.now = t.now
         return Registry(tmp_path / "repo", clock=clock)

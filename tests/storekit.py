@@ -203,6 +203,19 @@ def store(request, tmp_path, monkeypatch) -> StoreKit:
     return StoreKit("local", folder.as_uri(), folder=folder)
 
 
+BTC_FILES = {"model.txt": "tree model\n", "sub/weights.bin": "w" * 5000}
+
+
+@pytest.fixture
+def stored(reg, training, store):
+    """A registry whose committed mlreg.yaml names `store`, with btc v1 (BTC_FILES) registered there. Imported by
+    the test files that use it (others define a `stored` of their own)."""
+    set_store(reg.root, store.uri)
+    reg._settings = None
+    reg.register("btc", training(files=BTC_FILES))
+    return reg
+
+
 def set_store(root: Path, uri: str | None, extra: str = "") -> None:
     """Point mlreg.yaml's artifacts.store at `uri` (committed, like a team would)."""
     import subprocess

@@ -117,23 +117,31 @@ def github():
 
 
 # -- the action's checkout and a registry repository that uses it -------------------------------------
+NOT_IN_THE_ACTION = ".git build dist *.egg-info __pycache__ .mlreg .venv test-artifacts .pytest_cache".split()
+_RUNNER: dict[str, Path] = {}  # one per test process, for this module and test_action_hostile (which imports these)
+
+
 @pytest.fixture(scope="module")
 def action_dir(tmp_path_factory) -> Path:
     """This repository as GitHub hands it to a job that says `uses: acme/mlreg@v0` (no .git, no build output)."""
-    dest = tmp_path_factory.mktemp("action") / "mlreg"
-    shutil.copytree(
-        ROOT,
-        dest,
-        ignore=shutil.ignore_patterns(
-            ".git", "build", "dist", "*.egg-info", "__pycache__", ".mlreg", ".venv", "test-artifacts", ".pytest_cache"
-        ),
-    )
-    return dest
+    if "action" not in _RUNNER:
+        dest = tmp_path_factory.mktemp("action") / "mlreg"
+        shutil.copytree(
+            ROOT,
+            dest,
+            ignore=shutil.ignore_patterns(*NOT_IN_THE_ACTION),
+        )
+        _RUNNER["action"] = dest
+    return _RUNNER["action"]
 
 
 @pytest.fixture(scope="module")
 def runner_temp(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("runner-temp")
+    """The runner's temp folder, like a self-hosted runner's: the action's virtualenv there is installed once and
+    reused (the install step checks the source digest it was made from)."""
+    if "temp" not in _RUNNER:
+        _RUNNER["temp"] = tmp_path_factory.mktemp("runner-temp")
+    return _RUNNER["temp"]
 
 
 def caller(name: str) -> str:

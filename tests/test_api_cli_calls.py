@@ -11,6 +11,7 @@ from mlreg import api
 from mlreg.api import Registry
 
 from conftest import git
+from helpers import world
 
 
 class _Any:
@@ -55,14 +56,13 @@ CASES = [
 ]
 
 
-@pytest.fixture
-def btc(reg: Registry, training) -> Registry:
-    """btc v1 with a version tag `owner`, a model tag `team` and an alias `staging`."""
+@world
+def btc(reg: Registry, training) -> None:
+    """btc v1 with a version tag `owner`, a model tag `team` and an alias `staging` (built once per module)."""
     reg.register("btc", training())
     reg.tag_set("btc", "1", "owner", "ana")
     reg.tag_set("btc", None, "team", "quant")
     reg.alias_set("btc", "staging", "1")
-    return reg
 
 
 @pytest.mark.parametrize(("argv", "call", "args", "kwargs"), CASES, ids=[" ".join(c[0][:3]) for c in CASES])

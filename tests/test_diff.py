@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from conftest import git
+from helpers import world
 
 
 def edit_yaml(path: Path, fn) -> None:
@@ -23,8 +24,8 @@ def commit_all(root: Path, message: str) -> None:
     git(root, "commit", "-q", "-m", message)
 
 
-@pytest.fixture
-def story(reg, training):
+@world
+def storied(reg, training):
     """`base`: m v1 champion, v2 beta, v3 development; then a change of every kind, committed."""
     for rmse in (0.0669, 0.0612, 0.0598):
         reg.register("m", training(metrics={"rmse_train": 0.05, "rmse_val": rmse, "rmse_test": 0.0448}))
@@ -62,7 +63,26 @@ def story(reg, training):
     edit_yaml(reg.root / "registry/m/model.yaml", lambda d: d.update(description="BTC 1h log-return regression"))
     edit_yaml(reg.root / "mlreg.yaml", lambda d: d.update(mlflow={"tracking_uri": "http://mlflow.internal:5000"}))
     commit_all(reg.root, "describe m, point at the team's MLflow")
-    return reg.root
+
+
+@pytest.fixture
+def story(storied) -> Path:
+    """This test's copy of the story's repository."""
+    return storied.root
+
+
+@world
+def three(reg, training):
+    """m v1, v2, v3 in development, tagged `base`."""
+    for _ in range(3):
+        reg.register("m", training())
+    git(reg.root, "tag", "base")
+
+
+@world
+def one(reg, training):
+    """m v1 in development."""
+    reg.register("m", training())
 
 
 EXPECTED_TEXT = """\
@@ -200,12 +220,9 @@ def _illegal(root: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["text", "md", "json"])
-def test_refused_changes_are_flagged_in_every_format(reg, training, cli, fmt):
-    for _ in range(3):
-        reg.register("m", training())
-    git(reg.root, "tag", "base")
-    _illegal(reg.root)
-    r = cli(reg.root, "diff", "base", "--format", fmt)  # HEAD defaults to the working tree
+def test_refused_changes_are_flagged_in_every_format(three, cli, fmt):
+    _illegal(three.root)
+    r = cli(three.root, "diff", "base", "--format", fmt)  # HEAD defaults to the working tree
     assert r.code == 0, r.err  # diff reports; validate --base refuses
     expected = [
         "registry/m/v1/metadata.json: $.metrics.rmse_val: immutable field of committed version m v1 "
@@ -387,8 +404,8 @@ def _refusals(r, fmt: str) -> list[str]:
 
 @pytest.mark.parametrize("fmt", ["text", "md", "json"])
 @pytest.mark.parametrize("case", list(UNREADABLE))
-def test_a_file_made_unreadable_is_refused(reg, training, cli, case, fmt):
-    reg.register("m", training())
+def test_a_file_made_unreadable_is_refused(one, cli, case, fmt):
+    reg = one
     edit, refusal = UNREADABLE[case]
     edit(reg.root)
     worktree = _refusals(cli(reg.root, "diff", "--format", fmt), fmt)  # merge-base with main -> working tree
@@ -404,8 +421,8 @@ def test_a_file_made_unreadable_is_refused(reg, training, cli, case, fmt):
         assert any(p.startswith(f"{file}: ") and p != committed[0] for p in found)
 
 
-def test_unreadable_files_changed_repaired_or_new(reg, training, cli):
-    reg.register("m", training())
+def test_unreadable_files_changed_repaired_or_new(one, cli):
+    reg = one
     meta = reg.root / V1
     good = meta.read_text()
     meta.write_text("{bad\n")

@@ -4,25 +4,10 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from mlreg.core.changes import ChangeSet, StageChanged
 from mlreg.render.mermaid import diagram, label
 
-import test_diff
-from helpers import world
-from test_diff import _normalise
-
-
-@world
-def story_registry(reg, training):
-    """test_diff's `story` (a change of every kind), built once for this module's read-only tests."""
-    test_diff.story.__wrapped__(reg, training)
-
-
-@pytest.fixture
-def story(story_registry):
-    return story_registry.root
+from test_diff import _normalise, storied, story  # noqa: F401  (fixtures: test_diff's story, built once per module)
 
 
 def block(out: str) -> list[str]:

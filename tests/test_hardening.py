@@ -9,6 +9,7 @@ import pytest
 from mlreg.api import Registry
 
 from conftest import git
+from helpers import world
 
 
 def snapshot(root):
@@ -19,11 +20,11 @@ def snapshot(root):
     )
 
 
-@pytest.fixture
+@world
 def two(reg, training):
+    """m v1 and v2 in development (built once per module, copied per test)."""
     reg.register("m", training())
     reg.register("m", training())
-    return reg
 
 
 def test_alias_may_not_shadow_an_exclusive_stage(two, cli):

@@ -7,6 +7,7 @@ from mlreg.api import Registry
 from mlreg.errors import MlregError
 
 from conftest import git
+from helpers import world
 
 DEFAULT = {
     "development": {"beta", "archived"},
@@ -37,10 +38,16 @@ def snapshot(reg):
     )
 
 
+@world
+def one(reg, training):
+    """m v1 in development (built once per module, copied per test)."""
+    reg.register("m", training())
+
+
 @pytest.mark.parametrize("src", list(DEFAULT))
 @pytest.mark.parametrize("dst", list(DEFAULT))
-def test_default_transition_table(reg, training, src, dst):
-    reg.register("m", training())
+def test_default_transition_table(one, src, dst):
+    reg = one
     if src != "development":
         put_in_stage(reg, "m", 1, src)
     if dst == src:
@@ -100,8 +107,8 @@ def test_promote_to_champion_demotes_previous_holder_in_the_same_commit(reg, tra
         (["m@7", "beta", "--reason", "x"], "m: version 7 not found"),
     ],
 )
-def test_bad_promotions_change_nothing(reg, training, cli, args, message):
-    reg.register("m", training())
+def test_bad_promotions_change_nothing(one, cli, args, message):
+    reg = one
     before = snapshot(reg)
     r = cli(reg.root, "promote", *args)
     assert r.code == 1 and message in r.err and "Traceback" not in r.err
@@ -328,8 +335,8 @@ def test_branch_leaves_checkout_untouched(reg, training, cli):
         lambda r, t: r.tag_set("m", None, "k", "v"),
     ],
 )
-def test_every_command_leaves_unrelated_changes_alone(reg, training, command):
-    reg.register("m", training())
+def test_every_command_leaves_unrelated_changes_alone(one, training, command):
+    reg = one
     (reg.root / "README.md").write_text("unstaged edit\n")
     (reg.root / "new.txt").write_text("staged\n")
     git(reg.root, "add", "new.txt")
@@ -340,8 +347,8 @@ def test_every_command_leaves_unrelated_changes_alone(reg, training, command):
     assert changed and all(p.startswith("registry/m/") for p in changed)
 
 
-def test_describe_sets_model_description(reg, training, cli):
-    reg.register("m", training())
+def test_describe_sets_model_description(one, cli):
+    reg = one
     assert cli(reg.root, "describe", "m", "Predicts the 7-day log return").code == 0
     assert (
         yaml.safe_load((reg.root / "registry/m/model.yaml").read_text())["description"]

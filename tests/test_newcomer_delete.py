@@ -6,14 +6,15 @@ import pytest
 import yaml
 
 from conftest import git
+from helpers import world
 
 
-@pytest.fixture
+@world
 def one(reg, training):
+    """m v1 with alias prod and tag owner (built once per module, copied per test)."""
     reg.register("m", training())
     reg.alias_set("m", "prod", "1")
     reg.tag_set("m", "1", "owner", "ana")
-    return reg
 
 
 @pytest.mark.parametrize("verb", ["delete", "rm"])

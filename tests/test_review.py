@@ -13,17 +13,24 @@ from mlreg.api import Registry
 from mlreg.storage import gitops
 
 from conftest import git, origin_and_clone
+from helpers import world
 
 
-@pytest.fixture
-def clone(tmp_path: Path, reg, training) -> Path:
-    """A clone of a bare origin whose main holds m v1 (champion), v2 (beta), v3 (development)."""
+@world
+def published(reg, training):
+    """A bare origin whose main holds m v1 (champion), v2 (beta), v3 (development), and a clone of it."""
     for rmse in (0.0669, 0.0612, 0.0598):
         reg.register("m", training(metrics={"rmse_val": rmse, "rmse_test": rmse - 0.01}))
     reg.promote("m", "1", "beta", "shadow run looked fine")
     reg.promote("m", "1", "champion", "first champion")
     reg.promote("m", "2", "beta", "candidate for champion")
-    return origin_and_clone(tmp_path, reg.root)
+    origin_and_clone(reg.root.parent, reg.root)
+
+
+@pytest.fixture
+def clone(published) -> Path:
+    """This test's copy of the clone (its origin this test's copy too)."""
+    return published.root.parent / "work"
 
 
 def meta(root: Path, n: int, model: str = "m") -> Path:

@@ -14,6 +14,7 @@ from mlreg.api import Registry
 from mlreg.errors import MlregError
 
 from conftest import git
+from helpers import world
 
 
 def head(root: Path, ref: str = "HEAD") -> str:
@@ -28,14 +29,13 @@ def versions_at(root: Path, ref: str, model: str = "m") -> list[str]:
     return sorted(git(root, "ls-tree", "--name-only", f"{ref}:registry/{model}").split())
 
 
-@pytest.fixture
-def two(reg, training) -> Registry:
-    """m v1 (promoted to beta, alias Staging) and v2, committed on main."""
+@world
+def two(reg, training) -> None:
+    """m v1 (promoted to beta, alias Staging) and v2, committed on main (built once per module)."""
     reg.register("m", training())
     reg.register("m", training())
     reg.promote("m", "1", "beta", reason="good")
     reg.alias_set("m", "Staging", "1")
-    return reg
 
 
 def test_a_checkout_during_register_cannot_rewrite_the_other_branchs_version(two, training, clock):

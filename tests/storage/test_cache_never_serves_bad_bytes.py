@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from storekit import set_store
+from storekit import stored  # noqa: F401  (fixture: btc v1 in the store)
 
-FILES = {"model.txt": "tree model\n", "sub/weights.bin": "w" * 5000}
 WEIGHTS = ("w" * 5000).encode()
 
 
@@ -32,14 +31,6 @@ def write_through(path: Path, data: bytes, keep_times: bool = False) -> None:
         f.truncate()
     if keep_times:
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
-
-
-@pytest.fixture
-def stored(reg, training, store):
-    set_store(reg.root, store.uri)
-    reg._settings = None
-    reg.register("btc", training(files=FILES))
-    return reg
 
 
 @pytest.mark.parametrize("store", ["local"], indirect=True)

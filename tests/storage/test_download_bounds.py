@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 
 from conftest import git
-from storekit import set_store
+from storekit import stored  # noqa: F401  (fixture: btc v1 in the store)
 
 HERE = Path(__file__).resolve().parent.parent.parent
-FILES = {"model.txt": "tree model\n", "sub/weights.bin": "w" * 5000}
 FSIZE_GUARD = 64 << 20  # a runaway download is stopped by the kernel here instead of filling the disk
 
 
@@ -49,14 +48,6 @@ def point_at(root: Path, rel: str, uri: str) -> dict:
 
 def cache_bytes(cache: Path) -> int:
     return sum(p.stat().st_size for sub in ("files", "tmp") for p in (cache / sub).rglob("*") if p.is_file())
-
-
-@pytest.fixture
-def stored(reg, training, store):
-    set_store(reg.root, store.uri)
-    reg._settings = None
-    reg.register("btc", training(files=FILES))
-    return reg
 
 
 @pytest.mark.parametrize("store", ["local"], indirect=True)

@@ -16,6 +16,9 @@ import pytest
 from conftest import git
 from storekit import S3_VARS, free_port, set_store
 
+# its own moto server process, and each test waits out the store's timeouts (~16 s) by design
+pytestmark = [pytest.mark.s3, pytest.mark.slow]
+
 HERE = Path(__file__).resolve().parent.parent.parent
 BOUND = 30.0  # seconds the user may wait for a hung store's error
 ON_MAIN = 120.0  # how long the test waits before calling it a hang (botocore's defaults took ~180 s)

@@ -4,21 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import subprocess
-from pathlib import Path
 
-
-def git(cwd: Path, *args: str) -> str:
-    """Run git in `cwd` and return its stdout."""
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from helpers import free_port, git  # noqa: F401  (tests/helpers.py's, re-exported for the sync tests)
 
 
 def runs_of(client, name: str) -> list:
