@@ -237,18 +237,9 @@ def pytest_xdist_make_scheduler(config, log):
     return Grouped(config, log)
 
 
-TMPFS = Path("/dev/shm")
-TMPFS_FREE = 4 << 30  # bytes free on the tmpfs before tests put their folders there (the crash tests write 1 GB)
-
-
 def pytest_configure(config):
     # Output is read at a fixed width, as piped output is: long temp paths (a worker's folder) are never wrapped.
     os.environ["COLUMNS"] = "200"
-    # Thousands of small git repositories: on a RAM-backed tmpfs they cost half the system time of a disk's
-    # (creating and deleting files). Only when nothing chose the temp folder and the tmpfs has room.
-    chosen = config.option.basetemp or os.environ.get("TMPDIR") or os.environ.get("PYTEST_DEBUG_TEMPROOT")
-    if not chosen and TMPFS.is_dir() and os.access(TMPFS, os.W_OK) and shutil.disk_usage(TMPFS).free > TMPFS_FREE:
-        os.environ["PYTEST_DEBUG_TEMPROOT"] = str(TMPFS)
 
 
 @pytest.hookimpl(tryfirst=True)  # the tiers are set before other hooks (the team conftest's) read them
