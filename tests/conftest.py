@@ -216,40 +216,36 @@ BY_NODE = {  # node id prefix (relative to tests/) -> marker
 }
 
 
-# -- running in parallel (pytest-xdist: `-n 2 --dist loadgroup`) --------------------------------------------------
-# Each worker builds its own templates and worlds and starts the session servers its tests need. Tests of one
-# expensive session resource share a worker: the team stacks (three servers each, and their tests stop and restart
-# parts on fixed ports), the real `mlflow server`, and the action's virtualenv (mlreg installed in it).
-XDIST_GROUPS = {
-    "team_stack": "team",
-    "team_direct": "team",
-    "mlflow_server": "mlflow-server",
-    "action_dir": "action",
-}
-TMPFS = Path("/dev/shm")
-TMPFS_FREE = 4 << 30  # bytes free on the tmpfs before tests put their folders there (the crash tests write 1 GB)
+# -- running in parallel (pytest-xdist: `-n 2`) ------------------------------------------------------------------
+# Each worker builds its own templates and worlds and starts the session servers its tests need (a worker that
+# runs sync tests starts its own `mlflow server`). The tests of two expensive session resources run on one worker:
+# the team stacks (three servers each; their tests stop and restart parts on fixed ports) and the action's
+# virtualenv (mlreg installed in it). xdist's own `--dist loadgroup` cannot do it under pytest 9 (it renames
+# node ids through an attribute pytest no longer reads), so the scheduler below groups by path: one unit per
+# group, one per test otherwise, handed out in collection order (team tests last).
+XDIST_GROUPS = {"tests/sync/team/": "team", "tests/test_action.py": "action", "tests/test_action_hostile.py": "action"}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Grouped(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return next((group for path, group in XDIST_GROUPS.items() if nodeid.startswith(path)), nodeid)
+
+    return Grouped(config, log)
 
 
 def pytest_configure(config):
     # Output is read at a fixed width, as piped output is: long temp paths (a worker's folder) are never wrapped.
     os.environ["COLUMNS"] = "200"
-    # Thousands of small git repositories: on a RAM-backed tmpfs they cost half the system time of a disk's
-    # (creating and deleting files). Only when nothing chose the temp folder and the tmpfs has room.
-    chosen = config.option.basetemp or os.environ.get("TMPDIR") or os.environ.get("PYTEST_DEBUG_TEMPROOT")
-    if not chosen and TMPFS.is_dir() and os.access(TMPFS, os.W_OK) and shutil.disk_usage(TMPFS).free > TMPFS_FREE:
-        os.environ["PYTEST_DEBUG_TEMPROOT"] = str(TMPFS)
 
 
-@pytest.hookimpl(tryfirst=True)  # tiers and groups are set before other hooks (the team conftest's, xdist's) read them
+@pytest.hookimpl(tryfirst=True)  # the tiers are set before other hooks (the team conftest's) read them
 def pytest_collection_modifyitems(config, items):
     tests = Path(__file__).parent
-    xdist = config.pluginmanager.hasplugin("xdist")
     for item in items:
-        if xdist:
-            for fixture, group in XDIST_GROUPS.items():
-                if fixture in item.fixturenames:
-                    item.add_marker(pytest.mark.xdist_group(group))
-                    break
         for fixture, marker in BY_FIXTURE.items():
             if fixture in item.fixturenames:
                 item.add_marker(marker)
