@@ -244,6 +244,15 @@ def test_workers_and_one_process_give_the_same_answer_in_the_same_order(big):
     assert one == reference(big)
 
 
+def test_a_worker_that_dies_costs_only_time(big, monkeypatch):
+    BREAKAGES["tampered artifact"][0](big)
+    parent, real = os.getpid(), checks._one_model
+    monkeypatch.setattr(checks, "_one_model", lambda *a: real(*a) if os.getpid() == parent else os._exit(3))
+    hasher, memo, _ = worktree_inputs(big)
+    found = checks.registry_problems(RegistryFiles(big), hasher, jobs=2, memo=memo)
+    assert found == reference(big) and len(found) == 1
+
+
 @pytest.mark.parametrize(
     "damage",
     [

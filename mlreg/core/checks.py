@@ -92,6 +92,7 @@ def check_models(
         return {name: _one_model(store, name, rules, hasher, memo) for name in names}
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     chunks = [names[i :: jobs * 4] for i in range(jobs * 4)]  # interleaved: big and small models mix
     _JOB.update(store=store, rules=rules, hasher=hasher, memo=memo)
@@ -103,9 +104,11 @@ def check_models(
                 for keeper, new in zip((hasher, memo), learned, strict=True):
                     if new:
                         keeper.learn(new)  # type: ignore[union-attr]
+    except BrokenProcessPool:  # a worker died (killed, out of memory): what it had is checked here
+        pass
     finally:
         _JOB.clear()
-    return found
+    return {name: found[name] if name in found else _one_model(store, name, rules, hasher, memo) for name in names}
 
 
 _JOB: dict[str, Any] = {}  # what forked workers inherit: nothing is pickled on the way in but model names
@@ -113,10 +116,12 @@ PARALLEL_FROM = 200  # models: below this, starting workers costs more than it s
 
 
 def _auto_jobs(models: int) -> int:
-    import multiprocessing
+    """Workers for `models` models: one per CPU on Linux, none for a small registry or in a process running
+    other threads (forking one can deadlock the child; the pool forks its workers before its own threads)."""
     import sys
+    import threading
 
-    if models < PARALLEL_FROM or sys.platform != "linux" or "fork" not in multiprocessing.get_all_start_methods():
+    if models < PARALLEL_FROM or not sys.platform.startswith("linux") or threading.active_count() != 1:
         return 1  # fork is the only start that inherits the state cheaply, and only Linux makes it safe
     return max(1, min(len(os.sched_getaffinity(0)), 8))
 
