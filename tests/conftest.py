@@ -184,7 +184,8 @@ def read_models(monkeypatch) -> list[str]:
 
 # -- tiers -----------------------------------------------------------------------------------------------------
 # Every test that starts a server, a browser or a crash run carries its marker, so `python -m pytest -m fast`
-# (every test without one of them) runs in under a minute. Markers follow from what a test uses, so a new test
+# (every test without one of them) runs in minutes, not half an hour (docs/development.md has the figures).
+# Markers follow from what a test uses, so a new test
 # is tiered without anyone remembering to: the fixtures it needs (server, team, s3), or the table below for
 # modules and tests whose heavy part is not a fixture (prefer `pytestmark` in a file you own); a module using
 # tests/browser.py's `chromium` is a browser test.
