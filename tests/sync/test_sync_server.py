@@ -98,9 +98,10 @@ def test_second_sync_writes_nothing_and_reads_in_bulk(reg, training, mlflow_serv
     assert report.ok and report.writes == 0
     assert report.totals() | {"unchanged": 0} == dict.fromkeys(report.totals(), 0)
     assert http_log.writes == []
-    # 3 models, 6 versions: registered models, this registry's models git no longer has, versions, experiments,
-    # runs -- one query each
-    assert len(http_log.calls) == 5, http_log.calls
+    # the database check (one row of the default experiment: diagnose.preflight), then 3 models, 6 versions:
+    # registered models, this registry's models git no longer has, versions, experiments, runs -- one query each
+    assert http_log.calls[0] == ("GET", "api/2.0/mlflow/experiments/get"), http_log.calls
+    assert len(http_log.calls) == 6, http_log.calls
 
 
 def test_promotion_in_git_moves_tags_and_alias_only(reg, training, mlflow_server, uniq, http_log):
