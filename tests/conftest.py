@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mlreg.api import Registry
 from mlreg.cli import main
@@ -97,9 +98,10 @@ def reg(tmp_path: Path, clock: Clock, templates) -> Registry:
     shutil.copytree(templates["initialised"], repo_dir, symlinks=True)
     settings = repo_dir / "mlreg.yaml"
     text = settings.read_text()
-    found = re.search(r"^registry_id: ([0-9a-f]{16})$", text, re.M)
+    found = re.search(r"^registry_id: .*$", text, re.M)
     assert found, text
-    settings.write_text(text.replace(found[0], f"registry_id: {uuid.uuid4().hex[:16]}"))
+    fresh = yaml.safe_dump({"registry_id": uuid.uuid4().hex[:16]}).strip()  # quoted when all digits, as init does
+    settings.write_text(text.replace(found[0], fresh))
     git(repo_dir, "commit", "-q", "-a", "--amend", "--no-edit")  # -a refreshes the index for the copied files
     return Registry(repo_dir, clock=clock)
 
