@@ -11,17 +11,15 @@ then asks again, and reports the failure in its words.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import posixpath
 import re
-import ssl
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit
 
 from .actual import HaveModel, HaveRun, HaveVersion
 from .collect import (
@@ -35,6 +33,7 @@ from .collect import (
     registry_filter,
     sync_filter,
 )
+from .http import auth_header, base_url, tls_context
 
 API = "/api/2.0/mlflow"
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
@@ -45,7 +44,6 @@ _UNSUPPORTED = (
     "MLFLOW_TRACKING_AUTH",
     "MLFLOW_WORKSPACE",
 )
-_TRUE = ("true", "1")
 
 
 class RestSource:
@@ -55,14 +53,11 @@ class RestSource:
         for name in _UNSUPPORTED:
             if os.environ.get(name, "").strip() and os.environ.get(name, "").strip().lower() not in ("false", "0"):
                 raise Unanswerable(f"{name} is set")
-        parts = urlsplit(uri)
-        host = parts.hostname or ""
-        netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
-        self.base = urlunsplit((parts.scheme, netloc, parts.path, "", "")).rstrip("/")
+        self.base, parts = base_url(uri)
         self.path = parts.path
         self.timeout = timeout or float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT") or 10)  # sync's own default
-        self.headers = {"Accept": "application/json", **_auth(parts)}
-        self.context = _tls()
+        self.headers = {"Accept": "application/json", **auth_header(parts)}
+        self.context = tls_context()
         self.workers = 4
 
     def close(self) -> None:
@@ -276,66 +271,3 @@ def _error_code(e: urllib.error.HTTPError) -> str | None:
     finally:
         e.close()
     return doc.get("error_code") if isinstance(doc, dict) else None
-
-
-def _auth(parts) -> dict[str, str]:
-    """The Authorization header MLflow's client ends up sending: requests puts a ~/.netrc entry for the host, else
-    user:password of the URL, over MLflow's own (MLFLOW_TRACKING_USERNAME / PASSWORD or ~/.mlflow/credentials,
-    else MLFLOW_TRACKING_TOKEN)."""
-    found = _netrc(parts.hostname or "")
-    if found is None and parts.username is not None:
-        found = (unquote(parts.username), unquote(parts.password or ""))
-    if found is None:
-        user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
-        file_user, file_password = _credentials_file()
-        user, password = user or file_user, password or file_password
-        if user and password:
-            found = (user, password)
-        elif os.environ.get("MLFLOW_TRACKING_TOKEN"):
-            return {"Authorization": f"Bearer {os.environ['MLFLOW_TRACKING_TOKEN']}"}
-    if found is None:
-        return {}
-    return {"Authorization": "Basic " + base64.b64encode(f"{found[0]}:{found[1]}".encode()).decode()}
-
-
-def _netrc(host: str) -> tuple[str, str] | None:
-    """requests' netrc look-up: $NETRC, else ~/.netrc or ~/_netrc; an unreadable file is no entry."""
-    import netrc
-
-    names = [os.environ["NETRC"]] if os.environ.get("NETRC") else ["~/.netrc", "~/_netrc"]
-    for name in names:
-        path = os.path.expanduser(name)
-        if not os.path.exists(path):
-            continue
-        try:
-            entry = netrc.netrc(path).authenticators(host)
-        except (netrc.NetrcParseError, OSError):
-            return None
-        if entry:
-            return (entry[0] or entry[1] or "", entry[2] or "")
-        return None
-    return None
-
-
-def _credentials_file() -> tuple[str | None, str | None]:
-    path = os.path.expanduser("~/.mlflow/credentials")
-    if not os.path.exists(path):
-        return None, None
-    import configparser
-
-    config = configparser.ConfigParser()
-    config.read(path)
-    if "mlflow" not in config:
-        return None, None
-    return config["mlflow"].get("mlflow_tracking_username"), config["mlflow"].get("mlflow_tracking_password")
-
-
-def _tls() -> ssl.SSLContext | None:
-    if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").strip().lower() in _TRUE:
-        return ssl._create_unverified_context()  # the user asked MLflow for exactly this
-    cafile = (
-        os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH")
-        or os.environ.get("REQUESTS_CA_BUNDLE")
-        or os.environ.get("CURL_CA_BUNDLE")
-    )
-    return ssl.create_default_context(cafile=cafile) if cafile else None

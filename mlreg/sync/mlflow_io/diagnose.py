@@ -11,7 +11,6 @@ password.
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 import os
@@ -347,29 +346,18 @@ def server_error(shown: str, answer: Probe) -> str:
 
 
 def plain_get(uri: str, endpoint: str, params: dict | None, timeout: float) -> Probe:
-    """One GET with urllib, bounded, credentials as MLflow's client sends them from the environment (a token, or
-    a user name and password; user:password in the URI); no answer: status None, text 'timed out' or why."""
-    import ssl
+    """One GET with urllib, bounded, credentials and TLS as MLflow's client takes them (sync/http.py); no answer:
+    status None, text 'timed out' or why."""
     import urllib.error
     import urllib.request
-    from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
+    from urllib.parse import urlencode
 
-    parts = urlsplit(uri)
-    host = parts.hostname or ""
-    netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
-    url = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/") + endpoint, urlencode(params or {}), ""))
-    headers = {"Accept": "application/json"}
-    user = os.environ.get("MLFLOW_TRACKING_USERNAME") or unquote(parts.username or "")
-    password = os.environ.get("MLFLOW_TRACKING_PASSWORD") or unquote(parts.password or "")
-    if os.environ.get("MLFLOW_TRACKING_TOKEN"):
-        headers["Authorization"] = f"Bearer {os.environ['MLFLOW_TRACKING_TOKEN']}"
-    elif user and password:
-        headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-    context = None
-    if parts.scheme.lower() == "https":
-        insecure = os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() in ("true", "1")
-        cert = os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH") or None
-        context = ssl._create_unverified_context() if insecure else ssl.create_default_context(cafile=cert)
+    from ..http import auth_header, base_url, tls_context
+
+    base, parts = base_url(uri)
+    url = base + endpoint + (f"?{urlencode(params)}" if params else "")
+    headers = {"Accept": "application/json", **auth_header(parts)}
+    context = tls_context() if parts.scheme.lower() == "https" else None
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout, context=context):
             return Probe(200, "")
