@@ -116,14 +116,13 @@ PARALLEL_FROM = 200  # models: below this, starting workers costs more than it s
 
 
 def _auto_jobs(models: int) -> int:
-    """Workers for `models` models: one per CPU on Linux, none for a small registry or in a process running
-    other threads (forking one can deadlock the child; the pool forks its workers before its own threads)."""
-    import sys
-    import threading
+    """Workers for `models` models: one per CPU (at most 8) where forking is safe (forked.py says when), none
+    for a small registry."""
+    from .forked import spare_cores
 
-    if models < PARALLEL_FROM or not sys.platform.startswith("linux") or threading.active_count() != 1:
-        return 1  # fork is the only start that inherits the state cheaply, and only Linux makes it safe
-    return max(1, min(len(os.sched_getaffinity(0)), 8))
+    if models < PARALLEL_FROM:
+        return 1
+    return max(1, min(spare_cores() + 1, 8))
 
 
 def _chunk(names: list[str]) -> tuple[dict[str, Checked], tuple[dict[str, Any], dict[str, Any]]]:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..core import forked
 from ..core.files import RegistryFiles
 from ..core.records import Version
 from ..errors import MlregError
-from . import forked
 
 FORK_MIN = 4000  # versions to read before children are worth forking
 CHILDREN_MAX = 3

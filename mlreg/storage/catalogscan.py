@@ -19,10 +19,10 @@ from itertools import starmap
 from operator import attrgetter
 from typing import Any
 
+from ..core import forked
 from ..core.files import MODEL_FILE, VERSION_FILE, RegistryFiles
 from ..core.records import NAME_RE
 from ..errors import MlregError
-from . import forked
 
 RACY_NS = 2_000_000_000  # a file changed this close to a read may change again without its stat changing
 STALE = (0, 0, 0, 0)  # recorded for what must be read again: equal to no stat

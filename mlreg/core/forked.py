@@ -1,4 +1,5 @@
-"""A function over parts of a list in forked children: what the read catalog does with a spare core.
+"""Forked children: when a process may fork them (`spare_cores`: validate's workers ask too), and a function over
+parts of a list in forked children (what the read catalog does with a spare core).
 
 Threads do not help here: the work is many short system calls (a stat per record) or parsing, and handing
 the GIL back and forth between two threads costs more than the second core gives. A forked child has its
