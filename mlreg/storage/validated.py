@@ -112,12 +112,22 @@ def facts_for(root: Path, clean: dict[str, str]) -> FactsCache:
 
 def worktree_inputs(root: Path) -> tuple[Any, FactsCache, Any]:
     """What `validate` of the work tree needs beside the files: the digests (digests.worktree_hasher), the
-    facts cache over the same clean files, and the one call that saves both."""
+    facts cache over the same clean files, and the one call that saves both. Both caches are read while git
+    lists the clean files."""
     from .digests import cache_for, worktree_hasher
 
+    try:
+        pending = gitops.clean_blob_ids_later(root)
+    except MlregError:
+        pending = dict
     digests = cache_for(root)
-    hasher = worktree_hasher(root, digests)
-    memo = facts_for(root, getattr(hasher, "clean", {}))
+    memo = facts_for(root, {})
+    try:
+        clean = pending()
+    except MlregError:
+        clean = {}
+    hasher = worktree_hasher(root, digests, clean)
+    memo.clean = clean if memo.path is not None else {}
 
     def save() -> None:
         digests.save()
