@@ -88,7 +88,7 @@ def check_models(
     A hasher or memo that learns (digests.py's, the facts cache) says so with `learned()` -> {key: value}
     and takes back what the workers learned with `learn(...)`, so the parent keeps it."""
     jobs = _auto_jobs(len(names)) if jobs is None else jobs
-    if jobs <= 1 or len(names) < 2:
+    if jobs <= 1 or len(names) < 2 or not _may_fork():
         return {name: _one_model(store, name, rules, hasher, memo) for name in names}
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -116,14 +116,20 @@ PARALLEL_FROM = 200  # models: below this, starting workers costs more than it s
 
 
 def _auto_jobs(models: int) -> int:
-    """Workers for `models` models: one per CPU on Linux, none for a small registry or in a process running
-    other threads (forking one can deadlock the child; the pool forks its workers before its own threads)."""
+    """Workers for `models` models: one per CPU, none for a small registry."""
+    if models < PARALLEL_FROM or not hasattr(os, "sched_getaffinity"):
+        return 1
+    return max(1, min(len(os.sched_getaffinity(0)), 8))
+
+
+def _may_fork() -> bool:
+    """Fork is the only start that inherits the state cheaply, Linux the only system where it is safe, and
+    only in a process running no other thread (forking one can deadlock the child; the pool forks all its
+    workers before it starts its own threads)."""
     import sys
     import threading
 
-    if models < PARALLEL_FROM or not sys.platform.startswith("linux") or threading.active_count() != 1:
-        return 1  # fork is the only start that inherits the state cheaply, and only Linux makes it safe
-    return max(1, min(len(os.sched_getaffinity(0)), 8))
+    return sys.platform.startswith("linux") and threading.active_count() == 1
 
 
 def _chunk(names: list[str]) -> tuple[dict[str, Checked], tuple[dict[str, Any], dict[str, Any]]]:
