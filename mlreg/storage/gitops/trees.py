@@ -268,13 +268,15 @@ def common_dir(root: Path) -> Path:
     return of_root(root).common_dir
 
 
-# a regular file at stage 0 in `ls-files -s -z` output, matched only at the start of a record
-_STAGED_FILE = re.compile(r"(?<![^\0])(?:100644|100755) ([0-9a-f]+) 0\t([^\0]*)\0")
+# a regular file at stage 0 in `ls-files -s -v -z` output, matched only at the start of a record, and only
+# when tagged H: git compares it with the work tree (not marked assume-unchanged, h, or skip-worktree, S)
+_STAGED_FILE = re.compile(r"(?<![^\0])H (?:100644|100755) ([0-9a-f]+) 0\t([^\0]*)\0")
 
 
 def clean_blob_ids(root: Path, path: str = "registry") -> dict[str, str]:
     """Blob id of every regular file under `path` whose work-tree copy git knows is unchanged since the
-    index recorded it (stat data matches): repo path -> blob id. Two git calls; nothing is hashed."""
+    index recorded it (stat data matches; files marked assume-unchanged or skip-worktree, which git stops
+    comparing, never count): repo path -> blob id. Two git calls; nothing is hashed."""
     return clean_blob_ids_later(root, path)()
 
 
@@ -282,9 +284,9 @@ def clean_blob_ids_later(root: Path, path: str = "registry") -> Callable[[], dic
     """`clean_blob_ids`, its two git calls started now: the call it returns waits for them (the caller does
     other work meanwhile; their output goes to temp files, so git never waits for a reader)."""
     prefix = _where(root)[1]
-    pending = _started(
-        root, ["ls-files", "-s", "-z", "--", prefix + path], ["diff-files", "--name-only", "-z", "--", prefix + path]
-    )
+    where = prefix + path
+    listed = ["ls-files", "-s", "-v", "-z", "--", where]  # -v tags each file: H when git compares it
+    pending = _started(root, listed, ["diff-files", "--name-only", "-z", "--", where])
 
     def finish() -> dict[str, str]:
         staged, dirty = pending()
