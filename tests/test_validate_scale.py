@@ -207,6 +207,21 @@ def test_an_error_only_in_the_work_tree_with_the_same_size_and_mtime(big):
     assert git(big, "diff", "--stat", "HEAD")  # in the work tree only
 
 
+@pytest.mark.parametrize("mark", ["--assume-unchanged", "--skip-worktree"])
+def test_a_file_git_was_told_not_to_compare_is_read(big, mark):
+    """git diff-files says nothing of a file marked so; neither cache may take its blob id for its content."""
+    rels = [LAST_META, f"registry/{LAST}/v{VERSIONS - 1}/model.txt"]
+    git(big, "update-index", mark, *rels)
+    BREAKAGES["history"][0](big)
+    (big / rels[1]).write_text("tampered")
+    found = validate(big)
+    assert found == reference(big)
+    assert any(p.startswith(BREAKAGES["history"][1]) for p in found)
+    assert f"registry/{LAST}/v{VERSIONS - 1}/metadata.json: $.artifacts[0]: model.txt does not match its " in (
+        " ".join(found)
+    )
+
+
 def test_an_error_in_head_fixed_in_the_work_tree_passes(big):
     good = (big / LAST_META).read_bytes()
     BREAKAGES["schema"][0](big)

@@ -124,12 +124,14 @@ def cache_for(root: Path, lazy: bool = False) -> DigestCache:
         return DigestCache(None)
 
 
-def worktree_hasher(root: Path, cache: DigestCache) -> Hasher:
-    """Digests of work-tree files: by blob id from the cache when git knows the file is unchanged."""
-    try:
-        clean = gitops.clean_blob_ids(root)
-    except MlregError:
-        clean = {}
+def worktree_hasher(root: Path, cache: DigestCache, clean: dict[str, str] | None = None) -> Hasher:
+    """Digests of work-tree files: by blob id from the cache when git knows the file is unchanged (`clean`:
+    gitops.clean_blob_ids, asked here when not given)."""
+    if clean is None:
+        try:
+            clean = gitops.clean_blob_ids(root)
+        except MlregError:
+            clean = {}
     return _WorkTreeDigests(Path(root), clean, cache)
 
 

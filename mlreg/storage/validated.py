@@ -62,11 +62,15 @@ class FactsCache:
                 self.added += 1
 
     def save(self) -> None:
-        """Write the facts of the files the work tree holds now (others are dropped), when any was added."""
+        """Write the facts back when any was added. Facts of files the work tree no longer holds are kept
+        (another branch, another worktree of the repository) until they outnumber the current ones twice."""
         if self.path is None or not self.added:
             return
-        current = set(self.clean.values())
-        payload = marshal.dumps({key: f for key, f in self.known.items() if key.split(" ", 1)[0] in current})
+        kept = self.known
+        if len(kept) > 3 * max(len(self.clean), 1):
+            current = set(self.clean.values())
+            kept = {key: f for key, f in kept.items() if key.split(" ", 1)[0] in current}
+        payload = marshal.dumps(kept)
         header = b"%s %s %s\n" % (_MAGIC, self.fingerprint.encode(), hashlib.sha256(payload).hexdigest().encode())
         from .atomic import write_atomic
 
@@ -105,19 +109,30 @@ def facts_for(root: Path, clean: dict[str, str]) -> FactsCache:
         return FactsCache(None, {}, "")
     try:
         path = gitops.common_dir(root) / "mlreg" / "validated"
-    except (MlregError, OSError):
+        code = fingerprint()
+    except (MlregError, OSError):  # not a git repository, or mlreg's sources cannot be read (a zipped install)
         return FactsCache(None, {}, "")
-    return FactsCache(path, clean, fingerprint())
+    return FactsCache(path, clean, code)
 
 
 def worktree_inputs(root: Path) -> tuple[Any, FactsCache, Any]:
     """What `validate` of the work tree needs beside the files: the digests (digests.worktree_hasher), the
-    facts cache over the same clean files, and the one call that saves both."""
+    facts cache over the same clean files, and the one call that saves both. Both caches are read while git
+    lists the clean files."""
     from .digests import cache_for, worktree_hasher
 
+    try:
+        pending = gitops.clean_blob_ids_later(root)
+    except MlregError:
+        pending = dict
     digests = cache_for(root)
-    hasher = worktree_hasher(root, digests)
-    memo = facts_for(root, getattr(hasher, "clean", {}))
+    memo = facts_for(root, {})
+    try:
+        clean = pending()
+    except MlregError:
+        clean = {}
+    hasher = worktree_hasher(root, digests, clean)
+    memo.clean = clean if memo.path is not None else {}
 
     def save() -> None:
         digests.save()

@@ -34,6 +34,7 @@ from .trees import (
     blobs,
     changed,
     clean_blob_ids,
+    clean_blob_ids_later,
     commits,
     common_dir,
     first_parent,
@@ -109,4 +110,4 @@ __all__ = [
     "worktree_commit",
     "write_files",
 ]
-__all__ += ["attribute_changes", "model_folders", "touched_versions"]
+__all__ += ["attribute_changes", "clean_blob_ids_later", "model_folders", "touched_versions"]

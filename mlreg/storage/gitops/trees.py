@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -267,22 +268,60 @@ def common_dir(root: Path) -> Path:
     return of_root(root).common_dir
 
 
-# a regular file at stage 0 in `ls-files -s -z` output, matched only at the start of a record
-_STAGED_FILE = re.compile(r"(?<![^\0])(?:100644|100755) ([0-9a-f]+) 0\t([^\0]*)\0")
+# a regular file at stage 0 in `ls-files -s -v -z` output, matched only at the start of a record, and only
+# when tagged H: git compares it with the work tree (not marked assume-unchanged, h, or skip-worktree, S)
+_STAGED_FILE = re.compile(r"(?<![^\0])H (?:100644|100755) ([0-9a-f]+) 0\t([^\0]*)\0")
 
 
 def clean_blob_ids(root: Path, path: str = "registry") -> dict[str, str]:
     """Blob id of every regular file under `path` whose work-tree copy git knows is unchanged since the
-    index recorded it (stat data matches): repo path -> blob id. Two git calls; nothing is hashed."""
+    index recorded it (stat data matches; files marked assume-unchanged or skip-worktree, which git stops
+    comparing, never count): repo path -> blob id. Two git calls; nothing is hashed."""
+    return clean_blob_ids_later(root, path)()
+
+
+def clean_blob_ids_later(root: Path, path: str = "registry") -> Callable[[], dict[str, str]]:
+    """`clean_blob_ids`, its two git calls started now: the call it returns waits for them (the caller does
+    other work meanwhile; their output goes to temp files, so git never waits for a reader)."""
     prefix = _where(root)[1]
-    staged, dirty = _parallel(
-        root, ["ls-files", "-s", "-z", "--", prefix + path], ["diff-files", "--name-only", "-z", "--", prefix + path]
-    )
-    text = staged.decode("utf-8", "surrogateescape")  # 200,000 records on a big registry: one regex pass
-    found = {rel[len(prefix) :]: oid for oid, rel in _STAGED_FILE.findall(text) if rel.startswith(prefix)}
-    for rel in _local(prefix, dirty):
-        found.pop(rel, None)
-    return found
+    where = prefix + path
+    listed = ["ls-files", "-s", "-v", "-z", "--", where]  # -v tags each file: H when git compares it
+    pending = _started(root, listed, ["diff-files", "--name-only", "-z", "--", where])
+
+    def finish() -> dict[str, str]:
+        staged, dirty = pending()
+        text = staged.decode("utf-8", "surrogateescape")  # 200,000 records on a big registry: one regex pass
+        found = {rel[len(prefix) :]: oid for oid, rel in _STAGED_FILE.findall(text) if rel.startswith(prefix)}
+        for rel in _local(prefix, dirty):
+            found.pop(rel, None)
+        return found
+
+    return finish
+
+
+def _started(root: Path, *commands: list[str]) -> Callable[[], list[bytes]]:
+    """Git commands started side by side, writing to temp files; the call returned waits for them and gives
+    their outputs (or a GitError)."""
+    top = _where(root)[0]
+    runs = []
+    for c in commands:
+        out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+        runs.append(
+            (c, subprocess.Popen(["git", "--literal-pathspecs", *c], cwd=top, stdout=out, stderr=err), out, err)
+        )
+
+    def wait() -> list[bytes]:
+        outs = []
+        for c, proc, out, err in runs:
+            with out, err:
+                if proc.wait():
+                    err.seek(0)
+                    raise GitError(f"git {c[0]} failed: {err.read().decode('utf-8', 'replace').strip()}")
+                out.seek(0)
+                outs.append(out.read())
+        return outs
+
+    return wait
 
 
 def attribute_changes(root: Path, old_tree: str, new_tree: str) -> list[tuple[str, str | None]]:
