@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -195,6 +196,8 @@ def test_an_error_only_in_the_work_tree_with_the_same_size_and_mtime(big):
     assert validate(big) == []
     path = big / LAST_META
     before = path.stat()
+    while int(time.time()) <= int(before.st_ctime):  # git (as Debian builds it) compares ctime to the second:
+        time.sleep(0.05)  # an edit in the same second as the index's record is invisible to git status too
     text = path.read_text()
     path.write_text(text.replace('"stage": "development"', '"stage": "developmenX"'))
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
