@@ -159,7 +159,13 @@ def load_yaml(path: Path, rel: str | None = None) -> Any:
 
 def parse_yaml(data: bytes | str, where: str) -> Any:
     """YAML text to data (the safe subset), each failure one line naming the file; a key twice in one mapping is
-    refused, as in JSON: a reviewer reads the first, a loader would keep the last."""
+    refused, as in JSON: a reviewer reads the first, a loader would keep the last. The plain files mlreg writes
+    are read without PyYAML (fastyaml.py: the same answer, and PyYAML for anything else)."""
+    from . import fastyaml
+
+    found = fastyaml.parse(data)
+    if found is not fastyaml.MISS:
+        return found
     import yaml
 
     try:
