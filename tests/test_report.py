@@ -209,6 +209,23 @@ def test_unreadable_record_is_reported_and_left_out(filled, tmp_path, cli):
     assert "registry/rl/v1/metadata.json: unreadable" in page(tmp_path / "site", "index.html")
 
 
+def test_a_key_given_twice_is_unreadable_as_everywhere_else(filled, tmp_path, cli):
+    """The report reads records with validate's refusals: a reviewer sees the first `stage`, a loader the last."""
+    path = filled.root / "registry/rl/v1/metadata.json"
+    path.write_text(path.read_text().replace('"stage": ', '"stage": "champion", "stage": ', 1))
+    git(filled.root, "commit", "-qam", "a key twice in a record")
+    r = cli(filled.root, "report", "-o", str(tmp_path / "site"))
+    assert r.code == 0, r.err
+    assert "registry/rl/v1/metadata.json: unreadable (malformed JSON: duplicate key 'stage'" in " ".join(r.err.split())
+    assert not (tmp_path / "site/models/rl/v1.html").exists()
+    model = filled.root / "registry/rl/model.yaml"
+    model.write_text(model.read_text() + "description: again\n")
+    git(filled.root, "commit", "-qam", "a key twice in a model file")
+    r = cli(filled.root, "report", "-o", str(tmp_path / "site2"))
+    assert r.code == 0, r.err
+    assert "registry/rl/model.yaml: unreadable (line " in r.err and "duplicate key 'description'" in r.err
+
+
 def test_missing_extra_is_one_line(filled, tmp_path, cli, monkeypatch):
     monkeypatch.setitem(sys.modules, "jinja2", None)
     r = cli(filled.root, "report", "-o", str(tmp_path / "site"))

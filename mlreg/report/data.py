@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.files import MODEL_FILE, REGISTRY_DIR, SETTINGS_FILE, VERSION_FILE, check_name, parse_version_dirname
+from ..core.fastload import parse as parse_json
+from ..core.files import (
+    MODEL_FILE,
+    REGISTRY_DIR,
+    SETTINGS_FILE,
+    VERSION_FILE,
+    check_name,
+    parse_version_dirname,
+    parse_yaml,
+)
 from ..core.records import NAME_RE, Model, Settings, Version
 from ..errors import MlregError, NotFound
 from ..storage import gitops
@@ -125,7 +133,7 @@ def _derived_models(root: Path, files: dict[str, str], wanted: list[str] | None)
     derived: list[str] = []
     for raw in gitops.blobs(root, oids).values():
         try:
-            doc = _yaml(raw)
+            doc = parse_yaml(raw, MODEL_FILE)
         except MlregError:  # reported when the model itself is read
             continue
         if isinstance(doc, dict) and isinstance(doc.get("derived_models"), list):
@@ -141,10 +149,10 @@ def _settings(files: dict[str, str], docs: dict[str, bytes], problems: list[str]
     if SETTINGS_FILE not in files:
         return Settings.from_dict({})
     try:
-        doc = _yaml(docs[files[SETTINGS_FILE]])
+        doc = parse_yaml(docs[files[SETTINGS_FILE]], SETTINGS_FILE)
         return Settings.from_dict(doc if isinstance(doc, dict) else {})
     except Exception as e:  # noqa: BLE001 - any malformed settings: report with the default lifecycle
-        problems.append(f"{SETTINGS_FILE}: unreadable ({e}); the default lifecycle is shown")
+        problems.append(f"{SETTINGS_FILE}: unreadable ({_why(e, SETTINGS_FILE)}); the default lifecycle is shown")
         return Settings.from_dict({})
 
 
@@ -172,35 +180,30 @@ def _model(name: str, files: dict[str, str], docs: dict[str, bytes], problems: l
     if path not in files:
         return Model(name=name)
     try:
-        return Model.from_dict(_yaml(docs[files[path]]))
+        return Model.from_dict(parse_yaml(docs[files[path]], path))
     except Exception as e:  # noqa: BLE001 - an unreadable model.yaml leaves the model out, said on the index
-        problems.append(f"{path}: unreadable ({_why(e)}); model left out")
+        problems.append(f"{path}: unreadable ({_why(e, path)}); model left out")
         return None
 
 
 def _version(path: str, name: str, n: int, raw: bytes, problems: list[str]) -> VersionInfo | None:
     try:
-        doc = json.loads(raw)
+        doc = parse_json(raw, path)  # duplicate keys, NaN and infinities refused, as everywhere else
         record = Version.from_dict(doc)
         if (record.name, record.version) != (name, n):
             raise ValueError(f"names {record.name} v{record.version}, expected {name} v{n}")
         return VersionInfo(record, "latest", doc)
     except Exception as e:  # noqa: BLE001 - an unreadable record leaves the version out, said on the index
-        problems.append(f"{path}: unreadable ({_why(e)}); version left out")
+        problems.append(f"{path}: unreadable ({_why(e, path)}); version left out")
         return None
 
 
-def _why(e: Exception) -> str:
-    return f"missing field {e}" if isinstance(e, KeyError) else " ".join(str(e).split())[:200]
-
-
-def _yaml(raw: bytes) -> Any:
-    import yaml
-
-    try:
-        return yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as e:
-        raise MlregError(f"malformed YAML: {' '.join(str(e).split())}") from None
+def _why(e: Exception, path: str) -> str:
+    """What went wrong, without the file's name when the message starts with it (the caller names it)."""
+    if isinstance(e, KeyError):
+        return f"missing field {e}"
+    text = " ".join(str(e).split())
+    return text.removeprefix(f"{path}: ")[:200]
 
 
 def _derive(models: list[ModelInfo], files: dict[str, str], settings: Settings) -> None:
