@@ -17,6 +17,7 @@ import yaml
 from mlreg.api import Registry
 
 from conftest import git, origin_and_clone
+from helpers import world
 
 
 def meta(root: Path, n: int, model: str = "m") -> Path:
@@ -46,16 +47,23 @@ def merge_pr(work: Path, name: str) -> None:
     git(work, "fetch", "-q")
 
 
-@pytest.fixture
-def work(tmp_path, reg, training) -> Path:
-    """A clone of a bare origin whose main holds m v1 (champion, rmse_val 0.5), v2 and v3 (beta)."""
+@world
+def published(reg, training) -> None:
+    """m v1 (champion, rmse_val 0.5), v2 and v3 (beta), published as a bare origin and cloned: built once per
+    module, copied per test (the clone's remote is the copied origin)."""
     reg.register("m", training(metrics={"rmse_val": 0.5}))
     reg.register("m", training(metrics={"rmse_val": 0.45}))
     reg.register("m", training(metrics={"rmse_val": 0.44}))
     for n in (1, 2, 3):
         reg.promote("m", str(n), "beta", "shadow run looked fine")
     reg.promote("m", "1", "champion", "first champion")
-    return origin_and_clone(tmp_path, reg.root)
+    origin_and_clone(reg.root.parent, reg.root)
+
+
+@pytest.fixture
+def work(published) -> Path:
+    """A clone of a bare origin whose main holds m v1 (champion, rmse_val 0.5), v2 and v3 (beta)."""
+    return published.root.parent / "work"
 
 
 def validate(cli, root: Path, *args: str):

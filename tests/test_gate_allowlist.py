@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from conftest import git
-from test_gate import commit_all, doc_of, meta, pr_branch, validate, work  # noqa: F401  (the fixture)
+from test_gate import commit_all, doc_of, meta, pr_branch, published, validate, work  # noqa: F401  (the fixtures)
 
 ZERO = "0" * 64
 
