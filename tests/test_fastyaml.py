@@ -204,7 +204,7 @@ def _doc(rng: random.Random, depth: int = 0) -> dict:
 def test_random_documents_written_by_mlreg_or_by_hand_agree():
     rng = random.Random(24)
     taken = 0
-    for _ in range(3000):
+    for _ in range(1000):
         doc = _doc(rng)
         data = dumps_yaml(doc)
         assert pyyaml(data) == doc
@@ -218,7 +218,7 @@ def test_random_documents_written_by_mlreg_or_by_hand_agree():
             agrees(hand)
         except yaml.YAMLError:
             assert fastyaml.parse(hand) is fastyaml.MISS
-    assert taken > 500  # the fast path reads a good share of them
+    assert taken > 200  # the fast path reads a good share of them
 
 
 def test_mutated_documents_agree_or_go_to_pyyaml():
@@ -227,7 +227,7 @@ def test_mutated_documents_agree_or_go_to_pyyaml():
     rng = random.Random(7)
     alphabet = CHARS + "\n  -:'#"
     taken = 0
-    for _ in range(6000):
+    for _ in range(2000):
         text = dumps_yaml(_doc(rng)).decode()
         for _ in range(rng.randrange(1, 4)):
             at = rng.randrange(len(text) + 1)
@@ -239,7 +239,7 @@ def test_mutated_documents_agree_or_go_to_pyyaml():
             taken += agrees(text)
         except (yaml.YAMLError, RecursionError):
             assert fastyaml.parse(text) is fastyaml.MISS, text
-    assert taken > 500
+    assert taken > 200
 
 
 def test_errors_stay_pyyaml_words():
