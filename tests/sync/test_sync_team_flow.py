@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from mlreg.api import Registry
+from mlreg.errors import MlregError
 from mlreg.sync.mlflow_io.lease import PREFIX, TAG, Holder, held
 
 from .sync_helpers import git, runs_of, versions_of
@@ -109,6 +110,118 @@ def test_a_lease_left_by_a_killed_sync_is_taken_over_once_expired(reg, training,
     dead = Holder("deadbeef", "ci-runner-7", 999999, "2026-01-01T00:00:00Z", time.time() - 1)
     lease = PREFIX + _registry_id(reg.root)
     c.create_registered_model(lease, {TAG: dead.to_tag()})
+
+    assert reg.sync(mlflow_server.url, wait=0).ok
+
+    assert sorted(versions_of(c, name)) == [1]
+    assert not c.search_registered_models(f"name LIKE '{PREFIX}%'")
+
+
+HOLD = (
+    "import sys, time\n"
+    "from mlflow import MlflowClient\n"
+    "from mlreg.sync.mlflow_io.lease import held\n"
+    "client = MlflowClient(sys.argv[1])\n"
+    "with held(client._get_registry_client(), sys.argv[2], sys.argv[1]):\n"
+    "    print('held', flush=True)\n"
+    "    time.sleep(600)\n"
+)
+
+
+def _holder(root: Path, url: str) -> subprocess.Popen:
+    """Another process on this machine holding the registry's lease (as a sync does while it writes)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, url, _registry_id(root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held", proc.stderr and proc.stderr.read()
+    return proc
+
+
+def test_a_lease_left_by_a_sync_killed_on_this_machine_is_taken_at_once(reg, training, mlflow_server, uniq, cli):
+    """Its expiry is two minutes away, but its process is gone: no wait (with --wait 0 a live one stops us)."""
+    name = f"{uniq}-m"
+    reg.register(name, training(experiment=f"{uniq}-exp"))
+    c = mlflow_server.client()
+    proc = _holder(reg.root, mlflow_server.url)
+    try:
+        r = cli(reg.root, "sync", "--tracking-uri", mlflow_server.url, "--wait", "0")
+        assert r.code == 1 and f"pid {proc.pid}" in r.err  # alive: waited for (here: refused at once)
+        lease = c.get_registered_model(PREFIX + _registry_id(reg.root))
+        holder = Holder.from_tags(dict(lease.tags))
+        assert holder is not None and holder.pid == proc.pid and holder.expires > time.time() + 60
+        assert holder.process.split(" ")[3] == str(proc.pid)
+    finally:
+        proc.kill()
+        proc.communicate()
+
+    assert reg.sync(mlflow_server.url, wait=0).ok
+
+    assert sorted(versions_of(c, name)) == [1]
+    assert not c.search_registered_models(f"name LIKE '{PREFIX}%'")
+
+
+def _left_lease(root: Path, client, field: int | None) -> None:
+    """A lease naming this host and a process that has ended, its expiry ten minutes away, its process record
+    true but for `field` (0 boot id, 1 PID namespace, 2 user; 4 the start, with the pid now a live process's)."""
+    import socket
+
+    from mlreg.sync.mlflow_io.lease import PROCESS_TAG
+
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(done.stdout)
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    record = [boot, os.readlink("/proc/self/ns/pid"), str(os.getuid()), str(pid), "12345"]
+    if field == 4:
+        pid = os.getpid()
+        record[3] = str(pid)
+    elif field is not None:
+        record[field] = "elsewhere"
+    left = Holder("cafe", socket.gethostname(), pid, "2026-01-01T00:00:00Z", time.time() + 600)
+    client.create_registered_model(PREFIX + _registry_id(root), {TAG: left.to_tag(), PROCESS_TAG: " ".join(record)})
+
+
+@pytest.mark.parametrize("field", [0, 1, 2])
+def test_a_dead_pid_is_not_enough_unless_boot_namespace_and_user_match(reg, training, mlflow_server, uniq, field):
+    """A holder on another machine or in another container, or another user's, is waited for."""
+    name = f"{uniq}-m"
+    reg.register(name, training(experiment=f"{uniq}-exp"))
+    c = mlflow_server.client()
+    _left_lease(reg.root, c, field)
+
+    with pytest.raises(MlregError, match="another mlreg sync of this registry is running"):
+        reg.sync(mlflow_server.url, wait=0)
+
+    assert not c.search_registered_models(f"name = '{name}'")
+    c.delete_registered_model(PREFIX + _registry_id(reg.root))
+
+
+@pytest.mark.parametrize("field", [None, 4])
+def test_a_holder_whose_process_ended_or_whose_pid_was_reused_is_not_waited_for(
+    reg, training, mlflow_server, uniq, field
+):
+    name = f"{uniq}-m"
+    reg.register(name, training(experiment=f"{uniq}-exp"))
+    c = mlflow_server.client()
+    _left_lease(reg.root, c, field)
+
+    assert reg.sync(mlflow_server.url, wait=0).ok
+
+    assert sorted(versions_of(c, name)) == [1]
+    assert not c.search_registered_models(f"name LIKE '{PREFIX}%'")
+
+
+def test_a_lease_left_by_an_ended_sync_of_this_process_is_taken_at_once(reg, training, mlflow_server, uniq):
+    """A sync in a notebook that failed with the server down could not delete its lease; the rerun, in the same
+    process, does not wait for it (a lease this process still holds stops it: the test above)."""
+    import socket
+
+    from mlreg.sync.mlflow_io.lease import PROCESS_TAG, _process_record
+
+    name = f"{uniq}-m"
+    reg.register(name, training(experiment=f"{uniq}-exp"))
+    c = mlflow_server.client()
+    left = Holder("0ld", socket.gethostname(), os.getpid(), "2026-01-01T00:00:00Z", time.time() + 600)
+    c.create_registered_model(PREFIX + _registry_id(reg.root), {TAG: left.to_tag(), PROCESS_TAG: _process_record()})
 
     assert reg.sync(mlflow_server.url, wait=0).ok
 

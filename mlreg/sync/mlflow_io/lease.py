@@ -7,6 +7,14 @@ while it works and deletes the model when it ends. A holder that died stops rene
 passed (by the holder's clock, or after a whole TTL without a renewal by the waiter's own clock, whichever
 comes first), a waiter takes the lease over by renaming the stale model away (a rename, too, succeeds for one
 caller only), checking it renamed the stale holder's model, and deleting it.
+
+A holder that died on this very machine need not be waited for: its tag `mlreg.lease.process` records the
+kernel's boot id, its PID namespace, its user, pid and process start time. A waiter that shares the first
+three and finds no process with that pid and start time (it ended; a pid used again has another start)
+takes the lease over at once; so does a sync in the holder's own process (a notebook's rerun) once the sync
+that took the lease has ended. Anything less certain (another host or container, another user, a holder that
+recorded no process, a system without /proc) waits for the expiry as before. The record is a tag of its own
+so that an mlreg without this reads the lease as it always did.
 """
 
 from __future__ import annotations
@@ -19,12 +27,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 from ...errors import MlregError
 
 PREFIX = "mlreg-sync-lease."
 TAG = "mlreg.lease"
+PROCESS_TAG = "mlreg.lease.process"  # "boot-id pid-namespace uid pid start-ticks" of the holder (Linux)
 TTL = 120.0  # seconds a lease lives without a renewal
 WAIT = 300.0  # seconds a second sync waits for the lease by default
 POLL = 1.0
@@ -40,19 +49,72 @@ class Holder:
     started: str  # ISO 8601, UTC
     expires: float  # seconds since the epoch (the holder's clock)
     beat: int = 0  # renewals so far
+    process: str = ""  # PROCESS_TAG's value: kept in a tag of its own, never in TAG's JSON
 
     def describe(self) -> str:
         return f"host {self.host}, pid {self.pid}, started at {self.started}"
 
     def to_tag(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        doc = asdict(self)
+        del doc["process"]
+        return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_tags(cls, tags: dict[str, str]) -> Holder | None:
         try:
-            return cls(**json.loads(tags.get(TAG) or "null"))
-        except (TypeError, ValueError):
+            doc = json.loads(tags.get(TAG) or "null")
+            known = {f.name for f in fields(cls)} - {"process"}  # fields a newer mlreg adds are left aside
+            return cls(**{k: v for k, v in doc.items() if k in known}, process=tags.get(PROCESS_TAG) or "")
+        except (TypeError, ValueError, AttributeError):
             return None
+
+    def gone(self) -> bool:
+        """True only when this holder ran on this machine, in this PID namespace, as this user, and its
+        process has ended (or its pid now names a process started later)."""
+        recorded = self.process.split(" ")
+        here = _here()
+        if here is None or len(recorded) != 5 or self.host != socket.gethostname() or recorded[3] != str(self.pid):
+            return False
+        if recorded[:3] != [*here, str(os.getuid())]:
+            return False
+        if self.pid == os.getpid() and recorded[4] == _start_ticks(self.pid):
+            return self.token not in _HELD  # this process's: left by a sync of it that has ended (a notebook's)
+        return _start_ticks(self.pid) != recorded[4]
+
+
+_HELD: set[str] = set()  # tokens of the leases this process holds now
+
+
+def _here() -> tuple[str, str] | None:
+    """(boot id, PID namespace) of this process, None where the system does not say (not Linux)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+        return boot, os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def _start_ticks(pid: int) -> str | None:
+    """When process `pid` started (clock ticks since boot, /proc/PID/stat's 22nd field); None when there is
+    no such process."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return "unknown"  # there, but unreadable: taken as alive
+    fields_after_name = stat.rsplit(")", 1)[-1].split()  # the name, in parentheses, may hold spaces
+    return fields_after_name[19] if len(fields_after_name) > 19 else "unknown"
+
+
+def _process_record() -> str:
+    """PROCESS_TAG's value for this process, or "" where the system does not say."""
+    here, start = _here(), _start_ticks(os.getpid())
+    if here is None or start in (None, "unknown"):
+        return ""
+    return f"{here[0]} {here[1]} {os.getuid()} {os.getpid()} {start}"
 
 
 def lease_name(registry_id: str) -> str:
@@ -88,6 +150,7 @@ class Lease:
             os.getpid(),
             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             0.0,
+            process=_process_record(),
         )
         self.lost = False
         self._stop = threading.Event()
@@ -100,6 +163,7 @@ class Lease:
         while True:
             self.me.expires = time.time() + self.ttl
             if self._create():
+                _HELD.add(self.me.token)
                 self._thread = threading.Thread(target=self._renew, name="mlreg-lease", daemon=True)
                 self._thread.start()
                 return
@@ -107,7 +171,7 @@ class Lease:
             if other is None:
                 continue  # released between our create and our read: try again at once
             first = seen.setdefault((other.token, other.beat), time.monotonic())
-            if other.expires < time.time() or time.monotonic() - first > self.ttl:
+            if other.expires < time.time() or time.monotonic() - first > self.ttl or other.gone():
                 self._take_over(other)
                 continue
             if time.monotonic() >= deadline:
@@ -128,7 +192,7 @@ class Lease:
         try:
             self.registry.create_registered_model(
                 self.name,
-                {TAG: self.me.to_tag()},
+                {TAG: self.me.to_tag(), **({PROCESS_TAG: self.me.process} if self.me.process else {})},
                 "mlreg sync holds this while it writes (one sync at a time); deleted when it ends",
             )
             return True
@@ -189,7 +253,9 @@ class Lease:
 
     # -- release ---------------------------------------------------------------------------------
     def release(self) -> None:
-        """Delete the lease if it is still ours; when the server cannot be reached it expires by itself."""
+        """Delete the lease if it is still ours; when the server cannot be reached it expires by itself (or is
+        taken at once by the next sync on this machine: this process no longer holds it)."""
+        _HELD.discard(self.me.token)
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
