@@ -162,8 +162,14 @@ class Lease:
         seen: dict[tuple, float] = {}  # (holder's token, its last beat) -> when this sync first saw it
         while True:
             self.me.expires = time.time() + self.ttl
-            if self._create():
-                _HELD.add(self.me.token)
+            _HELD.add(self.me.token)  # before the create: another thread of this process never sees it unheld
+            created = False
+            try:
+                created = self._create()
+            finally:
+                if not created:
+                    _HELD.discard(self.me.token)
+            if created:
                 self._thread = threading.Thread(target=self._renew, name="mlreg-lease", daemon=True)
                 self._thread.start()
                 return
