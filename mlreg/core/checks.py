@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MlregError
-from . import lifecycle, schemas
+from . import forked, lifecycle, schemas
 from .files import MODEL_FILE, REGISTRY_DIR, SETTINGS_FILE, VERSION_FILE, RegistryFiles, parse_version_dirname
 from .records import Hasher, Settings, Version
 from .scan import collisions, name_problem
@@ -88,7 +88,7 @@ def check_models(
     A hasher or memo that learns (digests.py's, the facts cache) says so with `learned()` -> {key: value}
     and takes back what the workers learned with `learn(...)`, so the parent keeps it."""
     jobs = _auto_jobs(len(names)) if jobs is None else jobs
-    if jobs <= 1 or len(names) < 2 or not _may_fork():
+    if jobs <= 1 or len(names) < 2 or not forked.may_fork():  # the pool forks its workers before its threads
         return {name: _one_model(store, name, rules, hasher, memo) for name in names}
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -118,21 +118,9 @@ PARALLEL_FROM = 200  # models: below this, starting workers costs more than it s
 def _auto_jobs(models: int) -> int:
     """Workers for `models` models: one per CPU (at most 8; forked.py counts them), none for a small
     registry."""
-    from .forked import spare_cores
-
     if models < PARALLEL_FROM:
         return 1
-    return max(1, min(spare_cores() + 1, 8))
-
-
-def _may_fork() -> bool:
-    """Fork is the only start that inherits the state cheaply, Linux the only system where it is safe, and
-    only in a process running no other thread (forking one can deadlock the child; the pool forks all its
-    workers before it starts its own threads)."""
-    import sys
-    import threading
-
-    return sys.platform.startswith("linux") and threading.active_count() == 1
+    return max(1, min(forked.spare_cores() + 1, 8))
 
 
 def _chunk(names: list[str]) -> tuple[dict[str, Checked], tuple[dict[str, Any], dict[str, Any]]]:

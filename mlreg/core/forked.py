@@ -18,11 +18,17 @@ from collections.abc import Callable
 from typing import Any
 
 
-def spare_cores() -> int:
-    """How many children may be forked now (0: none)."""
+def may_fork() -> bool:
+    """Whether this process may fork a child that inherits its state: only on Linux, and only while it runs no
+    other thread (forking one that does can deadlock the child)."""
     import threading
 
-    if not sys.platform.startswith("linux") or threading.active_count() != 1:
+    return sys.platform.startswith("linux") and threading.active_count() == 1
+
+
+def spare_cores() -> int:
+    """How many children may be forked now (0: none)."""
+    if not may_fork():
         return 0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return cores - 1

@@ -247,18 +247,7 @@ def worktree_commit(root: Path) -> tuple[str, bool]:
 
 def _parallel(root: Path, *commands: list[str]) -> list[bytes]:
     """Run git commands side by side (each reads the work tree); their outputs, or a GitError."""
-    top = _where(root)[0]
-    procs = [
-        subprocess.Popen(["git", "--literal-pathspecs", *c], cwd=top, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        for c in commands
-    ]
-    outs = []
-    for c, proc in zip(commands, procs, strict=True):
-        out, err = proc.communicate()
-        if proc.returncode:
-            raise GitError(f"git {c[0]} failed: {err.decode('utf-8', 'replace').strip()}")
-        outs.append(out)
-    return outs
+    return _started(root, *commands)()
 
 
 def common_dir(root: Path) -> Path:
