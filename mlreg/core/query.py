@@ -148,6 +148,11 @@ def model_type_hint(views: Iterable[VersionView], model_type: str | None) -> str
     return hint
 
 
+def fallback_type(model_type: str | None, fallback: str | None) -> str | None:
+    """The lineage model type tried when `model_type` finds nothing; None when there is no second try."""
+    return fallback if fallback and model_type is not None and fallback != model_type else None
+
+
 def _with_fallback(
     pick: Callable[[str | None], FindResult | None],
     model_type: str | None,
@@ -157,8 +162,9 @@ def _with_fallback(
 ) -> FindResult:
     """Try `model_type`; if nothing matches and a different fallback is given, try that and say so."""
     found = pick(model_type)
-    if found is None and fallback and model_type is not None and fallback != model_type:
-        found = pick(fallback)
+    second = fallback_type(model_type, fallback)
+    if found is None and second is not None:
+        found = pick(second)
         if found is not None:
             found.fallback = True
         else:

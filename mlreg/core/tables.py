@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from .query import fallback_type
 from .search import Condition, Filter, Key, OrderKey, _like, _present, check_max_results
 
 
@@ -91,7 +92,8 @@ def _of_type(table: Table, rows: list[int], params: dict[str, str] | None) -> li
 
 def _types(model_type: str | None, fallback: str | None) -> list[str | None]:
     """The lineage model types query._with_fallback tries, in turn."""
-    return [model_type] + ([fallback] if fallback and model_type is not None and fallback != model_type else [])
+    second = fallback_type(model_type, fallback)
+    return [model_type] if second is None else [model_type, second]
 
 
 def _typed(table: Table, rows: list[int], model_type: str | None) -> list[int]:

@@ -6,7 +6,7 @@ schema check (`validate` does it): the inference hot path never imports jsonsche
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +51,7 @@ def versions(ws: Workspace, model: str | None = None, stage: str | None = None) 
     if stage is not None:
         _known_stage(ws, stage)
     if model is None and stage is not None:
-        held = bulk_views(ws, narrow=[("a", "stage", lambda x: x == stage)])
+        held = bulk_views(ws, stage=stage)
         return [_real(ws, v) for v in held if v.record.stage == stage]
     records = [v for n in names for v in ws.files.versions(n, validate=False)]
     return [v for v in _views(ws.files, records, records) if stage is None or v.record.stage == stage]
@@ -193,7 +193,7 @@ def find_by_stage(
     from ..core import query
 
     _known_stage(ws, stage)
-    views = bulk_views(ws, model, narrow=[("a", "stage", lambda x: x == stage)])  # every holder, for the check below
+    views = bulk_views(ws, model, stage=stage)  # every holder, for the check below
     if ws.settings.stages[stage].exclusive:  # two holders is an error naming both, never a silent pick
         held: dict[str, list[int]] = {}
         for v in views:
@@ -240,23 +240,18 @@ def resolve(ws: Workspace, ref: str, pull: bool = True, progress: Callable[[int,
     return query.Resolved(ref, view, paths, files_dir, store_dir)
 
 
-Narrowing = tuple[str, str, Callable[[Any], Any]]  # (a|m|p|t, key, test of the value in the catalog's column)
-
-
-def bulk_views(ws: Workspace, model: str | list[str] | None = None, narrow: Iterable[Narrowing] = ()) -> list:
+def bulk_views(ws: Workspace, model: str | list[str] | None = None, stage: str | None = None) -> list:
     """query_views, served from the catalog (catalog.py) when every version is asked about: RowViews that
-    queries read like VersionViews; `_real` turns the ones a query picked into VersionViews. `narrow`: tests of
-    an attribute, metric, param or tag that every view the caller keeps passes, run over the catalog's columns
-    first, so only the rows that pass become views (the caller's own checks then run on those)."""
+    queries read like VersionViews; `_real` turns the ones a query picked into VersionViews. With `stage`, the
+    catalog's stage column picks the rows first, so only versions in it become views (the caller's own checks
+    then run on those; without the catalog every version comes back)."""
     cat = _catalog(ws) if model is None else None
     if cat is None:
         return query_views(ws, model)
     rows: list[int] | None = None
-    for kind, key, test in narrow:
-        col = cat.column(f"{kind}:{key}")
-        if col is None:  # no version has one
-            return []
-        rows = [i for i in (range(len(col)) if rows is None else rows) if (x := col[i]) is not None and test(x)]
+    if stage is not None:
+        col = cat.column("a:stage")
+        rows = [] if col is None else [i for i in range(len(col)) if col[i] == stage]
     return cat.views(rows)
 
 

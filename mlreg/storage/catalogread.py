@@ -9,11 +9,11 @@ through a pipe; a child that fails costs only speed (its slice is read here).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from ..core import forked
 from ..core.files import RegistryFiles
+from ..core.query import number
 from ..core.records import Version
 from ..errors import MlregError
 
@@ -28,7 +28,7 @@ def row_of(v: Version) -> tuple:
     base = (lin.base.model, lin.base.version) if lin.base else None
     attrs: tuple = (v.name, v.version, v.stage, v.created_at, v.created_by, v.description, lin.model_type)
     attrs += (lin.enhancement_type, run.experiment, run.name, run.mlflow_run_id, base)
-    metrics = {k: x for k, x in v.metrics.items() if type(x) is int or (type(x) is float and math.isfinite(x))}
+    metrics = {k: x for k, x in v.metrics.items() if number(x) is not None}  # what query.py compares
     params = {k: x for k, x in v.params.items() if isinstance(x, str)}
     return attrs, metrics, params, {k: x for k, x in v.tags.items() if isinstance(x, str)}
 
