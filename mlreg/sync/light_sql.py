@@ -9,6 +9,7 @@ default workspace, the default experiment there). Anything else raises Unanswera
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sqlite3
@@ -56,7 +57,9 @@ class SqliteSource:
         if installed_head() != revision:  # MLflow would refuse it (out of date), or is older than it
             raise Unanswerable(f"schema revision {revision!r} is not the installed MLflow's")
         for table in ("experiments", "registered_models", "webhooks"):  # MLflow refuses these outside its workspace
-            if self._all(f"SELECT 1 FROM {table} WHERE workspace IS NOT NULL AND workspace != ? LIMIT 1", "default"):
+            if self._all(
+                f"SELECT 1 FROM {table} WHERE workspace IS NOT NULL AND workspace != ? LIMIT 1", DEFAULT_WORKSPACE
+            ):
                 raise Unanswerable(f"{table} outside the default workspace")
         if not self._all("SELECT 1 FROM experiments WHERE experiment_id = 0"):
             raise Unanswerable("no default experiment (MLflow would create it)")
@@ -202,14 +205,10 @@ def like_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(parts) + r"\Z", re.DOTALL)
 
 
-_HEAD: list[str | None] = []
-
-
+@functools.cache
 def installed_head() -> str | None:
     """The newest schema revision of the installed MLflow, read from its migration scripts without importing it
     (None when they cannot be read, or there is not exactly one head)."""
-    if _HEAD:
-        return _HEAD[0]
     from importlib.util import find_spec
 
     head = None
@@ -231,5 +230,4 @@ def installed_head() -> str | None:
         head = heads.pop() if len(heads) == 1 else None
     except (OSError, StopIteration, TypeError, ValueError, AttributeError, ImportError):
         head = None
-    _HEAD.append(head)
     return head
